@@ -1,0 +1,22 @@
+//! GStreamer plugin with the `mediarecorder` element: the web's MediaRecorder for any
+//! pipeline, writing finalized, seekable WebM.
+
+use gst::glib;
+
+pub mod mediarecorder;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    mediarecorder::register(plugin)
+}
+
+gst::plugin_define!(
+    mediarecorder,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL-2.0",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,138 @@
+//! Encoder settings chosen from the stream: bitrates, thread counts, keyframe spacing.
+
+use super::mimetype::{AudioCodec, VideoCodec};
+
+/// Default spacing of video keyframes, so the file seeks to within 2 s.
+pub const DEFAULT_KEYFRAME_INTERVAL_MS: u64 = 2000;
+
+/// Audio share of `bits-per-second` when both kinds are recorded (as browsers do:
+/// audio gets a fixed, speech-and-music-safe rate, video the rest).
+const AUDIO_SHARE_BPS: u32 = 128_000;
+/// Below this total, audio gets a tenth instead of the fixed share.
+const SMALL_TOTAL_BPS: u32 = 1_280_000;
+
+/// How `bits-per-second` is split between video and audio.
+pub fn split_total_bitrate(total: u32, has_video: bool, has_audio: bool) -> (u32, u32) {
+    match (has_video, has_audio) {
+        (true, true) => {
+            let audio = if total >= SMALL_TOTAL_BPS {
+                AUDIO_SHARE_BPS
+            } else {
+                total / 10
+            };
+            (total - audio, audio)
+        }
+        (true, false) => (total, 0),
+        (false, true) => (0, total),
+        (false, false) => (0, 0),
+    }
+}
+
+/// A sensible video rate when none is set: bits per pixel scaled to the picture rate,
+/// less for the newer codecs that compress better.
+pub fn auto_video_bitrate(width: u32, height: u32, fps: f64, codec: VideoCodec) -> u32 {
+    let fps = if fps.is_finite() && fps > 0.0 {
+        fps
+    } else {
+        30.0
+    };
+    let bits_per_pixel = match codec {
+        VideoCodec::Vp8 | VideoCodec::H264 => 0.08,
+        VideoCodec::Vp9 | VideoCodec::Av1 => 0.05,
+    };
+    let bps = f64::from(width) * f64::from(height) * fps * bits_per_pixel;
+    bps.clamp(150_000.0, 20_000_000.0) as u32
+}
+
+pub fn auto_audio_bitrate(channels: u32, codec: AudioCodec) -> u32 {
+    let per_channel = match codec {
+        AudioCodec::Opus => 64_000,
+        AudioCodec::Vorbis | AudioCodec::Aac => 80_000,
+    };
+    (per_channel * channels.clamp(1, 8)).min(510_000)
+}
+
+/// The range each encoder takes, so a user's number never fails a property set.
+pub fn clamp_audio_bitrate(bps: u32, codec: AudioCodec) -> u32 {
+    match codec {
+        AudioCodec::Opus => bps.clamp(4_000, 650_000),
+        AudioCodec::Vorbis => bps.clamp(16_000, 250_000),
+        AudioCodec::Aac => bps.clamp(16_000, 512_000),
+    }
+}
+
+/// Encoder threads. A live source needs only as many as keep up with its picture rate
+/// (libvpx threads cost more CPU than they save, see FACTS: one thread encodes live
+/// 1080p30 VP8 in real time with room to spare); a file is encoded as fast as the
+/// machine allows.
+pub fn video_threads(width: u32, height: u32, fps: f64, live: bool, cores: u32) -> u32 {
+    let cores = cores.max(1);
+    if !live {
+        return cores.min(8);
+    }
+    let fps = if fps.is_finite() && fps > 0.0 {
+        fps
+    } else {
+        30.0
+    };
+    let pixel_rate = f64::from(width) * f64::from(height) * fps;
+    // One thread measured at about 1.8x the 1080p30 pixel rate; keep a margin.
+    let per_thread = 1920.0 * 1080.0 * 30.0 * 1.2;
+    ((pixel_rate / per_thread).ceil() as u32).clamp(1, cores.min(8))
+}
+
+/// Keyframe distance in frames for an interval in milliseconds.
+pub fn keyframe_distance(interval_ms: u64, fps: f64) -> u32 {
+    let fps = if fps.is_finite() && fps > 0.0 {
+        fps
+    } else {
+        30.0
+    };
+    ((interval_ms as f64 * fps / 1000.0).round() as u32).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_goes_to_the_only_kind() {
+        assert_eq!(split_total_bitrate(1_000_000, true, false), (1_000_000, 0));
+        assert_eq!(split_total_bitrate(96_000, false, true), (0, 96_000));
+    }
+
+    #[test]
+    fn total_split_keeps_audio_share() {
+        assert_eq!(
+            split_total_bitrate(2_500_000, true, true),
+            (2_372_000, 128_000)
+        );
+        assert_eq!(split_total_bitrate(500_000, true, true), (450_000, 50_000));
+    }
+
+    #[test]
+    fn auto_bitrates_scale() {
+        let b480 = auto_video_bitrate(640, 480, 30.0, VideoCodec::Vp8);
+        let b1080 = auto_video_bitrate(1920, 1080, 30.0, VideoCodec::Vp8);
+        assert!(b480 > 500_000 && b480 < 1_000_000, "{b480}");
+        assert!(b1080 > 4_000_000 && b1080 < 6_000_000, "{b1080}");
+        assert!(auto_video_bitrate(1920, 1080, 30.0, VideoCodec::Vp9) < b1080);
+        assert_eq!(auto_audio_bitrate(2, AudioCodec::Opus), 128_000);
+        assert_eq!(auto_audio_bitrate(1, AudioCodec::Opus), 64_000);
+    }
+
+    #[test]
+    fn live_threads_follow_the_picture_rate() {
+        assert_eq!(video_threads(1280, 720, 30.0, true, 2), 1);
+        assert_eq!(video_threads(1920, 1080, 30.0, true, 2), 1);
+        assert_eq!(video_threads(3840, 2160, 30.0, true, 2), 2);
+        assert_eq!(video_threads(1280, 720, 30.0, false, 2), 2);
+    }
+
+    #[test]
+    fn keyframe_distance_in_frames() {
+        assert_eq!(keyframe_distance(2000, 30.0), 60);
+        assert_eq!(keyframe_distance(2000, 0.0), 60);
+        assert_eq!(keyframe_distance(10, 30.0), 1);
+    }
+}

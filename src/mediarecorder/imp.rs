@@ -1,0 +1,291 @@
+//! GObject and GStreamer glue of `mediarecorder`; the recording logic is in `recorder`.
+
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::dispatcher::Dispatcher;
+use super::recorder::{self, Settings, State};
+use super::RecorderState;
+
+pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "mediarecorder",
+        gst::DebugColorFlags::empty(),
+        Some("MediaRecorder element"),
+    )
+});
+
+/// Lock order: `settings` before `state`; neither is held while emitting a signal,
+/// notifying, or changing a child's state.
+pub struct MediaRecorder {
+    pub(super) settings: Mutex<Settings>,
+    pub(super) state: Mutex<State>,
+    pub(super) dispatcher: Dispatcher,
+    /// The state a handler sees while an event is being emitted (see `recorder`).
+    pub(super) event_state: Mutex<Option<(std::thread::ThreadId, RecorderState)>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for MediaRecorder {
+    const NAME: &'static str = "GstMediaRecorder";
+    type Type = super::MediaRecorder;
+    type ParentType = gst::Bin;
+
+    fn new() -> Self {
+        MediaRecorder {
+            settings: Mutex::default(),
+            state: Mutex::default(),
+            dispatcher: Dispatcher::new("mediarecorder"),
+            event_state: Mutex::default(),
+        }
+    }
+}
+
+fn action<F>(name: &str, f: F) -> glib::subclass::Signal
+where
+    F: Fn(&MediaRecorder) -> bool + Send + Sync + 'static,
+{
+    glib::subclass::Signal::builder(name)
+        .action()
+        .return_type::<bool>()
+        .class_handler(move |args| {
+            let obj = args[0].get::<super::MediaRecorder>().ok()?;
+            Some(f(obj.imp()).to_value())
+        })
+        .build()
+}
+
+impl ObjectImpl for MediaRecorder {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("location")
+                    .nick("File location")
+                    .blurb(
+                        "File the recording is written to (WebM, finalized with Duration and \
+                         Cues). None: data only through 'dataavailable'. May change only \
+                         while inactive; applies to the next recording",
+                    )
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("duration")
+                    .nick("Duration (ms)")
+                    .blurb(
+                        "Milliseconds of media to record, then finalize and stop (paused time \
+                         does not count). 0 = until stopped or end of stream",
+                    )
+                    .maximum(recorder::MAX_DURATION_MS)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("mime-type")
+                    .nick("MIME type")
+                    .blurb(
+                        "Requested type, as MediaRecorder's mimeType: video/webm, audio/webm, \
+                         video/x-matroska or video/mp4 with an optional codecs parameter, e.g. \
+                         'video/webm;codecs=vp9,opus'. Empty: video/webm;codecs=vp8,opus. \
+                         While recording it reads back the effective type with codecs",
+                    )
+                    .default_value(Some(""))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("video-bits-per-second")
+                    .nick("Video bitrate (bit/s)")
+                    .blurb("Constant video bitrate; 0 = automatic by resolution and frame rate")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("audio-bits-per-second")
+                    .nick("Audio bitrate (bit/s)")
+                    .blurb("Audio bitrate; 0 = automatic by channel count (64 kbit/s a channel)")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("bits-per-second")
+                    .nick("Total bitrate (bit/s)")
+                    .blurb(
+                        "Total bitrate split between video and audio as the web API does \
+                         (audio 128 kbit/s, video the rest; all to the only kind when one kind \
+                         is recorded). Overrides the two per-kind rates; 0 = unset",
+                    )
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("timeslice")
+                    .nick("Timeslice (ms)")
+                    .blurb(
+                        "Emit 'dataavailable' each time this much media is recorded; each \
+                         chunk after the first starts with a keyframe cluster. 0 = one chunk \
+                         at the end",
+                    )
+                    .maximum(u32::MAX)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("autostart")
+                    .nick("Start automatically")
+                    .blurb(
+                        "Start recording when media first arrives (as gst-launch-1.0 needs). \
+                         FALSE: inactive, dropping media, until 'start-recording'",
+                    )
+                    .default_value(true)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("state", RecorderState::Inactive)
+                    .nick("State")
+                    .blurb("inactive, recording or paused, as MediaRecorder.state")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("bytes-written")
+                    .nick("Bytes written")
+                    .blurb("Bytes of the current (or last) recording written so far")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        self.set_setting(pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        self.get_setting(pspec.name())
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        use glib::subclass::Signal;
+        static SIGNALS: LazyLock<Vec<Signal>> = LazyLock::new(|| {
+            vec![
+                Signal::builder("start").run_last().build(),
+                Signal::builder("stop").run_last().build(),
+                Signal::builder("pause").run_last().build(),
+                Signal::builder("resume").run_last().build(),
+                Signal::builder("dataavailable")
+                    .param_types([gst::Buffer::static_type()])
+                    .run_last()
+                    .build(),
+                Signal::builder("error")
+                    .param_types([glib::Error::static_type()])
+                    .run_last()
+                    .build(),
+                action("start-recording", |imp| imp.start_recording()),
+                action("stop-recording", |imp| imp.stop_recording()),
+                action("pause-recording", |imp| imp.pause_recording()),
+                action("resume-recording", |imp| imp.resume_recording()),
+                action("request-data", |imp| imp.request_data()),
+                Signal::builder("is-type-supported")
+                    .action()
+                    .param_types([String::static_type()])
+                    .return_type::<bool>()
+                    .class_handler(|args| {
+                        let ty = args[1].get::<Option<String>>().ok().flatten();
+                        Some(recorder::is_type_supported(ty.as_deref().unwrap_or("")).to_value())
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+}
+
+impl GstObjectImpl for MediaRecorder {}
+
+impl ElementImpl for MediaRecorder {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Media Recorder",
+                "Sink/Muxer/Encoder/Bin",
+                "Records what is linked into it to a finalized, seekable WebM file, for a \
+                 timed duration or until stopped, with the web MediaRecorder's events \
+                 (start, dataavailable, pause, resume, stop, error)",
+                "gst-plugin-mediarecorder developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let video = gst::Caps::from_str_or_any(
+                "video/x-raw; image/jpeg; video/x-vp8; video/x-vp9; video/x-av1; video/x-h264",
+            );
+            let audio = gst::Caps::from_str_or_any(
+                "audio/x-raw; audio/x-opus; audio/x-vorbis; audio/mpeg, mpegversion=(int)4",
+            );
+            vec![
+                gst::PadTemplate::new(
+                    "video_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &video,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "audio_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &audio,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        self.add_stream(templ, name)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        self.remove_stream(pad);
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady {
+            self.check_settings()?;
+        }
+        if transition == gst::StateChange::ReadyToPaused {
+            self.prepare_to_run()?;
+        }
+        let result = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            // Shutdown without EOS: the muxer is not part of the pipeline going down,
+            // so the file is finalized here with everything recorded so far.
+            self.finish_on_shutdown();
+        }
+        Ok(result)
+    }
+}
+
+impl BinImpl for MediaRecorder {
+    fn handle_message(&self, message: gst::Message) {
+        if let gst::MessageView::Error(err) = message.view() {
+            self.child_failed(err.error());
+        }
+        self.parent_handle_message(message)
+    }
+}
+
+trait CapsFromStr {
+    fn from_str_or_any(s: &str) -> gst::Caps;
+}
+
+impl CapsFromStr for gst::Caps {
+    fn from_str_or_any(s: &str) -> gst::Caps {
+        s.parse().unwrap_or_else(|_| gst::Caps::new_any())
+    }
+}

@@ -1,0 +1,1331 @@
+//! The recorder: settings and state, the actions of the web API, and the stage where
+//! encoded frames are sorted into the current recording.
+//!
+//! Encoded frames arrive in each branch's streaming thread (`on_sample`). The
+//! `Timeline` decides whether a frame belongs to the recording and where it lands;
+//! frames that do are restamped and handed to the recording's `MuxSession`. Events
+//! (`start`, `dataavailable`, ...) are queued on the dispatcher in the order the state
+//! changed, and emitted from its thread with the state they were fired in.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::branch::{self, EncoderParams};
+use super::chunks::Chunk;
+use super::encoding;
+use super::imp::{MediaRecorder, CAT};
+use super::mimetype::{Codec, RecordingType};
+use super::session::{MuxSession, SessionConfig, SessionEvent};
+use super::timeline::{Kind, Timeline, Verdict};
+use super::RecorderState;
+
+/// Keeps `duration` in nanoseconds within u64.
+pub const MAX_DURATION_MS: u64 = u64::MAX / 1_000_000 - 1;
+/// How long finalizing a file may take before the element gives up on it.
+const FINALIZE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a stream may lag (in media time of the others) before a recording starts
+/// without it: a linked pad that never delivers must not hold the recording back.
+const STREAM_WAIT: u64 = 3_000_000_000;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub location: Option<String>,
+    pub duration_ms: u64,
+    pub mime_type: String,
+    pub video_bps: u32,
+    pub audio_bps: u32,
+    pub total_bps: u32,
+    pub timeslice_ms: u32,
+    pub autostart: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            location: None,
+            duration_ms: 0,
+            mime_type: String::new(),
+            video_bps: 0,
+            audio_bps: 0,
+            total_bps: 0,
+            timeslice_ms: 0,
+            autostart: true,
+        }
+    }
+}
+
+impl Settings {
+    fn recording_type(&self) -> RecordingType {
+        RecordingType::parse(&self.mime_type)
+            .unwrap_or_else(|_| RecordingType::parse("").expect("the empty type is the default"))
+    }
+
+    fn keyframe_interval_ms(&self) -> u64 {
+        match self.timeslice_ms {
+            0 => encoding::DEFAULT_KEYFRAME_INTERVAL_MS,
+            t => u64::from(t).min(encoding::DEFAULT_KEYFRAME_INTERVAL_MS),
+        }
+    }
+
+    /// Per-kind bitrates, with `bits-per-second` split when set.
+    fn bitrates(&self, has_video: bool, has_audio: bool) -> (u32, u32) {
+        if self.total_bps > 0 {
+            encoding::split_total_bitrate(self.total_bps, has_video, has_audio)
+        } else {
+            (self.video_bps, self.audio_bps)
+        }
+    }
+}
+
+/// One request pad and its branch.
+pub struct Stream {
+    id: usize,
+    pad: gst::GhostPad,
+    queue: gst::Element,
+    sink: gst_app::AppSink,
+    middle: Vec<gst::Element>,
+    kind: Option<Kind>,
+    codec: Option<Codec>,
+    encoded_caps: Option<gst::Caps>,
+    eos: bool,
+}
+
+impl Stream {
+    /// The kind by caps once known, else by the pad's name.
+    fn likely_kind(&self) -> Kind {
+        self.kind.unwrap_or_else(|| {
+            if self.pad.name().starts_with("audio") {
+                Kind::Audio
+            } else {
+                Kind::Video
+            }
+        })
+    }
+}
+
+struct Held {
+    stream: usize,
+    buffer: gst::Buffer,
+    rt: u64,
+}
+
+/// One recording, from `start` to `stop`.
+pub struct Recording {
+    id: u64,
+    settings: Settings,
+    rtype: RecordingType,
+    effective_type: String,
+    timeline: Timeline,
+    /// Streams taking part; fixed when the session opens.
+    expected: Vec<usize>,
+    session: Option<MuxSession>,
+    /// Frames placed before the session could open (not every track had caps yet).
+    pending: Vec<(usize, gst::Buffer)>,
+    /// Audio waiting for the video keyframe that fixes the start.
+    held: VecDeque<Held>,
+    finished: HashSet<usize>,
+    /// Set when the recording ended by reaching `duration`.
+    reached_duration: bool,
+}
+
+#[derive(Default)]
+pub struct State {
+    streams: Vec<Stream>,
+    next_stream_id: usize,
+    recorder: RecorderState,
+    recording: Option<Recording>,
+    next_recording_id: u64,
+    autostarted: bool,
+    last_bytes: u64,
+}
+
+enum Event {
+    Start,
+    Pause,
+    Resume,
+    Data(Chunk),
+    Error(glib::Error),
+    Stop {
+        location: Option<String>,
+        duration: u64,
+        bytes: u64,
+        mime: String,
+    },
+}
+
+/// Whether this machine can record `mime` (the web API's `isTypeSupported`): the type
+/// parses and every element it needs is installed.
+pub fn is_type_supported(mime: &str) -> bool {
+    let Ok(rtype) = RecordingType::parse(mime) else {
+        return false;
+    };
+    let video = rtype.video_codec().is_some();
+    let audio = rtype.audio_codec().is_some();
+    rtype
+        .requirements(video, audio)
+        .iter()
+        .all(|req| gst::ElementFactory::find(req.factory).is_some())
+}
+
+fn check_writable(path: &str) -> Result<(), glib::Error> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(|_| ())
+        .map_err(|e| {
+            glib::Error::new(
+                gst::ResourceError::OpenWrite,
+                &format!("Cannot write the recording to '{path}': {e}"),
+            )
+        })
+}
+
+impl MediaRecorder {
+    // ----- properties -----
+
+    pub(super) fn set_setting(&self, name: &str, value: &glib::Value) {
+        let recording = self.state.lock().unwrap().recorder != RecorderState::Inactive;
+        let mut s = self.settings.lock().unwrap();
+        match name {
+            "location" => {
+                if recording {
+                    drop(s);
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "Refusing to change 'location' while recording"
+                    );
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Settings,
+                        ["'location' cannot change while recording; stop the recording first"]
+                    );
+                    return;
+                }
+                s.location = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .filter(|l| !l.is_empty());
+            }
+            "duration" => s.duration_ms = value.get().unwrap_or(0),
+            "mime-type" => {
+                s.mime_type = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            }
+            "video-bits-per-second" => s.video_bps = value.get().unwrap_or(0),
+            "audio-bits-per-second" => s.audio_bps = value.get().unwrap_or(0),
+            "bits-per-second" => s.total_bps = value.get().unwrap_or(0),
+            "timeslice" => s.timeslice_ms = value.get().unwrap_or(0),
+            "autostart" => s.autostart = value.get().unwrap_or(true),
+            _ => {}
+        }
+    }
+
+    pub(super) fn get_setting(&self, name: &str) -> glib::Value {
+        match name {
+            "state" => self.visible_state().to_value(),
+            "bytes-written" => {
+                let state = self.state.lock().unwrap();
+                let live = state
+                    .recording
+                    .as_ref()
+                    .and_then(|r| r.session.as_ref())
+                    .map(MuxSession::bytes_written);
+                live.unwrap_or(state.last_bytes).to_value()
+            }
+            "mime-type" => {
+                if let Some(t) = self
+                    .state
+                    .lock()
+                    .unwrap()
+                    .recording
+                    .as_ref()
+                    .map(|r| r.effective_type.clone())
+                {
+                    return t.to_value();
+                }
+                self.settings.lock().unwrap().mime_type.to_value()
+            }
+            _ => {
+                let s = self.settings.lock().unwrap();
+                match name {
+                    "location" => s.location.to_value(),
+                    "duration" => s.duration_ms.to_value(),
+                    "video-bits-per-second" => s.video_bps.to_value(),
+                    "audio-bits-per-second" => s.audio_bps.to_value(),
+                    "bits-per-second" => s.total_bps.to_value(),
+                    "timeslice" => s.timeslice_ms.to_value(),
+                    "autostart" => s.autostart.to_value(),
+                    _ => unimplemented!("property {name}"),
+                }
+            }
+        }
+    }
+
+    /// Inside a handler of an event, the state the event was fired in; elsewhere the
+    /// current state.
+    fn visible_state(&self) -> RecorderState {
+        if let Some((thread, state)) = *self.event_state.lock().unwrap() {
+            if thread == std::thread::current().id() {
+                return state;
+            }
+        }
+        self.state.lock().unwrap().recorder
+    }
+
+    // ----- state changes -----
+
+    pub(super) fn check_settings(&self) -> Result<(), gst::StateChangeError> {
+        let mime = self.settings.lock().unwrap().mime_type.clone();
+        let rtype = RecordingType::parse(&mime).map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::NotImplemented,
+                ["Unsupported mime-type '{}': {}", mime, e]
+            );
+            gst::StateChangeError
+        })?;
+        let muxer = rtype.container.muxer();
+        if gst::ElementFactory::find(muxer.factory).is_none() {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::MissingPlugin,
+                [
+                    "GStreamer element '{}' is missing: install the Debian package {}",
+                    muxer.factory,
+                    muxer.package
+                ]
+            );
+            return Err(gst::StateChangeError);
+        }
+        Ok(())
+    }
+
+    pub(super) fn prepare_to_run(&self) -> Result<(), gst::StateChangeError> {
+        let location = self.settings.lock().unwrap().location.clone();
+        if let Some(path) = location {
+            if let Err(err) = check_writable(&path) {
+                self.post_error(&err, None);
+                return Err(gst::StateChangeError);
+            }
+        }
+        self.state.lock().unwrap().autostarted = false;
+        Ok(())
+    }
+
+    pub(super) fn finish_on_shutdown(&self) {
+        let ended = self.end_recording(None);
+        if ended {
+            self.dispatcher.wait_idle(FINALIZE_TIMEOUT * 2);
+        }
+        self.state.lock().unwrap().autostarted = false;
+    }
+
+    pub(super) fn child_failed(&self, error: glib::Error) {
+        self.end_recording(Some(error));
+    }
+
+    // ----- pads -----
+
+    pub(super) fn add_stream(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+    ) -> Option<gst::Pad> {
+        let mut state = self.state.lock().unwrap();
+        if state.recorder != RecorderState::Inactive {
+            drop(state);
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::Pad,
+                ["A pad cannot be added while recording: stop the recording first"]
+            );
+            return None;
+        }
+        let prefix = templ.name_template().trim_end_matches("%u").to_string();
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => (0..)
+                .map(|i| format!("{prefix}{i}"))
+                .find(|n| !state.streams.iter().any(|s| s.pad.name() == n.as_str()))?,
+        };
+        if state.streams.iter().any(|s| s.pad.name() == name.as_str()) {
+            return None;
+        }
+        let id = state.next_stream_id;
+        state.next_stream_id += 1;
+        drop(state);
+
+        let queue = gst::ElementFactory::make("queue")
+            .name(format!("queue-{name}"))
+            .build()
+            .ok()?;
+        let sink = gst_app::AppSink::builder()
+            .name(format!("stage-{name}"))
+            .sync(false)
+            .async_(false)
+            .enable_last_sample(false)
+            .build();
+        let weak = self.obj().downgrade();
+        let weak_eos = weak.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let sample = appsink
+                        .pull_sample()
+                        .map_err(|_| gst::FlowError::Flushing)?;
+                    match weak.upgrade() {
+                        Some(obj) => obj.imp().on_sample(id, sample),
+                        None => Err(gst::FlowError::Flushing),
+                    }
+                })
+                .eos(move |_| {
+                    if let Some(obj) = weak_eos.upgrade() {
+                        obj.imp().on_eos(id);
+                    }
+                })
+                .build(),
+        );
+        let obj = self.obj();
+        obj.add_many([&queue, sink.upcast_ref()]).ok()?;
+        let queue_sink = queue.static_pad("sink")?;
+        let pad = gst::GhostPad::builder_from_template_with_target(templ, &queue_sink)
+            .ok()?
+            .name(name.as_str())
+            .query_function(|pad, parent, query| {
+                MediaRecorder::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad.upcast_ref(), query),
+                )
+            })
+            .build();
+        let weak = self.obj().downgrade();
+        queue_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(event)) = &info.data {
+                if let gst::EventView::Caps(c) = event.view() {
+                    if let Some(obj) = weak.upgrade() {
+                        if !obj.imp().on_caps(id, c.caps()) {
+                            return gst::PadProbeReturn::Drop;
+                        }
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+        let _ = queue.sync_state_with_parent();
+        let _ = sink.sync_state_with_parent();
+        if obj.current_state() > gst::State::Null {
+            let _ = pad.set_active(true);
+        }
+        obj.add_pad(&pad).ok()?;
+        self.state.lock().unwrap().streams.push(Stream {
+            id,
+            pad: pad.clone(),
+            queue,
+            sink,
+            middle: Vec::new(),
+            kind: None,
+            codec: None,
+            encoded_caps: None,
+            eos: false,
+        });
+        gst::debug!(CAT, imp = self, "Added pad {name}");
+        Some(pad.upcast())
+    }
+
+    pub(super) fn remove_stream(&self, pad: &gst::Pad) {
+        let stream = {
+            let mut state = self.state.lock().unwrap();
+            let Some(pos) = state
+                .streams
+                .iter()
+                .position(|s| s.pad.upcast_ref::<gst::Pad>() == pad)
+            else {
+                return;
+            };
+            state.streams.remove(pos)
+        };
+        // The web API's "track removed": the recording ends with an error.
+        self.end_recording(Some(glib::Error::new(
+            gst::CoreError::Pad,
+            &format!("Pad {} was released while recording", pad.name()),
+        )));
+        let obj = self.obj();
+        let _ = stream.pad.set_active(false);
+        let _ = obj.remove_pad(&stream.pad);
+        let mut elements = vec![stream.queue.clone()];
+        elements.extend(stream.middle.iter().cloned());
+        elements.push(stream.sink.upcast_ref::<gst::Element>().clone());
+        for e in elements {
+            let _ = e.set_state(gst::State::Null);
+            let _ = obj.remove(&e);
+        }
+    }
+
+    fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        let accepted = || branch::accepted_caps(&self.settings.lock().unwrap().recording_type());
+        match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let caps = accepted();
+                let caps = match q.filter() {
+                    Some(filter) => {
+                        filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First)
+                    }
+                    None => caps,
+                };
+                q.set_result(&caps);
+                true
+            }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                let ok = q.caps().can_intersect(&accepted());
+                q.set_result(ok);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    /// Builds a branch's encoder chain for the first caps it gets.
+    fn on_caps(&self, id: usize, caps: &gst::CapsRef) -> bool {
+        let settings = self.settings.lock().unwrap().clone();
+        let rtype = settings.recording_type();
+        let kind = branch::kind_of(caps);
+        let (queue, sink, pad) = {
+            let mut state = self.state.lock().unwrap();
+            let other_has_kind =
+                kind.is_some() && state.streams.iter().any(|s| s.id != id && s.kind == kind);
+            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
+                return false;
+            };
+            if stream.kind.is_some() {
+                // Built already: later caps are the encoder's business (sizes are scaled).
+                return true;
+            }
+            if other_has_kind {
+                let what = if kind == Some(Kind::Video) {
+                    "video"
+                } else {
+                    "audio"
+                };
+                let pad = stream.pad.name();
+                drop(state);
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    [
+                        "A recording holds one {} stream: pad {} carries a second one ({})",
+                        what,
+                        pad,
+                        caps
+                    ]
+                );
+                return false;
+            }
+            stream.kind = kind;
+            (
+                stream.queue.clone(),
+                stream.sink.clone(),
+                stream.pad.clone(),
+            )
+        };
+
+        let mut latency = gst::query::Latency::new();
+        let live = pad.peer_query(&mut latency) && latency.result().0;
+        let (video_bps, audio_bps) = settings.bitrates(true, true);
+        let params = EncoderParams {
+            video_bps,
+            audio_bps,
+            keyframe_interval_ms: settings.keyframe_interval_ms(),
+            live,
+        };
+        let plan = match branch::plan(caps, &rtype, &params) {
+            Ok(plan) => plan,
+            Err(err) => {
+                let err = err.to_glib();
+                self.post_error(&err, Some(&format!("pad {}, caps {caps}", pad.name())));
+                if let Some(s) = self
+                    .state
+                    .lock()
+                    .unwrap()
+                    .streams
+                    .iter_mut()
+                    .find(|s| s.id == id)
+                {
+                    s.kind = None;
+                }
+                return false;
+            }
+        };
+        if live {
+            // A camera must never wait for the encoder: drop the oldest raw frames.
+            queue.set_property_from_str("leaky", "downstream");
+            queue.set_property("max-size-buffers", 0u32);
+            queue.set_property("max-size-bytes", 0u32);
+            queue.set_property("max-size-time", 1_000_000_000u64);
+        }
+        let obj = self.obj();
+        let mut chain: Vec<gst::Element> = vec![queue.clone()];
+        chain.extend(plan.elements.iter().cloned());
+        chain.push(sink.upcast_ref::<gst::Element>().clone());
+        if obj.add_many(&plan.elements).is_err() || gst::Element::link_many(&chain).is_err() {
+            self.post_error(
+                &glib::Error::new(
+                    gst::CoreError::Negotiation,
+                    "Could not link the encoder chain",
+                ),
+                Some(&format!("caps {caps}")),
+            );
+            return false;
+        }
+        for e in plan.elements.iter().rev() {
+            let _ = e.sync_state_with_parent();
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "Pad {} records {:?} as {:?} (live: {live})",
+            pad.name(),
+            plan.kind,
+            plan.codec
+        );
+        if let Some(s) = self
+            .state
+            .lock()
+            .unwrap()
+            .streams
+            .iter_mut()
+            .find(|s| s.id == id)
+        {
+            s.codec = Some(plan.codec);
+            s.middle = plan.elements;
+        }
+        true
+    }
+
+    // ----- actions -----
+
+    pub(super) fn start_recording(&self) -> bool {
+        let settings = self.settings.lock().unwrap().clone();
+        if let Err(err) = self.validate_for_start(&settings) {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "start-recording refused: {}",
+                err.message()
+            );
+            self.queue_event(Event::Error(err), RecorderState::Inactive);
+            return false;
+        }
+        let video_streams = {
+            let mut state = self.state.lock().unwrap();
+            if state.recorder != RecorderState::Inactive {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "start-recording while {:?}: ignored",
+                    state.recorder
+                );
+                return false;
+            }
+            self.begin(&mut state, settings);
+            Self::video_sinks(&state)
+        };
+        self.notify_started();
+        request_keyframes(&video_streams);
+        true
+    }
+
+    pub(super) fn stop_recording(&self) -> bool {
+        if !self.end_recording(None) {
+            gst::info!(CAT, imp = self, "stop-recording while inactive: ignored");
+            return false;
+        }
+        true
+    }
+
+    pub(super) fn pause_recording(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.recorder != RecorderState::Recording {
+            gst::info!(
+                CAT,
+                imp = self,
+                "pause-recording while {:?}: ignored",
+                state.recorder
+            );
+            return false;
+        }
+        state.recorder = RecorderState::Paused;
+        if let Some(rec) = state.recording.as_mut() {
+            rec.timeline.pause();
+        }
+        self.queue_event(Event::Pause, RecorderState::Paused);
+        drop(state);
+        self.obj().notify("state");
+        true
+    }
+
+    pub(super) fn resume_recording(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.recorder != RecorderState::Paused {
+            gst::info!(
+                CAT,
+                imp = self,
+                "resume-recording while {:?}: ignored",
+                state.recorder
+            );
+            return false;
+        }
+        state.recorder = RecorderState::Recording;
+        if let Some(rec) = state.recording.as_mut() {
+            rec.timeline.resume();
+        }
+        self.queue_event(Event::Resume, RecorderState::Recording);
+        let video = Self::video_sinks(&state);
+        drop(state);
+        self.obj().notify("state");
+        request_keyframes(&video);
+        true
+    }
+
+    pub(super) fn request_data(&self) -> bool {
+        let state = self.state.lock().unwrap();
+        let Some(rec) = state.recording.as_ref() else {
+            gst::info!(CAT, imp = self, "request-data while inactive: ignored");
+            return false;
+        };
+        let now = state.recorder;
+        match rec.session.as_ref() {
+            Some(session) => session.take_chunk(|chunk| self.queue_event(Event::Data(chunk), now)),
+            None => self.queue_event(Event::Data(Chunk::default()), now),
+        }
+        true
+    }
+
+    fn validate_for_start(&self, settings: &Settings) -> Result<(), glib::Error> {
+        RecordingType::parse(&settings.mime_type).map_err(|e| {
+            glib::Error::new(
+                gst::CoreError::NotImplemented,
+                &format!("Unsupported mime-type '{}': {e}", settings.mime_type),
+            )
+        })?;
+        match &settings.location {
+            Some(path) => check_writable(path),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes a new recording current. Called with the state locked.
+    fn begin(&self, state: &mut State, settings: Settings) {
+        let rtype = settings.recording_type();
+        let expected: Vec<usize> = state
+            .streams
+            .iter()
+            .filter(|s| !s.eos && s.pad.is_linked())
+            .map(|s| s.id)
+            .collect();
+        let has_video = state
+            .streams
+            .iter()
+            .any(|s| expected.contains(&s.id) && s.likely_kind() == Kind::Video);
+        let limit = (settings.duration_ms > 0).then(|| settings.duration_ms * 1_000_000);
+        let effective_type = effective_type(&rtype, &state.streams, &expected);
+        state.next_recording_id += 1;
+        state.recording = Some(Recording {
+            id: state.next_recording_id,
+            settings,
+            rtype,
+            effective_type,
+            timeline: Timeline::new(has_video, limit),
+            expected,
+            session: None,
+            pending: Vec::new(),
+            held: VecDeque::new(),
+            finished: HashSet::new(),
+            reached_duration: false,
+        });
+        state.recorder = RecorderState::Recording;
+        state.last_bytes = 0;
+        self.queue_event(Event::Start, RecorderState::Recording);
+    }
+
+    fn notify_started(&self) {
+        let obj = self.obj();
+        obj.notify("state");
+        obj.notify("mime-type");
+    }
+
+    fn video_sinks(state: &State) -> Vec<gst_app::AppSink> {
+        state
+            .streams
+            .iter()
+            .filter(|s| s.kind == Some(Kind::Video))
+            .map(|s| s.sink.clone())
+            .collect()
+    }
+
+    /// Ends the current recording, if any: the state becomes inactive at once, and the
+    /// dispatcher finalizes the file, then fires (`error`,) `dataavailable`, `stop`.
+    fn end_recording(&self, error: Option<glib::Error>) -> bool {
+        let rec = {
+            let mut state = self.state.lock().unwrap();
+            let Some(rec) = state.recording.take() else {
+                return false;
+            };
+            state.recorder = RecorderState::Inactive;
+            self.queue_finish(rec, error);
+            true
+        };
+        self.obj().notify("state");
+        self.obj().notify("mime-type");
+        rec
+    }
+
+    // ----- the stage of encoded frames -----
+
+    fn on_sample(
+        &self,
+        id: usize,
+        sample: gst::Sample,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(buffer) = sample.buffer_owned() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let segment = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
+        let rt = segment
+            .and_then(|seg| {
+                buffer
+                    .pts()
+                    .or(buffer.dts())
+                    .and_then(|t| seg.to_running_time(t))
+            })
+            .map(gst::ClockTime::nseconds);
+        let Some(rt) = rt else {
+            gst::debug!(CAT, imp = self, "Dropping a frame without timestamp");
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let autostart = self.settings.lock().unwrap().autostart;
+        let mut started = false;
+        let mut ended = false;
+        {
+            let mut state = self.state.lock().unwrap();
+            let State {
+                streams, recording, ..
+            } = &mut *state;
+            let Some(stream) = streams.iter_mut().find(|s| s.id == id) else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            if let Some(caps) = sample.caps_owned() {
+                if stream.encoded_caps.as_ref() != Some(&caps) {
+                    if let Some(session) = recording.as_ref().and_then(|r| r.session.as_ref()) {
+                        session.set_caps(id, &caps);
+                    }
+                    stream.encoded_caps = Some(caps);
+                }
+            }
+            let kind = stream.likely_kind();
+            if recording.is_none() {
+                if state.recorder != RecorderState::Inactive || state.autostarted || !autostart {
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                state.autostarted = true;
+                let settings = self.settings.lock().unwrap().clone();
+                self.begin(&mut state, settings);
+                started = true;
+            }
+            let State {
+                streams, recording, ..
+            } = &mut *state;
+            let rec = recording.as_mut().expect("a recording is current");
+            if rec.expected.contains(&id) {
+                rec.feed(id, kind, buffer, rt, streams);
+                rec.open_session_when_ready(self, streams, false);
+                if rec.is_complete() {
+                    ended = true;
+                }
+            }
+            if ended {
+                let rec = state.recording.take().expect("checked above");
+                state.recorder = RecorderState::Inactive;
+                self.queue_finish(rec, None);
+            }
+        }
+        if started {
+            self.notify_started();
+        }
+        if ended {
+            self.obj().notify("state");
+            self.obj().notify("mime-type");
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn on_eos(&self, id: usize) {
+        let ended = {
+            let mut state = self.state.lock().unwrap();
+            let State {
+                streams, recording, ..
+            } = &mut *state;
+            if let Some(s) = streams.iter_mut().find(|s| s.id == id) {
+                s.eos = true;
+            }
+            let Some(rec) = recording.as_mut() else {
+                return;
+            };
+            rec.finished.insert(id);
+            if rec.is_complete() {
+                let rec = state.recording.take().expect("checked above");
+                state.recorder = RecorderState::Inactive;
+                self.queue_finish(rec, None);
+                true
+            } else {
+                false
+            }
+        };
+        if ended {
+            self.obj().notify("state");
+            // The bin posts EOS once this returns: finalize first, so an application
+            // that shuts down on EOS finds the file complete and `stop` fired.
+            self.dispatcher.wait_idle(FINALIZE_TIMEOUT * 2);
+        }
+    }
+
+    // ----- events -----
+
+    fn queue_finish(&self, mut rec: Recording, error: Option<glib::Error>) {
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            let Some(obj) = weak.upgrade() else { return };
+            let imp = obj.imp();
+            if let Some(err) = &error {
+                imp.post_error(err, None);
+                imp.emit(Event::Error(err.clone()), RecorderState::Inactive);
+            }
+            if rec.session.is_none() && !rec.pending.is_empty() {
+                let streams = imp.stream_caps();
+                rec.open_session(imp, &streams);
+            }
+            let location = rec.settings.location.clone();
+            let mime = rec.effective_type.clone();
+            let duration = rec.timeline.recorded();
+            let report = rec.session.take().map(|s| s.finish(FINALIZE_TIMEOUT));
+            let (chunk, bytes) = match report {
+                Some(report) => {
+                    if !report.finalized {
+                        gst::warning!(CAT, imp = imp, "The muxer did not finish in time");
+                    }
+                    (report.chunk, report.bytes)
+                }
+                None => (Chunk::default(), 0),
+            };
+            imp.state.lock().unwrap().last_bytes = bytes;
+            imp.emit(Event::Data(chunk), RecorderState::Inactive);
+            imp.emit(
+                Event::Stop {
+                    location,
+                    duration,
+                    bytes,
+                    mime,
+                },
+                RecorderState::Inactive,
+            );
+            if rec.reached_duration && rec.settings.autostart {
+                imp.end_upstream();
+            }
+        });
+    }
+
+    /// After a timed recording under `autostart`: tell upstream we are done, so live
+    /// sources stop and the pipeline reaches EOS (what `gst-launch-1.0` waits for).
+    fn end_upstream(&self) {
+        let queues: Vec<gst::Element> = self
+            .state
+            .lock()
+            .unwrap()
+            .streams
+            .iter()
+            .map(|s| s.queue.clone())
+            .collect();
+        for queue in queues {
+            if let Some(pad) = queue.static_pad("sink") {
+                pad.send_event(gst::event::Eos::new());
+            }
+        }
+    }
+
+    fn stream_caps(&self) -> Vec<(usize, Kind, Option<gst::Caps>)> {
+        self.state
+            .lock()
+            .unwrap()
+            .streams
+            .iter()
+            .map(|s| (s.id, s.likely_kind(), s.encoded_caps.clone()))
+            .collect()
+    }
+
+    fn queue_event(&self, event: Event, fired_in: RecorderState) {
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().emit(event, fired_in);
+            }
+        });
+    }
+
+    /// Emits one event on the dispatcher thread, with `state` reading `fired_in`.
+    fn emit(&self, event: Event, fired_in: RecorderState) {
+        *self.event_state.lock().unwrap() = Some((std::thread::current().id(), fired_in));
+        let obj = self.obj();
+        match event {
+            Event::Start => {
+                let (location, mime) = (
+                    self.settings.lock().unwrap().location.clone(),
+                    obj.property::<String>("mime-type"),
+                );
+                self.post_element_message(
+                    gst::Structure::builder("mediarecorder-start")
+                        .field("location", location)
+                        .field("mime-type", mime)
+                        .build(),
+                );
+                obj.emit_by_name::<()>("start", &[]);
+            }
+            Event::Pause => obj.emit_by_name::<()>("pause", &[]),
+            Event::Resume => obj.emit_by_name::<()>("resume", &[]),
+            Event::Data(chunk) => {
+                self.post_element_message(
+                    gst::Structure::builder("mediarecorder-dataavailable")
+                        .field("size", chunk.size)
+                        .field("timecode", chunk.timecode)
+                        .build(),
+                );
+                let mut buffer = gst::Buffer::from_mut_slice(chunk.data);
+                buffer
+                    .get_mut()
+                    .expect("a new buffer is writable")
+                    .set_pts(gst::ClockTime::from_nseconds(chunk.timecode));
+                obj.emit_by_name::<()>("dataavailable", &[&buffer]);
+            }
+            Event::Error(err) => obj.emit_by_name::<()>("error", &[&err]),
+            Event::Stop {
+                location,
+                duration,
+                bytes,
+                mime,
+            } => {
+                self.post_element_message(
+                    gst::Structure::builder("mediarecorder-stop")
+                        .field("location", location)
+                        .field("duration", gst::ClockTime::from_nseconds(duration))
+                        .field("bytes", bytes)
+                        .field("mime-type", mime)
+                        .build(),
+                );
+                obj.emit_by_name::<()>("stop", &[]);
+            }
+        }
+        *self.event_state.lock().unwrap() = None;
+    }
+
+    fn post_element_message(&self, structure: gst::Structure) {
+        let msg = gst::message::Element::builder(structure)
+            .src(&*self.obj())
+            .build();
+        let _ = self.obj().post_message(msg);
+    }
+
+    fn post_error(&self, err: &glib::Error, debug: Option<&str>) {
+        let mut builder = gst::message::Error::builder_from_error(err.clone()).src(&*self.obj());
+        if let Some(debug) = debug {
+            builder = builder.debug(debug);
+        }
+        let _ = self.obj().post_message(builder.build());
+    }
+
+    fn session_event(&self, recording_id: u64, event: SessionEvent) {
+        match event {
+            SessionEvent::Chunk(chunk) => {
+                let now = self.state.lock().unwrap().recorder;
+                self.queue_event(Event::Data(chunk), now);
+            }
+            SessionEvent::Error(err, debug) => {
+                gst::error!(
+                    CAT,
+                    imp = self,
+                    "Writing failed: {} ({debug:?})",
+                    err.message()
+                );
+                let weak = self.obj().downgrade();
+                // Not from this thread: it belongs to the muxer the finalizer waits on.
+                std::thread::spawn(move || {
+                    if let Some(obj) = weak.upgrade() {
+                        let imp = obj.imp();
+                        let current = imp.state.lock().unwrap().recording.as_ref().map(|r| r.id);
+                        if current == Some(recording_id) {
+                            imp.end_recording(Some(err));
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn request_keyframes(sinks: &[gst_app::AppSink]) {
+    for sink in sinks {
+        if let Some(pad) = sink.static_pad("sink") {
+            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .all_headers(true)
+                .build();
+            pad.push_event(event);
+        }
+    }
+}
+
+fn effective_type(rtype: &RecordingType, streams: &[Stream], expected: &[usize]) -> String {
+    let mut video = None;
+    let mut audio = None;
+    for s in streams.iter().filter(|s| expected.contains(&s.id)) {
+        match (s.codec, s.likely_kind()) {
+            (Some(Codec::Video(v)), _) => video = Some(v),
+            (Some(Codec::Audio(a)), _) => audio = Some(a),
+            (None, Kind::Video) => video = video.or(rtype.video_codec()),
+            (None, Kind::Audio) => audio = audio.or(rtype.audio_codec()),
+        }
+    }
+    rtype.effective(video, audio)
+}
+
+impl Recording {
+    /// Sorts one encoded frame into the recording.
+    fn feed(&mut self, id: usize, kind: Kind, buffer: gst::Buffer, rt: u64, streams: &[Stream]) {
+        let duration = buffer.duration().map(|d| d.nseconds());
+        let verdict = match kind {
+            Kind::Video => {
+                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                self.timeline.video(id, rt, duration, keyframe)
+            }
+            Kind::Audio => self.timeline.audio(id, rt, duration),
+        };
+        self.apply(id, buffer, rt, verdict, streams);
+        if kind == Kind::Video && !self.timeline.is_waiting_for_video() {
+            while let Some(held) = self.held.pop_front() {
+                let duration = held.buffer.duration().map(|d| d.nseconds());
+                let verdict = self.timeline.audio(held.stream, held.rt, duration);
+                self.apply(held.stream, held.buffer, held.rt, verdict, streams);
+            }
+        }
+        self.give_up_on_silent_video(streams);
+    }
+
+    fn apply(
+        &mut self,
+        id: usize,
+        buffer: gst::Buffer,
+        rt: u64,
+        verdict: Verdict,
+        streams: &[Stream],
+    ) {
+        match verdict {
+            Verdict::Drop => {}
+            Verdict::Hold => self.held.push_back(Held {
+                stream: id,
+                buffer,
+                rt,
+            }),
+            Verdict::Finished => {
+                self.finished.insert(id);
+                if self.timeline.is_started() {
+                    self.reached_duration = true;
+                }
+            }
+            Verdict::Record {
+                pts,
+                duration,
+                clip_end,
+            } => {
+                let buffer = restamp(buffer, pts, duration, clip_end, streams, id);
+                match &self.session {
+                    Some(session) => {
+                        session.push(id, buffer);
+                    }
+                    None => self.pending.push((id, buffer)),
+                }
+            }
+        }
+    }
+
+    /// Audio held for a video stream that never sends a keyframe: after a while, record
+    /// the audio alone rather than nothing.
+    fn give_up_on_silent_video(&mut self, streams: &[Stream]) {
+        let (Some(first), Some(last)) = (self.held.front(), self.held.back()) else {
+            return;
+        };
+        if last.rt.saturating_sub(first.rt) < STREAM_WAIT || self.timeline.is_started() {
+            return;
+        }
+        let silent_video: Vec<usize> = streams
+            .iter()
+            .filter(|s| self.expected.contains(&s.id) && s.likely_kind() == Kind::Video)
+            .filter(|s| s.encoded_caps.is_none())
+            .map(|s| s.id)
+            .collect();
+        if silent_video.is_empty() {
+            return;
+        }
+        self.expected.retain(|id| !silent_video.contains(id));
+        if !streams
+            .iter()
+            .any(|s| self.expected.contains(&s.id) && s.likely_kind() == Kind::Video)
+        {
+            self.timeline.forget_video();
+            let held: Vec<Held> = self.held.drain(..).collect();
+            for h in held {
+                let duration = h.buffer.duration().map(|d| d.nseconds());
+                let verdict = self.timeline.audio(h.stream, h.rt, duration);
+                self.apply(h.stream, h.buffer, h.rt, verdict, streams);
+            }
+        }
+    }
+
+    /// Every stream taking part has ended or reached the duration.
+    fn is_complete(&self) -> bool {
+        !self.expected.is_empty() && self.expected.iter().all(|id| self.finished.contains(id))
+    }
+
+    /// Opens the file once every stream taking part has told its caps (or has lagged
+    /// too long, or `force`).
+    fn open_session_when_ready(&mut self, imp: &MediaRecorder, streams: &[Stream], force: bool) {
+        if self.session.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let waiting: Vec<usize> = streams
+            .iter()
+            .filter(|s| self.expected.contains(&s.id) && s.encoded_caps.is_none() && !s.eos)
+            .map(|s| s.id)
+            .collect();
+        if !waiting.is_empty() && !force {
+            let first = self.pending.first().and_then(|(_, b)| b.pts());
+            let last = self.pending.last().and_then(|(_, b)| b.pts());
+            let span = match (first, last) {
+                (Some(a), Some(b)) => b.nseconds().saturating_sub(a.nseconds()),
+                _ => 0,
+            };
+            if span < STREAM_WAIT {
+                return;
+            }
+            gst::warning!(
+                CAT,
+                imp = imp,
+                "Streams {waiting:?} sent nothing: recording without them"
+            );
+        }
+        let caps: Vec<(usize, Kind, Option<gst::Caps>)> = streams
+            .iter()
+            .map(|s| (s.id, s.likely_kind(), s.encoded_caps.clone()))
+            .collect();
+        self.open_session(imp, &caps);
+    }
+
+    fn open_session(&mut self, imp: &MediaRecorder, streams: &[(usize, Kind, Option<gst::Caps>)]) {
+        let mut tracks: Vec<(usize, Kind, gst::Caps)> = streams
+            .iter()
+            .filter(|(id, _, _)| self.expected.contains(id))
+            .filter_map(|(id, kind, caps)| caps.clone().map(|c| (*id, *kind, c)))
+            .collect();
+        tracks.sort_by_key(|(_, kind, _)| *kind != Kind::Video);
+        self.expected
+            .retain(|id| tracks.iter().any(|(t, _, _)| t == id));
+        let config = SessionConfig {
+            container: self.rtype.container,
+            location: self.settings.location.as_ref().map(PathBuf::from),
+            timeslice: (self.settings.timeslice_ms > 0)
+                .then(|| gst::ClockTime::from_mseconds(u64::from(self.settings.timeslice_ms))),
+            cluster_duration: gst::ClockTime::from_mseconds(self.settings.keyframe_interval_ms()),
+        };
+        let weak = imp.obj().downgrade();
+        let keep_bytes = Arc::new(move || {
+            weak.upgrade().is_some_and(|obj| {
+                let id = glib::subclass::signal::SignalId::lookup("dataavailable", obj.type_())
+                    .expect("the signal exists");
+                glib::signal::signal_has_handler_pending(&obj, id, None, false)
+            })
+        });
+        let weak = imp.obj().downgrade();
+        let recording_id = self.id;
+        let on_event = Arc::new(move |event| {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().session_event(recording_id, event);
+            }
+        });
+        let track_caps: Vec<(usize, gst::Caps)> = tracks
+            .iter()
+            .map(|(id, _, caps)| (*id, caps.clone()))
+            .collect();
+        match MuxSession::start(&config, &track_caps, keep_bytes, on_event) {
+            Ok(session) => {
+                for (id, buffer) in self.pending.drain(..) {
+                    session.push(id, buffer);
+                }
+                self.session = Some(session);
+            }
+            Err(err) => {
+                self.pending.clear();
+                imp.session_event(recording_id, SessionEvent::Error(err, None));
+            }
+        }
+    }
+}
+
+/// Puts a frame on the file's timeline: `pts` from the timeline, DTS kept at the same
+/// distance, audio past the end marked for clipping.
+fn restamp(
+    mut buffer: gst::Buffer,
+    pts: u64,
+    duration: Option<u64>,
+    clip_end: u64,
+    streams: &[Stream],
+    id: usize,
+) -> gst::Buffer {
+    let old_pts = buffer.pts();
+    let old_dts = buffer.dts();
+    let b = buffer.make_mut();
+    b.set_pts(gst::ClockTime::from_nseconds(pts));
+    let dts = match (old_pts, old_dts) {
+        (Some(p), Some(d)) => Some(pts.saturating_sub(p.nseconds().saturating_sub(d.nseconds()))),
+        _ => None,
+    };
+    b.set_dts(dts.map(gst::ClockTime::from_nseconds));
+    b.set_duration(duration.map(gst::ClockTime::from_nseconds));
+    if clip_end > 0 {
+        let rate = streams
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.encoded_caps.as_ref())
+            .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("rate").ok()))
+            .unwrap_or(48_000) as u64;
+        let samples = clip_end * rate / 1_000_000_000;
+        if samples > 0 {
+            gst_audio::AudioClippingMeta::add(
+                b,
+                gst::format::Default::from_u64(0),
+                gst::format::Default::from_u64(samples),
+            );
+        }
+    }
+    buffer
+}

@@ -1,0 +1,286 @@
+//! One muxed file: `appsrc` per track -> muxer -> file sink, in a pipeline of its own.
+//!
+//! The muxer lives outside the user's pipeline on purpose: it can be finalized while
+//! the user's pipeline shuts down without EOS (a sink in a pipeline going to NULL
+//! cannot preroll the muxer's last writes), and a new file can start while media keeps
+//! flowing (repeated recordings, and later segments). The encoded frames reach it
+//! from the element's own stage, where they are restamped to start at 0.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::chunks::{Chunk, ChunkCutter};
+use super::mimetype::Container;
+
+/// What a session reports from its own threads.
+pub enum SessionEvent {
+    /// A timeslice chunk is complete.
+    Chunk(Chunk),
+    /// Writing failed (disk full, I/O error): the error names the path and the cause.
+    Error(glib::Error, Option<String>),
+}
+
+pub struct SessionConfig {
+    pub container: Container,
+    pub location: Option<PathBuf>,
+    pub timeslice: Option<gst::ClockTime>,
+    pub cluster_duration: gst::ClockTime,
+}
+
+pub type KeepBytes = Arc<dyn Fn() -> bool + Send + Sync>;
+/// Called with the cutter still locked, so chunks are handed on in the order they
+/// were cut: the callback must only queue work.
+pub type OnEvent = Arc<dyn Fn(SessionEvent) + Send + Sync>;
+
+type Done = Arc<(Mutex<Option<Result<(), glib::Error>>>, Condvar)>;
+
+pub struct FinishReport {
+    pub chunk: Chunk,
+    pub bytes: u64,
+    /// False when the muxer did not confirm its last write in time.
+    pub finalized: bool,
+}
+
+pub struct MuxSession {
+    pipeline: gst::Pipeline,
+    sources: Vec<(usize, gst_app::AppSrc)>,
+    cutter: Arc<Mutex<ChunkCutter>>,
+    done: Done,
+}
+
+fn make(factory: &str) -> Result<gst::Element, glib::Error> {
+    gst::ElementFactory::make(factory).build().map_err(|_| {
+        glib::Error::new(
+            gst::CoreError::MissingPlugin,
+            &format!("GStreamer element '{factory}' is missing"),
+        )
+    })
+}
+
+impl MuxSession {
+    /// Builds the pipeline and opens the file. Fails, with nothing written, when the
+    /// muxer is missing or the location cannot be opened.
+    pub fn start(
+        config: &SessionConfig,
+        tracks: &[(usize, gst::Caps)],
+        keep_bytes: KeepBytes,
+        on_event: OnEvent,
+    ) -> Result<Self, glib::Error> {
+        let pipeline = gst::Pipeline::with_name("mediarecorder-mux");
+        let muxer = make(config.container.muxer().factory)?;
+        match config.container {
+            Container::WebM | Container::Matroska => {
+                let cluster = config.cluster_duration.nseconds() as i64;
+                muxer.set_property("min-cluster-duration", cluster.min(500_000_000));
+                muxer.set_property("max-cluster-duration", cluster.max(1_000_000_000));
+                if config.location.is_none() {
+                    muxer.set_property("streamable", true);
+                }
+            }
+            Container::Mp4 => {
+                // Fragmented, as browsers write MP4: a crash loses at most a fragment.
+                let fragment_ms = (config.cluster_duration.mseconds() as u32).max(100);
+                muxer.set_property("fragment-duration", fragment_ms);
+                if config.location.is_none() {
+                    muxer.set_property("streamable", true);
+                }
+            }
+        }
+        let sink = match &config.location {
+            Some(path) => {
+                let sink = make("filesink")?;
+                sink.set_property("location", path.to_string_lossy().as_ref());
+                sink
+            }
+            None => {
+                let sink = make("fakesink")?;
+                sink.set_property("sync", false);
+                sink
+            }
+        };
+        sink.set_property("async", false);
+        pipeline
+            .add_many([&muxer, &sink])
+            .and_then(|_| muxer.link(&sink))
+            .map_err(|e| glib::Error::new(gst::CoreError::Negotiation, &e.to_string()))?;
+
+        let mut sources = Vec::new();
+        for (stream, caps) in tracks {
+            let src = gst_app::AppSrc::builder()
+                .name(format!("track{stream}"))
+                .caps(caps)
+                .format(gst::Format::Time)
+                .is_live(false)
+                .max_bytes(0)
+                .build();
+            pipeline
+                .add(&src)
+                .map_err(|e| glib::Error::new(gst::CoreError::Failed, &e.to_string()))?;
+            src.link(&muxer).map_err(|_| {
+                glib::Error::new(
+                    gst::StreamError::Format,
+                    &format!(
+                        "{} cannot store {}",
+                        config.container.muxer().factory,
+                        caps.structure(0).map(|s| s.name().as_str()).unwrap_or("?")
+                    ),
+                )
+            })?;
+            sources.push((*stream, src));
+        }
+
+        let cutter = Arc::new(Mutex::new(ChunkCutter::new(
+            config.timeslice.map(|t| t.nseconds()),
+        )));
+        Self::watch_bytes(&sink, cutter.clone(), keep_bytes, on_event.clone());
+
+        let done: Done = Arc::default();
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let done = done.clone();
+            let on_event = on_event.clone();
+            let started = started.clone();
+            let bus = pipeline.bus().expect("a pipeline has a bus");
+            bus.set_sync_handler(move |_, msg| {
+                let result = match msg.view() {
+                    gst::MessageView::Eos(_) => Some(Ok(())),
+                    gst::MessageView::Error(err) => {
+                        if started.load(std::sync::atomic::Ordering::SeqCst) {
+                            on_event(SessionEvent::Error(
+                                err.error(),
+                                err.debug().map(|d| d.to_string()),
+                            ));
+                        }
+                        Some(Err(err.error()))
+                    }
+                    _ => None,
+                };
+                if let Some(result) = result {
+                    let (lock, cond) = &*done;
+                    let mut slot = lock.lock().unwrap();
+                    if slot.is_none() {
+                        *slot = Some(result);
+                    }
+                    cond.notify_all();
+                }
+                gst::BusSyncReply::Drop
+            });
+        }
+
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            let err = done.0.lock().unwrap().take().and_then(Result::err);
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(err.unwrap_or_else(|| {
+                glib::Error::new(gst::ResourceError::OpenWrite, "could not start the muxer")
+            }));
+        }
+        started.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(MuxSession {
+            pipeline,
+            sources,
+            cutter,
+            done,
+        })
+    }
+
+    /// Feeds the byte stream the sink receives to the chunk cutter.
+    fn watch_bytes(
+        sink: &gst::Element,
+        cutter: Arc<Mutex<ChunkCutter>>,
+        keep_bytes: KeepBytes,
+        on_event: OnEvent,
+    ) {
+        let pad = sink.static_pad("sink").expect("sinks have a sink pad");
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                let mut cutter = cutter.lock().unwrap();
+                match &info.data {
+                    Some(gst::PadProbeData::Buffer(buffer)) => {
+                        let flags = buffer.flags();
+                        let cluster_start = (!flags.contains(gst::BufferFlags::DELTA_UNIT)
+                            && !flags.contains(gst::BufferFlags::HEADER))
+                        .then(|| buffer.pts().map(|t| t.nseconds()))
+                        .flatten();
+                        let offset = Some(buffer.offset()).filter(|o| *o != u64::MAX);
+                        let keep = keep_bytes();
+                        let finished = match buffer.map_readable() {
+                            Ok(map) => cutter.push(offset, &map, cluster_start, keep),
+                            Err(_) => None,
+                        };
+                        if let Some(chunk) = finished {
+                            on_event(SessionEvent::Chunk(chunk));
+                        }
+                    }
+                    Some(gst::PadProbeData::Event(event)) => {
+                        if let gst::EventView::Segment(seg) = event.view() {
+                            if let Some(bytes) = seg.segment().downcast_ref::<gst::format::Bytes>()
+                            {
+                                cutter.seek(bytes.start().map(u64::from).unwrap_or(0));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+
+    /// Queues an encoded frame, already on the file's timeline.
+    pub fn push(&self, stream: usize, buffer: gst::Buffer) -> bool {
+        self.sources
+            .iter()
+            .find(|(s, _)| *s == stream)
+            .map(|(_, src)| src.push_buffer(buffer).is_ok())
+            .unwrap_or(false)
+    }
+
+    /// Updates a track's caps when the encoder renegotiates.
+    pub fn set_caps(&self, stream: usize, caps: &gst::Caps) {
+        if let Some((_, src)) = self.sources.iter().find(|(s, _)| *s == stream) {
+            src.set_caps(Some(caps));
+        }
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.cutter.lock().unwrap().bytes_written()
+    }
+
+    /// Cuts what was written since the last chunk and hands it to `deliver` while the
+    /// cutter is still locked, so it cannot overtake a timeslice chunk cut before it.
+    pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) {
+        let mut cutter = self.cutter.lock().unwrap();
+        deliver(cutter.take());
+    }
+
+    /// Ends every track, waits for the muxer to write its index and header, and closes
+    /// the file.
+    pub fn finish(self, timeout: Duration) -> FinishReport {
+        for (_, src) in &self.sources {
+            let _ = src.end_of_stream();
+        }
+        let finalized = {
+            let (lock, cond) = &*self.done;
+            let slot = lock.lock().unwrap();
+            let (slot, _) = cond
+                .wait_timeout_while(slot, timeout, |s| s.is_none())
+                .unwrap();
+            matches!(*slot, Some(Ok(())))
+        };
+        let _ = self.pipeline.set_state(gst::State::Null);
+        if let Some(bus) = self.pipeline.bus() {
+            bus.unset_sync_handler();
+        }
+        let mut cutter = self.cutter.lock().unwrap();
+        FinishReport {
+            chunk: cutter.take(),
+            bytes: cutter.bytes_written(),
+            finalized,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Media-time accounting of one recording: where it starts, pause and resume without a
+//! gap, and the exact end at `duration`.
+//!
+//! Times are nanoseconds. Input is the running time of each encoded frame; output is
+//! the media time the file gets, so the file starts at 0 whatever the running time
+//! when recording began, and paused time is left out.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Video,
+    Audio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not part of the recording: before the start, while paused, or a video delta
+    /// frame while waiting for a keyframe.
+    Drop,
+    /// Audio that arrived before the video keyframe that fixes the start (or the end of
+    /// a pause): keep it and ask again once `is_waiting_for_video` is false.
+    Hold,
+    /// Record at media time `pts`; `clip_end` nanoseconds of the frame lie past the
+    /// end of the recording and must be cut off.
+    Record {
+        pts: u64,
+        duration: Option<u64>,
+        clip_end: u64,
+    },
+    /// This stream has reached `duration`.
+    Finished,
+}
+
+/// Overlap tolerated between consecutive frames of a stream (rounding of durations).
+const OVERLAP_TOLERANCE: u64 = 1_000_000;
+
+#[derive(Debug)]
+pub struct Timeline {
+    has_video: bool,
+    limit: Option<u64>,
+    /// Running time that maps to media time 0, plus all paused time.
+    offset: Option<u64>,
+    paused: bool,
+    resuming: bool,
+    /// Media time at which the last pause happened.
+    pause_point: u64,
+    /// End (pts + duration) of the last recorded frame of each stream.
+    ends: HashMap<usize, u64>,
+    video_end: u64,
+    audio_end: u64,
+}
+
+impl Timeline {
+    /// `limit` is the recording's duration in ns (`None` = unlimited). With video, the
+    /// first video keyframe sets the start; audio-only recordings start at their first
+    /// frame.
+    pub fn new(has_video: bool, limit: Option<u64>) -> Self {
+        Timeline {
+            has_video,
+            limit,
+            offset: None,
+            paused: false,
+            resuming: false,
+            pause_point: 0,
+            ends: HashMap::new(),
+            video_end: 0,
+            audio_end: 0,
+        }
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.offset.is_some()
+    }
+
+    /// True while audio must be held for the video keyframe that starts or resumes.
+    pub fn is_waiting_for_video(&self) -> bool {
+        self.has_video && (self.offset.is_none() || self.resuming)
+    }
+
+    /// Running time of media time 0 (with paused time added), once started.
+    pub fn offset(&self) -> Option<u64> {
+        self.offset
+    }
+
+    /// Media time recorded so far: the end of the furthest frame.
+    pub fn recorded(&self) -> u64 {
+        self.video_end.max(self.audio_end)
+    }
+
+    /// The video stream never delivered: record the audio alone.
+    pub fn forget_video(&mut self) {
+        self.has_video = false;
+    }
+
+    pub fn has_video(&self) -> bool {
+        self.has_video
+    }
+
+    pub fn pause(&mut self) {
+        if !self.paused {
+            self.paused = true;
+            self.resuming = false;
+            self.pause_point = if self.has_video {
+                self.video_end
+            } else {
+                self.audio_end
+            };
+        }
+    }
+
+    pub fn resume(&mut self) {
+        if self.paused {
+            self.paused = false;
+            self.resuming = true;
+        }
+    }
+
+    pub fn video(
+        &mut self,
+        stream: usize,
+        rt: u64,
+        duration: Option<u64>,
+        keyframe: bool,
+    ) -> Verdict {
+        if self.paused {
+            return Verdict::Drop;
+        }
+        if self.offset.is_none() || self.resuming {
+            if !keyframe {
+                return Verdict::Drop;
+            }
+            self.anchor(rt);
+        }
+        self.place(stream, Kind::Video, rt, duration)
+    }
+
+    pub fn audio(&mut self, stream: usize, rt: u64, duration: Option<u64>) -> Verdict {
+        if self.paused {
+            return Verdict::Drop;
+        }
+        if self.offset.is_none() || self.resuming {
+            if self.has_video {
+                return Verdict::Hold;
+            }
+            self.anchor(rt);
+        }
+        self.place(stream, Kind::Audio, rt, duration)
+    }
+
+    /// Maps `rt` to media time 0 (start) or to the pause point (resume).
+    fn anchor(&mut self, rt: u64) {
+        let media = if self.resuming { self.pause_point } else { 0 };
+        self.offset = Some(rt.saturating_sub(media));
+        self.resuming = false;
+    }
+
+    fn place(&mut self, stream: usize, kind: Kind, rt: u64, duration: Option<u64>) -> Verdict {
+        let offset = self.offset.unwrap_or(0);
+        let Some(pts) = rt.checked_sub(offset) else {
+            return Verdict::Drop;
+        };
+        let end = self.ends.get(&stream).copied().unwrap_or(0);
+        if pts + OVERLAP_TOLERANCE < end {
+            return Verdict::Drop;
+        }
+        let mut duration = duration;
+        let mut clip_end = 0;
+        if let Some(limit) = self.limit {
+            if pts >= limit {
+                return Verdict::Finished;
+            }
+            if kind == Kind::Audio {
+                if let Some(d) = duration.filter(|d| pts + d > limit) {
+                    clip_end = pts + d - limit;
+                    duration = Some(limit - pts);
+                }
+            }
+        }
+        let frame_end = pts + duration.unwrap_or(0);
+        self.ends.insert(stream, frame_end.max(end));
+        match kind {
+            Kind::Video => self.video_end = self.video_end.max(frame_end),
+            Kind::Audio => self.audio_end = self.audio_end.max(frame_end),
+        }
+        Verdict::Record {
+            pts,
+            duration,
+            clip_end,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const FRAME: u64 = 33_333_333;
+
+    fn pts(v: Verdict) -> u64 {
+        match v {
+            Verdict::Record { pts, .. } => pts,
+            other => panic!("expected Record, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn starts_at_first_video_keyframe() {
+        let mut t = Timeline::new(true, None);
+        assert_eq!(t.video(0, 5_000 * MS, Some(FRAME), false), Verdict::Drop);
+        assert_eq!(t.audio(1, 5_010 * MS, Some(20 * MS)), Verdict::Hold);
+        assert!(t.is_waiting_for_video());
+        assert_eq!(pts(t.video(0, 5_033 * MS, Some(FRAME), true)), 0);
+        assert!(!t.is_waiting_for_video());
+        // Held audio from before the keyframe is dropped, later audio is aligned.
+        assert_eq!(t.audio(1, 5_010 * MS, Some(20 * MS)), Verdict::Drop);
+        assert_eq!(pts(t.audio(1, 5_043 * MS, Some(20 * MS))), 10 * MS);
+    }
+
+    #[test]
+    fn audio_only_starts_at_first_frame() {
+        let mut t = Timeline::new(false, None);
+        assert_eq!(pts(t.audio(0, 700 * MS, Some(20 * MS))), 0);
+        assert_eq!(pts(t.audio(0, 720 * MS, Some(20 * MS))), 20 * MS);
+    }
+
+    #[test]
+    fn duration_is_exact() {
+        let mut t = Timeline::new(true, Some(3_000 * MS));
+        let mut recorded = 0;
+        for i in 0..100u64 {
+            match t.video(0, 1_000 * MS + i * FRAME, Some(FRAME), i % 60 == 0) {
+                Verdict::Record { .. } => recorded += 1,
+                Verdict::Finished => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(recorded, 90);
+        // Audio straddling the end is cut to the sample.
+        match t.audio(1, 1_000 * MS + 2_990 * MS, Some(20 * MS)) {
+            Verdict::Record {
+                pts,
+                duration,
+                clip_end,
+            } => {
+                assert_eq!(pts, 2_990 * MS);
+                assert_eq!(duration, Some(10 * MS));
+                assert_eq!(clip_end, 10 * MS);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.audio(1, 4_000 * MS, Some(20 * MS)), Verdict::Finished);
+    }
+
+    #[test]
+    fn pause_leaves_no_gap() {
+        let mut t = Timeline::new(true, Some(2_000 * MS));
+        assert_eq!(pts(t.video(0, 0, Some(100 * MS), true)), 0);
+        assert_eq!(pts(t.video(0, 100 * MS, Some(100 * MS), false)), 100 * MS);
+        t.pause();
+        assert_eq!(t.video(0, 200 * MS, Some(100 * MS), false), Verdict::Drop);
+        assert_eq!(t.audio(1, 210 * MS, Some(20 * MS)), Verdict::Drop);
+        t.resume();
+        assert_eq!(t.video(0, 5_000 * MS, Some(100 * MS), false), Verdict::Drop);
+        assert_eq!(t.audio(1, 5_050 * MS, Some(20 * MS)), Verdict::Hold);
+        assert_eq!(pts(t.video(0, 5_100 * MS, Some(100 * MS), true)), 200 * MS);
+        assert_eq!(pts(t.audio(1, 5_120 * MS, Some(20 * MS))), 220 * MS);
+        // Paused time does not count towards the duration.
+        assert_eq!(
+            pts(t.video(0, 6_800 * MS, Some(100 * MS), false)),
+            1_900 * MS
+        );
+        assert_eq!(
+            t.video(0, 6_900 * MS, Some(100 * MS), false),
+            Verdict::Finished
+        );
+    }
+
+    #[test]
+    fn late_or_overlapping_frames_are_dropped() {
+        let mut t = Timeline::new(false, None);
+        assert_eq!(pts(t.audio(0, 1_000 * MS, Some(20 * MS))), 0);
+        assert_eq!(t.audio(0, 990 * MS, Some(20 * MS)), Verdict::Drop);
+        assert_eq!(t.audio(0, 1_005 * MS, Some(20 * MS)), Verdict::Drop);
+        assert_eq!(pts(t.audio(0, 1_020 * MS, Some(20 * MS))), 20 * MS);
+    }
+}
