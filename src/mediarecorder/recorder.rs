@@ -417,9 +417,9 @@ impl MediaRecorder {
             if let Some(gst::PadProbeData::Event(event)) = &info.data {
                 if let gst::EventView::Caps(c) = event.view() {
                     if let Some(obj) = weak.upgrade() {
-                        if !obj.imp().on_caps(id, c.caps()) {
-                            return gst::PadProbeReturn::Drop;
-                        }
+                        // On failure an error is posted; the unlinked queue then
+                        // stops the stream.
+                        obj.imp().on_caps(id, c.caps());
                     }
                 }
             }
@@ -1272,11 +1272,7 @@ impl Recording {
                 obj.imp().session_event(recording_id, event);
             }
         });
-        let track_caps: Vec<(usize, gst::Caps)> = tracks
-            .iter()
-            .map(|(id, _, caps)| (*id, caps.clone()))
-            .collect();
-        match MuxSession::start(&config, &track_caps, keep_bytes, on_event) {
+        match MuxSession::start(&config, &tracks, keep_bytes, on_event) {
             Ok(session) => {
                 for (id, buffer) in self.pending.drain(..) {
                     session.push(id, buffer);

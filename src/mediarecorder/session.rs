@@ -15,6 +15,7 @@ use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter};
 use super::mimetype::Container;
+use super::timeline::Kind;
 
 /// What a session reports from its own threads.
 pub enum SessionEvent {
@@ -66,7 +67,7 @@ impl MuxSession {
     /// muxer is missing or the location cannot be opened.
     pub fn start(
         config: &SessionConfig,
-        tracks: &[(usize, gst::Caps)],
+        tracks: &[(usize, Kind, gst::Caps)],
         keep_bytes: KeepBytes,
         on_event: OnEvent,
     ) -> Result<Self, glib::Error> {
@@ -109,7 +110,7 @@ impl MuxSession {
             .map_err(|e| glib::Error::new(gst::CoreError::Negotiation, &e.to_string()))?;
 
         let mut sources = Vec::new();
-        for (stream, caps) in tracks {
+        for (stream, kind, caps) in tracks {
             let src = gst_app::AppSrc::builder()
                 .name(format!("track{stream}"))
                 .caps(caps)
@@ -120,7 +121,17 @@ impl MuxSession {
             pipeline
                 .add(&src)
                 .map_err(|e| glib::Error::new(gst::CoreError::Failed, &e.to_string()))?;
-            src.link(&muxer).map_err(|_| {
+            let template = match kind {
+                Kind::Video => "video_%u",
+                Kind::Audio => "audio_%u",
+            };
+            let sink_pad = muxer.request_pad_simple(template);
+            let src_pad = src.static_pad("src");
+            let linked = match (src_pad, sink_pad) {
+                (Some(src_pad), Some(sink_pad)) => src_pad.link(&sink_pad).is_ok(),
+                _ => false,
+            };
+            linked.then_some(()).ok_or_else(|| {
                 glib::Error::new(
                     gst::StreamError::Format,
                     &format!(

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing the plugin needs on Debian 12, only what is missing.
+set -euo pipefail
+
+packages=(
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config
+  ffmpeg mkvtoolnix python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo (Rust 1.83 or newer) is needed: install it with rustup, then run this again." >&2
+  exit 1
+fi

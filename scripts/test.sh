@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs every check CI runs: format, lints, all tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+# A GLib critical or warning fails the test that caused it.
+G_DEBUG=fatal_warnings cargo test --all-targets -- --test-threads=2

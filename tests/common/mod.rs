@@ -1,0 +1,412 @@
+//! Helpers for tests: set up GStreamer, run pipelines with a deadline, and judge the
+//! files written as a player would (decode them, read their index).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+pub const MS: u64 = 1_000_000;
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstmediarecorder::plugin_register_static().expect("the plugin registers");
+        for factory in [
+            "vp8enc",
+            "opusenc",
+            "webmmux",
+            "matroskademux",
+            "vp8dec",
+            "opusdec",
+        ] {
+            assert!(
+                gst::ElementFactory::find(factory).is_some(),
+                "GStreamer element {factory} is missing: run scripts/setup.sh"
+            );
+        }
+    });
+}
+
+/// A fresh, empty folder for one test's files.
+pub fn tmp_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Sets the pipeline to NULL when the test ends, also on panic.
+pub struct Running(pub gst::Pipeline);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = gst::Pipeline;
+    fn deref(&self) -> &gst::Pipeline {
+        &self.0
+    }
+}
+
+pub fn launch(description: &str) -> Running {
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("cannot build '{description}': {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    Running(pipeline)
+}
+
+pub fn recorder(pipeline: &gst::Pipeline) -> gst::Element {
+    pipeline.by_name("r").expect("the recorder is named r")
+}
+
+#[derive(Debug)]
+pub enum End {
+    Eos(Duration),
+    Error(String),
+    Timeout,
+}
+
+/// Plays until EOS or an error; returns how it ended and how long it took.
+pub fn play(pipeline: &gst::Pipeline, timeout: Duration) -> End {
+    let start = Instant::now();
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        return match wait_message(pipeline, Duration::from_millis(100)) {
+            End::Error(e) => End::Error(e),
+            _ => End::Error("state change failed".into()),
+        };
+    }
+    match wait_message(pipeline, timeout) {
+        End::Eos(_) => End::Eos(start.elapsed()),
+        other => other,
+    }
+}
+
+pub fn wait_message(pipeline: &gst::Pipeline, timeout: Duration) -> End {
+    let bus = pipeline.bus().unwrap();
+    let deadline = Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        ) else {
+            break;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => return End::Eos(Duration::ZERO),
+            gst::MessageView::Error(e) => {
+                return End::Error(format!("{} ({:?})", e.error(), e.debug()))
+            }
+            _ => {}
+        }
+    }
+    End::Timeout
+}
+
+pub fn expect_eos(pipeline: &gst::Pipeline, timeout: Duration) -> Duration {
+    match play(pipeline, timeout) {
+        End::Eos(d) => d,
+        other => panic!("expected EOS, got {other:?}"),
+    }
+}
+
+/// Collects the recorder's signals, in order, with the `state` read inside each.
+#[derive(Clone, Default)]
+pub struct Events(pub Arc<Mutex<Vec<(String, String)>>>);
+
+pub struct Chunks(pub Arc<Mutex<Vec<gst::Buffer>>>);
+
+impl Events {
+    pub fn watch(recorder: &gst::Element) -> (Events, Chunks) {
+        let events = Events::default();
+        let chunks = Arc::new(Mutex::new(Vec::new()));
+        for name in ["start", "stop", "pause", "resume"] {
+            let ev = events.clone();
+            recorder.connect(name, false, move |args| {
+                let r = args[0].get::<gst::Element>().unwrap();
+                ev.push(name, &r);
+                None
+            });
+        }
+        let ev = events.clone();
+        let ch = chunks.clone();
+        recorder.connect("dataavailable", false, move |args| {
+            let r = args[0].get::<gst::Element>().unwrap();
+            ch.lock()
+                .unwrap()
+                .push(args[1].get::<gst::Buffer>().unwrap());
+            ev.push("dataavailable", &r);
+            None
+        });
+        let ev = events.clone();
+        recorder.connect("error", false, move |args| {
+            let r = args[0].get::<gst::Element>().unwrap();
+            let err = args[1].get::<gst::glib::Error>().unwrap();
+            ev.0.lock()
+                .unwrap()
+                .push((format!("error: {}", err.message()), state_of(&r)));
+            None
+        });
+        (events, Chunks(chunks))
+    }
+
+    fn push(&self, name: &str, r: &gst::Element) {
+        self.0.lock().unwrap().push((name.to_string(), state_of(r)));
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.split(':').next().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn with_states(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until `name` has been seen `count` times.
+    pub fn wait_for(&self, name: &str, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.names().iter().filter(|n| *n == name).count() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
+
+impl Chunks {
+    pub fn joined(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in self.0.lock().unwrap().iter() {
+            out.extend_from_slice(&b.map_readable().unwrap());
+        }
+        out
+    }
+}
+
+pub fn state_of(r: &gst::Element) -> String {
+    let v = r.property_value("state");
+    let (_, e) = gst::glib::EnumValue::from_value(&v).unwrap();
+    e.nick().to_string()
+}
+
+/// What a player sees in a file: decoded video frames and audio samples.
+#[derive(Debug, Default, Clone)]
+pub struct Decoded {
+    pub video_pts: Vec<u64>,
+    pub video_size: Option<(i32, i32)>,
+    pub audio_first_pts: Option<u64>,
+    pub audio_samples: u64,
+    pub audio_rate: u64,
+}
+
+impl Decoded {
+    pub fn frames(&self) -> usize {
+        self.video_pts.len()
+    }
+    pub fn audio_duration(&self) -> u64 {
+        (self.audio_samples * 1_000_000_000)
+            .checked_div(self.audio_rate)
+            .unwrap_or(0)
+    }
+}
+
+/// Demuxes and decodes a file with GStreamer's own demuxer and decoders.
+pub fn decode(path: &Path) -> Decoded {
+    init();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    let decodebin = gst::ElementFactory::make("decodebin").build().unwrap();
+    pipeline.add_many([&src, &decodebin]).unwrap();
+    src.link(&decodebin).unwrap();
+    let result = Arc::new(Mutex::new(Decoded::default()));
+    let pipeline_weak = pipeline.downgrade();
+    let r = result.clone();
+    decodebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
+        let caps = pad.current_caps().unwrap();
+        let name = caps.structure(0).unwrap().name().to_string();
+        let (convert, sink_caps) = if name.starts_with("video/") {
+            ("videoconvert", gst::Caps::builder("video/x-raw").build())
+        } else {
+            (
+                "audioconvert",
+                gst::Caps::builder("audio/x-raw")
+                    .field("format", "S16LE")
+                    .build(),
+            )
+        };
+        let conv = gst::ElementFactory::make(convert).build().unwrap();
+        let sink = gst_app::AppSink::builder()
+            .caps(&sink_caps)
+            .sync(false)
+            .build();
+        pipeline.add_many([&conv, sink.upcast_ref()]).unwrap();
+        conv.link(&sink).unwrap();
+        conv.sync_state_with_parent().unwrap();
+        sink.sync_state_with_parent().unwrap();
+        pad.link(&conv.static_pad("sink").unwrap()).unwrap();
+        let r = r.clone();
+        let is_video = name.starts_with("video/");
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let buffer = sample.buffer().unwrap();
+                    let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
+                    let mut r = r.lock().unwrap();
+                    if is_video {
+                        r.video_pts
+                            .push(buffer.pts().map(|t| t.nseconds()).unwrap_or(u64::MAX));
+                        r.video_size =
+                            Some((caps.get("width").unwrap(), caps.get("height").unwrap()));
+                    } else {
+                        let channels = caps.get::<i32>("channels").unwrap() as u64;
+                        r.audio_rate = caps.get::<i32>("rate").unwrap() as u64;
+                        if r.audio_first_pts.is_none() {
+                            r.audio_first_pts = buffer.pts().map(|t| t.nseconds());
+                        }
+                        r.audio_samples += buffer.size() as u64 / 2 / channels;
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    });
+    let running = Running(pipeline);
+    match play(&running, Duration::from_secs(60)) {
+        End::Eos(_) => {}
+        other => panic!("decoding {} failed: {other:?}", path.display()),
+    }
+    let out = result.lock().unwrap().clone();
+    out
+}
+
+/// The parts of a WebM/Matroska file a player uses to seek.
+#[derive(Debug, Default)]
+pub struct WebmIndex {
+    pub doc_type: String,
+    pub duration_ms: Option<f64>,
+    pub cue_times_ms: Vec<u64>,
+    pub clusters_ms: Vec<u64>,
+    /// (time in ms, track, keyframe) of each SimpleBlock, in file order.
+    pub blocks: Vec<(u64, u64, bool)>,
+    /// Byte offsets of cluster starts.
+    pub cluster_offsets: Vec<usize>,
+}
+
+fn read_vint(data: &[u8], pos: usize, keep_marker: bool) -> Option<(u64, usize)> {
+    let first = *data.get(pos)?;
+    let len = first.leading_zeros() as usize + 1;
+    if len > 8 || pos + len > data.len() {
+        return None;
+    }
+    let mut value = if keep_marker {
+        first as u64
+    } else {
+        (first as u64) & ((1u64 << (8 - len)) - 1)
+    };
+    for b in &data[pos + 1..pos + len] {
+        value = (value << 8) | *b as u64;
+    }
+    let all_ones = !keep_marker && value == (1u64 << (7 * len)) - 1;
+    Some((if all_ones { u64::MAX } else { value }, len))
+}
+
+fn read_uint(data: &[u8]) -> u64 {
+    data.iter().fold(0, |v, b| (v << 8) | *b as u64)
+}
+
+/// Walks the EBML elements of a file (or of joined chunks, whose sizes are unknown).
+pub fn webm_index(data: &[u8]) -> WebmIndex {
+    const MASTERS: [u64; 8] = [
+        0x18538067, 0x1549A966, 0x1F43B675, 0x1C53BB6B, 0xBB, 0x1654AE6B, 0xAE, 0xA0,
+    ];
+    let mut index = WebmIndex::default();
+    let mut cluster_tc = 0;
+    let mut pos = 0;
+    while pos < data.len() {
+        let Some((id, id_len)) = read_vint(data, pos, true) else {
+            break;
+        };
+        let Some((size, size_len)) = read_vint(data, pos + id_len, false) else {
+            break;
+        };
+        let body = pos + id_len + size_len;
+        if id == 0x1A45DFA3 || MASTERS.contains(&id) {
+            if id == 0x1F43B675 {
+                index.cluster_offsets.push(pos);
+            }
+            pos = body;
+            continue;
+        }
+        let end = if size == u64::MAX {
+            data.len()
+        } else {
+            (body + size as usize).min(data.len())
+        };
+        let payload = &data[body..end];
+        match id {
+            0x4282 => {
+                index.doc_type = String::from_utf8_lossy(payload)
+                    .trim_end_matches('\0')
+                    .to_string()
+            }
+            0x4489 => {
+                index.duration_ms = Some(match payload.len() {
+                    4 => f32::from_be_bytes(payload.try_into().unwrap()) as f64,
+                    8 => f64::from_be_bytes(payload.try_into().unwrap()),
+                    _ => f64::NAN,
+                })
+            }
+            0xE7 => {
+                cluster_tc = read_uint(payload);
+                index.clusters_ms.push(cluster_tc);
+            }
+            0xB3 => index.cue_times_ms.push(read_uint(payload)),
+            0xA3 | 0xA1 => {
+                if let Some((track, n)) = read_vint(payload, 0, false) {
+                    if payload.len() > n + 2 {
+                        let rel = i16::from_be_bytes([payload[n], payload[n + 1]]);
+                        let key = id == 0xA3 && payload[n + 2] & 0x80 != 0;
+                        index
+                            .blocks
+                            .push(((cluster_tc as i64 + rel as i64) as u64, track, key));
+                    }
+                }
+            }
+            _ => {}
+        }
+        pos = end;
+    }
+    index
+}
+
+pub fn webm_index_of(path: &Path) -> WebmIndex {
+    webm_index(&std::fs::read(path).unwrap())
+}
+
+/// The file's `Duration` in ms, which must be there for a finalized file.
+pub fn duration_ms(path: &Path) -> f64 {
+    webm_index_of(path)
+        .duration_ms
+        .unwrap_or_else(|| panic!("{} has no Duration: not finalized", path.display()))
+}
