@@ -1140,6 +1140,7 @@ impl Recording {
         verdict: Verdict,
         streams: &[Stream],
     ) {
+        gst::trace!(CAT, "stream {id} rt {rt} -> {verdict:?}");
         match verdict {
             Verdict::Drop => {}
             Verdict::Hold => self.held.push_back(Held {

@@ -1,0 +1,38 @@
+//! A missing encoder is named with the Debian package that has it. In a test binary of
+//! its own, since it takes the encoder out of this process's registry.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gst::prelude::*;
+
+#[test]
+fn missing_encoder_names_element_and_package() {
+    init();
+    let registry = gst::Registry::get();
+    let feature = registry.lookup_feature("vp8enc").expect("vp8enc is installed");
+    registry.remove_feature(&feature);
+    assert!(gst::ElementFactory::find("vp8enc").is_none());
+
+    let dir = tmp_dir("missing_plugin");
+    let p = launch(&format!(
+        "videotestsrc is-live=true ! mediarecorder name=r location={}",
+        dir.join("x.webm").display()
+    ));
+    let (events, _) = Events::watch(&recorder(&p));
+    match play(&p, Duration::from_secs(5)) {
+        End::Error(msg) => {
+            assert!(msg.contains("'vp8enc'"), "{msg}");
+            assert!(msg.contains("gstreamer1.0-plugins-good"), "{msg}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(
+        !events.names().contains(&"start".to_string()),
+        "no recording starts without an encoder"
+    );
+    let supported = recorder(&p).emit_by_name::<bool>("is-type-supported", &[&"video/webm"]);
+    assert!(!supported, "video/webm needs vp8enc");
+}
