@@ -15,8 +15,14 @@ use super::timeline::Kind;
 pub struct EncoderParams {
     pub video_bps: u32,
     pub audio_bps: u32,
+    pub audio_constant: bool,
     pub keyframe_interval_ms: u64,
+    /// `video-keyframe-interval-count`, when set, wins over the duration.
+    pub keyframe_count: Option<u32>,
     pub live: bool,
+    /// Encoders the user configured, used as given but for keyframe placement.
+    pub video_encoder: Option<gst::Element>,
+    pub audio_encoder: Option<gst::Element>,
 }
 
 /// The chain for one stream: elements to link in order, and what comes out.
@@ -196,9 +202,24 @@ pub fn plan(
                 );
             }
             elements.push(filter);
-            let encoder = make(codec.encoder())?;
-            configure_video_encoder(&encoder, codec, width, height, fps, params);
-            elements.push(encoder.clone());
+            let (encoder, codec) = match &params.video_encoder {
+                Some(user) => {
+                    let codec = user_encoder_codec(user, rtype)?;
+                    let Codec::Video(codec) = codec else {
+                        return Err(PlanError::Unsupported(
+                            "video-encoder does not produce video".into(),
+                        ));
+                    };
+                    set_keyframe_distance(user, &keyframe_frames(params, fps));
+                    (user.clone(), codec)
+                }
+                None => {
+                    let encoder = make(codec.encoder())?;
+                    configure_video_encoder(&encoder, codec, width, height, fps, params);
+                    (encoder, codec)
+                }
+            };
+            elements.push(encoder);
             if let Some(parser) = codec.parser() {
                 elements.push(make(parser)?);
             }
@@ -224,26 +245,32 @@ pub fn plan(
                 .unwrap_or(2)
                 .max(1) as u32;
             let mut elements = vec![base("audioconvert")?, base("audioresample")?];
-            let encoder = make(codec.encoder())?;
-            let bps = if params.audio_bps > 0 {
-                params.audio_bps
-            } else {
-                encoding::auto_audio_bitrate(channels, codec)
+            let (encoder, codec) = match &params.audio_encoder {
+                Some(user) => match user_encoder_codec(user, rtype)? {
+                    Codec::Audio(codec) => (user.clone(), codec),
+                    Codec::Video(_) => {
+                        return Err(PlanError::Unsupported(
+                            "audio-encoder does not produce audio".into(),
+                        ))
+                    }
+                },
+                None => {
+                    let encoder = make(codec.encoder())?;
+                    let bps = if params.audio_bps > 0 {
+                        params.audio_bps
+                    } else {
+                        encoding::auto_audio_bitrate(channels, codec)
+                    };
+                    let bps = encoding::clamp_audio_bitrate(bps, codec).to_string();
+                    set_if_present(&encoder, "bitrate", &bps);
+                    if codec == AudioCodec::Opus {
+                        let mode = if params.audio_constant { "cbr" } else { "vbr" };
+                        set_if_present(&encoder, "bitrate-type", mode);
+                    }
+                    (encoder, codec)
+                }
             };
-            let bps = encoding::clamp_audio_bitrate(bps, codec);
-            match codec {
-                AudioCodec::Opus => {
-                    encoder.set_property_from_str("bitrate", &bps.to_string());
-                    encoder.set_property_from_str("bitrate-type", "vbr");
-                }
-                AudioCodec::Vorbis => {
-                    encoder.set_property_from_str("bitrate", &bps.to_string());
-                }
-                AudioCodec::Aac => {
-                    encoder.set_property_from_str("bitrate", &bps.to_string());
-                }
-            }
-            elements.push(encoder.clone());
+            elements.push(encoder);
             if let Some(parser) = codec.parser() {
                 elements.push(make(parser)?);
             }
@@ -253,6 +280,50 @@ pub fn plan(
                 elements,
             })
         }
+    }
+}
+
+/// The codec a user's encoder produces, from its source pad template.
+fn user_encoder_codec(encoder: &gst::Element, rtype: &RecordingType) -> Result<Codec, PlanError> {
+    let caps = encoder
+        .static_pad("src")
+        .map(|p| p.pad_template_caps())
+        .unwrap_or_else(gst::Caps::new_empty);
+    let codec = caps
+        .iter()
+        .find_map(|s| compressed_codec(&gst::Caps::from(s.to_owned())))
+        .ok_or_else(|| {
+            PlanError::Unsupported(format!(
+                "the configured encoder {} produces {caps}, which no recording type stores",
+                encoder.name()
+            ))
+        })?;
+    if !rtype.accepts(codec) {
+        return Err(PlanError::Unsupported(format!(
+            "the configured encoder {} produces {codec:?}, which {} cannot store",
+            encoder.name(),
+            rtype.container.muxer().factory
+        )));
+    }
+    Ok(codec)
+}
+
+fn keyframe_frames(params: &EncoderParams, fps: f64) -> String {
+    params
+        .keyframe_count
+        .unwrap_or_else(|| encoding::keyframe_distance(params.keyframe_interval_ms, fps))
+        .to_string()
+}
+
+/// Keyframe spacing under the names encoders use for it.
+fn set_keyframe_distance(encoder: &gst::Element, frames: &str) {
+    for name in [
+        "keyframe-max-dist",
+        "key-int-max",
+        "gop-size",
+        "keyframe-period",
+    ] {
+        set_if_present(encoder, name, frames);
     }
 }
 
@@ -275,7 +346,7 @@ fn configure_video_encoder(
         .map(|n| n.get() as u32)
         .unwrap_or(1);
     let threads = encoding::video_threads(width, height, fps, params.live, cores).to_string();
-    let kf = encoding::keyframe_distance(params.keyframe_interval_ms, fps).to_string();
+    let kf = keyframe_frames(params, fps);
     let set = |name: &str, value: &str| set_if_present(encoder, name, value);
     match codec {
         VideoCodec::Vp8 | VideoCodec::Vp9 => {
@@ -294,6 +365,9 @@ fn configure_video_encoder(
             set("usage-profile", "realtime");
             set("cpu-used", "10");
             set("end-usage", "cbr");
+            // The element's default quantizer range (0..0) makes libaom's CBR abort.
+            set("min-quantizer", "4");
+            set("max-quantizer", "56");
             set("target-bitrate", &(bps / 1000).max(1).to_string());
             set("keyframe-max-dist", &kf);
             set("lag-in-frames", "0");

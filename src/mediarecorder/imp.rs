@@ -8,7 +8,7 @@ use gst::subclass::prelude::*;
 
 use super::dispatcher::Dispatcher;
 use super::recorder::{self, Settings, State};
-use super::RecorderState;
+use super::{BitrateMode, RecorderState};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -132,6 +132,49 @@ impl ObjectImpl for MediaRecorder {
                          FALSE: inactive, dropping media, until 'start-recording'",
                     )
                     .default_value(true)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default(
+                    "audio-bitrate-mode",
+                    BitrateMode::Variable,
+                )
+                .nick("Audio bitrate mode")
+                .blurb("constant or variable audio bitrate, as MediaRecorder's audioBitrateMode")
+                .mutable_ready()
+                .build(),
+                glib::ParamSpecUInt64::builder("video-keyframe-interval-duration")
+                    .nick("Keyframe interval (ms)")
+                    .blurb(
+                        "Longest time between video keyframes; 0 = 2 s, or the timeslice when \
+                         shorter. Exclusive with video-keyframe-interval-count",
+                    )
+                    .maximum(recorder::MAX_DURATION_MS)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("video-keyframe-interval-count")
+                    .nick("Keyframe interval (frames)")
+                    .blurb(
+                        "Most frames between video keyframes; 0 = by duration. Exclusive with \
+                         video-keyframe-interval-duration",
+                    )
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecObject::builder::<gst::Element>("video-encoder")
+                    .nick("Video encoder")
+                    .blurb(
+                        "Encoder to use instead of the automatic choice (e.g. a hardware one), \
+                         used as configured but for keyframe spacing. Its output must suit \
+                         the container",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecObject::builder::<gst::Element>("audio-encoder")
+                    .nick("Audio encoder")
+                    .blurb(
+                        "Audio encoder to use instead of the automatic choice, used as configured",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("state", RecorderState::Inactive)

@@ -296,13 +296,15 @@ pub fn parse_media_type(s: &str) -> Result<(String, Vec<(String, String)>), Mime
             let end = end.ok_or_else(|| MimeError::Malformed("unterminated quote".into()))?;
             (value, &quoted[end..])
         } else {
-            let (token, after) = parse_token(after_eq);
-            if token.is_empty() {
+            // Unquoted: up to the next ';', as browsers accept `codecs=vp8,opus`.
+            let end = after_eq.find(';').unwrap_or(after_eq.len());
+            let value = after_eq[..end].trim_matches([' ', '\t']);
+            if value.is_empty() || value.contains(['"', '\\']) {
                 return Err(MimeError::Malformed(format!(
-                    "parameter '{name}' has no value"
+                    "parameter '{name}' has no valid value"
                 )));
             }
-            (token.to_string(), after)
+            (value.to_string(), &after_eq[end..])
         };
         params.push((name.to_ascii_lowercase(), value));
         rest = after_value;

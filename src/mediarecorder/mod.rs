@@ -33,6 +33,18 @@ pub enum RecorderState {
     Paused = 2,
 }
 
+/// The web API's `audioBitrateMode`.
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstMediaRecorderBitrateMode")]
+pub enum BitrateMode {
+    #[enum_value(name = "Constant: the same rate throughout", nick = "constant")]
+    Constant = 0,
+    #[default]
+    #[enum_value(name = "Variable: the rate follows the content", nick = "variable")]
+    Variable = 1,
+}
+
 glib::wrapper! {
     pub struct MediaRecorder(ObjectSubclass<imp::MediaRecorder>)
         @extends gst::Bin, gst::Element, gst::Object,
@@ -41,6 +53,7 @@ glib::wrapper! {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     RecorderState::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    BitrateMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "mediarecorder",

@@ -23,7 +23,7 @@ use super::imp::{MediaRecorder, CAT};
 use super::mimetype::{Codec, RecordingType};
 use super::session::{MuxSession, SessionConfig, SessionEvent};
 use super::timeline::{Kind, Timeline, Verdict};
-use super::RecorderState;
+use super::{BitrateMode, RecorderState};
 
 /// Keeps `duration` in nanoseconds within u64.
 pub const MAX_DURATION_MS: u64 = u64::MAX / 1_000_000 - 1;
@@ -43,6 +43,11 @@ pub struct Settings {
     pub total_bps: u32,
     pub timeslice_ms: u32,
     pub autostart: bool,
+    pub audio_bitrate_mode: BitrateMode,
+    pub keyframe_interval_duration_ms: u64,
+    pub keyframe_interval_count: u32,
+    pub video_encoder: Option<gst::Element>,
+    pub audio_encoder: Option<gst::Element>,
 }
 
 impl Default for Settings {
@@ -56,6 +61,11 @@ impl Default for Settings {
             total_bps: 0,
             timeslice_ms: 0,
             autostart: true,
+            audio_bitrate_mode: BitrateMode::Variable,
+            keyframe_interval_duration_ms: 0,
+            keyframe_interval_count: 0,
+            video_encoder: None,
+            audio_encoder: None,
         }
     }
 }
@@ -66,11 +76,32 @@ impl Settings {
             .unwrap_or_else(|_| RecordingType::parse("").expect("the empty type is the default"))
     }
 
+    /// Keyframe spacing: as set, else following the timeslice, else 2 s.
     fn keyframe_interval_ms(&self) -> u64 {
+        if self.keyframe_interval_duration_ms > 0 {
+            return self.keyframe_interval_duration_ms;
+        }
         match self.timeslice_ms {
             0 => encoding::DEFAULT_KEYFRAME_INTERVAL_MS,
             t => u64::from(t).min(encoding::DEFAULT_KEYFRAME_INTERVAL_MS),
         }
+    }
+
+    /// What makes a recording impossible before it starts.
+    fn validate(&self) -> Result<RecordingType, glib::Error> {
+        if self.keyframe_interval_duration_ms > 0 && self.keyframe_interval_count > 0 {
+            return Err(glib::Error::new(
+                gst::CoreError::NotImplemented,
+                "video-keyframe-interval-duration and video-keyframe-interval-count are both \
+                 set: set only one",
+            ));
+        }
+        RecordingType::parse(&self.mime_type).map_err(|e| {
+            glib::Error::new(
+                gst::CoreError::NotImplemented,
+                &format!("Unsupported mime-type '{}': {e}", self.mime_type),
+            )
+        })
     }
 
     /// Per-kind bitrates, with `bits-per-second` split when set.
@@ -229,6 +260,13 @@ impl MediaRecorder {
             "bits-per-second" => s.total_bps = value.get().unwrap_or(0),
             "timeslice" => s.timeslice_ms = value.get().unwrap_or(0),
             "autostart" => s.autostart = value.get().unwrap_or(true),
+            "audio-bitrate-mode" => s.audio_bitrate_mode = value.get().unwrap_or_default(),
+            "video-keyframe-interval-duration" => {
+                s.keyframe_interval_duration_ms = value.get().unwrap_or(0)
+            }
+            "video-keyframe-interval-count" => s.keyframe_interval_count = value.get().unwrap_or(0),
+            "video-encoder" => s.video_encoder = value.get().ok().flatten(),
+            "audio-encoder" => s.audio_encoder = value.get().ok().flatten(),
             _ => {}
         }
     }
@@ -268,6 +306,13 @@ impl MediaRecorder {
                     "bits-per-second" => s.total_bps.to_value(),
                     "timeslice" => s.timeslice_ms.to_value(),
                     "autostart" => s.autostart.to_value(),
+                    "audio-bitrate-mode" => s.audio_bitrate_mode.to_value(),
+                    "video-keyframe-interval-duration" => {
+                        s.keyframe_interval_duration_ms.to_value()
+                    }
+                    "video-keyframe-interval-count" => s.keyframe_interval_count.to_value(),
+                    "video-encoder" => s.video_encoder.to_value(),
+                    "audio-encoder" => s.audio_encoder.to_value(),
                     _ => unimplemented!("property {name}"),
                 }
             }
@@ -288,13 +333,9 @@ impl MediaRecorder {
     // ----- state changes -----
 
     pub(super) fn check_settings(&self) -> Result<(), gst::StateChangeError> {
-        let mime = self.settings.lock().unwrap().mime_type.clone();
-        let rtype = RecordingType::parse(&mime).map_err(|e| {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::NotImplemented,
-                ["Unsupported mime-type '{}': {}", mime, e]
-            );
+        let settings = self.settings.lock().unwrap().clone();
+        let rtype = settings.validate().map_err(|err| {
+            self.post_error(&err, None);
             gst::StateChangeError
         })?;
         let muxer = rtype.container.muxer();
@@ -503,8 +544,20 @@ impl MediaRecorder {
         let settings = self.settings.lock().unwrap().clone();
         let rtype = settings.recording_type();
         let kind = branch::kind_of(caps);
-        let (queue, sink, pad) = {
+        let (queue, sink, pad, kinds) = {
             let mut state = self.state.lock().unwrap();
+            let kinds: Vec<Kind> = state
+                .streams
+                .iter()
+                .filter(|s| s.id == id || s.pad.is_linked())
+                .map(|s| {
+                    if s.id == id {
+                        kind.unwrap_or(Kind::Video)
+                    } else {
+                        s.likely_kind()
+                    }
+                })
+                .collect();
             let other_has_kind =
                 kind.is_some() && state.streams.iter().any(|s| s.id != id && s.kind == kind);
             let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
@@ -539,17 +592,24 @@ impl MediaRecorder {
                 stream.queue.clone(),
                 stream.sink.clone(),
                 stream.pad.clone(),
+                kinds,
             )
         };
 
         let mut latency = gst::query::Latency::new();
         let live = pad.peer_query(&mut latency) && latency.result().0;
-        let (video_bps, audio_bps) = settings.bitrates(true, true);
+        let (video_bps, audio_bps) =
+            settings.bitrates(kinds.contains(&Kind::Video), kinds.contains(&Kind::Audio));
         let params = EncoderParams {
             video_bps,
             audio_bps,
+            audio_constant: settings.audio_bitrate_mode == BitrateMode::Constant,
             keyframe_interval_ms: settings.keyframe_interval_ms(),
+            keyframe_count: (settings.keyframe_interval_count > 0)
+                .then_some(settings.keyframe_interval_count),
             live,
+            video_encoder: settings.video_encoder.clone(),
+            audio_encoder: settings.audio_encoder.clone(),
         };
         let plan = match branch::plan(caps, &rtype, &params) {
             Ok(plan) => plan,
@@ -715,12 +775,7 @@ impl MediaRecorder {
     }
 
     fn validate_for_start(&self, settings: &Settings) -> Result<(), glib::Error> {
-        RecordingType::parse(&settings.mime_type).map_err(|e| {
-            glib::Error::new(
-                gst::CoreError::NotImplemented,
-                &format!("Unsupported mime-type '{}': {e}", settings.mime_type),
-            )
-        })?;
+        settings.validate()?;
         match &settings.location {
             Some(path) => check_writable(path),
             None => Ok(()),

@@ -32,7 +32,8 @@ pub enum Verdict {
     Finished,
 }
 
-/// Overlap tolerated between consecutive frames of a stream (rounding of durations).
+/// Overlap tolerated between consecutive frames of a stream (rounding of durations);
+/// half a frame is tolerated where frames have a duration (timestamp jitter).
 const OVERLAP_TOLERANCE: u64 = 1_000_000;
 
 #[derive(Debug)]
@@ -161,13 +162,20 @@ impl Timeline {
             return Verdict::Drop;
         };
         let end = self.ends.get(&stream).copied().unwrap_or(0);
-        if pts + OVERLAP_TOLERANCE < end {
+        let tolerance = OVERLAP_TOLERANCE.max(duration.unwrap_or(0) / 2);
+        if pts + tolerance < end {
             return Verdict::Drop;
         }
         let mut duration = duration;
         let mut clip_end = 0;
         if let Some(limit) = self.limit {
-            if pts >= limit {
+            // A video frame belongs to the side of the end where most of it lies, so
+            // timestamp jitter cannot add or lose a frame.
+            let slack = match kind {
+                Kind::Video => duration.unwrap_or(0) / 2,
+                Kind::Audio => 0,
+            };
+            if pts >= limit || pts + slack > limit {
                 return Verdict::Finished;
             }
             if kind == Kind::Audio {
@@ -230,7 +238,10 @@ mod tests {
         let mut t = Timeline::new(true, Some(3_000 * MS));
         let mut recorded = 0;
         for i in 0..100u64 {
-            match t.video(0, 1_000 * MS + i * FRAME, Some(FRAME), i % 60 == 0) {
+            // Jitter of a few ms either way changes nothing.
+            let jitter = [0, 3 * MS, 0, 0][i as usize % 4];
+            let rt = (1_000 * MS + i * 1_000_000_000 / 30).saturating_sub(jitter);
+            match t.video(0, rt, Some(FRAME), i % 60 == 0) {
                 Verdict::Record { .. } => recorded += 1,
                 Verdict::Finished => break,
                 other => panic!("{other:?}"),
