@@ -221,7 +221,16 @@ fn signals_and_messages_follow_the_web_order() {
     // The bus carries the same moments for gst-launch-1.0 -m.
     let mut names = Vec::new();
     let mut stop_fields = None;
+    let mut progress = Vec::new();
     for s in messages.lock().unwrap().iter() {
+        if s.name() == "mediarecorder-progress" {
+            progress.push((
+                s.get::<gst::ClockTime>("recorded").unwrap(),
+                s.get::<u64>("bytes").unwrap(),
+                s.get::<u64>("dropped").unwrap(),
+            ));
+            continue;
+        }
         names.push(s.name().to_string());
         if s.name() == "mediarecorder-stop" {
             stop_fields = Some((
@@ -239,6 +248,11 @@ fn signals_and_messages_follow_the_web_order() {
             "mediarecorder-stop"
         ]
     );
+    // Progress each second of media: time recorded, bytes written, frames dropped.
+    assert_eq!(progress.len(), 1, "{progress:?}");
+    assert_eq!(progress[0].0, gst::ClockTime::SECOND);
+    assert!(progress[0].1 > 0);
+    assert_eq!(progress[0].2, 0);
     let (bytes, duration, location) = stop_fields.unwrap();
     assert_eq!(bytes, std::fs::metadata(&path).unwrap().len());
     assert_eq!(duration.mseconds(), 1000);

@@ -187,6 +187,14 @@ impl ObjectImpl for MediaRecorder {
                     .blurb("Bytes of the current (or last) recording written so far")
                     .read_only()
                     .build(),
+                glib::ParamSpecUInt64::builder("frames-dropped")
+                    .nick("Frames dropped")
+                    .blurb(
+                        "Raw frames of a live source dropped in the current (or last) \
+                         recording because the encoder could not keep up",
+                    )
+                    .read_only()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()

@@ -9,6 +9,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,10 @@ use super::session::{MuxSession, SessionConfig, SessionEvent};
 use super::timeline::{Kind, Timeline, Verdict};
 use super::{BitrateMode, RecorderState};
 
+/// Raw media waiting before an encoder of a live source beyond which frames are dropped.
+const DROP_LEVEL: u64 = 1_000_000_000;
+/// Media time between progress messages.
+const PROGRESS_INTERVAL: u64 = 1_000_000_000;
 /// Keeps `duration` in nanoseconds within u64.
 pub const MAX_DURATION_MS: u64 = u64::MAX / 1_000_000 - 1;
 /// How long finalizing a file may take before the element gives up on it.
@@ -125,6 +130,8 @@ pub struct Stream {
     codec: Option<Codec>,
     encoded_caps: Option<gst::Caps>,
     eos: bool,
+    /// Raw frames dropped before the encoder because it could not keep up.
+    dropped: Arc<AtomicU64>,
 }
 
 impl Stream {
@@ -163,6 +170,10 @@ pub struct Recording {
     finished: HashSet<usize>,
     /// Set when the recording ended by reaching `duration`.
     reached_duration: bool,
+    /// Frames the streams had dropped before this recording began.
+    dropped_before: u64,
+    /// Media time at which the next progress message is due.
+    next_progress: u64,
 }
 
 #[derive(Default)]
@@ -174,6 +185,7 @@ pub struct State {
     next_recording_id: u64,
     autostarted: bool,
     last_bytes: u64,
+    last_dropped: u64,
 }
 
 enum Event {
@@ -186,6 +198,7 @@ enum Event {
         location: Option<String>,
         duration: u64,
         bytes: u64,
+        dropped: u64,
         mime: String,
     },
 }
@@ -237,7 +250,7 @@ impl MediaRecorder {
                     gst::element_imp_warning!(
                         self,
                         gst::ResourceError::Settings,
-                        ["'location' cannot change while recording; stop the recording first"]
+                        ("'location' cannot change while recording; stop the recording first")
                     );
                     return;
                 }
@@ -282,6 +295,14 @@ impl MediaRecorder {
                     .and_then(|r| r.session.as_ref())
                     .map(MuxSession::bytes_written);
                 live.unwrap_or(state.last_bytes).to_value()
+            }
+            "frames-dropped" => {
+                let state = self.state.lock().unwrap();
+                let dropped = match state.recording.as_ref() {
+                    Some(rec) => rec.dropped(&state.streams),
+                    None => state.last_dropped,
+                };
+                dropped.to_value()
             }
             "mime-type" => {
                 if let Some(t) = self
@@ -343,11 +364,11 @@ impl MediaRecorder {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::MissingPlugin,
-                [
+                (
                     "GStreamer element '{}' is missing: install the Debian package {}",
                     muxer.factory,
                     muxer.package
-                ]
+                )
             );
             return Err(gst::StateChangeError);
         }
@@ -391,7 +412,7 @@ impl MediaRecorder {
             gst::element_imp_warning!(
                 self,
                 gst::CoreError::Pad,
-                ["A pad cannot be added while recording: stop the recording first"]
+                ("A pad cannot be added while recording: stop the recording first")
             );
             return None;
         }
@@ -482,6 +503,7 @@ impl MediaRecorder {
             codec: None,
             encoded_caps: None,
             eos: false,
+            dropped: Arc::default(),
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
@@ -578,12 +600,12 @@ impl MediaRecorder {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Format,
-                    [
+                    (
                         "A recording holds one {} stream: pad {} carries a second one ({})",
                         what,
                         pad,
                         caps
-                    ]
+                    )
                 );
                 return false;
             }
@@ -630,11 +652,7 @@ impl MediaRecorder {
             }
         };
         if live {
-            // A camera must never wait for the encoder: drop the oldest raw frames.
-            queue.set_property_from_str("leaky", "downstream");
-            queue.set_property("max-size-buffers", 0u32);
-            queue.set_property("max-size-bytes", 0u32);
-            queue.set_property("max-size-time", 1_000_000_000u64);
+            self.drop_when_behind(id, &queue);
         }
         let obj = self.obj();
         let mut chain: Vec<gst::Element> = vec![queue.clone()];
@@ -673,6 +691,56 @@ impl MediaRecorder {
             s.middle = plan.elements;
         }
         true
+    }
+
+    /// A camera must never wait for the encoder: when a second of raw frames waits
+    /// in the queue, new frames are dropped (and counted) instead of blocking.
+    fn drop_when_behind(&self, id: usize, queue: &gst::Element) {
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-bytes", 0u32);
+        queue.set_property("max-size-time", 2 * DROP_LEVEL);
+        let Some(counter) = self
+            .state
+            .lock()
+            .unwrap()
+            .streams
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.dropped.clone())
+        else {
+            return;
+        };
+        let Some(pad) = queue.static_pad("sink") else {
+            return;
+        };
+        let queue_weak = queue.downgrade();
+        let weak = self.obj().downgrade();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let Some(queue) = queue_weak.upgrade() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if queue.property::<u64>("current-level-time") < DROP_LEVEL {
+                return gst::PadProbeReturn::Ok;
+            }
+            let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped == 1 || dropped % 100 == 0 {
+                if let Some(obj) = weak.upgrade() {
+                    gst::element_warning!(
+                        obj,
+                        gst::CoreError::Failed,
+                        ("The encoder cannot keep up with the live source: {} frames dropped so far", dropped)
+                    );
+                }
+            }
+            gst::PadProbeReturn::Drop
+        });
+    }
+
+    fn dropped_frames(streams: &[Stream]) -> u64 {
+        streams
+            .iter()
+            .map(|s| s.dropped.load(Ordering::Relaxed))
+            .sum()
     }
 
     // ----- actions -----
@@ -810,6 +878,8 @@ impl MediaRecorder {
             held: VecDeque::new(),
             finished: HashSet::new(),
             reached_duration: false,
+            dropped_before: Self::dropped_frames(&state.streams),
+            next_progress: PROGRESS_INTERVAL,
         });
         state.recorder = RecorderState::Recording;
         state.last_bytes = 0;
@@ -876,6 +946,7 @@ impl MediaRecorder {
         let autostart = self.settings.lock().unwrap().autostart;
         let mut started = false;
         let mut ended = false;
+        let mut progress = None;
         {
             let mut state = self.state.lock().unwrap();
             let State {
@@ -912,6 +983,7 @@ impl MediaRecorder {
                 if rec.is_complete() {
                     ended = true;
                 }
+                progress = rec.progress_due(streams);
             }
             if ended {
                 let rec = state.recording.take().expect("checked above");
@@ -921,6 +993,9 @@ impl MediaRecorder {
         }
         if started {
             self.notify_started();
+        }
+        if let Some(progress) = progress {
+            self.post_element_message(progress);
         }
         if ended {
             self.obj().notify("state");
@@ -987,13 +1062,19 @@ impl MediaRecorder {
                 }
                 None => (Chunk::default(), 0),
             };
-            imp.state.lock().unwrap().last_bytes = bytes;
+            let dropped = {
+                let mut state = imp.state.lock().unwrap();
+                state.last_bytes = bytes;
+                state.last_dropped = rec.dropped(&state.streams);
+                state.last_dropped
+            };
             imp.emit(Event::Data(chunk), RecorderState::Inactive);
             imp.emit(
                 Event::Stop {
                     location,
                     duration,
                     bytes,
+                    dropped,
                     mime,
                 },
                 RecorderState::Inactive,
@@ -1080,6 +1161,7 @@ impl MediaRecorder {
                 location,
                 duration,
                 bytes,
+                dropped,
                 mime,
             } => {
                 self.post_element_message(
@@ -1087,6 +1169,7 @@ impl MediaRecorder {
                         .field("location", location)
                         .field("duration", gst::ClockTime::from_nseconds(duration))
                         .field("bytes", bytes)
+                        .field("dropped", dropped)
                         .field("mime-type", mime)
                         .build(),
                 );
@@ -1256,6 +1339,29 @@ impl Recording {
                 self.apply(h.stream, h.buffer, h.rt, verdict, streams);
             }
         }
+    }
+
+    /// A `mediarecorder-progress` message for each second of media recorded.
+    fn progress_due(&mut self, streams: &[Stream]) -> Option<gst::Structure> {
+        let recorded = self.timeline.recorded();
+        if recorded < self.next_progress || self.session.is_none() {
+            return None;
+        }
+        self.next_progress = (recorded / PROGRESS_INTERVAL + 1) * PROGRESS_INTERVAL;
+        Some(
+            gst::Structure::builder("mediarecorder-progress")
+                .field("recorded", gst::ClockTime::from_nseconds(recorded))
+                .field(
+                    "bytes",
+                    self.session.as_ref().map_or(0, MuxSession::bytes_written),
+                )
+                .field("dropped", self.dropped(streams))
+                .build(),
+        )
+    }
+
+    fn dropped(&self, streams: &[Stream]) -> u64 {
+        MediaRecorder::dropped_frames(streams).saturating_sub(self.dropped_before)
     }
 
     /// Every stream taking part has ended or reached the duration.
