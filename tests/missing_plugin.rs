@@ -12,7 +12,9 @@ use gst::prelude::*;
 fn missing_encoder_names_element_and_package() {
     init();
     let registry = gst::Registry::get();
-    let feature = registry.lookup_feature("vp8enc").expect("vp8enc is installed");
+    let feature = registry
+        .lookup_feature("vp8enc")
+        .expect("vp8enc is installed");
     registry.remove_feature(&feature);
     assert!(gst::ElementFactory::find("vp8enc").is_none());
 

@@ -939,11 +939,27 @@ impl MediaRecorder {
                     .and_then(|t| seg.to_running_time(t))
             })
             .map(gst::ClockTime::nseconds);
-        let Some(rt) = rt else {
-            gst::debug!(CAT, imp = self, "Dropping a frame without timestamp");
+        // A frame without timestamp is placed at the moment it arrives.
+        let Some(rt) = rt.or_else(|| self.obj().current_running_time().map(|t| t.nseconds()))
+        else {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Dropping a frame without timestamp or clock"
+            );
             return Ok(gst::FlowSuccess::Ok);
         };
-        let autostart = self.settings.lock().unwrap().autostart;
+        // Settings are locked before state (the lock order), so a possible autostart
+        // takes its copy first.
+        let may_autostart = {
+            let state = self.state.lock().unwrap();
+            state.recording.is_none()
+                && state.recorder == RecorderState::Inactive
+                && !state.autostarted
+        };
+        let start_settings = may_autostart
+            .then(|| self.settings.lock().unwrap().clone())
+            .filter(|s| s.autostart);
         let mut started = false;
         let mut ended = false;
         let mut progress = None;
@@ -965,11 +981,13 @@ impl MediaRecorder {
             }
             let kind = stream.likely_kind();
             if recording.is_none() {
-                if state.recorder != RecorderState::Inactive || state.autostarted || !autostart {
+                let Some(settings) = start_settings else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                if state.recorder != RecorderState::Inactive || state.autostarted {
                     return Ok(gst::FlowSuccess::Ok);
                 }
                 state.autostarted = true;
-                let settings = self.settings.lock().unwrap().clone();
                 self.begin(&mut state, settings);
                 started = true;
             }
@@ -1128,10 +1146,8 @@ impl MediaRecorder {
         let obj = self.obj();
         match event {
             Event::Start => {
-                let (location, mime) = (
-                    self.settings.lock().unwrap().location.clone(),
-                    obj.property::<String>("mime-type"),
-                );
+                let location = self.settings.lock().unwrap().location.clone();
+                let mime = obj.property::<String>("mime-type");
                 self.post_element_message(
                     gst::Structure::builder("mediarecorder-start")
                         .field("location", location)

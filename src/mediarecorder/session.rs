@@ -62,6 +62,30 @@ fn make(factory: &str) -> Result<gst::Element, glib::Error> {
     })
 }
 
+/// Write errors from the sink say what failed ("Error while seeking in file") but not
+/// always where or why: the user needs the path and the system's reason.
+fn name_the_file(
+    error: glib::Error,
+    debug: Option<&str>,
+    location: Option<&std::path::Path>,
+) -> glib::Error {
+    let (Some(kind), Some(path)) = (error.kind::<gst::ResourceError>(), location) else {
+        return error;
+    };
+    let cause = debug
+        .and_then(|d| d.split("system error: ").nth(1))
+        .map(|c| format!(" ({})", c.trim()))
+        .unwrap_or_default();
+    glib::Error::new(
+        kind,
+        &format!(
+            "Writing the recording to '{}' failed: {}{cause}",
+            path.display(),
+            error.message()
+        ),
+    )
+}
+
 impl MuxSession {
     /// Builds the pipeline and opens the file. Fails, with nothing written, when the
     /// muxer is missing or the location cannot be opened.
@@ -155,18 +179,19 @@ impl MuxSession {
             let done = done.clone();
             let on_event = on_event.clone();
             let started = started.clone();
+            let location = config.location.clone();
             let bus = pipeline.bus().expect("a pipeline has a bus");
             bus.set_sync_handler(move |_, msg| {
                 let result = match msg.view() {
                     gst::MessageView::Eos(_) => Some(Ok(())),
                     gst::MessageView::Error(err) => {
+                        let debug = err.debug().map(|d| d.to_string());
+                        let error =
+                            name_the_file(err.error(), debug.as_deref(), location.as_deref());
                         if started.load(std::sync::atomic::Ordering::SeqCst) {
-                            on_event(SessionEvent::Error(
-                                err.error(),
-                                err.debug().map(|d| d.to_string()),
-                            ));
+                            on_event(SessionEvent::Error(error.clone(), debug));
                         }
-                        Some(Err(err.error()))
+                        Some(Err(error))
                     }
                     _ => None,
                 };

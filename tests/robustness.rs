@@ -1,0 +1,321 @@
+//! Never lose a recording: kills, write failures, bad input, changing sources,
+//! many start/stop cycles.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+
+/// A folder holding only the plugin this test binary was built with (cargo builds the
+/// cdylib into the deps folder beside the test binary).
+fn plugin_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let built = exe.parent().unwrap().join("libgstmediarecorder.so");
+    assert!(built.exists(), "no plugin at {}", built.display());
+    let dir = tmp_dir("plugin");
+    std::os::unix::fs::symlink(&built, dir.join("libgstmediarecorder.so")).unwrap();
+    dir
+}
+
+#[test]
+fn sigkill_loses_at_most_about_a_second() {
+    init();
+    let dir = tmp_dir("sigkill");
+    let path = dir.join("killed.webm");
+    let mut child = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "is-live=true", "!"])
+        .arg("video/x-raw,width=320,height=240,framerate=30/1")
+        .args(["!", "mediarecorder"])
+        .arg(format!("location={}", path.display()))
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("GST_REGISTRY", dir.join("registry.bin"))
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    std::thread::sleep(Duration::from_millis(3500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The file was written cluster by cluster: all but the last second or so plays.
+    let index = webm_index_of(&path);
+    let keyframes = index.blocks.iter().filter(|b| b.2).count();
+    assert!(keyframes >= 1);
+    let last_ms = index.blocks.last().map(|b| b.0).unwrap_or(0);
+    assert!(last_ms >= 1900, "only {last_ms} ms on disk after 3.5 s");
+}
+
+#[test]
+fn disk_full_is_an_error_naming_the_path() {
+    init();
+    let p = launch(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         mediarecorder name=r location=/dev/full",
+    );
+    let (events, _) = Events::watch(&recorder(&p));
+    let start = Instant::now();
+    match play(&p, Duration::from_secs(10)) {
+        End::Error(msg) => {
+            assert!(msg.contains("/dev/full"), "{msg}");
+            assert!(msg.to_lowercase().contains("space"), "{msg}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(events.wait_for("stop", 1, Duration::from_secs(5)));
+    assert_eq!(events.names(), ["start", "error", "dataavailable", "stop"]);
+}
+
+#[test]
+fn directory_as_location_fails_before_data_flows() {
+    init();
+    let dir = tmp_dir("dir_location");
+    let p = launch(&format!(
+        "videotestsrc is-live=true ! mediarecorder name=r location={}",
+        dir.display()
+    ));
+    match play(&p, Duration::from_secs(5)) {
+        End::Error(msg) => {
+            assert!(msg.contains(dir.to_str().unwrap()), "{msg}");
+            assert!(msg.contains("Is a directory"), "{msg}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn location_cannot_change_while_recording() {
+    init();
+    let dir = tmp_dir("location_change");
+    let first = dir.join("first.webm");
+    let p = launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         mediarecorder name=r duration=1500 location={}",
+        first.display()
+    ));
+    let r = recorder(&p);
+    let (events, _) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    assert!(events.wait_for("start", 1, Duration::from_secs(5)));
+    r.set_property("location", dir.join("second.webm").to_str().unwrap());
+    assert_eq!(
+        r.property::<Option<String>>("location").as_deref(),
+        first.to_str()
+    );
+    assert!(matches!(
+        wait_message(&p, Duration::from_secs(10)),
+        End::Eos(_)
+    ));
+    drop(p);
+    assert_eq!(decode(&first).frames(), 45);
+    assert!(!dir.join("second.webm").exists());
+}
+
+#[test]
+fn audio_into_a_video_only_type_is_refused() {
+    init();
+    let dir = tmp_dir("audio_video_only");
+    let p = launch(&format!(
+        "audiotestsrc is-live=true ! mediarecorder name=r mime-type=video/webm;codecs=vp8 \
+         location={}",
+        dir.join("x.webm").display()
+    ));
+    match play(&p, Duration::from_secs(5)) {
+        End::Error(msg) => assert!(msg.contains("records no audio"), "{msg}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn duration_range_keeps_nanoseconds_in_range() {
+    init();
+    let r = gst::ElementFactory::make("mediarecorder").build().unwrap();
+    let pspec = r.find_property("duration").unwrap();
+    let pspec = pspec.downcast_ref::<gst::glib::ParamSpecUInt64>().unwrap();
+    // Milliseconds that would overflow nanoseconds are out of range.
+    assert!(pspec.maximum() <= u64::MAX / 1_000_000);
+}
+
+/// Feeds raw frames from the test: what no `videotestsrc` does.
+struct Feeder {
+    src: gst_app::AppSrc,
+}
+
+impl Feeder {
+    fn frame(&self, width: i32, height: i32, pts: Option<gst::ClockTime>) {
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", width)
+            .field("height", height)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build();
+        if self.src.caps().as_ref() != Some(&caps) {
+            self.src.set_caps(Some(&caps));
+        }
+        let size = (width * height * 3 / 2) as usize;
+        let mut buffer = gst::Buffer::from_mut_slice(vec![128u8; size]);
+        {
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(pts);
+            b.set_duration(gst::ClockTime::from_nseconds(33_333_333));
+        }
+        self.src.push_buffer(buffer).unwrap();
+    }
+}
+
+fn feeder_pipeline(path: &std::path::Path, extra: &str) -> (Running, Feeder) {
+    let p = launch(&format!(
+        "appsrc name=src format=time ! mediarecorder name=r {extra} location={}",
+        path.display()
+    ));
+    let src = p
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    (p, Feeder { src })
+}
+
+#[test]
+fn timestamps_far_from_zero_start_the_file_at_zero() {
+    init();
+    let dir = tmp_dir("far_timestamps");
+    let path = dir.join("far.webm");
+    let (p, feed) = feeder_pipeline(&path, "");
+    let base = gst::ClockTime::from_seconds(3600);
+    for i in 0..30u64 {
+        feed.frame(
+            320,
+            240,
+            Some(base + gst::ClockTime::from_nseconds(i * 33_333_333)),
+        );
+    }
+    feed.src.end_of_stream().unwrap();
+    assert!(matches!(
+        wait_message(&p, Duration::from_secs(10)),
+        End::Eos(_)
+    ));
+    drop(p);
+    let d = decode(&path);
+    assert_eq!(d.frames(), 30);
+    assert_eq!(d.video_pts[0], 0);
+}
+
+#[test]
+fn frames_without_timestamps_are_recorded() {
+    init();
+    let dir = tmp_dir("no_timestamps");
+    let path = dir.join("nots.webm");
+    let (p, feed) = feeder_pipeline(&path, "");
+    for _ in 0..20 {
+        feed.frame(320, 240, None);
+        std::thread::sleep(Duration::from_millis(33));
+    }
+    feed.src.end_of_stream().unwrap();
+    assert!(matches!(
+        wait_message(&p, Duration::from_secs(10)),
+        End::Eos(_)
+    ));
+    drop(p);
+    let d = decode(&path);
+    assert!(d.frames() >= 18, "{} frames", d.frames());
+}
+
+#[test]
+fn a_size_change_is_scaled_to_the_first_size() {
+    init();
+    let dir = tmp_dir("size_change");
+    let path = dir.join("resized.webm");
+    let (p, feed) = feeder_pipeline(&path, "");
+    for i in 0..60u64 {
+        let (w, h) = if i < 30 { (320, 240) } else { (640, 360) };
+        feed.frame(w, h, Some(gst::ClockTime::from_nseconds(i * 33_333_333)));
+    }
+    feed.src.end_of_stream().unwrap();
+    assert!(matches!(
+        wait_message(&p, Duration::from_secs(10)),
+        End::Eos(_)
+    ));
+    drop(p);
+    let d = decode(&path);
+    assert_eq!(d.frames(), 60);
+    assert_eq!(d.video_size, Some((320, 240)));
+}
+
+#[test]
+fn hundreds_of_cycles_without_deadlock() {
+    init();
+    let dir = tmp_dir("cycles");
+    let path = dir.join("cycle.webm");
+    let p = launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+         mediarecorder name=r autostart=false location={} \
+         audiotestsrc is-live=true ! r.",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    let start = Instant::now();
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let r = r.clone();
+            let started = started.clone();
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    if r.emit_by_name::<bool>("start-recording", &[]) {
+                        started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    r.emit_by_name::<bool>("pause-recording", &[]);
+                    r.emit_by_name::<bool>("request-data", &[]);
+                    r.emit_by_name::<bool>("resume-recording", &[]);
+                    let _ = r.property::<u64>("bytes-written");
+                    r.emit_by_name::<bool>("stop-recording", &[]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        start.elapsed()
+    );
+    // Every recording that started also stopped, in order.
+    let starts = started.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(starts >= 50, "{starts} recordings");
+    assert!(events.wait_for("start", starts, Duration::from_secs(30)));
+    assert_eq!(
+        events.names().iter().filter(|n| *n == "start").count(),
+        starts
+    );
+    assert!(events.wait_for("stop", starts, Duration::from_secs(30)));
+    let names = events.names();
+    let mut open = false;
+    for n in &names {
+        match n.as_str() {
+            "start" => {
+                assert!(!open, "start inside a recording: {names:?}");
+                open = true;
+            }
+            "stop" => {
+                assert!(open, "stop outside a recording");
+                open = false;
+            }
+            _ => {}
+        }
+    }
+    // The element still records normally afterwards.
+    assert!(r.emit_by_name::<bool>("start-recording", &[]));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(r.emit_by_name::<bool>("stop-recording", &[]));
+    assert!(events.wait_for("stop", starts + 1, Duration::from_secs(10)));
+    drop(p);
+    let d = decode(&path);
+    assert!(d.frames() >= 30, "{} frames", d.frames());
+    assert!(duration_ms(&path) > 1000.0);
+}
