@@ -1,0 +1,240 @@
+//! Runs the examples as a user would (`examples/record.py` with Debian's Python and
+//! `GST_PLUGIN_PATH`, `examples/record.rs` as the program `cargo run --example record`
+//! builds) and judges the files they write as a player would.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// An example that has not finished after this long is killed and fails its test.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Debian's Python, the one with PyGObject (the first `python3` on PATH may lack it).
+const PYTHON: &str = "/usr/bin/python3";
+
+/// The folder cargo builds this profile into (`target/debug`): this test runs from its
+/// `deps` folder, wherever `CARGO_TARGET_DIR` or `--target-dir` put it.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let deps = exe.parent().expect("the test is in a folder");
+    assert_eq!(
+        deps.file_name().and_then(|n| n.to_str()),
+        Some("deps"),
+        "expected the test binary in target/<profile>/deps, not {}",
+        exe.display()
+    );
+    deps.parent()
+        .expect("deps is in the profile folder")
+        .to_path_buf()
+}
+
+/// What the tests run: the folder with the plugin's cdylib and the `record` program.
+struct Built {
+    plugin_dir: PathBuf,
+    record: PathBuf,
+}
+
+/// Builds the plugin's cdylib into `target/<profile>` and the `record` example, once.
+///
+/// `cargo test` alone builds examples, but `cargo test --test examples` does not, and
+/// it leaves the cdylib in `deps/` only (a folder of every crate's .so files, and
+/// GStreamer scans a plugin path recursively): so ask cargo for both.
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile_dir = profile_dir();
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a profile folder name")
+            .to_string();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+            .args(["build", "--lib", "--example", "record"]);
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                build.arg("--release");
+            }
+            other => {
+                build.args(["--profile", other]);
+            }
+        }
+        let out = build.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo build --lib --example record failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let built = Built {
+            record: profile_dir.join("examples").join("record"),
+            plugin_dir: profile_dir,
+        };
+        assert!(
+            built.plugin_dir.join("libgstmediarecorder.so").is_file(),
+            "no libgstmediarecorder.so in {}",
+            built.plugin_dir.display()
+        );
+        assert!(built.record.is_file(), "no {}", built.record.display());
+        built
+    })
+}
+
+/// What a finished example printed.
+struct Run {
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs an example like a user in a terminal without a display: no preview window, no
+/// input; killed after `TIMEOUT`. Panics unless it exits 0.
+fn run(mut command: Command) -> Run {
+    let shown = format!("{command:?}");
+    command
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        // A registry of its own: the plugin in target/ does not go into the user's.
+        .env(
+            "GST_REGISTRY",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples-registry.bin"),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let run = Run {
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    match status {
+        None => panic!(
+            "{shown} did not finish in {TIMEOUT:?}; it printed:\n{}\n{}",
+            run.stdout, run.stderr
+        ),
+        Some(status) if !status.success() => panic!(
+            "{shown} failed ({status}); it printed:\n{}\n{}",
+            run.stdout, run.stderr
+        ),
+        Some(_) => run,
+    }
+}
+
+/// The N of the sample's "Successfully recorded N bytes of video/webm media." line.
+fn recorded_bytes(run: &Run) -> u64 {
+    let line = run
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Successfully recorded "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no 'Successfully recorded' line in:\n{}\n{}",
+                run.stdout, run.stderr
+            )
+        });
+    let (bytes, rest) = line.split_once(' ').unwrap();
+    assert_eq!(rest, "bytes of video/webm media.", "in '{line}'");
+    bytes.parse().unwrap()
+}
+
+/// The file is the joined chunks, plays 2 s of video (`frames` frames) and of audio,
+/// and says so in its index.
+fn check_recording(run: &Run, file: &Path, frames: std::ops::RangeInclusive<usize>) {
+    let bytes = recorded_bytes(run);
+    assert!(file.is_file(), "{} was not written", file.display());
+    assert_eq!(
+        bytes,
+        std::fs::metadata(file).unwrap().len(),
+        "the joined chunks and {} differ in size",
+        file.display()
+    );
+    let decoded = common::decode(file);
+    assert!(
+        frames.contains(&decoded.frames()),
+        "{} frames decoded, expected {frames:?}",
+        decoded.frames()
+    );
+    assert!(
+        decoded.audio_duration() > 1_500 * common::MS,
+        "{} ns of audio decoded",
+        decoded.audio_duration()
+    );
+    let duration = common::duration_ms(file);
+    assert!(
+        (1_600.0..=2_100.0).contains(&duration),
+        "the file says it lasts {duration} ms"
+    );
+}
+
+#[test]
+fn python_example_records_two_seconds() {
+    common::init();
+    assert!(
+        Command::new(PYTHON)
+            .args(["-c", "import gi; gi.require_version('Gst', '1.0')"])
+            .status()
+            .is_ok_and(|s| s.success()),
+        "{PYTHON} cannot import PyGObject with GStreamer: run scripts/setup.sh"
+    );
+    let built = built();
+    let file = common::tmp_dir("examples-python").join("recorded.webm");
+    let mut python = Command::new(PYTHON);
+    python
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/record.py"))
+        .args(["--source", "test", "--duration", "2000", "--output"])
+        .arg(&file)
+        .env("GST_PLUGIN_PATH", &built.plugin_dir);
+    let run = run(python);
+    // Stopped by a timer, as in the browser: about 2 s, give or take a few frames.
+    check_recording(&run, &file, 50..=63);
+}
+
+#[test]
+fn rust_example_records_two_seconds() {
+    common::init();
+    let built = built();
+    let file = common::tmp_dir("examples-rust").join("recorded.webm");
+    let mut record = Command::new(&built.record);
+    record
+        .args(["--source", "test", "--duration", "2000", "--output"])
+        .arg(&file)
+        // It registers the plugin itself.
+        .env_remove("GST_PLUGIN_PATH");
+    let run = run(record);
+    // The `duration` property: 2 s to the frame.
+    check_recording(&run, &file, 59..=61);
+    let duration = common::duration_ms(&file);
+    assert!(
+        (duration - 2_000.0).abs() <= 34.0,
+        "asked 2000 ms, the file says {duration} ms"
+    );
+}
