@@ -143,11 +143,15 @@ struct Feeder {
 
 impl Feeder {
     fn frame(&self, width: i32, height: i32, pts: Option<gst::ClockTime>) {
+        self.frame_at_rate(width, height, 30, pts)
+    }
+
+    fn frame_at_rate(&self, width: i32, height: i32, fps: i32, pts: Option<gst::ClockTime>) {
         let caps = gst::Caps::builder("video/x-raw")
             .field("format", "I420")
             .field("width", width)
             .field("height", height)
-            .field("framerate", gst::Fraction::new(30, 1))
+            .field("framerate", gst::Fraction::new(fps, 1))
             .build();
         if self.src.caps().as_ref() != Some(&caps) {
             self.src.set_caps(Some(&caps));
@@ -157,7 +161,7 @@ impl Feeder {
         {
             let b = buffer.get_mut().unwrap();
             b.set_pts(pts);
-            b.set_duration(gst::ClockTime::from_nseconds(33_333_333));
+            b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / fps as u64));
         }
         self.src.push_buffer(buffer).unwrap();
     }
@@ -318,4 +322,54 @@ fn hundreds_of_cycles_without_deadlock() {
     let d = decode(&path);
     assert!(d.frames() >= 30, "{} frames", d.frames());
     assert!(duration_ms(&path) > 1000.0);
+}
+
+#[test]
+fn a_frame_rate_change_goes_on_recording() {
+    init();
+    let dir = tmp_dir("rate_change");
+    let path = dir.join("rate.webm");
+    let (p, feed) = feeder_pipeline(&path, "");
+    let mut t = 0u64;
+    for i in 0..45u64 {
+        let fps = if i < 30 { 30 } else { 15 };
+        feed.frame_at_rate(320, 240, fps, Some(gst::ClockTime::from_nseconds(t)));
+        t += 1_000_000_000 / fps as u64;
+    }
+    feed.src.end_of_stream().unwrap();
+    assert!(matches!(
+        wait_message(&p, Duration::from_secs(10)),
+        End::Eos(_)
+    ));
+    drop(p);
+    let d = decode(&path);
+    assert_eq!(d.frames(), 45);
+    let duration = duration_ms(&path);
+    assert!((duration - 2000.0).abs() < 70.0, "duration {duration}");
+}
+
+#[test]
+fn an_upstream_flushing_seek_keeps_the_file_whole() {
+    init();
+    let dir = tmp_dir("flushing_seek");
+    let path = dir.join("seek.webm");
+    let p = launch(&format!(
+        "videotestsrc ! video/x-raw,width=320,height=240,framerate=30/1 ! clocksync ! \
+         mediarecorder name=r location={}",
+        path.display()
+    ));
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    p.seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+        .expect("videotestsrc seeks");
+    std::thread::sleep(Duration::from_millis(1500));
+    p.set_state(gst::State::Null).unwrap();
+    drop(p);
+    let d = decode(&path);
+    assert!(d.frames() >= 70, "{} frames", d.frames());
+    for pair in d.video_pts.windows(2) {
+        let step = pair[1] as i64 - pair[0] as i64;
+        assert!(step > 0 && step < 80_000_000, "timestamps jump {pair:?}");
+    }
+    assert!(duration_ms(&path) > 2300.0);
 }

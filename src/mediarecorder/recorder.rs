@@ -28,6 +28,8 @@ use super::{BitrateMode, RecorderState};
 
 /// Raw media waiting before an encoder of a live source beyond which frames are dropped.
 const DROP_LEVEL: u64 = 1_000_000_000;
+/// A step back in running time this large means the running time restarted.
+const TIME_JUMP: u64 = 500_000_000;
 /// Media time between progress messages.
 const PROGRESS_INTERVAL: u64 = 1_000_000_000;
 /// Keeps `duration` in nanoseconds within u64.
@@ -130,6 +132,10 @@ pub struct Stream {
     codec: Option<Codec>,
     encoded_caps: Option<gst::Caps>,
     eos: bool,
+    /// Running time of the last encoded frame, to notice it going back, and the
+    /// timeline generation it was placed in.
+    last_rt: Option<u64>,
+    seen_generation: u64,
     /// Raw frames dropped before the encoder because it could not keep up.
     dropped: Arc<AtomicU64>,
 }
@@ -474,6 +480,27 @@ impl MediaRecorder {
                 )
             })
             .build();
+        // Frames without timestamps are stamped where they enter, with the running
+        // time they arrive at: the encoder and the stage then keep their spacing.
+        let weak = self.obj().downgrade();
+        queue_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if buffer.pts().is_none() && buffer.dts().is_none() {
+                let now = weak.upgrade().and_then(|o| o.current_running_time());
+                let segment = pad.sticky_event::<gst::event::Segment>(0);
+                let pts = segment.zip(now).and_then(|(seg, now)| {
+                    seg.segment()
+                        .downcast_ref::<gst::ClockTime>()
+                        .and_then(|seg| seg.position_from_running_time(now))
+                });
+                if let Some(pts) = pts {
+                    buffer.make_mut().set_pts(pts);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
         let weak = self.obj().downgrade();
         queue_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(gst::PadProbeData::Event(event)) = &info.data {
@@ -503,6 +530,8 @@ impl MediaRecorder {
             codec: None,
             encoded_caps: None,
             eos: false,
+            last_rt: None,
+            seen_generation: 0,
             dropped: Arc::default(),
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
@@ -963,6 +992,7 @@ impl MediaRecorder {
         let mut started = false;
         let mut ended = false;
         let mut progress = None;
+        let mut need_keyframe = false;
         {
             let mut state = self.state.lock().unwrap();
             let State {
@@ -972,11 +1002,28 @@ impl MediaRecorder {
                 return Ok(gst::FlowSuccess::Ok);
             };
             if let Some(caps) = sample.caps_owned() {
-                if stream.encoded_caps.as_ref() != Some(&caps) {
-                    if let Some(session) = recording.as_ref().and_then(|r| r.session.as_ref()) {
-                        session.set_caps(id, &caps);
-                    }
+                // A track's caps stay those it started with: muxers refuse changes,
+                // and the encoder's only change here is the frame rate (the size is
+                // kept by scaling), which every frame's timestamp already carries.
+                if stream.encoded_caps.is_none() {
                     stream.encoded_caps = Some(caps);
+                }
+            }
+            let went_back = stream.last_rt.is_some_and(|last| rt + TIME_JUMP < last);
+            stream.last_rt = Some(rt);
+            if went_back {
+                if let Some(rec) = recording.as_mut() {
+                    // All streams go back after a flushing seek: the first to notice
+                    // restarts the mapping; the others find it restarted already.
+                    if stream.seen_generation == rec.timeline.generation() {
+                        gst::info!(
+                            CAT,
+                            imp = self,
+                            "Running time went back: continuing the file"
+                        );
+                        rec.timeline.discontinuity();
+                        need_keyframe = true;
+                    }
                 }
             }
             let kind = stream.likely_kind();
@@ -997,6 +1044,9 @@ impl MediaRecorder {
             let rec = recording.as_mut().expect("a recording is current");
             if rec.expected.contains(&id) {
                 rec.feed(id, kind, buffer, rt, streams);
+                if let Some(stream) = streams.iter_mut().find(|s| s.id == id) {
+                    stream.seen_generation = rec.timeline.generation();
+                }
                 rec.open_session_when_ready(self, streams, false);
                 if rec.is_complete() {
                     ended = true;
@@ -1014,6 +1064,10 @@ impl MediaRecorder {
         }
         if let Some(progress) = progress {
             self.post_element_message(progress);
+        }
+        if need_keyframe {
+            let sinks = Self::video_sinks(&self.state.lock().unwrap());
+            request_keyframes(&sinks);
         }
         if ended {
             self.obj().notify("state");

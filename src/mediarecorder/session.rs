@@ -276,13 +276,6 @@ impl MuxSession {
             .unwrap_or(false)
     }
 
-    /// Updates a track's caps when the encoder renegotiates.
-    pub fn set_caps(&self, stream: usize, caps: &gst::Caps) {
-        if let Some((_, src)) = self.sources.iter().find(|(s, _)| *s == stream) {
-            src.set_caps(Some(caps));
-        }
-    }
-
     pub fn bytes_written(&self) -> u64 {
         self.cutter.lock().unwrap().bytes_written()
     }

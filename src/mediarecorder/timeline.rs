@@ -40,8 +40,13 @@ const OVERLAP_TOLERANCE: u64 = 1_000_000;
 pub struct Timeline {
     has_video: bool,
     limit: Option<u64>,
-    /// Running time that maps to media time 0, plus all paused time.
-    offset: Option<u64>,
+    /// Running time that maps to media time 0, plus all paused time; negative once
+    /// the running time restarted (an upstream flushing seek).
+    offset: Option<i64>,
+    /// Running time of the frame the offset was last set from.
+    anchor_rt: u64,
+    /// Counts the times the mapping was set (start, resume, discontinuity).
+    generation: u64,
     paused: bool,
     resuming: bool,
     /// Media time at which the last pause happened.
@@ -61,6 +66,8 @@ impl Timeline {
             has_video,
             limit,
             offset: None,
+            anchor_rt: 0,
+            generation: 0,
             paused: false,
             resuming: false,
             pause_point: 0,
@@ -79,9 +86,31 @@ impl Timeline {
         self.has_video && (self.offset.is_none() || self.resuming)
     }
 
-    /// Running time of media time 0 (with paused time added), once started.
-    pub fn offset(&self) -> Option<u64> {
-        self.offset
+    /// Running time of the frame that last fixed the mapping (start, resume, seek).
+    pub fn anchor_rt(&self) -> Option<u64> {
+        self.offset.map(|_| self.anchor_rt)
+    }
+
+    /// Changes each time the mapping from running time to media time is set.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The running time went back (an upstream flushing seek): the file goes on from
+    /// where it is, at the next video keyframe.
+    pub fn discontinuity(&mut self) {
+        if self.offset.is_some() && !self.paused && !self.resuming {
+            self.pause_point = self.recorded_kind_end();
+            self.resuming = true;
+        }
+    }
+
+    fn recorded_kind_end(&self) -> u64 {
+        if self.has_video {
+            self.video_end
+        } else {
+            self.audio_end
+        }
     }
 
     /// Media time recorded so far: the end of the furthest frame.
@@ -102,11 +131,7 @@ impl Timeline {
         if !self.paused {
             self.paused = true;
             self.resuming = false;
-            self.pause_point = if self.has_video {
-                self.video_end
-            } else {
-                self.audio_end
-            };
+            self.pause_point = self.recorded_kind_end();
         }
     }
 
@@ -152,13 +177,15 @@ impl Timeline {
     /// Maps `rt` to media time 0 (start) or to the pause point (resume).
     fn anchor(&mut self, rt: u64) {
         let media = if self.resuming { self.pause_point } else { 0 };
-        self.offset = Some(rt.saturating_sub(media));
+        self.offset = Some(rt as i64 - media as i64);
+        self.anchor_rt = rt;
+        self.generation += 1;
         self.resuming = false;
     }
 
     fn place(&mut self, stream: usize, kind: Kind, rt: u64, duration: Option<u64>) -> Verdict {
-        let offset = self.offset.unwrap_or(0);
-        let Some(pts) = rt.checked_sub(offset) else {
+        let pts = rt as i64 - self.offset.unwrap_or(0);
+        let Ok(pts) = u64::try_from(pts) else {
             return Verdict::Drop;
         };
         let end = self.ends.get(&stream).copied().unwrap_or(0);
@@ -286,6 +313,19 @@ mod tests {
             t.video(0, 6_900 * MS, Some(100 * MS), false),
             Verdict::Finished
         );
+    }
+
+    #[test]
+    fn running_time_restarting_continues_the_file() {
+        let mut t = Timeline::new(true, None);
+        assert_eq!(pts(t.video(0, 5_000 * MS, Some(100 * MS), true)), 0);
+        assert_eq!(pts(t.video(0, 5_100 * MS, Some(100 * MS), false)), 100 * MS);
+        // A flushing seek upstream: running time starts again near 0.
+        t.discontinuity();
+        assert_eq!(t.video(0, 0, Some(100 * MS), false), Verdict::Drop);
+        assert_eq!(pts(t.video(0, 100 * MS, Some(100 * MS), true)), 200 * MS);
+        assert_eq!(pts(t.audio(1, 120 * MS, Some(20 * MS))), 220 * MS);
+        assert_eq!(t.anchor_rt(), Some(100 * MS));
     }
 
     #[test]
