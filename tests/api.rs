@@ -1,0 +1,543 @@
+//! The MediaRecorder control API: actions, events and their states, pause and resume,
+//! repeated recordings, timeslices, request-data, isTypeSupported, bitrates.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+
+const FRAME_NS: u64 = 33_333_333;
+const FRAME_MS: f64 = 1000.0 / 30.0;
+const EBML_HEADER: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
+const CLUSTER: [u8; 4] = [0x1F, 0x43, 0xB6, 0x75];
+
+const VIDEO: &str = "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1";
+const AUDIO: &str = "audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=2";
+
+/// Invokes an action signal and returns what it returned.
+fn act(r: &gst::Element, action: &str) -> bool {
+    r.emit_by_name::<bool>(action, &[])
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn wait_event(events: &Events, name: &str, count: usize) {
+    assert!(
+        events.wait_for(name, count, Duration::from_secs(10)),
+        "no {name} #{count}; events so far: {:?}",
+        events.with_states()
+    );
+}
+
+/// Waits for `stop` number `count`, then a little longer so that an event fired
+/// after it (which must not be) is seen too.
+fn wait_stop(events: &Events, count: usize) {
+    wait_event(events, "stop", count);
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// Last decoded video frame's end, in ns.
+fn video_end(d: &Decoded) -> u64 {
+    d.video_pts.last().copied().expect("video frames decoded") + FRAME_NS
+}
+
+fn assert_contiguous(d: &Decoded) {
+    assert_eq!(d.video_pts.first(), Some(&0), "video starts at 0");
+    for w in d.video_pts.windows(2) {
+        assert!(
+            w[1] > w[0] && w[1] - w[0] <= 2 * FRAME_NS,
+            "gap or disorder in video: {} ms -> {} ms",
+            w[0] as f64 / MS as f64,
+            w[1] as f64 / MS as f64
+        );
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn timed_recording_fires_start_dataavailable_stop() {
+    init();
+    let dir = tmp_dir("api_timed_events");
+    let path = dir.join("t.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r duration=1500 location={} {VIDEO} ! r. {AUDIO} ! r.",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, chunks) = Events::watch(&r);
+    expect_eos(&p, Duration::from_secs(10));
+    assert_eq!(
+        events.with_states(),
+        pairs(&[
+            ("start", "recording"),
+            ("dataavailable", "inactive"),
+            ("stop", "inactive"),
+        ])
+    );
+    assert_eq!(state_of(&r), "inactive");
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(r.property::<u64>("bytes-written"), size);
+    // The one chunk is the whole stream.
+    let joined = chunks.joined();
+    assert!(joined.starts_with(&EBML_HEADER));
+    assert_eq!(
+        webm_index(&joined).blocks.len(),
+        webm_index_of(&path).blocks.len()
+    );
+    drop(p);
+    let d = decode(&path);
+    assert_eq!(d.frames(), 45);
+    assert_contiguous(&d);
+    let duration = duration_ms(&path);
+    assert!((duration - 1500.0).abs() <= FRAME_MS, "duration {duration}");
+}
+
+#[test]
+fn actions_follow_the_rules_in_every_state() {
+    init();
+    let dir = tmp_dir("api_actions");
+    let path = dir.join("a.webm");
+    let p = launch(&format!(
+        "{VIDEO} ! mediarecorder name=r autostart=false location={}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Inactive, with media flowing but autostart off.
+    assert_eq!(state_of(&r), "inactive");
+    assert!(!act(&r, "pause-recording"), "pause while inactive");
+    assert!(!act(&r, "resume-recording"), "resume while inactive");
+    assert!(!act(&r, "request-data"), "request-data while inactive");
+    assert!(!act(&r, "stop-recording"), "stop while inactive");
+    assert_eq!(state_of(&r), "inactive");
+
+    assert!(act(&r, "start-recording"), "start while inactive");
+    assert_eq!(state_of(&r), "recording", "state changes at once");
+    std::thread::sleep(Duration::from_millis(300));
+    // Recording.
+    assert!(!act(&r, "start-recording"), "start while recording");
+    assert!(!act(&r, "resume-recording"), "resume while recording");
+    assert_eq!(state_of(&r), "recording");
+    assert!(act(&r, "request-data"), "request-data while recording");
+    assert!(act(&r, "pause-recording"), "pause while recording");
+    assert_eq!(state_of(&r), "paused");
+    std::thread::sleep(Duration::from_millis(200));
+    // Paused.
+    assert!(!act(&r, "start-recording"), "start while paused");
+    assert!(!act(&r, "pause-recording"), "pause while paused");
+    assert_eq!(state_of(&r), "paused");
+    assert!(act(&r, "request-data"), "request-data while paused");
+    assert!(act(&r, "resume-recording"), "resume while paused");
+    assert_eq!(state_of(&r), "recording");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(act(&r, "stop-recording"), "stop while recording");
+    assert_eq!(state_of(&r), "inactive");
+    assert!(!act(&r, "stop-recording"), "stop again");
+    assert!(!act(&r, "pause-recording"), "pause after stop");
+    assert!(!act(&r, "resume-recording"), "resume after stop");
+    assert!(!act(&r, "request-data"), "request-data after stop");
+
+    wait_stop(&events, 1);
+    // Paused -> stop is allowed too, in a second recording.
+    assert!(act(&r, "start-recording"), "start after stop");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(act(&r, "pause-recording"));
+    assert!(act(&r, "stop-recording"), "stop while paused");
+    assert_eq!(state_of(&r), "inactive");
+    wait_stop(&events, 2);
+
+    assert_eq!(
+        events.with_states(),
+        pairs(&[
+            ("start", "recording"),
+            ("dataavailable", "recording"),
+            ("pause", "paused"),
+            ("dataavailable", "paused"),
+            ("resume", "recording"),
+            ("dataavailable", "inactive"),
+            ("stop", "inactive"),
+            ("start", "recording"),
+            ("pause", "paused"),
+            ("dataavailable", "inactive"),
+            ("stop", "inactive"),
+        ])
+    );
+    drop(p);
+    // The second recording (≈300 ms, then paused) overwrote the file and is complete.
+    let d = decode(&path);
+    assert!(d.frames() >= 5, "{} frames", d.frames());
+    assert_contiguous(&d);
+    duration_ms(&path);
+}
+
+#[test]
+fn pause_and_resume_leave_no_gap() {
+    init();
+    let dir = tmp_dir("api_pause_resume");
+    let path = dir.join("p.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let started = Instant::now();
+    assert!(act(&r, "start-recording"));
+    std::thread::sleep(Duration::from_millis(1000));
+    let paused = Instant::now();
+    assert!(act(&r, "pause-recording"));
+    std::thread::sleep(Duration::from_millis(1000));
+    let resumed = Instant::now();
+    assert!(act(&r, "resume-recording"));
+    std::thread::sleep(Duration::from_millis(1000));
+    let stopped = Instant::now();
+    assert!(act(&r, "stop-recording"));
+    let recorded = (paused - started) + (stopped - resumed);
+    wait_stop(&events, 1);
+
+    assert_eq!(
+        events.with_states(),
+        pairs(&[
+            ("start", "recording"),
+            ("pause", "paused"),
+            ("resume", "recording"),
+            ("dataavailable", "inactive"),
+            ("stop", "inactive"),
+        ])
+    );
+    drop(p);
+    let d = decode(&path);
+    assert_contiguous(&d);
+    let recorded_ms = recorded.as_secs_f64() * 1000.0;
+    let video_ms = video_end(&d) as f64 / MS as f64;
+    assert!(
+        (video_ms - recorded_ms).abs() <= 150.0,
+        "video lasts {video_ms} ms, {recorded_ms} ms were recorded (wall time {} ms)",
+        (stopped - started).as_millis()
+    );
+    let audio_ms =
+        (d.audio_first_pts.expect("audio decoded") + d.audio_duration()) as f64 / MS as f64;
+    assert!(
+        (audio_ms - recorded_ms).abs() <= 150.0,
+        "audio lasts {audio_ms} ms, {recorded_ms} ms were recorded"
+    );
+    let duration = duration_ms(&path);
+    assert!(
+        (duration - recorded_ms).abs() <= 150.0,
+        "Duration {duration} ms, {recorded_ms} ms were recorded"
+    );
+}
+
+#[test]
+fn stop_right_after_start_keeps_the_event_order() {
+    init();
+    let dir = tmp_dir("api_start_stop");
+    let path = dir.join("s.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for round in 1..=3 {
+        assert!(act(&r, "start-recording"), "start #{round}");
+        assert!(act(&r, "stop-recording"), "stop #{round}");
+        assert_eq!(state_of(&r), "inactive");
+        wait_stop(&events, round);
+    }
+    let once = [
+        ("start", "recording"),
+        ("dataavailable", "inactive"),
+        ("stop", "inactive"),
+    ];
+    let expected: Vec<(&str, &str)> = once.iter().cycle().take(9).copied().collect();
+    assert_eq!(events.with_states(), pairs(&expected));
+}
+
+#[test]
+fn two_recordings_in_one_running_pipeline() {
+    init();
+    let dir = tmp_dir("api_two_recordings");
+    let first = dir.join("first.webm");
+    let second = dir.join("second.webm");
+    let third = dir.join("third.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
+        first.display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    // Inactive: media flows and is dropped.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(events.names().is_empty(), "{:?}", events.names());
+    assert_eq!(state_of(&r), "inactive");
+
+    let t = Instant::now();
+    assert!(act(&r, "start-recording"));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(act(&r, "stop-recording"));
+    let first_ms = t.elapsed().as_secs_f64() * 1000.0;
+    wait_stop(&events, 1);
+
+    r.set_property("location", second.to_str().unwrap());
+    let t = Instant::now();
+    assert!(act(&r, "start-recording"));
+    std::thread::sleep(Duration::from_millis(500));
+    // The location is fixed while recording.
+    r.set_property("location", third.to_str().unwrap());
+    assert_eq!(
+        r.property::<Option<String>>("location").as_deref(),
+        second.to_str()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(act(&r, "stop-recording"));
+    let second_ms = t.elapsed().as_secs_f64() * 1000.0;
+    wait_stop(&events, 2);
+    assert_eq!(
+        events.names(),
+        [
+            "start",
+            "dataavailable",
+            "stop",
+            "start",
+            "dataavailable",
+            "stop"
+        ]
+    );
+    drop(p);
+    assert!(!third.exists(), "a location set while recording was used");
+
+    for (path, recorded_ms) in [(&first, first_ms), (&second, second_ms)] {
+        let duration = duration_ms(path);
+        let d = decode(path);
+        assert_contiguous(&d);
+        let video_ms = video_end(&d) as f64 / MS as f64;
+        // Only media from start to stop: not what flowed before, not the other file's.
+        assert!(
+            (video_ms - recorded_ms).abs() <= 150.0,
+            "{}: video lasts {video_ms} ms, {recorded_ms} ms were recorded",
+            path.display()
+        );
+        assert!(
+            (duration - recorded_ms).abs() <= 150.0,
+            "{}: Duration {duration} ms, {recorded_ms} ms were recorded",
+            path.display()
+        );
+        assert!(
+            d.audio_duration() as f64 / MS as f64 > recorded_ms - 200.0,
+            "{}: audio {} ns",
+            path.display(),
+            d.audio_duration()
+        );
+        let index = webm_index_of(path);
+        assert!(
+            !index.cue_times_ms.is_empty(),
+            "{}: no cues",
+            path.display()
+        );
+        assert_eq!(index.clusters_ms.first(), Some(&0), "{}", path.display());
+    }
+}
+
+#[test]
+fn timeslice_chunks_start_with_keyframe_clusters_and_join_to_a_file() {
+    init();
+    let dir = tmp_dir("api_timeslice");
+    let path = dir.join("ts.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r duration=2500 timeslice=500 location={} {VIDEO} ! r. {AUDIO} ! r.",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, chunks) = Events::watch(&r);
+    expect_eos(&p, Duration::from_secs(10));
+    drop(p);
+
+    let names = events.names();
+    assert_eq!(names.first().map(String::as_str), Some("start"));
+    assert_eq!(names.last().map(String::as_str), Some("stop"));
+    let buffers = chunks.0.lock().unwrap().clone();
+    assert!(buffers.len() >= 4, "only {} chunks", buffers.len());
+    assert_eq!(names.len(), buffers.len() + 2, "{names:?}");
+    // All chunks but the last come while recording.
+    let states = events.with_states();
+    for (name, state) in &states[1..states.len() - 2] {
+        assert_eq!(
+            (name.as_str(), state.as_str()),
+            ("dataavailable", "recording")
+        );
+    }
+
+    let pts: Vec<u64> = buffers
+        .iter()
+        .map(|b| b.pts().expect("chunks have a PTS").nseconds())
+        .collect();
+    assert_eq!(pts[0], 0, "pts {pts:?}");
+    assert!(pts.windows(2).all(|w| w[0] <= w[1]), "pts {pts:?}");
+    assert!(buffers[0].map_readable().unwrap().starts_with(&EBML_HEADER));
+    for (i, b) in buffers.iter().enumerate().skip(1) {
+        let data = b.map_readable().unwrap();
+        if i == buffers.len() - 1 && data.is_empty() {
+            continue;
+        }
+        assert!(
+            data.starts_with(&CLUSTER),
+            "chunk {i} starts with {:02x?}",
+            &data[..data.len().min(4)]
+        );
+        let index = webm_index(&data);
+        let first = index.blocks.first().expect("a chunk holds blocks");
+        assert_eq!(
+            (first.1, first.2),
+            (1, true),
+            "chunk {i}: first block (time ms, track, keyframe) {first:?}"
+        );
+        assert_eq!(
+            index.clusters_ms[0] * MS,
+            pts[i],
+            "chunk {i}: PTS is where its first cluster starts"
+        );
+    }
+    // Slices are about 500 ms of media each.
+    for w in pts.windows(2).take(buffers.len() - 2) {
+        assert!(w[1] - w[0] <= 1000 * MS, "pts {pts:?}");
+    }
+
+    let joined_path = dir.join("joined.webm");
+    write_file(&joined_path, &chunks.joined());
+    let from_chunks = decode(&joined_path);
+    let from_file = decode(&path);
+    assert_eq!(from_file.frames(), 75);
+    assert_eq!(from_chunks.frames(), from_file.frames());
+    assert_eq!(from_chunks.video_pts, from_file.video_pts);
+    assert_eq!(from_chunks.audio_samples, from_file.audio_samples);
+    let index = webm_index_of(&path);
+    let duration = index.duration_ms.expect("Duration written");
+    assert!((duration - 2500.0).abs() <= FRAME_MS, "duration {duration}");
+    assert!(!index.cue_times_ms.is_empty(), "no cues");
+}
+
+#[test]
+fn request_data_hands_over_what_was_recorded() {
+    init();
+    let dir = tmp_dir("api_request_data");
+    let path = dir.join("rd.webm");
+    let p = launch(&format!(
+        "{VIDEO} ! mediarecorder name=r location={}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    wait_event(&events, "start", 1);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(act(&r, "request-data"));
+    wait_event(&events, "dataavailable", 1);
+    {
+        let first = &chunks.0.lock().unwrap()[0];
+        assert_eq!(first.pts(), Some(gst::ClockTime::ZERO));
+        let data = first.map_readable().unwrap();
+        assert!(data.starts_with(&EBML_HEADER), "first chunk has the header");
+        let blocks = webm_index(&data).blocks.len();
+        assert!(blocks >= 20, "{blocks} blocks after 1 s");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(act(&r, "request-data"));
+    wait_event(&events, "dataavailable", 2);
+    {
+        let second = &chunks.0.lock().unwrap()[1];
+        assert!(second.size() > 0, "second chunk empty");
+    }
+    assert!(act(&r, "stop-recording"));
+    wait_stop(&events, 1);
+    assert!(!act(&r, "request-data"), "request-data while inactive");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        events.with_states(),
+        pairs(&[
+            ("start", "recording"),
+            ("dataavailable", "recording"),
+            ("dataavailable", "recording"),
+            ("dataavailable", "inactive"),
+            ("stop", "inactive"),
+        ])
+    );
+    drop(p);
+    let joined_path = dir.join("joined.webm");
+    write_file(&joined_path, &chunks.joined());
+    let from_chunks = decode(&joined_path);
+    let from_file = decode(&path);
+    assert!(from_file.frames() >= 40, "{} frames", from_file.frames());
+    assert_eq!(from_chunks.video_pts, from_file.video_pts);
+}
+
+#[test]
+fn is_type_supported_answers_for_this_machine() {
+    init();
+    let r = gst::ElementFactory::make("mediarecorder").build().unwrap();
+    let av1 = ["av1enc", "av1parse"]
+        .iter()
+        .all(|f| gst::ElementFactory::find(f).is_some());
+    assert!(av1, "av1enc and av1parse are expected on this machine");
+    let table = [
+        ("", true),
+        ("video/webm", true),
+        ("video/webm;codecs=vp8,opus", true),
+        ("video/webm; codecs=\"VP9, Opus\"", true),
+        ("video/webm;codecs=vp09.00.10.08", true),
+        ("video/webm;codecs=vp8,vp9", false),
+        ("video/ogg", false),
+        ("audio/webm;codecs=vp8", false),
+        ("video/webm;codecs=av1", true),
+        ("video/webm;codecs=avc1", false),
+    ];
+    let wrong: Vec<(&str, bool)> = table
+        .iter()
+        .filter(|(mime, want)| r.emit_by_name::<bool>("is-type-supported", &[mime]) != *want)
+        .map(|(mime, want)| (*mime, !*want))
+        .collect();
+    assert!(wrong.is_empty(), "wrong answers (type, answer): {wrong:?}");
+}
+
+#[test]
+fn video_bits_per_second_sets_the_video_bitrate() {
+    init();
+    let dir = tmp_dir("api_bitrate");
+    let path = dir.join("br.webm");
+    // A moving picture with detail, so a constant-rate encoder spends what it is given.
+    let p = launch(&format!(
+        "videotestsrc is-live=true pattern=circular horizontal-speed=2 ! \
+         video/x-raw,width=640,height=480,framerate=30/1 ! \
+         mediarecorder name=r duration=4000 video-bits-per-second=500000 location={}",
+        path.display()
+    ));
+    expect_eos(&p, Duration::from_secs(12));
+    drop(p);
+    let duration = duration_ms(&path);
+    assert!((duration - 4000.0).abs() <= FRAME_MS, "duration {duration}");
+    let size = std::fs::metadata(&path).unwrap().len();
+    let bps = size as f64 * 8.0 / (duration / 1000.0);
+    assert!(
+        (bps - 500_000.0).abs() <= 125_000.0,
+        "video at {bps:.0} bit/s for a target of 500000"
+    );
+}
