@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -60,6 +60,31 @@ fn assert_contiguous(d: &Decoded) {
     }
 }
 
+/// A folder of this test process alone (others may run the same tests at the same
+/// time), removed when the test passes and kept for a look when it fails.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        Scratch(tmp_dir(&format!("api-{}/{name}", std::process::id())))
+    }
+
+    fn join(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+            if let Some(parent) = self.0.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
 fn write_file(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
@@ -67,7 +92,7 @@ fn write_file(path: &Path, bytes: &[u8]) {
 #[test]
 fn timed_recording_fires_start_dataavailable_stop() {
     init();
-    let dir = tmp_dir("api_timed_events");
+    let dir = Scratch::new("timed_events");
     let path = dir.join("t.webm");
     let p = launch(&format!(
         "mediarecorder name=r duration=1500 location={} {VIDEO} ! r. {AUDIO} ! r.",
@@ -105,7 +130,7 @@ fn timed_recording_fires_start_dataavailable_stop() {
 #[test]
 fn actions_follow_the_rules_in_every_state() {
     init();
-    let dir = tmp_dir("api_actions");
+    let dir = Scratch::new("actions");
     let path = dir.join("a.webm");
     let p = launch(&format!(
         "{VIDEO} ! mediarecorder name=r autostart=false location={}",
@@ -186,7 +211,7 @@ fn actions_follow_the_rules_in_every_state() {
 #[test]
 fn pause_and_resume_leave_no_gap() {
     init();
-    let dir = tmp_dir("api_pause_resume");
+    let dir = Scratch::new("pause_resume");
     let path = dir.join("p.webm");
     let p = launch(&format!(
         "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
@@ -247,7 +272,7 @@ fn pause_and_resume_leave_no_gap() {
 #[test]
 fn stop_right_after_start_keeps_the_event_order() {
     init();
-    let dir = tmp_dir("api_start_stop");
+    let dir = Scratch::new("start_stop");
     let path = dir.join("s.webm");
     let p = launch(&format!(
         "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
@@ -275,7 +300,7 @@ fn stop_right_after_start_keeps_the_event_order() {
 #[test]
 fn two_recordings_in_one_running_pipeline() {
     init();
-    let dir = tmp_dir("api_two_recordings");
+    let dir = Scratch::new("two_recordings");
     let first = dir.join("first.webm");
     let second = dir.join("second.webm");
     let third = dir.join("third.webm");
@@ -302,6 +327,11 @@ fn two_recordings_in_one_running_pipeline() {
     let t = Instant::now();
     assert!(act(&r, "start-recording"));
     std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        r.property::<String>("mime-type"),
+        "video/webm;codecs=vp8,opus",
+        "mime-type reads back the effective type while recording"
+    );
     // The location is fixed while recording.
     r.set_property("location", third.to_str().unwrap());
     assert_eq!(
@@ -361,7 +391,7 @@ fn two_recordings_in_one_running_pipeline() {
 #[test]
 fn timeslice_chunks_start_with_keyframe_clusters_and_join_to_a_file() {
     init();
-    let dir = tmp_dir("api_timeslice");
+    let dir = Scratch::new("timeslice");
     let path = dir.join("ts.webm");
     let p = launch(&format!(
         "mediarecorder name=r duration=2500 timeslice=500 location={} {VIDEO} ! r. {AUDIO} ! r.",
@@ -439,7 +469,7 @@ fn timeslice_chunks_start_with_keyframe_clusters_and_join_to_a_file() {
 #[test]
 fn request_data_hands_over_what_was_recorded() {
     init();
-    let dir = tmp_dir("api_request_data");
+    let dir = Scratch::new("request_data");
     let path = dir.join("rd.webm");
     let p = launch(&format!(
         "{VIDEO} ! mediarecorder name=r location={}",
@@ -450,6 +480,8 @@ fn request_data_hands_over_what_was_recorded() {
     p.set_state(gst::State::Playing).unwrap();
     wait_event(&events, "start", 1);
     std::thread::sleep(Duration::from_millis(1000));
+    let written = r.property::<u64>("bytes-written");
+    assert!(written > 0, "nothing written after 1 s");
     assert!(act(&r, "request-data"));
     wait_event(&events, "dataavailable", 1);
     {
@@ -461,6 +493,10 @@ fn request_data_hands_over_what_was_recorded() {
         assert!(blocks >= 20, "{blocks} blocks after 1 s");
     }
     std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        r.property::<u64>("bytes-written") > written,
+        "bytes-written grows"
+    );
     assert!(act(&r, "request-data"));
     wait_event(&events, "dataavailable", 2);
     {
@@ -521,7 +557,7 @@ fn is_type_supported_answers_for_this_machine() {
 #[test]
 fn video_bits_per_second_sets_the_video_bitrate() {
     init();
-    let dir = tmp_dir("api_bitrate");
+    let dir = Scratch::new("bitrate");
     let path = dir.join("br.webm");
     // A moving picture with detail, so a constant-rate encoder spends what it is given.
     let p = launch(&format!(
@@ -540,4 +576,56 @@ fn video_bits_per_second_sets_the_video_bitrate() {
         (bps - 500_000.0).abs() <= 125_000.0,
         "video at {bps:.0} bit/s for a target of 500000"
     );
+}
+
+/// Records to a device where every write fails, as on a full disk; returns the bus
+/// error and the events.
+fn record_to_full_disk() -> (String, Vec<(String, String)>) {
+    // Opens fine, every write fails.
+    let p = launch(&format!(
+        "mediarecorder name=r location=/dev/full {VIDEO} ! r. {AUDIO} ! r."
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    let msg = match play(&p, Duration::from_secs(5)) {
+        End::Error(msg) => msg,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    wait_stop(&events, 1);
+    assert_eq!(state_of(&r), "inactive");
+    // Actions after the error see an inactive recorder.
+    assert!(!act(&r, "stop-recording"));
+    assert!(!act(&r, "pause-recording"));
+    (msg, events.with_states())
+}
+
+#[test]
+fn write_error_fires_error_then_dataavailable_and_stop() {
+    init();
+    let (_, seen) = record_to_full_disk();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen[0], ("start".to_string(), "recording".to_string()));
+    assert!(seen[1].0.starts_with("error: "), "{seen:?}");
+    assert_eq!(seen[1].1, "inactive");
+    assert_eq!(
+        seen[2..],
+        pairs(&[("dataavailable", "inactive"), ("stop", "inactive")])
+    );
+}
+
+#[test]
+fn write_error_names_the_path_and_cause() {
+    init();
+    for round in 0..4 {
+        let (msg, seen) = record_to_full_disk();
+        assert!(
+            msg.contains("/dev/full") && msg.contains("No space left"),
+            "round {round}: bus error {msg}"
+        );
+        assert!(
+            seen[1].0.contains("/dev/full") && seen[1].0.contains("No space left"),
+            "round {round}: error event {:?}",
+            seen[1]
+        );
+    }
 }

@@ -244,6 +244,7 @@ fn signals_and_messages_follow_the_web_order() {
         names,
         [
             "mediarecorder-start",
+            "mediarecorder-file-closed",
             "mediarecorder-dataavailable",
             "mediarecorder-stop"
         ]

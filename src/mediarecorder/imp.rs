@@ -26,6 +26,8 @@ pub struct MediaRecorder {
     pub(super) dispatcher: Dispatcher,
     /// The state a handler sees while an event is being emitted (see `recorder`).
     pub(super) event_state: Mutex<Option<(std::thread::ThreadId, RecorderState)>>,
+    /// Index for the next file of a `location` pattern, across recordings.
+    pub(super) next_file_index: std::sync::atomic::AtomicU64,
 }
 
 #[glib::object_subclass]
@@ -40,6 +42,7 @@ impl ObjectSubclass for MediaRecorder {
             state: Mutex::default(),
             dispatcher: Dispatcher::new("mediarecorder"),
             event_state: Mutex::default(),
+            next_file_index: Default::default(),
         }
     }
 }
@@ -177,6 +180,51 @@ impl ObjectImpl for MediaRecorder {
                     )
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt64::builder("pre-record")
+                    .nick("Pre-record (ms)")
+                    .blurb(
+                        "While inactive, keep this much of the most recent encoded media (whole \
+                         GOPs: up to one keyframe interval more) and begin the next recording \
+                         with it. The encoders run while inactive. 0 = off",
+                    )
+                    .maximum(recorder::MAX_DURATION_MS)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("pre-record-bytes")
+                    .nick("Pre-record bytes")
+                    .blurb("Bytes of encoded media held for pre-record")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("max-file-duration")
+                    .nick("Segment duration (ms)")
+                    .blurb(
+                        "Finalize the file and start the next one (at a keyframe forced at \
+                         the boundary) after this much media; location needs an index such \
+                         as %05d. 0 = one file",
+                    )
+                    .maximum(recorder::MAX_DURATION_MS)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("max-file-size")
+                    .nick("Segment size (bytes)")
+                    .blurb(
+                        "Start the next file at the first keyframe once a file holds this \
+                         many bytes. 0 = no limit",
+                    )
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-files")
+                    .nick("Files kept")
+                    .blurb(
+                        "Loop recording: when a recording opens a file beyond this count, its \
+                         own oldest file is deleted (never any other). 0 = keep all",
+                    )
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("state", RecorderState::Inactive)
                     .nick("State")
                     .blurb("inactive, recording or paused, as MediaRecorder.state")
@@ -218,6 +266,10 @@ impl ObjectImpl for MediaRecorder {
                 Signal::builder("resume").run_last().build(),
                 Signal::builder("dataavailable")
                     .param_types([gst::Buffer::static_type()])
+                    .run_last()
+                    .build(),
+                Signal::builder("file-closed")
+                    .param_types([gst::Structure::static_type()])
                     .run_last()
                     .build(),
                 Signal::builder("error")

@@ -15,7 +15,10 @@ mod dispatcher;
 pub mod encoding;
 mod imp;
 pub mod mimetype;
+mod naming;
 mod recorder;
+mod recording;
+mod ring;
 mod session;
 pub mod timeline;
 

@@ -7,8 +7,7 @@
 //! (`start`, `dataavailable`, ...) are queued on the dispatcher in the order the state
 //! changed, and emitted from its thread with the state they were fired in.
 
-use std::collections::{HashSet, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,23 +21,21 @@ use super::chunks::Chunk;
 use super::encoding;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::{Codec, RecordingType};
-use super::session::{MuxSession, SessionConfig, SessionEvent};
-use super::timeline::{Kind, Timeline, Verdict};
+use super::naming;
+use super::recording::{ClosedFile, OpenFile, Recording};
+use super::ring::{Entry, Ring};
+use super::session::SessionEvent;
+use super::timeline::Kind;
 use super::{BitrateMode, RecorderState};
 
 /// Raw media waiting before an encoder of a live source beyond which frames are dropped.
 const DROP_LEVEL: u64 = 1_000_000_000;
 /// A step back in running time this large means the running time restarted.
 const TIME_JUMP: u64 = 500_000_000;
-/// Media time between progress messages.
-const PROGRESS_INTERVAL: u64 = 1_000_000_000;
 /// Keeps `duration` in nanoseconds within u64.
 pub const MAX_DURATION_MS: u64 = u64::MAX / 1_000_000 - 1;
 /// How long finalizing a file may take before the element gives up on it.
-const FINALIZE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a stream may lag (in media time of the others) before a recording starts
-/// without it: a linked pad that never delivers must not hold the recording back.
-const STREAM_WAIT: u64 = 3_000_000_000;
+pub(super) const FINALIZE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -55,6 +52,10 @@ pub struct Settings {
     pub keyframe_interval_count: u32,
     pub video_encoder: Option<gst::Element>,
     pub audio_encoder: Option<gst::Element>,
+    pub pre_record_ms: u64,
+    pub max_file_duration_ms: u64,
+    pub max_file_size: u64,
+    pub max_files: u32,
 }
 
 impl Default for Settings {
@@ -73,18 +74,22 @@ impl Default for Settings {
             keyframe_interval_count: 0,
             video_encoder: None,
             audio_encoder: None,
+            pre_record_ms: 0,
+            max_file_duration_ms: 0,
+            max_file_size: 0,
+            max_files: 0,
         }
     }
 }
 
 impl Settings {
-    fn recording_type(&self) -> RecordingType {
+    pub(super) fn recording_type(&self) -> RecordingType {
         RecordingType::parse(&self.mime_type)
             .unwrap_or_else(|_| RecordingType::parse("").expect("the empty type is the default"))
     }
 
     /// Keyframe spacing: as set, else following the timeslice, else 2 s.
-    fn keyframe_interval_ms(&self) -> u64 {
+    pub(super) fn keyframe_interval_ms(&self) -> u64 {
         if self.keyframe_interval_duration_ms > 0 {
             return self.keyframe_interval_duration_ms;
         }
@@ -102,6 +107,18 @@ impl Settings {
                 "video-keyframe-interval-duration and video-keyframe-interval-count are both \
                  set: set only one",
             ));
+        }
+        let segmenting = self.max_file_duration_ms > 0 || self.max_file_size > 0;
+        if let Some(location) = &self.location {
+            if segmenting && !naming::has_index(location) {
+                return Err(glib::Error::new(
+                    gst::ResourceError::Settings,
+                    &format!(
+                        "Segments need a file name per segment: add an index such as %05d \
+                         to location '{location}'"
+                    ),
+                ));
+            }
         }
         RecordingType::parse(&self.mime_type).map_err(|e| {
             glib::Error::new(
@@ -123,26 +140,26 @@ impl Settings {
 
 /// One request pad and its branch.
 pub struct Stream {
-    id: usize,
-    pad: gst::GhostPad,
-    queue: gst::Element,
-    sink: gst_app::AppSink,
-    middle: Vec<gst::Element>,
-    kind: Option<Kind>,
-    codec: Option<Codec>,
-    encoded_caps: Option<gst::Caps>,
-    eos: bool,
+    pub(super) id: usize,
+    pub(super) pad: gst::GhostPad,
+    pub(super) queue: gst::Element,
+    pub(super) sink: gst_app::AppSink,
+    pub(super) middle: Vec<gst::Element>,
+    pub(super) kind: Option<Kind>,
+    pub(super) codec: Option<Codec>,
+    pub(super) encoded_caps: Option<gst::Caps>,
+    pub(super) eos: bool,
     /// Running time of the last encoded frame, to notice it going back, and the
     /// timeline generation it was placed in.
-    last_rt: Option<u64>,
-    seen_generation: u64,
+    pub(super) last_rt: Option<u64>,
+    pub(super) seen_generation: u64,
     /// Raw frames dropped before the encoder because it could not keep up.
-    dropped: Arc<AtomicU64>,
+    pub(super) dropped: Arc<AtomicU64>,
 }
 
 impl Stream {
     /// The kind by caps once known, else by the pad's name.
-    fn likely_kind(&self) -> Kind {
+    pub(super) fn likely_kind(&self) -> Kind {
         self.kind.unwrap_or_else(|| {
             if self.pad.name().starts_with("audio") {
                 Kind::Audio
@@ -151,35 +168,6 @@ impl Stream {
             }
         })
     }
-}
-
-struct Held {
-    stream: usize,
-    buffer: gst::Buffer,
-    rt: u64,
-}
-
-/// One recording, from `start` to `stop`.
-pub struct Recording {
-    id: u64,
-    settings: Settings,
-    rtype: RecordingType,
-    effective_type: String,
-    timeline: Timeline,
-    /// Streams taking part; fixed when the session opens.
-    expected: Vec<usize>,
-    session: Option<MuxSession>,
-    /// Frames placed before the session could open (not every track had caps yet).
-    pending: Vec<(usize, gst::Buffer)>,
-    /// Audio waiting for the video keyframe that fixes the start.
-    held: VecDeque<Held>,
-    finished: HashSet<usize>,
-    /// Set when the recording ended by reaching `duration`.
-    reached_duration: bool,
-    /// Frames the streams had dropped before this recording began.
-    dropped_before: u64,
-    /// Media time at which the next progress message is due.
-    next_progress: u64,
 }
 
 #[derive(Default)]
@@ -192,6 +180,10 @@ pub struct State {
     autostarted: bool,
     last_bytes: u64,
     last_dropped: u64,
+    /// Encoded frames kept while inactive, for `pre-record`.
+    ring: Ring<(usize, gst::Buffer)>,
+    /// `pre-record` in ns, mirrored here for the streaming threads.
+    pre_record: u64,
 }
 
 enum Event {
@@ -200,6 +192,7 @@ enum Event {
     Resume,
     Data(Chunk),
     Error(glib::Error),
+    FileClosed(gst::Structure),
     Stop {
         location: Option<String>,
         duration: u64,
@@ -221,6 +214,29 @@ pub fn is_type_supported(mime: &str) -> bool {
         .requirements(video, audio)
         .iter()
         .all(|req| gst::ElementFactory::find(req.factory).is_some())
+}
+
+/// A pattern's files do not exist yet: check that its folder takes files.
+fn check_location(location: &str) -> Result<(), glib::Error> {
+    if !naming::is_pattern(location) {
+        return check_writable(location);
+    }
+    let dir = Path::new(location)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".mediarecorder-probe-{}", std::process::id()));
+    check_writable(&probe.to_string_lossy()).map_err(|_| {
+        glib::Error::new(
+            gst::ResourceError::OpenWrite,
+            &format!(
+                "Cannot write the recordings '{location}': folder '{}' is not writable",
+                dir.display()
+            ),
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 fn check_writable(path: &str) -> Result<(), glib::Error> {
@@ -285,6 +301,17 @@ impl MediaRecorder {
             }
             "video-keyframe-interval-count" => s.keyframe_interval_count = value.get().unwrap_or(0),
             "video-encoder" => s.video_encoder = value.get().ok().flatten(),
+            "pre-record" => {
+                s.pre_record_ms = value.get().unwrap_or(0);
+                let mut state = self.state.lock().unwrap();
+                state.pre_record = s.pre_record_ms * 1_000_000;
+                if state.pre_record == 0 {
+                    state.ring.clear();
+                }
+            }
+            "max-file-duration" => s.max_file_duration_ms = value.get().unwrap_or(0),
+            "max-file-size" => s.max_file_size = value.get().unwrap_or(0),
+            "max-files" => s.max_files = value.get().unwrap_or(0),
             "audio-encoder" => s.audio_encoder = value.get().ok().flatten(),
             _ => {}
         }
@@ -295,13 +322,10 @@ impl MediaRecorder {
             "state" => self.visible_state().to_value(),
             "bytes-written" => {
                 let state = self.state.lock().unwrap();
-                let live = state
-                    .recording
-                    .as_ref()
-                    .and_then(|r| r.session.as_ref())
-                    .map(MuxSession::bytes_written);
+                let live = state.recording.as_ref().map(Recording::bytes_written);
                 live.unwrap_or(state.last_bytes).to_value()
             }
+            "pre-record-bytes" => (self.state.lock().unwrap().ring.bytes() as u64).to_value(),
             "frames-dropped" => {
                 let state = self.state.lock().unwrap();
                 let dropped = match state.recording.as_ref() {
@@ -339,6 +363,10 @@ impl MediaRecorder {
                     }
                     "video-keyframe-interval-count" => s.keyframe_interval_count.to_value(),
                     "video-encoder" => s.video_encoder.to_value(),
+                    "pre-record" => s.pre_record_ms.to_value(),
+                    "max-file-duration" => s.max_file_duration_ms.to_value(),
+                    "max-file-size" => s.max_file_size.to_value(),
+                    "max-files" => s.max_files.to_value(),
                     "audio-encoder" => s.audio_encoder.to_value(),
                     _ => unimplemented!("property {name}"),
                 }
@@ -384,7 +412,7 @@ impl MediaRecorder {
     pub(super) fn prepare_to_run(&self) -> Result<(), gst::StateChangeError> {
         let location = self.settings.lock().unwrap().location.clone();
         if let Some(path) = location {
-            if let Err(err) = check_writable(&path) {
+            if let Err(err) = check_location(&path) {
                 self.post_error(&err, None);
                 return Err(gst::StateChangeError);
             }
@@ -765,7 +793,7 @@ impl MediaRecorder {
         });
     }
 
-    fn dropped_frames(streams: &[Stream]) -> u64 {
+    pub(super) fn dropped_frames(streams: &[Stream]) -> u64 {
         streams
             .iter()
             .map(|s| s.dropped.load(Ordering::Relaxed))
@@ -801,7 +829,7 @@ impl MediaRecorder {
             Self::video_sinks(&state)
         };
         self.notify_started();
-        request_keyframes(&video_streams);
+        request_keyframes(&video_streams, None);
         true
     }
 
@@ -853,7 +881,7 @@ impl MediaRecorder {
         let video = Self::video_sinks(&state);
         drop(state);
         self.obj().notify("state");
-        request_keyframes(&video);
+        request_keyframes(&video, None);
         true
     }
 
@@ -864,9 +892,8 @@ impl MediaRecorder {
             return false;
         };
         let now = state.recorder;
-        match rec.session.as_ref() {
-            Some(session) => session.take_chunk(|chunk| self.queue_event(Event::Data(chunk), now)),
-            None => self.queue_event(Event::Data(Chunk::default()), now),
+        if !rec.take_chunk(|chunk| self.queue_event(Event::Data(chunk), now)) {
+            self.queue_event(Event::Data(Chunk::default()), now);
         }
         true
     }
@@ -874,12 +901,13 @@ impl MediaRecorder {
     fn validate_for_start(&self, settings: &Settings) -> Result<(), glib::Error> {
         settings.validate()?;
         match &settings.location {
-            Some(path) => check_writable(path),
+            Some(path) => check_location(path),
             None => Ok(()),
         }
     }
 
-    /// Makes a new recording current. Called with the state locked.
+    /// Makes a new recording current, beginning with the pre-record ring. Called with
+    /// the state locked.
     fn begin(&self, state: &mut State, settings: Settings) {
         let rtype = settings.recording_type();
         let expected: Vec<usize> = state
@@ -892,27 +920,31 @@ impl MediaRecorder {
             .streams
             .iter()
             .any(|s| expected.contains(&s.id) && s.likely_kind() == Kind::Video);
-        let limit = (settings.duration_ms > 0).then(|| settings.duration_ms * 1_000_000);
         let effective_type = effective_type(&rtype, &state.streams, &expected);
         state.next_recording_id += 1;
-        state.recording = Some(Recording {
-            id: state.next_recording_id,
+        let mut rec = Recording::new(
+            state.next_recording_id,
             settings,
-            rtype,
             effective_type,
-            timeline: Timeline::new(has_video, limit),
+            has_video,
             expected,
-            session: None,
-            pending: Vec::new(),
-            held: VecDeque::new(),
-            finished: HashSet::new(),
-            reached_duration: false,
-            dropped_before: Self::dropped_frames(&state.streams),
-            next_progress: PROGRESS_INTERVAL,
-        });
+            Self::dropped_frames(&state.streams),
+        );
         state.recorder = RecorderState::Recording;
         state.last_bytes = 0;
         self.queue_event(Event::Start, RecorderState::Recording);
+        for entry in state.ring.drain() {
+            let (id, buffer) = entry.data;
+            let kind = if entry.video {
+                Kind::Video
+            } else {
+                Kind::Audio
+            };
+            if rec.expected.contains(&id) {
+                rec.feed(self, id, kind, buffer, entry.rt, &state.streams);
+            }
+        }
+        state.recording = Some(rec);
     }
 
     fn notify_started(&self) {
@@ -993,6 +1025,7 @@ impl MediaRecorder {
         let mut ended = false;
         let mut progress = None;
         let mut need_keyframe = false;
+        let mut keyframes_at = Vec::new();
         {
             let mut state = self.state.lock().unwrap();
             let State {
@@ -1028,26 +1061,42 @@ impl MediaRecorder {
             }
             let kind = stream.likely_kind();
             if recording.is_none() {
-                let Some(settings) = start_settings else {
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                if state.recorder != RecorderState::Inactive || state.autostarted {
-                    return Ok(gst::FlowSuccess::Ok);
+                match start_settings {
+                    Some(settings)
+                        if state.recorder == RecorderState::Inactive && !state.autostarted =>
+                    {
+                        state.autostarted = true;
+                        self.begin(&mut state, settings);
+                        started = true;
+                    }
+                    _ => {
+                        if state.pre_record > 0 {
+                            let video = kind == Kind::Video;
+                            let entry = Entry {
+                                rt,
+                                video,
+                                keyframe: video
+                                    && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                                size: buffer.size(),
+                                data: (id, buffer),
+                            };
+                            let window = state.pre_record;
+                            state.ring.push(entry, window);
+                        }
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
                 }
-                state.autostarted = true;
-                self.begin(&mut state, settings);
-                started = true;
             }
             let State {
                 streams, recording, ..
             } = &mut *state;
             let rec = recording.as_mut().expect("a recording is current");
             if rec.expected.contains(&id) {
-                rec.feed(id, kind, buffer, rt, streams);
+                rec.feed(self, id, kind, buffer, rt, streams);
                 if let Some(stream) = streams.iter_mut().find(|s| s.id == id) {
                     stream.seen_generation = rec.timeline.generation();
                 }
-                rec.open_session_when_ready(self, streams, false);
+                keyframes_at = std::mem::take(&mut rec.keyframe_requests);
                 if rec.is_complete() {
                     ended = true;
                 }
@@ -1065,9 +1114,14 @@ impl MediaRecorder {
         if let Some(progress) = progress {
             self.post_element_message(progress);
         }
-        if need_keyframe {
+        if need_keyframe || !keyframes_at.is_empty() {
             let sinks = Self::video_sinks(&self.state.lock().unwrap());
-            request_keyframes(&sinks);
+            if need_keyframe {
+                request_keyframes(&sinks, None);
+            }
+            for rt in keyframes_at {
+                request_keyframes(&sinks, Some(rt));
+            }
         }
         if ended {
             self.obj().notify("state");
@@ -1117,22 +1171,31 @@ impl MediaRecorder {
                 imp.post_error(err, None);
                 imp.emit(Event::Error(err.clone()), RecorderState::Inactive);
             }
-            if rec.session.is_none() && !rec.pending.is_empty() {
-                let streams = imp.stream_caps();
-                rec.open_session(imp, &streams);
-            }
-            let location = rec.settings.location.clone();
-            let mime = rec.effective_type.clone();
-            let duration = rec.timeline.recorded();
-            let report = rec.session.take().map(|s| s.finish(FINALIZE_TIMEOUT));
-            let (chunk, bytes) = match report {
-                Some(report) => {
-                    if !report.finalized {
-                        gst::warning!(CAT, imp = imp, "The muxer did not finish in time");
-                    }
-                    (report.chunk, report.bytes)
+            let files = {
+                let state = imp.state.lock().unwrap();
+                rec.take_files(imp, &state.streams)
+            };
+            let mut last = None;
+            let count = files.len();
+            for (i, file) in files.into_iter().enumerate() {
+                let mut closed = file.finish();
+                if !closed.report.finalized {
+                    gst::warning!(CAT, imp = imp, "The muxer did not finish in time");
                 }
-                None => (Chunk::default(), 0),
+                if i + 1 < count {
+                    let chunk = std::mem::take(&mut closed.report.chunk);
+                    imp.emit(Event::Data(chunk), RecorderState::Inactive);
+                }
+                imp.emit_file_closed(&closed, RecorderState::Inactive);
+                last = Some(closed);
+            }
+            let (chunk, bytes, location) = match last {
+                Some(closed) => (
+                    closed.report.chunk,
+                    closed.report.bytes,
+                    closed.path.map(|p| p.to_string_lossy().into_owned()),
+                ),
+                None => (Chunk::default(), 0, None),
             };
             let dropped = {
                 let mut state = imp.state.lock().unwrap();
@@ -1144,10 +1207,10 @@ impl MediaRecorder {
             imp.emit(
                 Event::Stop {
                     location,
-                    duration,
+                    duration: rec.timeline.recorded(),
                     bytes,
                     dropped,
-                    mime,
+                    mime: rec.effective_type.clone(),
                 },
                 RecorderState::Inactive,
             );
@@ -1155,6 +1218,57 @@ impl MediaRecorder {
                 imp.end_upstream();
             }
         });
+    }
+
+    /// Finalizes a segment that the recording has moved on from.
+    pub(super) fn queue_file_close(&self, file: OpenFile) {
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            let Some(obj) = weak.upgrade() else { return };
+            let imp = obj.imp();
+            let mut closed = file.finish();
+            let now = imp.state.lock().unwrap().recorder;
+            let chunk = std::mem::take(&mut closed.report.chunk);
+            imp.emit(Event::Data(chunk), now);
+            imp.emit_file_closed(&closed, now);
+        });
+    }
+
+    /// Deletes a file of this recording for `max-files`, after it was finalized.
+    pub(super) fn queue_file_removal(&self, path: PathBuf) {
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            let Some(obj) = weak.upgrade() else { return };
+            match std::fs::remove_file(&path) {
+                Ok(()) => gst::info!(CAT, obj = obj, "max-files: removed {}", path.display()),
+                Err(e) => gst::warning!(CAT, obj = obj, "Cannot remove {}: {e}", path.display()),
+            }
+        });
+    }
+
+    pub(super) fn take_file_index(&self) -> u64 {
+        self.next_file_index.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn emit_file_closed(&self, closed: &ClosedFile, fired_in: RecorderState) {
+        let info = gst::Structure::builder("mediarecorder-file-closed")
+            .field(
+                "location",
+                closed
+                    .path
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
+            )
+            .field("first", gst::ClockTime::from_nseconds(closed.first))
+            .field("last", gst::ClockTime::from_nseconds(closed.last))
+            .field(
+                "duration",
+                gst::ClockTime::from_nseconds(closed.last.saturating_sub(closed.first)),
+            )
+            .field("bytes", closed.report.bytes)
+            .field("frames", closed.frames)
+            .build();
+        self.emit(Event::FileClosed(info), fired_in);
     }
 
     /// After a timed recording under `autostart`: tell upstream we are done, so live
@@ -1173,16 +1287,6 @@ impl MediaRecorder {
                 pad.send_event(gst::event::Eos::new());
             }
         }
-    }
-
-    fn stream_caps(&self) -> Vec<(usize, Kind, Option<gst::Caps>)> {
-        self.state
-            .lock()
-            .unwrap()
-            .streams
-            .iter()
-            .map(|s| (s.id, s.likely_kind(), s.encoded_caps.clone()))
-            .collect()
     }
 
     fn queue_event(&self, event: Event, fired_in: RecorderState) {
@@ -1227,6 +1331,10 @@ impl MediaRecorder {
                 obj.emit_by_name::<()>("dataavailable", &[&buffer]);
             }
             Event::Error(err) => obj.emit_by_name::<()>("error", &[&err]),
+            Event::FileClosed(info) => {
+                self.post_element_message(info.clone());
+                obj.emit_by_name::<()>("file-closed", &[&info]);
+            }
             Event::Stop {
                 location,
                 duration,
@@ -1264,7 +1372,7 @@ impl MediaRecorder {
         let _ = self.obj().post_message(builder.build());
     }
 
-    fn session_event(&self, recording_id: u64, event: SessionEvent) {
+    pub(super) fn session_event(&self, recording_id: u64, event: SessionEvent) {
         match event {
             SessionEvent::Chunk(chunk) => {
                 let now = self.state.lock().unwrap().recorder;
@@ -1293,11 +1401,14 @@ impl MediaRecorder {
     }
 }
 
-fn request_keyframes(sinks: &[gst_app::AppSink]) {
+/// Asks the video encoders for a keyframe: the next frame, or the first at running
+/// time `at` or later.
+fn request_keyframes(sinks: &[gst_app::AppSink], at: Option<u64>) {
     for sink in sinks {
         if let Some(pad) = sink.static_pad("sink") {
             let event = gst_video::UpstreamForceKeyUnitEvent::builder()
                 .all_headers(true)
+                .running_time(at.map(gst::ClockTime::from_nseconds))
                 .build();
             pad.push_event(event);
         }
@@ -1316,244 +1427,4 @@ fn effective_type(rtype: &RecordingType, streams: &[Stream], expected: &[usize])
         }
     }
     rtype.effective(video, audio)
-}
-
-impl Recording {
-    /// Sorts one encoded frame into the recording.
-    fn feed(&mut self, id: usize, kind: Kind, buffer: gst::Buffer, rt: u64, streams: &[Stream]) {
-        let duration = buffer.duration().map(|d| d.nseconds());
-        let verdict = match kind {
-            Kind::Video => {
-                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                self.timeline.video(id, rt, duration, keyframe)
-            }
-            Kind::Audio => self.timeline.audio(id, rt, duration),
-        };
-        self.apply(id, buffer, rt, verdict, streams);
-        if kind == Kind::Video && !self.timeline.is_waiting_for_video() {
-            while let Some(held) = self.held.pop_front() {
-                let duration = held.buffer.duration().map(|d| d.nseconds());
-                let verdict = self.timeline.audio(held.stream, held.rt, duration);
-                self.apply(held.stream, held.buffer, held.rt, verdict, streams);
-            }
-        }
-        self.give_up_on_silent_video(streams);
-    }
-
-    fn apply(
-        &mut self,
-        id: usize,
-        buffer: gst::Buffer,
-        rt: u64,
-        verdict: Verdict,
-        streams: &[Stream],
-    ) {
-        gst::trace!(CAT, "stream {id} rt {rt} -> {verdict:?}");
-        match verdict {
-            Verdict::Drop => {}
-            Verdict::Hold => self.held.push_back(Held {
-                stream: id,
-                buffer,
-                rt,
-            }),
-            Verdict::Finished => {
-                self.finished.insert(id);
-                if self.timeline.is_started() {
-                    self.reached_duration = true;
-                }
-            }
-            Verdict::Record {
-                pts,
-                duration,
-                clip_end,
-            } => {
-                let buffer = restamp(buffer, pts, duration, clip_end, streams, id);
-                match &self.session {
-                    Some(session) => {
-                        session.push(id, buffer);
-                    }
-                    None => self.pending.push((id, buffer)),
-                }
-            }
-        }
-    }
-
-    /// Audio held for a video stream that never sends a keyframe: after a while, record
-    /// the audio alone rather than nothing.
-    fn give_up_on_silent_video(&mut self, streams: &[Stream]) {
-        let (Some(first), Some(last)) = (self.held.front(), self.held.back()) else {
-            return;
-        };
-        if last.rt.saturating_sub(first.rt) < STREAM_WAIT || self.timeline.is_started() {
-            return;
-        }
-        let silent_video: Vec<usize> = streams
-            .iter()
-            .filter(|s| self.expected.contains(&s.id) && s.likely_kind() == Kind::Video)
-            .filter(|s| s.encoded_caps.is_none())
-            .map(|s| s.id)
-            .collect();
-        if silent_video.is_empty() {
-            return;
-        }
-        self.expected.retain(|id| !silent_video.contains(id));
-        if !streams
-            .iter()
-            .any(|s| self.expected.contains(&s.id) && s.likely_kind() == Kind::Video)
-        {
-            self.timeline.forget_video();
-            let held: Vec<Held> = self.held.drain(..).collect();
-            for h in held {
-                let duration = h.buffer.duration().map(|d| d.nseconds());
-                let verdict = self.timeline.audio(h.stream, h.rt, duration);
-                self.apply(h.stream, h.buffer, h.rt, verdict, streams);
-            }
-        }
-    }
-
-    /// A `mediarecorder-progress` message for each second of media recorded.
-    fn progress_due(&mut self, streams: &[Stream]) -> Option<gst::Structure> {
-        let recorded = self.timeline.recorded();
-        if recorded < self.next_progress || self.session.is_none() {
-            return None;
-        }
-        self.next_progress = (recorded / PROGRESS_INTERVAL + 1) * PROGRESS_INTERVAL;
-        Some(
-            gst::Structure::builder("mediarecorder-progress")
-                .field("recorded", gst::ClockTime::from_nseconds(recorded))
-                .field(
-                    "bytes",
-                    self.session.as_ref().map_or(0, MuxSession::bytes_written),
-                )
-                .field("dropped", self.dropped(streams))
-                .build(),
-        )
-    }
-
-    fn dropped(&self, streams: &[Stream]) -> u64 {
-        MediaRecorder::dropped_frames(streams).saturating_sub(self.dropped_before)
-    }
-
-    /// Every stream taking part has ended or reached the duration.
-    fn is_complete(&self) -> bool {
-        !self.expected.is_empty() && self.expected.iter().all(|id| self.finished.contains(id))
-    }
-
-    /// Opens the file once every stream taking part has told its caps (or has lagged
-    /// too long, or `force`).
-    fn open_session_when_ready(&mut self, imp: &MediaRecorder, streams: &[Stream], force: bool) {
-        if self.session.is_some() || self.pending.is_empty() {
-            return;
-        }
-        let waiting: Vec<usize> = streams
-            .iter()
-            .filter(|s| self.expected.contains(&s.id) && s.encoded_caps.is_none() && !s.eos)
-            .map(|s| s.id)
-            .collect();
-        if !waiting.is_empty() && !force {
-            let first = self.pending.first().and_then(|(_, b)| b.pts());
-            let last = self.pending.last().and_then(|(_, b)| b.pts());
-            let span = match (first, last) {
-                (Some(a), Some(b)) => b.nseconds().saturating_sub(a.nseconds()),
-                _ => 0,
-            };
-            if span < STREAM_WAIT {
-                return;
-            }
-            gst::warning!(
-                CAT,
-                imp = imp,
-                "Streams {waiting:?} sent nothing: recording without them"
-            );
-        }
-        let caps: Vec<(usize, Kind, Option<gst::Caps>)> = streams
-            .iter()
-            .map(|s| (s.id, s.likely_kind(), s.encoded_caps.clone()))
-            .collect();
-        self.open_session(imp, &caps);
-    }
-
-    fn open_session(&mut self, imp: &MediaRecorder, streams: &[(usize, Kind, Option<gst::Caps>)]) {
-        let mut tracks: Vec<(usize, Kind, gst::Caps)> = streams
-            .iter()
-            .filter(|(id, _, _)| self.expected.contains(id))
-            .filter_map(|(id, kind, caps)| caps.clone().map(|c| (*id, *kind, c)))
-            .collect();
-        tracks.sort_by_key(|(_, kind, _)| *kind != Kind::Video);
-        self.expected
-            .retain(|id| tracks.iter().any(|(t, _, _)| t == id));
-        let config = SessionConfig {
-            container: self.rtype.container,
-            location: self.settings.location.as_ref().map(PathBuf::from),
-            timeslice: (self.settings.timeslice_ms > 0)
-                .then(|| gst::ClockTime::from_mseconds(u64::from(self.settings.timeslice_ms))),
-            cluster_duration: gst::ClockTime::from_mseconds(self.settings.keyframe_interval_ms()),
-        };
-        let weak = imp.obj().downgrade();
-        let keep_bytes = Arc::new(move || {
-            weak.upgrade().is_some_and(|obj| {
-                let id = glib::subclass::signal::SignalId::lookup("dataavailable", obj.type_())
-                    .expect("the signal exists");
-                glib::signal::signal_has_handler_pending(&obj, id, None, false)
-            })
-        });
-        let weak = imp.obj().downgrade();
-        let recording_id = self.id;
-        let on_event = Arc::new(move |event| {
-            if let Some(obj) = weak.upgrade() {
-                obj.imp().session_event(recording_id, event);
-            }
-        });
-        match MuxSession::start(&config, &tracks, keep_bytes, on_event) {
-            Ok(session) => {
-                for (id, buffer) in self.pending.drain(..) {
-                    session.push(id, buffer);
-                }
-                self.session = Some(session);
-            }
-            Err(err) => {
-                self.pending.clear();
-                imp.session_event(recording_id, SessionEvent::Error(err, None));
-            }
-        }
-    }
-}
-
-/// Puts a frame on the file's timeline: `pts` from the timeline, DTS kept at the same
-/// distance, audio past the end marked for clipping.
-fn restamp(
-    mut buffer: gst::Buffer,
-    pts: u64,
-    duration: Option<u64>,
-    clip_end: u64,
-    streams: &[Stream],
-    id: usize,
-) -> gst::Buffer {
-    let old_pts = buffer.pts();
-    let old_dts = buffer.dts();
-    let b = buffer.make_mut();
-    b.set_pts(gst::ClockTime::from_nseconds(pts));
-    let dts = match (old_pts, old_dts) {
-        (Some(p), Some(d)) => Some(pts.saturating_sub(p.nseconds().saturating_sub(d.nseconds()))),
-        _ => None,
-    };
-    b.set_dts(dts.map(gst::ClockTime::from_nseconds));
-    b.set_duration(duration.map(gst::ClockTime::from_nseconds));
-    if clip_end > 0 {
-        let rate = streams
-            .iter()
-            .find(|s| s.id == id)
-            .and_then(|s| s.encoded_caps.as_ref())
-            .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("rate").ok()))
-            .unwrap_or(48_000) as u64;
-        let samples = clip_end * rate / 1_000_000_000;
-        if samples > 0 {
-            gst_audio::AudioClippingMeta::add(
-                b,
-                gst::format::Default::from_u64(0),
-                gst::format::Default::from_u64(samples),
-            );
-        }
-    }
-    buffer
 }

@@ -7,6 +7,7 @@
 //! from the element's own stage, where they are restamped to start at 0.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub struct SessionConfig {
     pub timeslice: Option<gst::ClockTime>,
     pub cluster_duration: gst::ClockTime,
 }
+
+/// How long a track source's error waits for the error that caused it.
+const SECONDARY_ERROR_WAIT: Duration = Duration::from_millis(300);
 
 pub type KeepBytes = Arc<dyn Fn() -> bool + Send + Sync>;
 /// Called with the cutter still locked, so chunks are handed on in the order they
@@ -174,11 +178,12 @@ impl MuxSession {
         Self::watch_bytes(&sink, cutter.clone(), keep_bytes, on_event.clone());
 
         let done: Done = Arc::default();
-        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
         {
             let done = done.clone();
             let on_event = on_event.clone();
             let started = started.clone();
+            let reported = Arc::new(AtomicBool::new(false));
             let location = config.location.clone();
             let bus = pipeline.bus().expect("a pipeline has a bus");
             bus.set_sync_handler(move |_, msg| {
@@ -188,8 +193,26 @@ impl MuxSession {
                         let debug = err.debug().map(|d| d.to_string());
                         let error =
                             name_the_file(err.error(), debug.as_deref(), location.as_deref());
-                        if started.load(std::sync::atomic::Ordering::SeqCst) {
-                            on_event(SessionEvent::Error(error.clone(), debug));
+                        if started.load(Ordering::SeqCst) {
+                            // A write failure makes the track sources fail too ("internal
+                            // data stream error"); the sink's error says what happened, so a
+                            // source's error is reported only if no other follows soon.
+                            let from_source = msg.src().is_some_and(|s| s.is::<gst_app::AppSrc>());
+                            let event = SessionEvent::Error(error.clone(), debug);
+                            if !from_source {
+                                if !reported.swap(true, Ordering::SeqCst) {
+                                    on_event(event);
+                                }
+                            } else {
+                                let reported = reported.clone();
+                                let on_event = on_event.clone();
+                                std::thread::spawn(move || {
+                                    std::thread::sleep(SECONDARY_ERROR_WAIT);
+                                    if !reported.swap(true, Ordering::SeqCst) {
+                                        on_event(event);
+                                    }
+                                });
+                            }
                         }
                         Some(Err(error))
                     }
@@ -214,7 +237,7 @@ impl MuxSession {
                 glib::Error::new(gst::ResourceError::OpenWrite, "could not start the muxer")
             }));
         }
-        started.store(true, std::sync::atomic::Ordering::SeqCst);
+        started.store(true, Ordering::SeqCst);
         Ok(MuxSession {
             pipeline,
             sources,

@@ -91,6 +91,12 @@ impl Timeline {
         self.offset.map(|_| self.anchor_rt)
     }
 
+    /// The running time at which media time `media` is (or will be) recorded.
+    pub fn running_time_of(&self, media: u64) -> Option<u64> {
+        self.offset
+            .and_then(|o| u64::try_from(media as i64 + o).ok())
+    }
+
     /// Changes each time the mapping from running time to media time is set.
     pub fn generation(&self) -> u64 {
         self.generation

@@ -1,0 +1,208 @@
+//! Recording for the long haul: segments, file name patterns, loop recording,
+//! pre-record.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use gst::prelude::*;
+
+const AV: &str =
+    "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
+                  audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=1 ! r.";
+
+fn files_in(dir: &std::path::Path, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    files
+}
+
+fn watch_closed(r: &gst::Element) -> Arc<Mutex<Vec<gst::Structure>>> {
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let c = closed.clone();
+    r.connect("file-closed", false, move |args| {
+        c.lock()
+            .unwrap()
+            .push(args[1].get::<gst::Structure>().unwrap());
+        None
+    });
+    closed
+}
+
+#[test]
+fn segments_split_one_recording_into_finished_files() {
+    init();
+    let dir = tmp_dir("segments");
+    let p = launch(&format!(
+        "mediarecorder name=r duration=7000 max-file-duration=2000 location={}/seg-%05d.webm {AV}",
+        dir.display()
+    ));
+    let closed = watch_closed(&recorder(&p));
+    expect_eos(&p, Duration::from_secs(20));
+    drop(p);
+    let files = files_in(&dir, "webm");
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "seg-00000.webm",
+            "seg-00001.webm",
+            "seg-00002.webm",
+            "seg-00003.webm"
+        ]
+    );
+    let mut frames = 0;
+    let mut samples = 0;
+    for (i, file) in files.iter().enumerate() {
+        let index = webm_index_of(file);
+        let duration = index.duration_ms.expect("every segment is finalized");
+        let expected = if i < 3 { 2000.0 } else { 1000.0 };
+        assert!(
+            (duration - expected).abs() <= 34.0,
+            "{names:?}[{i}]: {duration} ms"
+        );
+        assert!(!index.cue_times_ms.is_empty(), "segment {i} has no cues");
+        let d = decode(file);
+        assert_eq!(d.video_pts[0], 0, "segment {i} starts at 0");
+        assert!(
+            d.audio_first_pts.unwrap() < 30 * MS,
+            "segment {i} audio start"
+        );
+        frames += d.frames();
+        samples += d.audio_samples;
+    }
+    // Nothing lost or doubled at the boundaries.
+    assert_eq!(frames, 210);
+    let audio_ms = samples as f64 / 48.0;
+    assert!(
+        (audio_ms - 7000.0).abs() <= 40.0,
+        "audio {audio_ms} ms in all"
+    );
+    let closed = closed.lock().unwrap();
+    assert_eq!(closed.len(), 4);
+    let closed_frames: u64 = closed.iter().map(|s| s.get::<u64>("frames").unwrap()).sum();
+    assert_eq!(closed_frames, 210);
+    assert_eq!(
+        closed[0]
+            .get::<Option<String>>("location")
+            .unwrap()
+            .as_deref(),
+        files[0].to_str()
+    );
+}
+
+#[test]
+fn loop_recording_deletes_only_its_own_oldest_files() {
+    init();
+    let dir = tmp_dir("loop");
+    let keep = dir.join("keep-me.webm");
+    std::fs::write(&keep, b"not ours").unwrap();
+    let p = launch(&format!(
+        "mediarecorder name=r duration=4000 max-file-duration=1000 max-files=2 \
+         location={}/loop-%d.webm {AV}",
+        dir.display()
+    ));
+    expect_eos(&p, Duration::from_secs(20));
+    drop(p);
+    let names: Vec<String> = files_in(&dir, "webm")
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["keep-me.webm", "loop-2.webm", "loop-3.webm"]);
+    for name in ["loop-2.webm", "loop-3.webm"] {
+        assert_eq!(decode(&dir.join(name)).frames(), 30);
+    }
+}
+
+#[test]
+fn a_plain_name_with_segments_asks_for_an_index() {
+    init();
+    let dir = tmp_dir("plain_segments");
+    let p = launch(&format!(
+        "videotestsrc is-live=true ! mediarecorder name=r max-file-duration=1000 location={}/x.webm",
+        dir.display()
+    ));
+    match play(&p, Duration::from_secs(5)) {
+        End::Error(msg) => assert!(msg.contains("%05d"), "{msg}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn shutdown_without_eos_finalizes_the_open_segment() {
+    init();
+    let dir = tmp_dir("segment_no_eos");
+    let p = launch(&format!(
+        "mediarecorder name=r max-file-duration=1000 location={}/s-%02d.webm {AV}",
+        dir.display()
+    ));
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(2600));
+    p.set_state(gst::State::Null).unwrap();
+    drop(p);
+    let files = files_in(&dir, "webm");
+    assert_eq!(files.len(), 3, "{files:?}");
+    for f in &files {
+        duration_ms(f);
+        assert!(decode(f).frames() > 0);
+    }
+}
+
+#[test]
+fn pre_record_begins_before_the_trigger() {
+    init();
+    let dir = tmp_dir("pre_record");
+    let path = dir.join("pre.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r autostart=false pre-record=2000 video-keyframe-interval-duration=1000 \
+         location={} {AV}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(3000));
+    let held_early = r.property::<u64>("pre-record-bytes");
+    std::thread::sleep(Duration::from_millis(2000));
+    let held_late = r.property::<u64>("pre-record-bytes");
+    assert!(held_early > 0);
+    // Bounded by the window (2 s plus at most one 1 s GOP), not by the wait.
+    assert!(
+        held_late < held_early * 2,
+        "{held_early} bytes after 3 s, {held_late} after 5 s"
+    );
+    let (events, _) = Events::watch(&r);
+    assert!(r.emit_by_name::<bool>("start-recording", &[]));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(r.emit_by_name::<bool>("stop-recording", &[]));
+    assert!(events.wait_for("stop", 1, Duration::from_secs(10)));
+    drop(p);
+    // 2 s before the trigger (up to one GOP more) and 1 s after, without a gap.
+    let d = decode(&path);
+    let duration = duration_ms(&path);
+    assert!(
+        (2900.0..=4100.0).contains(&duration),
+        "duration {duration} ms"
+    );
+    assert_eq!(d.video_pts[0], 0);
+    for pair in d.video_pts.windows(2) {
+        assert!(pair[1] - pair[0] < 40 * MS, "gap {pair:?}");
+    }
+    assert!(d.audio_first_pts.unwrap() < 30 * MS);
+    let keyframes: Vec<u64> = webm_index_of(&path)
+        .blocks
+        .iter()
+        .filter(|b| b.1 == 1 && b.2)
+        .map(|b| b.0)
+        .collect();
+    assert_eq!(keyframes[0], 0, "the file starts with a keyframe");
+}
