@@ -199,11 +199,12 @@ impl Recording {
             Verdict::Record {
                 pts,
                 duration,
+                clip_start,
                 clip_end,
             } => {
                 let rate = audio_rate(streams, id);
                 let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                let buffer = restamp(buffer, pts, duration, 0, clip_end, rate);
+                let buffer = restamp(buffer, pts, duration, clip_start, clip_end, rate);
                 self.route(imp, id, kind, buffer, keyframe, rate);
             }
         }

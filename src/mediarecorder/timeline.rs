@@ -21,11 +21,12 @@ pub enum Verdict {
     /// Audio that arrived before the video keyframe that fixes the start (or the end of
     /// a pause): keep it and ask again once `is_waiting_for_video` is false.
     Hold,
-    /// Record at media time `pts`; `clip_end` nanoseconds of the frame lie past the
-    /// end of the recording and must be cut off.
+    /// Record at media time `pts`; `clip_start` nanoseconds of the frame lie before the
+    /// start and `clip_end` past the end of the recording, and must be cut off.
     Record {
         pts: u64,
         duration: Option<u64>,
+        clip_start: u64,
         clip_end: u64,
     },
     /// This stream has reached `duration`.
@@ -190,16 +191,26 @@ impl Timeline {
     }
 
     fn place(&mut self, stream: usize, kind: Kind, rt: u64, duration: Option<u64>) -> Verdict {
-        let pts = rt as i64 - self.offset.unwrap_or(0);
-        let Ok(pts) = u64::try_from(pts) else {
-            return Verdict::Drop;
+        let media = rt as i64 - self.offset.unwrap_or(0);
+        let mut duration = duration;
+        let mut clip_start = 0;
+        let pts = match u64::try_from(media) {
+            Ok(pts) => pts,
+            // Audio straddling the start is cut to the sample rather than dropped.
+            Err(_) => match duration.map(|d| media + d as i64) {
+                Some(end) if kind == Kind::Audio && end > 0 => {
+                    clip_start = media.unsigned_abs();
+                    duration = Some(end as u64);
+                    0
+                }
+                _ => return Verdict::Drop,
+            },
         };
         let end = self.ends.get(&stream).copied().unwrap_or(0);
         let tolerance = OVERLAP_TOLERANCE.max(duration.unwrap_or(0) / 2);
         if pts + tolerance < end {
             return Verdict::Drop;
         }
-        let mut duration = duration;
         let mut clip_end = 0;
         if let Some(limit) = self.limit {
             // A video frame belongs to the side of the end where most of it lies, so
@@ -227,6 +238,7 @@ impl Timeline {
         Verdict::Record {
             pts,
             duration,
+            clip_start,
             clip_end,
         }
     }
@@ -254,8 +266,18 @@ mod tests {
         assert!(t.is_waiting_for_video());
         assert_eq!(pts(t.video(0, 5_033 * MS, Some(FRAME), true)), 0);
         assert!(!t.is_waiting_for_video());
-        // Held audio from before the keyframe is dropped, later audio is aligned.
+        // Held audio from before the keyframe is dropped, audio across it is cut to
+        // the sample, later audio is aligned.
         assert_eq!(t.audio(1, 5_010 * MS, Some(20 * MS)), Verdict::Drop);
+        assert_eq!(
+            t.audio(1, 5_023 * MS, Some(20 * MS)),
+            Verdict::Record {
+                pts: 0,
+                duration: Some(10 * MS),
+                clip_start: 10 * MS,
+                clip_end: 0
+            }
+        );
         assert_eq!(pts(t.audio(1, 5_043 * MS, Some(20 * MS))), 10 * MS);
     }
 
@@ -287,6 +309,7 @@ mod tests {
                 pts,
                 duration,
                 clip_end,
+                ..
             } => {
                 assert_eq!(pts, 2_990 * MS);
                 assert_eq!(duration, Some(10 * MS));
