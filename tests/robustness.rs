@@ -373,3 +373,44 @@ fn an_upstream_flushing_seek_keeps_the_file_whole() {
     }
     assert!(duration_ms(&path) > 2300.0);
 }
+
+#[test]
+fn ctrl_c_without_eos_leaves_a_finalized_file() {
+    init();
+    let dir = tmp_dir("sigint");
+    let path = dir.join("interrupted.webm");
+    let mut child = Command::new("gst-launch-1.0")
+        .args(["-q", "mediarecorder", "name=r"])
+        .arg(format!("location={}", path.display()))
+        .args(["videotestsrc", "is-live=true", "!"])
+        .arg("video/x-raw,width=320,height=240,framerate=30/1")
+        .args(["!", "r.", "audiotestsrc", "is-live=true", "!", "r."])
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("GST_REGISTRY", dir.join("registry.bin"))
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    std::thread::sleep(Duration::from_millis(2500));
+    let interrupted = Instant::now();
+    send_sigint(child.id());
+    let status = child.wait().unwrap();
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(3),
+        "exit took {:?}",
+        interrupted.elapsed()
+    );
+    assert!(status.code().is_some(), "gst-launch-1.0 died: {status:?}");
+    let index = webm_index_of(&path);
+    let duration = index.duration_ms.expect("finalized: Duration written");
+    assert!(duration > 1800.0, "duration {duration}");
+    assert!(!index.cue_times_ms.is_empty(), "finalized: Cues written");
+    assert!(decode(&path).frames() as f64 >= duration / 1000.0 * 30.0 - 2.0);
+}
+
+/// Sends SIGINT, as Ctrl+C in a terminal does.
+fn send_sigint(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
