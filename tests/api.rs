@@ -29,11 +29,14 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn wait_event(events: &Events, name: &str, count: usize) {
-    assert!(
-        events.wait_for(name, count, Duration::from_secs(10)),
-        "no {name} #{count}; events so far: {:?}",
-        events.with_states()
-    );
+    if !events.wait_for(name, count, Duration::from_secs(10)) {
+        let seen = events.with_states();
+        panic!(
+            "no {name} #{count}; {} events, the last: {:?}",
+            seen.len(),
+            &seen[seen.len().saturating_sub(8)..]
+        );
+    }
 }
 
 /// Waits for `stop` number `count`, then a little longer so that an event fired
@@ -628,4 +631,53 @@ fn write_error_names_the_path_and_cause() {
             seen[1]
         );
     }
+}
+
+#[test]
+fn request_data_and_bytes_written_during_timeslice_cuts_do_not_deadlock() {
+    init();
+    let dir = Scratch::new("request_data_timeslice");
+    let path = dir.join("rt.webm");
+    let p = launch(&format!(
+        "{VIDEO} ! mediarecorder name=r timeslice=100 location={}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    wait_event(&events, "start", 1);
+    // Hammer the two calls that look into the muxer's byte count while timeslice
+    // chunks are being cut in the muxer's thread.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let hammer = r.clone();
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_millis(2500);
+        let mut calls = 0u64;
+        let mut last_request = Instant::now();
+        while Instant::now() < until {
+            let _ = hammer.property::<u64>("bytes-written");
+            if last_request.elapsed() >= Duration::from_millis(150) {
+                assert!(act(&hammer, "request-data"));
+                last_request = Instant::now();
+                calls += 1;
+            }
+        }
+        let _ = done_tx.send(calls);
+    });
+    let Ok(calls) = done_rx.recv_timeout(Duration::from_secs(10)) else {
+        // Deadlocked: shutting the pipeline down would hang as well.
+        std::mem::forget(p);
+        panic!(
+            "request-data/bytes-written blocked for good after {} events",
+            events.names().len()
+        );
+    };
+    assert!(act(&r, "stop-recording"));
+    wait_stop(&events, 1);
+    drop(p);
+    assert!(calls >= 10, "only {calls} request-data calls");
+    // The chunks are still one complete stream.
+    let joined_path = dir.join("joined.webm");
+    write_file(&joined_path, &chunks.joined());
+    assert_eq!(decode(&joined_path).video_pts, decode(&path).video_pts);
 }

@@ -414,3 +414,38 @@ fn send_sigint(pid: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn a_codec_change_mid_recording_is_re_encoded() {
+    init();
+    let dir = tmp_dir("codec_change");
+    let path = dir.join("switch.webm");
+    let caps = "video/x-raw,width=320,height=240,framerate=30/1";
+    let p = launch(&format!(
+        "input-selector name=s ! mediarecorder name=r location={} \
+         videotestsrc is-live=true ! {caps} ! vp8enc deadline=1 keyframe-max-dist=15 ! s.sink_0 \
+         videotestsrc is-live=true pattern=ball ! {caps} ! vp9enc deadline=1 keyframe-max-dist=15 ! s.sink_1",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let selector = p.by_name("s").unwrap();
+    let second = selector.static_pad("sink_1").unwrap();
+    selector.set_property("active-pad", &second);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(r.property::<String>("mime-type"), "video/webm;codecs=vp8");
+    p.set_state(gst::State::Null).unwrap();
+    assert!(
+        !events.names().iter().any(|n| n == "error"),
+        "{:?}",
+        events.names()
+    );
+    drop(p);
+    let d = decode(&path);
+    assert!(d.frames() >= 70, "{} frames", d.frames());
+    for pair in d.video_pts.windows(2) {
+        assert!(pair[1] - pair[0] < 100 * MS, "gap {pair:?}");
+    }
+}

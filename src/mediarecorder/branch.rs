@@ -130,19 +130,54 @@ fn compressed_codec(caps: &gst::CapsRef) -> Option<Codec> {
     AudioCodec::from_media_type(name).map(Codec::Audio)
 }
 
-/// Chooses and configures the chain for `caps` in a recording of `rtype`.
+/// The best-ranked installed decoder for `caps`.
+fn decoder_for(caps: &gst::CapsRef) -> Result<gst::Element, PlanError> {
+    let name = caps
+        .structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+    let mut factories: Vec<gst::ElementFactory> = gst::ElementFactory::factories_with_type(
+        gst::ElementFactoryType::DECODER,
+        gst::Rank::MARGINAL,
+    )
+    .into_iter()
+    .filter(|f| f.can_sink_all_caps(caps))
+    .collect();
+    factories.sort_by_key(|f| std::cmp::Reverse(f.rank()));
+    let factory = factories.first().ok_or_else(|| {
+        PlanError::Unsupported(format!(
+            "no decoder for {name} is installed (gstreamer1.0-libav has most), so it cannot be re-encoded"
+        ))
+    })?;
+    factory.create().build().map_err(|_| {
+        PlanError::Unsupported(format!(
+            "the decoder {} for {name} failed to load",
+            factory.name()
+        ))
+    })
+}
+
+/// Chooses and configures the chain for `caps` in a recording of `rtype`. `keep` is the
+/// codec a track already has (its input changed mid-recording): the chain then makes
+/// that codec, re-encoding where needed.
 pub fn plan(
     caps: &gst::CapsRef,
     rtype: &RecordingType,
     params: &EncoderParams,
+    keep: Option<Codec>,
 ) -> Result<Plan, PlanError> {
     let kind = kind_of(caps).ok_or_else(|| {
         PlanError::Unsupported(format!("cannot record {caps}: neither audio nor video"))
     })?;
     let name = caps.structure(0).map(|s| s.name().as_str()).unwrap_or("");
 
+    // Compressed input the track takes as it is goes through unchanged.
     if let Some(codec) = compressed_codec(caps) {
-        if rtype.accepts(codec) {
+        let fits = match keep {
+            Some(kept) => kept == codec,
+            None => rtype.accepts(codec),
+        };
+        if fits {
             let parser = match codec {
                 Codec::Video(v) => v.parser(),
                 Codec::Audio(a) => a.parser(),
@@ -154,26 +189,33 @@ pub fn plan(
                 elements,
             });
         }
-        return Err(PlanError::Unsupported(format!(
-            "{name} cannot be stored in {} and is not decoded here: put a decoder before mediarecorder",
-            rtype.effective(None, None).split(';').next().unwrap_or("")
-        )));
     }
+    // Anything else is decoded (MJPEG cameras, codecs the container does not take, a
+    // codec that changed mid-recording) and encoded.
+    let mut elements = Vec::new();
+    if name == "image/jpeg" {
+        elements.push(base("jpegdec")?);
+    } else if name != "video/x-raw" && name != "audio/x-raw" {
+        elements.push(decoder_for(caps)?);
+    }
+    // A user's encoder serves the first chain; a re-encode after a change makes its own.
+    let (video_encoder, audio_encoder) = match keep {
+        Some(_) => (None, None),
+        None => (params.video_encoder.clone(), params.audio_encoder.clone()),
+    };
 
     match kind {
         Kind::Video => {
-            let codec = rtype.video_codec().ok_or_else(|| {
+            let codec = match keep {
+                Some(Codec::Video(v)) => Some(v),
+                _ => rtype.video_codec(),
+            };
+            let codec = codec.ok_or_else(|| {
                 PlanError::Unsupported(format!(
                     "the mime-type '{}' records no video",
                     rtype.effective(None, rtype.audio_codec())
                 ))
             })?;
-            let mut elements = Vec::new();
-            if name == "image/jpeg" {
-                elements.push(base("jpegdec")?);
-            } else if name != "video/x-raw" {
-                return Err(PlanError::Unsupported(format!("cannot record {name}")));
-            }
             let info = caps.structure(0);
             let width = info
                 .and_then(|s| s.get::<i32>("width").ok())
@@ -202,7 +244,7 @@ pub fn plan(
                 );
             }
             elements.push(filter);
-            let (encoder, codec) = match &params.video_encoder {
+            let (encoder, codec) = match &video_encoder {
                 Some(user) => {
                     let codec = user_encoder_codec(user, rtype)?;
                     let Codec::Video(codec) = codec else {
@@ -230,22 +272,24 @@ pub fn plan(
             })
         }
         Kind::Audio => {
-            let codec = rtype.audio_codec().ok_or_else(|| {
+            let codec = match keep {
+                Some(Codec::Audio(a)) => Some(a),
+                _ => rtype.audio_codec(),
+            };
+            let codec = codec.ok_or_else(|| {
                 PlanError::Unsupported(format!(
                     "the mime-type '{}' records no audio",
                     rtype.effective(rtype.video_codec(), None)
                 ))
             })?;
-            if name != "audio/x-raw" {
-                return Err(PlanError::Unsupported(format!("cannot record {name}")));
-            }
             let channels = caps
                 .structure(0)
                 .and_then(|s| s.get::<i32>("channels").ok())
                 .unwrap_or(2)
                 .max(1) as u32;
-            let mut elements = vec![base("audioconvert")?, base("audioresample")?];
-            let (encoder, codec) = match &params.audio_encoder {
+            elements.push(base("audioconvert")?);
+            elements.push(base("audioresample")?);
+            let (encoder, codec) = match &audio_encoder {
                 Some(user) => match user_encoder_codec(user, rtype)? {
                     Codec::Audio(codec) => (user.clone(), codec),
                     Codec::Video(_) => {

@@ -147,6 +147,8 @@ pub struct Stream {
     pub(super) middle: Vec<gst::Element>,
     pub(super) kind: Option<Kind>,
     pub(super) codec: Option<Codec>,
+    /// Media type of the input the chain was built for.
+    pub(super) input: Option<String>,
     pub(super) encoded_caps: Option<gst::Caps>,
     pub(super) eos: bool,
     /// Running time of the last encoded frame, to notice it going back, and the
@@ -542,6 +544,19 @@ impl MediaRecorder {
             }
             gst::PadProbeReturn::Ok
         });
+        if let Some(queue_src) = queue.static_pad("src") {
+            let weak = self.obj().downgrade();
+            queue_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+                if let Some(gst::PadProbeData::Event(event)) = &info.data {
+                    if let gst::EventView::Caps(c) = event.view() {
+                        if let Some(obj) = weak.upgrade() {
+                            obj.imp().on_queued_caps(id, pad, c.caps());
+                        }
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
         let _ = queue.sync_state_with_parent();
         let _ = sink.sync_state_with_parent();
         if obj.current_state() > gst::State::Null {
@@ -556,6 +571,7 @@ impl MediaRecorder {
             middle: Vec::new(),
             kind: None,
             codec: None,
+            input: None,
             encoded_caps: None,
             eos: false,
             last_rt: None,
@@ -591,7 +607,10 @@ impl MediaRecorder {
         elements.push(stream.sink.upcast_ref::<gst::Element>().clone());
         for e in elements {
             let _ = e.set_state(gst::State::Null);
-            let _ = obj.remove(&e);
+            // Bins being disposed release their pads after removing their children.
+            if e.parent().as_ref() == Some(obj.upcast_ref::<gst::Object>()) {
+                let _ = obj.remove(&e);
+            }
         }
     }
 
@@ -620,30 +639,16 @@ impl MediaRecorder {
 
     /// Builds a branch's encoder chain for the first caps it gets.
     fn on_caps(&self, id: usize, caps: &gst::CapsRef) -> bool {
-        let settings = self.settings.lock().unwrap().clone();
-        let rtype = settings.recording_type();
         let kind = branch::kind_of(caps);
-        let (queue, sink, pad, kinds) = {
+        {
             let mut state = self.state.lock().unwrap();
-            let kinds: Vec<Kind> = state
-                .streams
-                .iter()
-                .filter(|s| s.id == id || s.pad.is_linked())
-                .map(|s| {
-                    if s.id == id {
-                        kind.unwrap_or(Kind::Video)
-                    } else {
-                        s.likely_kind()
-                    }
-                })
-                .collect();
             let other_has_kind =
                 kind.is_some() && state.streams.iter().any(|s| s.id != id && s.kind == kind);
             let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
                 return false;
             };
             if stream.kind.is_some() {
-                // Built already: later caps are the encoder's business (sizes are scaled).
+                // Built already: a change of input is handled where the queue hands it on.
                 return true;
             }
             if other_has_kind {
@@ -667,11 +672,76 @@ impl MediaRecorder {
                 return false;
             }
             stream.kind = kind;
+        }
+        let built = self.build_chain(id, caps, None);
+        if !built {
+            if let Some(s) = self
+                .state
+                .lock()
+                .unwrap()
+                .streams
+                .iter_mut()
+                .find(|s| s.id == id)
+            {
+                s.kind = None;
+            }
+        }
+        built
+    }
+
+    /// Caps leaving a branch's queue: a different input format than the chain was built
+    /// for (a codec that changed mid-recording) gets a new chain that keeps the track's
+    /// codec, re-encoding rather than failing.
+    fn on_queued_caps(&self, id: usize, queue_src: &gst::Pad, caps: &gst::CapsRef) {
+        let name = caps.structure(0).map(|s| s.name().to_string());
+        let keep = {
+            let state = self.state.lock().unwrap();
+            let Some(stream) = state.streams.iter().find(|s| s.id == id) else {
+                return;
+            };
+            if stream.input.is_none() || stream.input == name {
+                return;
+            }
+            stream.codec
+        };
+        let Some(keep) = keep else { return };
+        gst::info!(
+            CAT,
+            imp = self,
+            "Input changed to {caps}: re-encoding to {keep:?}"
+        );
+        if self.build_chain(id, caps, Some(keep)) {
+            // The new chain has not seen the stream start: it must precede the caps.
+            if let (Some(event), Some(peer)) = (
+                queue_src.sticky_event::<gst::event::StreamStart>(0),
+                queue_src.peer(),
+            ) {
+                peer.send_event(event);
+            }
+        }
+    }
+
+    /// Builds (or rebuilds) the chain between a branch's queue and its stage.
+    fn build_chain(&self, id: usize, caps: &gst::CapsRef, keep: Option<Codec>) -> bool {
+        let settings = self.settings.lock().unwrap().clone();
+        let rtype = settings.recording_type();
+        let (queue, sink, pad, kinds, old) = {
+            let mut state = self.state.lock().unwrap();
+            let kinds: Vec<Kind> = state
+                .streams
+                .iter()
+                .filter(|s| s.id == id || s.pad.is_linked())
+                .map(|s| s.likely_kind())
+                .collect();
+            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
+                return false;
+            };
             (
                 stream.queue.clone(),
                 stream.sink.clone(),
                 stream.pad.clone(),
                 kinds,
+                std::mem::take(&mut stream.middle),
             )
         };
 
@@ -690,28 +760,27 @@ impl MediaRecorder {
             video_encoder: settings.video_encoder.clone(),
             audio_encoder: settings.audio_encoder.clone(),
         };
-        let plan = match branch::plan(caps, &rtype, &params) {
+        let plan = match branch::plan(caps, &rtype, &params, keep) {
             Ok(plan) => plan,
             Err(err) => {
                 let err = err.to_glib();
                 self.post_error(&err, Some(&format!("pad {}, caps {caps}", pad.name())));
-                if let Some(s) = self
-                    .state
-                    .lock()
-                    .unwrap()
-                    .streams
-                    .iter_mut()
-                    .find(|s| s.id == id)
-                {
-                    s.kind = None;
-                }
                 return false;
             }
         };
-        if live {
+        let obj = self.obj();
+        if let Some(src) = queue.static_pad("src") {
+            if let Some(peer) = src.peer() {
+                let _ = src.unlink(&peer);
+            }
+        }
+        for e in &old {
+            let _ = e.set_state(gst::State::Null);
+            let _ = obj.remove(e);
+        }
+        if live && keep.is_none() {
             self.drop_when_behind(id, &queue);
         }
-        let obj = self.obj();
         let mut chain: Vec<gst::Element> = vec![queue.clone()];
         chain.extend(plan.elements.iter().cloned());
         chain.push(sink.upcast_ref::<gst::Element>().clone());
@@ -746,6 +815,7 @@ impl MediaRecorder {
         {
             s.codec = Some(plan.codec);
             s.middle = plan.elements;
+            s.input = caps.structure(0).map(|s| s.name().to_string());
         }
         true
     }
@@ -1375,8 +1445,16 @@ impl MediaRecorder {
     pub(super) fn session_event(&self, recording_id: u64, event: SessionEvent) {
         match event {
             SessionEvent::Chunk(chunk) => {
-                let now = self.state.lock().unwrap().recorder;
-                self.queue_event(Event::Data(chunk), now);
+                // Called with the chunk cutter locked, which `request-data` takes under
+                // the state lock: the state is read when the chunk is emitted instead.
+                let weak = self.obj().downgrade();
+                self.dispatcher.submit(move || {
+                    if let Some(obj) = weak.upgrade() {
+                        let imp = obj.imp();
+                        let now = imp.state.lock().unwrap().recorder;
+                        imp.emit(Event::Data(chunk), now);
+                    }
+                });
             }
             SessionEvent::Error(err, debug) => {
                 gst::error!(
