@@ -681,3 +681,61 @@ fn request_data_and_bytes_written_during_timeslice_cuts_do_not_deadlock() {
     write_file(&joined_path, &chunks.joined());
     assert_eq!(decode(&joined_path).video_pts, decode(&path).video_pts);
 }
+
+#[test]
+fn a_slow_encoder_drops_frames_without_glib_criticals() {
+    init();
+    let dir = Scratch::new("slow_encoder");
+    let path = dir.join("slow.webm");
+    let complaints = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let c = complaints.clone();
+    let handler = gst::glib::log_set_handler(
+        Some("GStreamer"),
+        gst::glib::LogLevels::LEVEL_CRITICAL | gst::glib::LogLevels::LEVEL_WARNING,
+        false,
+        false,
+        move |_, _, msg| c.lock().unwrap().push(msg.to_string()),
+    );
+    let p = launch(&format!(
+        "{VIDEO} ! mediarecorder name=r location={}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    wait_event(&events, "start", 1);
+    // Make the encoder take 100 ms a frame: a third of the live rate.
+    let encoder = r
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.factory().is_some_and(|f| f.name() == "vp8enc"))
+        .expect("a vp8enc in the recorder");
+    encoder
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, |_, _| {
+            std::thread::sleep(Duration::from_millis(100));
+            gst::PadProbeReturn::Ok
+        });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(act(&r, "stop-recording"));
+    wait_stop(&events, 1);
+    let dropped = r.property::<u64>("frames-dropped");
+    drop(p);
+    gst::glib::log_remove_handler(Some("GStreamer"), handler);
+    assert!(
+        dropped > 0,
+        "no frame dropped: the probe did not slow the encoder"
+    );
+    let complaints = complaints.lock().unwrap();
+    assert!(
+        complaints.is_empty(),
+        "{dropped} frames dropped, {} GLib criticals/warnings, the first: {}",
+        complaints.len(),
+        complaints[0]
+    );
+    assert!(decode(&path).frames() > 0);
+}

@@ -83,11 +83,12 @@ fn segments_split_one_recording_into_finished_files() {
     }
     // Nothing lost or doubled at the boundaries.
     assert_eq!(frames, 210);
-    // Within a few ms: the end of each file is cut to the sample (DiscardPadding), but
-    // Matroska cannot discard the head of an Opus packet that straddles a file's start.
+    // The end of each file is cut to the sample (DiscardPadding), but Matroska cannot
+    // discard the head of an Opus packet that straddles a file's start: each of the 3
+    // boundaries may repeat up to one 20 ms packet (measured: 2 to 12 ms in all).
     let audio_ms = samples as f64 / 48.0;
     assert!(
-        (audio_ms - 7000.0).abs() <= 10.0,
+        (audio_ms - 7000.0).abs() <= 62.0,
         "audio {audio_ms} ms in all"
     );
     let closed = closed.lock().unwrap();

@@ -842,7 +842,7 @@ impl MediaRecorder {
         };
         let queue_weak = queue.downgrade();
         let weak = self.obj().downgrade();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             let Some(queue) = queue_weak.upgrade() else {
                 return gst::PadProbeReturn::Ok;
             };
@@ -859,7 +859,10 @@ impl MediaRecorder {
                     );
                 }
             }
-            gst::PadProbeReturn::Drop
+            // Taken and handled here: returning Drop makes GStreamer 1.22 unref the
+            // buffer the binding already released (a GLib critical per frame).
+            drop(info.take_buffer());
+            gst::PadProbeReturn::Handled
         });
     }
 
