@@ -1,0 +1,1064 @@
+#!/usr/bin/python3
+"""Benchmarks of the mediarecorder element against a hand-written GStreamer pipeline
+with the same encoder settings, ffmpeg (libvpx/libaom realtime at the same bitrate) and
+a naive `vpXenc ! webmmux` with defaults. Run through bench/run.sh, which builds the
+plugin and sets GST_PLUGIN_PATH. Standard library only (the PyGObject helpers run as
+separate processes under /usr/bin/python3).
+
+Environment (all optional):
+  BENCH_ONLY      comma list of sections: fps,quality,cpu,live1080,mem,density (default all)
+  BENCH_SKIP      comma list of sections to leave out
+  BENCH_LONG_S    length of the long memory recordings in seconds (default 600)
+  BENCH_REPS      repetitions of each timed run; the median is reported (default 3)
+  BENCH_RES       resolutions of the fps/quality section (default 480,720,1080; also 240)
+  BENCH_CODECS    codecs of the fps/quality section (default vp8,vp9,av1; av1 at 480p only)
+  BENCH_FRAMES    frames of each fps/quality encode (default 150)
+  BENCH_NAIVE     1 = include the naive defaults pipeline (default 1)
+  BENCH_NAIVE_TIMEOUT  seconds before a naive encode is given up (default 150)
+  BENCH_AV1_NAIVE 1 = also run av1enc with its defaults (default 0: about 2.4 s a frame
+                  at 480p here, some 6 minutes for 150 frames)
+  BENCH_CPU_S, BENCH_CPU_RES           live CPU recording (default 5 s at 720)
+  BENCH_LIVE1080_S, BENCH_LIVE1080_REPS live 1080p30 recording (default 10 s, 2 runs each)
+  BENCH_MEM_SHORT_S, BENCH_MEM_RES     short memory recording (default 10 s at 720)
+  BENCH_MEM_HAND_LONG  1 = also record the hand pipeline for BENCH_LONG_S (default 0)
+  BENCH_DENSITY_S, BENCH_DENSITY_RES, BENCH_DENSITY_MAX, BENCH_DENSITY_TOOLS
+                  parallel live recorders: length (5), resolution (720), largest N
+                  tried (32), tools (element,hand)
+  BENCH_OUT       report path (default BENCHMARKS.md in the repository)
+  BENCH_WORK      scratch directory (default a new one under /tmp, removed at the end)
+  BENCH_KEEP      1 = keep the scratch directory
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+PY = "/usr/bin/python3"
+SECTIONS = ["fps", "quality", "cpu", "live1080", "mem", "density"]
+RESOLUTIONS = {
+    "240": (320, 240),
+    "480": (640, 480),
+    "720": (1280, 720),
+    "1080": (1920, 1080),
+}
+FPS = 30
+PATTERN = "videotestsrc pattern=smpte horizontal-speed=4"
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def env_list(name, default):
+    value = os.environ.get(name, "")
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or default
+
+
+PLUGIN = os.path.join(ROOT, "target", "release", "libgstmediarecorder.so")
+
+
+def plugin_id():
+    """Hash and time of the plugin file: another build during the run would change them."""
+    try:
+        with open(PLUGIN, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:12]
+        stamp = time.strftime("%H:%M:%S", time.localtime(os.path.getmtime(PLUGIN)))
+        return f"{digest}, built {stamp}"
+    except OSError:
+        return "missing"
+
+
+def log(*args):
+    stamp = time.strftime("%H:%M:%S")
+    print(f"[bench {stamp}]", *args, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- running
+
+
+class Result:
+    """One finished process: wall time, CPU (user+sys of it and its waited children),
+    peak RSS, exit status, output, and RSS samples when asked."""
+
+    def __init__(self, cmd):
+        self.cmd = cmd
+        self.wall = None
+        self.user = 0.0
+        self.sys = 0.0
+        self.maxrss_kb = 0
+        self.rc = None
+        self.timed_out = False
+        self.out = ""
+        self.samples = []  # (seconds since start, VmRSS kB)
+
+    @property
+    def cpu(self):
+        return self.user + self.sys
+
+    def ok(self):
+        return self.rc == 0 and not self.timed_out
+
+
+def _rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def run_many(cmds, timeout=None, sample_every=None, workdir=None):
+    """Starts all commands at once and waits for each with wait4 (getrusage of the
+    child), each in its own thread so every wall time is its own."""
+    results = []
+    procs = []
+    for cmd in cmds:
+        res = Result(cmd)
+        outf = tempfile.TemporaryFile(dir=workdir)
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=outf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        results.append(res)
+        procs.append((proc, outf, start))
+
+    def waiter(res, proc, start):
+        stop = threading.Event()
+        sampler = None
+        if sample_every:
+
+            def sample():
+                while not stop.is_set():
+                    rss = _rss_kb(proc.pid)
+                    if rss is not None:
+                        res.samples.append((time.monotonic() - start, rss))
+                    stop.wait(sample_every)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+        timer = None
+        if timeout:
+
+            def kill():
+                res.timed_out = True
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+            timer = threading.Timer(timeout, kill)
+            timer.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        res.wall = time.monotonic() - start
+        if timer:
+            timer.cancel()
+        stop.set()
+        if sampler:
+            sampler.join()
+        res.rc = os.waitstatus_to_exitcode(status)
+        proc.returncode = res.rc
+        res.user = usage.ru_utime
+        res.sys = usage.ru_stime
+        res.maxrss_kb = usage.ru_maxrss
+
+    threads = [
+        threading.Thread(target=waiter, args=(res, proc, start))
+        for res, (proc, _, start) in zip(results, procs)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for res, (_, outf, _) in zip(results, procs):
+        outf.seek(0)
+        res.out = outf.read().decode(errors="replace")
+        outf.close()
+    return results
+
+
+def run(cmd, timeout=None, sample_every=None, workdir=None, check=True):
+    res = run_many([cmd], timeout, sample_every, workdir)[0]
+    if check and not res.ok():
+        what = "timed out" if res.timed_out else f"exit {res.rc}"
+        raise RuntimeError(f"{what}: {show(cmd)}\n{res.out[-2000:]}")
+    return res
+
+
+def gst(desc, quiet=True):
+    # gst-launch-1.0 treats each argument as one token: split as a shell would.
+    # -q also hides the element's warnings: leave it out where they are counted.
+    return ["gst-launch-1.0"] + (["-q"] if quiet else []) + shlex.split(desc)
+
+
+def ffmpeg(args):
+    return ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"] + args
+
+
+def show(cmd, work=None):
+    """A command as one would type it: quoted only where a shell needs it."""
+    words = []
+    for word in cmd:
+        if not re.fullmatch(r"[\w@%+=:,./!-]+", word):
+            word = shlex.quote(word)
+        words.append(word)
+    text = " ".join(words)
+    return text.replace(work, "$WORK") if work else text
+
+
+def output(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+
+
+# --------------------------------------------------------------------------- media
+
+
+def caps(w, h):
+    return f"video/x-raw,format=I420,width={w},height={h},framerate={FPS}/1"
+
+
+def probe(path):
+    """Frames (decoded and counted), duration and size of a recording."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return {"frames": 0, "duration": 0.0, "size": 0, "kbps": 0.0}
+    data = output(
+        [
+            "ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+            "-show_entries", "stream=nb_read_frames:format=duration,size",
+            "-of", "json", path,
+        ]
+    )
+    try:
+        j = json.loads(data)
+        frames = int(j["streams"][0].get("nb_read_frames", 0))
+        duration = float(j["format"].get("duration", 0) or 0)
+        size = int(j["format"].get("size", 0))
+    except (ValueError, KeyError, IndexError):
+        return {"frames": 0, "duration": 0.0, "size": 0, "kbps": 0.0}
+    kbps = size * 8 / (frames / FPS) / 1000 if frames else 0.0
+    return {"frames": frames, "duration": duration, "size": size, "kbps": kbps}
+
+
+class Media:
+    """Scratch files: deterministic raw sources and their cache."""
+
+    def __init__(self, work):
+        self.work = work
+        self.cache = {}
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+    def gst_source(self, w, h, frames):
+        """The same frames as the live and non-live videotestsrc runs, raw I420."""
+        key = ("gst", w, h)
+        have = self.cache.get(key)
+        if have and have[1] >= frames:
+            return have[0]
+        path = self.path(f"src-{w}x{h}.yuv")
+        log(f"writing the raw source {w}x{h}, {frames} frames")
+        run(gst(f"{PATTERN} num-buffers={frames} ! {caps(w, h)} ! filesink location={path}"))
+        expect = w * h * 3 // 2 * frames
+        if os.path.getsize(path) != expect:
+            raise RuntimeError(f"{path}: {os.path.getsize(path)} bytes, expected {expect}")
+        self.cache[key] = (path, frames)
+        return path
+
+    def testsrc2(self, w, h, frames):
+        """ffmpeg's testsrc2 frames, raw, for the PSNR of ffmpeg's own live source."""
+        key = ("testsrc2", w, h)
+        have = self.cache.get(key)
+        if have and have[1] >= frames:
+            return have[0]
+        path = self.path(f"testsrc2-{w}x{h}.yuv")
+        run(ffmpeg(["-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={FPS}",
+                    "-frames:v", str(frames), "-pix_fmt", "yuv420p", "-f", "rawvideo", path]))
+        self.cache[key] = (path, frames)
+        return path
+
+    def drop_sources(self):
+        for key, (path, _) in list(self.cache.items()):
+            if os.path.exists(path):
+                os.unlink(path)
+            del self.cache[key]
+
+    def psnr(self, source, w, h, encoded):
+        """PSNR of a recording decoded to raw I420 against the raw source, frame by
+        frame from the first. Returns dict(y, avg, frames) or None."""
+        if not os.path.exists(encoded) or os.path.getsize(encoded) == 0:
+            return None
+        dec = self.path("decoded.yuv")
+        run(ffmpeg(["-i", encoded, "-f", "rawvideo", "-pix_fmt", "yuv420p",
+                    "-fps_mode", "passthrough", dec]))
+        frames = os.path.getsize(dec) // (w * h * 3 // 2)
+        res = run(
+            ["ffmpeg", "-hide_banner", "-nostdin",
+             "-s", f"{w}x{h}", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-i", source,
+             "-s", f"{w}x{h}", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-i", dec,
+             "-lavfi", "[1:v][0:v]psnr=shortest=1", "-f", "null", "-"]
+        )
+        os.unlink(dec)
+        m = re.search(r"PSNR y:([\d.inf]+) u:([\d.inf]+) v:([\d.inf]+) average:([\d.inf]+)",
+                      res.out)
+        if not m:
+            return None
+        return {"y": float(m.group(1)), "avg": float(m.group(4)), "frames": frames}
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+def mime_of(codec):
+    return {"vp8": "", "vp9": "video/webm;codecs=vp9", "av1": "video/webm;codecs=av1"}[codec]
+
+
+def recorder_desc(codec, location=None, extra=""):
+    parts = ["mediarecorder name=r"]
+    if mime_of(codec):
+        parts.append(f'mime-type="{mime_of(codec)}"')
+    if location:
+        parts.append(f"location={location}")
+    if extra:
+        parts.append(extra)
+    return " ".join(parts)
+
+
+class Settings:
+    """What the element configures, read back from its encoder, so the hand pipeline
+    and ffmpeg get exactly the same numbers."""
+
+    def __init__(self, media):
+        self.media = media
+        self.cache = {}
+
+    def get(self, codec, w, h, live):
+        key = (codec, w, h, live)
+        if key in self.cache:
+            return self.cache[key]
+        out = self.media.path("settings.webm")
+        live_s = " is-live=true" if live else ""
+        desc = (f"{PATTERN}{live_s} num-buffers=5 ! {caps(w, h)} ! "
+                f"{recorder_desc(codec, out)}")
+        res = run([PY, os.path.join(BENCH, "encoder_settings.py"), desc])
+        data = json.loads(res.out.strip().splitlines()[-1])
+        self.cache[key] = data
+        log(f"element's encoder for {codec} {w}x{h} {'live' if live else 'non-live'}: "
+            f"{data['factory']} {data['props']}")
+        return data
+
+    def hand_encoder(self, codec, w, h, live):
+        s = self.get(codec, w, h, live)
+        props = " ".join(f"{k}={v}" for k, v in s["props"].items())
+        enc = f"{s['factory']} {props}"
+        if codec == "av1":
+            enc += " ! av1parse"
+        return enc
+
+    def bitrate_bps(self, codec, w, h, live):
+        p = self.get(codec, w, h, live)["props"]
+        tb = int(p["target-bitrate"])
+        return tb * 1000 if codec == "av1" else tb  # av1enc counts kbit/s
+
+    def ffmpeg_encoder(self, codec, w, h, live):
+        p = self.get(codec, w, h, live)["props"]
+        b = str(self.bitrate_bps(codec, w, h, live))
+        rate = ["-b:v", b, "-minrate", b, "-maxrate", b]  # min = max = target: CBR
+        common = ["-lag-in-frames", p["lag-in-frames"], "-g", p["keyframe-max-dist"],
+                  "-threads", p["threads"], "-qmin", p["min-quantizer"],
+                  "-qmax", p["max-quantizer"]]
+        if codec in ("vp8", "vp9"):
+            lib = "libvpx" if codec == "vp8" else "libvpx-vp9"
+            deadline = "realtime" if p["deadline"] == "1" else "good"
+            args = ["-c:v", lib, "-deadline", deadline, "-cpu-used", p["cpu-used"]]
+            args += rate + common
+            if codec == "vp9":
+                args += ["-row-mt", "1"]
+            return args
+        # ffmpeg 5.1 caps libaom's cpu-used at 8 (the element asks av1enc for 10)
+        cpu = str(min(int(p["cpu-used"]), 8))
+        return (["-c:v", "libaom-av1", "-usage", "realtime", "-cpu-used", cpu]
+                + rate + common
+                + ["-row-mt", "1"])
+
+
+def naive_encoder(codec):
+    return {"vp8": "vp8enc", "vp9": "vp9enc", "av1": "av1enc ! av1parse"}[codec]
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def fmt(value, spec=".1f", missing="—"):
+    if value is None:
+        return missing
+    return format(value, spec)
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    return f"{min(values):.3f}–{max(values):.3f}"
+
+
+class Bench:
+    def __init__(self):
+        self.work = os.environ.get("BENCH_WORK") or tempfile.mkdtemp(prefix="mediarecorder-bench-")
+        os.makedirs(self.work, exist_ok=True)
+        self.media = Media(self.work)
+        self.settings = Settings(self.media)
+        self.reps = max(1, env_int("BENCH_REPS", 3))
+        self.long_s = env_int("BENCH_LONG_S", 600)
+        self.out_path = os.environ.get("BENCH_OUT") or os.path.join(ROOT, "BENCHMARKS.md")
+        only = env_list("BENCH_ONLY", SECTIONS)
+        skip = env_list("BENCH_SKIP", [])
+        unknown = [s for s in only + skip if s not in SECTIONS]
+        if unknown:
+            raise SystemExit(f"unknown sections {unknown}; known: {','.join(SECTIONS)}")
+        self.sections = [s for s in SECTIONS if s in only and s not in skip]
+        self.md = []  # report sections, in order
+        self.console = []
+        self.targets = []  # (target, measured, met: bool|None)
+        self.notes = []
+        self.commands = {}
+
+    def f(self, name):
+        return os.path.join(self.work, name)
+
+    def add(self, text):
+        """A report section; sections are written in the order of their numbers."""
+        self.md.append(text)
+
+    # ------------------------------------------------------------------ machine
+
+    def machine(self):
+        cpu = "?"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        gst_v = output(["gst-launch-1.0", "--version"]).splitlines()
+        gst_v = next((l for l in gst_v if l.startswith("GStreamer")), "?")
+        ff_v = output(["ffmpeg", "-version"]).splitlines()[:1]
+        ff_v = ff_v[0].split(" Copyright")[0] if ff_v else "?"
+        vpx = output(["dpkg-query", "-W", "-f", "${Version}", "libvpx7"]).strip() or "?"
+        aom = output(["dpkg-query", "-W", "-f", "${Version}", "libaom3"]).strip() or "?"
+        commit = output(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).strip() or "?"
+        dirty = output(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"]).strip()
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        os_name = "?"
+        if os.path.exists("/etc/os-release"):
+            with open("/etc/os-release") as f:
+                for line in f:
+                    if line.startswith("PRETTY_NAME="):
+                        os_name = line.split("=", 1)[1].strip().strip('"')
+        self.info = {
+            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "nproc": output(["nproc"]).strip(),
+            "cpu": cpu,
+            "mem": f"{mem_gib:.1f} GiB",
+            "os": f"{os_name}, kernel {platform.release()}",
+            "gst": gst_v,
+            "ffmpeg": ff_v,
+            "libvpx": vpx,
+            "libaom": aom,
+            "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+            "nice": str(os.nice(0)),
+            "load_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "plugin": plugin_id(),
+        }
+
+    # ------------------------------------------------------------------ fps + quality
+
+    def section_encode(self):
+        do_fps = "fps" in self.sections
+        do_quality = "quality" in self.sections
+        frames = env_int("BENCH_FRAMES", 150)
+        res_names = env_list("BENCH_RES", ["480", "720", "1080"])
+        codecs = env_list("BENCH_CODECS", ["vp8", "vp9", "av1"])
+        naive_on = env_int("BENCH_NAIVE", 1) == 1
+        naive_timeout = env_int("BENCH_NAIVE_TIMEOUT", 150)
+        reps = self.reps if do_fps else 1
+        speed_rows, quality_rows, cpu_rows = [], [], []
+        av1_res = "480" if "480" in res_names else res_names[0]
+        for rname in res_names:
+            for codec in codecs:
+                if codec == "av1" and rname != av1_res:
+                    continue  # AV1 at 480p only: libaom is slow on 2 cores
+                w, h = RESOLUTIONS[rname]
+                label = f"{codec.upper()} {h}p"
+                log(f"encode {label}: {frames} frames, {reps} run(s) each")
+                src = self.media.gst_source(w, h, frames)
+                bps = self.settings.bitrate_bps(codec, w, h, False)
+                c = caps(w, h)
+                yuv_in = (f"filesrc location={src} ! rawvideoparse width={w} height={h} "
+                          f"format=i420 framerate={FPS}/1")
+                tools = {
+                    "element": lambda o: gst(
+                        f"{PATTERN} num-buffers={frames} ! {c} ! {recorder_desc(codec, o)}"),
+                    "element, file input": lambda o: gst(
+                        f"{yuv_in} ! {recorder_desc(codec, o)}"),
+                    "hand": lambda o: gst(
+                        f"{PATTERN} num-buffers={frames} ! {c} ! videoconvert ! "
+                        f"{self.settings.hand_encoder(codec, w, h, False)} ! webmmux ! "
+                        f"filesink location={o}"),
+                    "ffmpeg, file input": lambda o: ffmpeg(
+                        ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}",
+                         "-framerate", str(FPS), "-i", src]
+                        + self.settings.ffmpeg_encoder(codec, w, h, False)
+                        + ["-an", "-f", "webm", o]),
+                }
+                timed, cpu_s, outs, cmds = {}, {}, {}, {}
+                for name, make in tools.items():
+                    if not do_fps and name == "element, file input":
+                        continue
+                    out = self.f(f"enc-{codec}-{rname}-{name.split(',')[0]}"
+                                 f"{'-file' if 'file' in name else ''}.webm")
+                    cmds[name] = make(out)
+                    self.commands.setdefault(f"{name} ({codec}, non-live)",
+                                             show(cmds[name], self.work))
+                    timed[name], cpu_s[name], outs[name] = [], [], out
+                # interleaved, so a change of load on the machine hits every tool alike
+                for _ in range(reps):
+                    for name, cmd in cmds.items():
+                        r = run(cmd, timeout=600)
+                        timed[name].append(r.wall)
+                        cpu_s[name].append(r.cpu)
+                naive = None
+                if naive_on and not (codec == "av1" and env_int("BENCH_AV1_NAIVE", 0) != 1):
+                    out = self.f(f"enc-{codec}-{rname}-naive.webm")
+                    cmd = gst(f"{PATTERN} num-buffers={frames} ! {c} ! videoconvert ! "
+                              f"{naive_encoder(codec)} ! webmmux ! filesink location={out}")
+                    self.commands.setdefault(f"naive ({codec})", show(cmd, self.work))
+                    r = run(cmd, timeout=naive_timeout, check=False)
+                    naive = r
+                    outs["naive defaults"] = out
+                source_only = run(gst(f"{PATTERN} num-buffers={frames} ! {c} ! fakesink"))
+                if do_fps:
+                    row = [label, f"{bps / 1000:.0f}"]
+                    cpu_row = [label]
+                    for name in ("element", "hand", "element, file input", "ffmpeg, file input"):
+                        wall = median(timed[name])
+                        row.append(f"{frames / wall:.1f}")
+                        cpu_row.append(f"{median(cpu_s[name]):.2f}")
+                    cpu_row.append(f"{naive.cpu:.2f}" if naive is not None and naive.ok() else "—")
+                    cpu_row.append(f"{source_only.cpu:.2f}")
+                    cpu_rows.append(cpu_row)
+                    if naive is None:
+                        row.append("not run")
+                    elif naive.timed_out:
+                        row.append(f"< {frames / naive.wall:.1f} (gave up after {naive.wall:.0f} s)")
+                    elif naive.ok():
+                        row.append(f"{frames / naive.wall:.1f}")
+                    else:
+                        row.append("failed")
+                    row.append(f"{frames / source_only.wall:.0f}")
+                    speed_rows.append(row)
+                    e_fps = frames / median(timed["element, file input"])
+                    f_fps = frames / median(timed["ffmpeg, file input"])
+                    self._speed = getattr(self, "_speed", {})
+                    self._speed[label] = (e_fps, f_fps, frames / median(timed["element"]))
+                if do_quality or do_fps:
+                    q = {}
+                    for name in ("element", "hand", "ffmpeg, file input", "naive defaults"):
+                        if name not in outs:
+                            continue
+                        if naive is not None and name == "naive defaults" and not naive.ok():
+                            continue
+                        p = probe(outs[name])
+                        s = self.media.psnr(src, w, h, outs[name]) if do_quality else None
+                        q[name] = (p, s)
+                    self._quality = getattr(self, "_quality", {})
+                    self._quality[label] = q
+                    if do_quality:
+                        row = [label, f"{bps / 1000:.0f}"]
+                        for name in ("element", "hand", "ffmpeg, file input", "naive defaults"):
+                            if name not in q:
+                                row.append("—")
+                                continue
+                            p, s = q[name]
+                            frames_note = "" if p["frames"] == frames else f", {p['frames']} frames"
+                            if s:
+                                row.append(f"{s['avg']:.2f} / {s['y']:.2f} @ {p['kbps']:.0f}{frames_note}")
+                            else:
+                                row.append(f"— @ {p['kbps']:.0f}{frames_note}")
+                        quality_rows.append(row)
+                for out in outs.values():
+                    if os.path.exists(out):
+                        os.unlink(out)
+            self.media.drop_sources()
+        order = {c.upper(): i for i, c in enumerate(codecs)}
+        speed_rows.sort(key=lambda r: order.get(r[0].split()[0], 99))
+        quality_rows.sort(key=lambda r: order.get(r[0].split()[0], 99))
+        cpu_rows.sort(key=lambda r: order.get(r[0].split()[0], 99))
+
+        if do_fps:
+            self.add(
+                "## 1. Encoding speed, non-live\n\n"
+                f"Frames per second for {frames} frames of `{PATTERN}` (I420, 30/1), wall time of "
+                f"the whole process (start-up included), median of {reps} runs taken in turn. `element` and "
+                "`hand` generate the pictures with videotestsrc; the `file input` columns read "
+                "the very same frames from a raw .yuv written beforehand, so the element and "
+                "ffmpeg encode identical input. Bitrate is what the element chose "
+                "(0.08 bit/pixel·fps VP8, 0.05 VP9/AV1) and is given to the others; threads as "
+                "the element chose for a non-live source. `source only` = `videotestsrc ! "
+                "fakesink`, the cost of making the pictures.\n\n"
+                + table(["", "kbit/s", "element", "hand", "element, file input",
+                         "ffmpeg, file input", "naive defaults", "source only"], speed_rows)
+                + "\n\nCPU seconds (user+sys, median) for the same encodes: less sensitive than "
+                "wall time to other load on the machine, and it counts what a second core "
+                "did.\n\n"
+                + table(["", "element", "hand", "element, file input", "ffmpeg, file input",
+                         "naive defaults", "source only"], cpu_rows)
+            )
+        if do_quality:
+            self.add(
+                "## 3. Quality at equal bitrate\n\n"
+                "PSNR of each recording decoded to raw I420 (`ffmpeg -i out.webm -f rawvideo "
+                "-pix_fmt yuv420p`) against the raw source (`ffmpeg -lavfi psnr`), "
+                "as `average / Y dB @ achieved kbit/s` (file size over frames/30). Same "
+                "non-live encodes as section 1; ffmpeg encoded the same .yuv.\n\n"
+                + table(["", "target kbit/s", "element", "hand", "ffmpeg", "naive defaults"],
+                        quality_rows)
+            )
+        # Target: element at least as fast as ffmpeg with PSNR within 0.5 dB.
+        if do_fps and do_quality:
+            for label, (e_fps, f_fps, e_fps_src) in self._speed.items():
+                q = self._quality.get(label, {})
+                es = q.get("element", (None, None))[1]
+                fs = q.get("ffmpeg, file input", (None, None))[1]
+                if not es or not fs:
+                    continue
+                met = e_fps >= f_fps and es["avg"] >= fs["avg"] - 0.5
+                self.targets.append((
+                    f"{label}: ≥ ffmpeg speed at equal bitrate, PSNR within 0.5 dB",
+                    f"{e_fps:.1f} vs {f_fps:.1f} fps (same .yuv input; {e_fps_src:.1f} fps "
+                    f"from videotestsrc); PSNR {es['avg']:.2f} vs {fs['avg']:.2f} dB",
+                    met,
+                ))
+
+    # ------------------------------------------------------------------ cpu
+
+    def section_cpu(self):
+        secs = env_int("BENCH_CPU_S", 5)
+        rname = os.environ.get("BENCH_CPU_RES", "720")
+        w, h = RESOLUTIONS[rname]
+        n = secs * FPS
+        c = caps(w, h)
+        live = f"{PATTERN} is-live=true num-buffers={n} ! {c}"
+        bps = self.settings.bitrate_bps("vp8", w, h, True)
+        ff_enc = self.settings.ffmpeg_encoder("vp8", w, h, True)
+        log(f"cpu: live {h}p30 for {secs} s, {self.reps} run(s) each")
+        src = self.media.gst_source(w, h, n)
+        ref2 = self.media.testsrc2(w, h, n)
+        tools = [
+            ("element", lambda o: gst(f"{live} ! {recorder_desc('vp8', o)}"), src),
+            ("hand", lambda o: gst(
+                f"{live} ! videoconvert ! {self.settings.hand_encoder('vp8', w, h, True)} ! "
+                f"webmmux ! filesink location={o}"), src),
+            ("ffmpeg, -re testsrc2", lambda o: ffmpeg(
+                ["-re", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={FPS}",
+                 "-frames:v", str(n), "-pix_fmt", "yuv420p"] + ff_enc + ["-an", "-f", "webm", o]),
+             ref2),
+            ("ffmpeg, -re same .yuv", lambda o: ffmpeg(
+                ["-re", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}",
+                 "-framerate", str(FPS), "-i", src] + ff_enc + ["-an", "-f", "webm", o]), src),
+        ]
+        rows = []
+        cpus = {}
+        cmds, outs, per_s, walls, probes = {}, {}, {}, {}, {}
+        for i, (name, make, _) in enumerate(tools):
+            outs[name] = self.f(f"cpu-{i}.webm")
+            cmds[name] = make(outs[name])
+            self.commands.setdefault(f"{name} (live {h}p30)", show(cmds[name], self.work))
+            per_s[name], walls[name] = [], []
+        # interleaved, so a change of load on the machine hits every tool alike
+        for _ in range(self.reps):
+            for name, cmd in cmds.items():
+                r = run(cmd, timeout=secs * 10 + 30)
+                p = probe(outs[name])
+                recorded = p["frames"] / FPS if p["frames"] else secs
+                per_s[name].append(r.cpu / recorded)
+                walls[name].append(r.wall)
+                probes[name] = p
+        for name, _, ref in tools:
+            p = probes[name]
+            s = self.media.psnr(ref, w, h, outs[name]) if p["frames"] == n else None
+            cpus[name] = median(per_s[name])
+            rows.append([name, f"{cpus[name]:.3f}", spread(per_s[name]),
+                         f"{median(walls[name]):.2f}", str(p["frames"]), f"{p['kbps']:.0f}",
+                         f"{s['avg']:.2f}" if s else "— (frames missing)"])
+            os.unlink(outs[name])
+        # what making the pictures costs, to subtract if wanted
+        base_rows = []
+        r = run(gst(f"{live} ! fakesink"))
+        base_rows.append(["gst source only (`videotestsrc is-live=true ! fakesink`)",
+                          f"{r.cpu / secs:.3f}"])
+        r = run(ffmpeg(["-re", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={FPS}",
+                        "-frames:v", str(n), "-pix_fmt", "yuv420p", "-f", "null", "-"]))
+        base_rows.append(["ffmpeg source only (`-re testsrc2 -f null`)", f"{r.cpu / secs:.3f}"])
+        r = run(ffmpeg(["-re", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}",
+                        "-framerate", str(FPS), "-i", src, "-f", "null", "-"]))
+        base_rows.append(["ffmpeg source only (`-re` .yuv `-f null`)", f"{r.cpu / secs:.3f}"])
+        overhead = cpus["element"] / cpus["hand"] - 1
+        self.add(
+            f"## 2. CPU per recorded second, live {h}p30\n\n"
+            f"A live {secs} s recording (`is-live=true num-buffers={n}`), user+sys CPU of the "
+            f"process (getrusage of the child) divided by the recorded seconds (frames/30), "
+            f"median and range of {self.reps} runs taken in turn. VP8 at {bps / 1000:.0f} kbit/s, threads as "
+            "the element chose for this live source "
+            f"({self.settings.get('vp8', w, h, True)['props'].get('threads')}). "
+            "ffmpeg's `testsrc2` is a different picture from videotestsrc's smpte (PSNR against "
+            "its own source); the `same .yuv` row feeds ffmpeg the element's frames at real "
+            "time.\n\n"
+            + table(["", "CPU s per s", "range", "wall s", "frames", "kbit/s", "PSNR dB"], rows)
+            + "\n\nMaking the pictures alone:\n\n"
+            + table(["", "CPU s per s"], base_rows)
+            + f"\n\nElement overhead over the hand pipeline: **{overhead * 100:+.1f} %**."
+        )
+        self.targets.append((
+            "CPU overhead vs hand pipeline within 3 %",
+            f"{cpus['element']:.3f} vs {cpus['hand']:.3f} CPU s/s ({overhead * 100:+.1f} %)",
+            overhead <= 0.03,
+        ))
+        self.media.drop_sources()
+
+    # ------------------------------------------------------------------ live 1080p
+
+    def section_live1080(self):
+        secs = env_int("BENCH_LIVE1080_S", 10)
+        reps = env_int("BENCH_LIVE1080_REPS", 2)
+        w, h = RESOLUTIONS["1080"]
+        n = secs * FPS
+        live = f"{PATTERN} is-live=true num-buffers={n} ! {caps(w, h)}"
+        log(f"live1080: {secs} s, {reps} run(s) each")
+        tools = {
+            "element": gst(f"{live} ! {recorder_desc('vp8', self.f('live1080-e.webm'))}",
+                           quiet=False),
+            "hand": gst(f"{live} ! videoconvert ! "
+                        f"{self.settings.hand_encoder('vp8', w, h, True)} ! webmmux ! "
+                        f"filesink location={self.f('live1080-h.webm')}", quiet=False),
+        }
+        outs = {"element": self.f("live1080-e.webm"), "hand": self.f("live1080-h.webm")}
+        got = {name: [] for name in tools}
+        for name, cmd in tools.items():
+            self.commands.setdefault(f"{name} (live 1080p30)", show(cmd, self.work))
+        for _ in range(reps):
+            for name, cmd in tools.items():
+                r = run(cmd, timeout=secs * 10 + 30)
+                p = probe(outs[name])
+                warned = [int(x) for x in re.findall(r"(\d+) frames dropped", r.out)]
+                got[name].append((p, r, max(warned) if warned else 0))
+                os.unlink(outs[name])
+        rows = []
+        for name, runs in got.items():
+            for i, (p, r, warned) in enumerate(runs, 1):
+                rows.append([name, str(i), f"{p['frames']} / {n}",
+                             f"{100 * p['frames'] / n:.1f} %", f"{r.wall:.2f}",
+                             f"{r.cpu / secs:.2f}", f"{p['kbps']:.0f}",
+                             (f"{warned}+" if warned else "none") if name == "element" else "—"])
+        self.add(
+            f"## 4. Frames kept, live 1080p30 for {secs} s\n\n"
+            "Frames counted with `ffprobe -count_frames`. The element drops frames in its "
+            "queue when the encoder falls behind (so wall time stays real time); the hand "
+            "pipeline has no queue and would fall behind instead (wall time grows). "
+            "`drop warnings` is the largest count in the element's \"frames dropped so far\" "
+            "warnings (posted at the first drop and every 100th).\n\n"
+            + table(["", "run", "frames", "kept", "wall s", "CPU s per s", "kbit/s",
+                     "drop warnings"], rows)
+        )
+        fewest = min(p["frames"] for p, _, _ in got["element"])
+        self.targets.append((
+            "live 1080p30 keeps ≥ 99 % of frames",
+            f"fewest {fewest} of {n} ({100 * fewest / n:.1f} %) in {reps} run(s)",
+            fewest >= 0.99 * n,
+        ))
+
+    # ------------------------------------------------------------------ memory
+
+    def section_mem(self):
+        short = env_int("BENCH_MEM_SHORT_S", 10)
+        rname = os.environ.get("BENCH_MEM_RES", "720")
+        w, h = RESOLUTIONS[rname]
+        c = caps(w, h)
+        runs = [
+            ("element, file", short, "gst"),
+            ("element, file", self.long_s, "gst"),
+            ("element, timeslice=1000 + dataavailable listener, no file", short, "listener"),
+            ("element, timeslice=1000 + dataavailable listener, no file", self.long_s, "listener"),
+            ("hand", short, "hand"),
+        ]
+        if env_int("BENCH_MEM_HAND_LONG", 0) == 1:
+            runs.append(("hand", self.long_s, "hand"))
+        rows = []
+        peaks = {}
+        for name, secs, kind in runs:
+            n = secs * FPS
+            live = f"{PATTERN} is-live=true num-buffers={n} ! {c}"
+            out = self.f("mem.webm")
+            if kind == "gst":
+                cmd = gst(f"{live} ! {recorder_desc('vp8', out)}")
+            elif kind == "listener":
+                cmd = [PY, os.path.join(BENCH, "listener.py"),
+                       f"{live} ! {recorder_desc('vp8', None, 'timeslice=1000')}"]
+            else:
+                cmd = gst(f"{live} ! videoconvert ! "
+                          f"{self.settings.hand_encoder('vp8', w, h, True)} ! webmmux ! "
+                          f"filesink location={out}")
+            self.commands.setdefault(f"memory: {name}", show(cmd, self.work))
+            log(f"mem: {name}, {secs} s")
+            r = run(cmd, timeout=secs * 3 + 60, sample_every=0.5)
+            p = probe(out) if kind != "listener" else None
+            frames = p["frames"] if p else None
+            extra = ""
+            if kind == "listener":
+                m = re.search(r"chunks=(\d+) bytes=(\d+)", r.out)
+                extra = f"{m.group(1)} chunks, {int(m.group(2)) / 1e6:.1f} MB" if m else "?"
+            else:
+                extra = f"{frames} frames"
+            at10 = rss_at(r.samples, min(10.0, secs * 0.9))
+            end = r.samples[-1][1] if r.samples else None
+            slope = rss_slope(r.samples, 10.0) if secs >= 30 else None
+            peaks[(name, secs)] = r.maxrss_kb
+            rows.append([name, f"{secs}", f"{r.maxrss_kb / 1024:.1f}",
+                         fmt(at10 / 1024 if at10 else None),
+                         fmt(end / 1024 if end else None),
+                         fmt(slope, "+.2f") if slope is not None else "—",
+                         extra])
+            if os.path.exists(out):
+                os.unlink(out)
+        self.add(
+            f"## 5. Peak memory, live {h}p30\n\n"
+            "Peak RSS of the process (ru_maxrss of the child, as `/usr/bin/time -f %M`), "
+            "RSS sampled from /proc every 0.5 s at 10 s and at the end, and the RSS trend "
+            "after the first 10 s (least squares, MB per minute; long runs only). The "
+            "listener is `bench/listener.py`, a PyGObject script that connects "
+            "`dataavailable` and drops the data (its Python interpreter adds to the "
+            "baseline, so compare it with its own short run).\n\n"
+            + table(["", "seconds", "peak MB", "RSS at 10 s MB", "RSS at end MB",
+                     "trend MB/min", "output"], rows)
+        )
+        for name in ("element, file",
+                     "element, timeslice=1000 + dataavailable listener, no file"):
+            a, b = peaks.get((name, short)), peaks.get((name, self.long_s))
+            if a and b and self.long_s != short:
+                growth = b / a - 1
+                self.targets.append((
+                    f"peak memory {self.long_s} s vs {short} s within 5 % ({name})",
+                    f"{b / 1024:.1f} vs {a / 1024:.1f} MB ({growth * 100:+.1f} %)",
+                    growth <= 0.05,
+                ))
+
+    # ------------------------------------------------------------------ density
+
+    def section_density(self):
+        secs = env_int("BENCH_DENSITY_S", 5)
+        rname = os.environ.get("BENCH_DENSITY_RES", "720")
+        top = env_int("BENCH_DENSITY_MAX", 32)
+        tools = env_list("BENCH_DENSITY_TOOLS", ["element", "hand"])
+        w, h = RESOLUTIONS[rname]
+        n = secs * FPS
+        live = f"{PATTERN} is-live=true num-buffers={n} ! {caps(w, h)}"
+        src = self.media.gst_source(w, h, n)
+        steps = [1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64]
+        steps = [s for s in steps if s <= top]
+        need_frames = n - 1
+        max_wall = secs + 1.5
+        rows = []
+        best = {}
+        for tool in tools:
+            best[tool] = 0
+            for count in steps:
+                attempt = 0
+                while True:
+                    attempt += 1
+                    outs = [self.f(f"dens-{i}.webm") for i in range(count)]
+                    if tool == "element":
+                        cmds = [gst(f"{live} ! {recorder_desc('vp8', o)}") for o in outs]
+                    else:
+                        enc = self.settings.hand_encoder("vp8", w, h, True)
+                        cmds = [gst(f"{live} ! videoconvert ! {enc} ! webmmux ! "
+                                    f"filesink location={o}") for o in outs]
+                    self.commands.setdefault(f"density: {tool}", show(cmds[0], self.work))
+                    log(f"density: {count} x {tool} (attempt {attempt})")
+                    results = run_many(cmds, timeout=secs * 10 + 30)
+                    frames = [probe(o)["frames"] for o in outs]
+                    walls = [r.wall for r in results]
+                    cpu = sum(r.cpu for r in results)
+                    kept_up = all(
+                        r.ok() and f >= need_frames and r.wall < max_wall
+                        for r, f in zip(results, frames)
+                    )
+                    s = self.media.psnr(src, w, h, outs[0]) if frames[0] == n else None
+                    for o in outs:
+                        if os.path.exists(o):
+                            os.unlink(o)
+                    rows.append([tool, str(count), str(attempt), f"{min(frames)}",
+                                 f"{max(walls):.2f}", f"{cpu / count / secs:.3f}",
+                                 f"{s['avg']:.2f}" if s else f"— ({frames[0]} frames)",
+                                 "yes" if kept_up else "**no**"])
+                    if kept_up or attempt >= 2:
+                        break
+                if not kept_up:
+                    break
+                best[tool] = count
+        self.add(
+            f"## 6. Live {h}p30 recorders in parallel\n\n"
+            f"N recorders started together, each a live {secs} s recording in its own "
+            f"gst-launch-1.0 process. One keeps up when its file has ≥ {need_frames} frames "
+            f"and its wall time is < {max_wall:.1f} s. A failing N is tried a second time "
+            "before stopping (the machine is shared). PSNR of recorder 1 against the source "
+            "(libvpx realtime lowers quality under load; not computed when frames are "
+            "missing, as the frames no longer line up). The criterion favours the hand "
+            "pipeline: without a queue it never drops, it only finishes late (up to 1.5 s "
+            "passes), while the element drops frames once 1 s of video waits in its queue.\n\n"
+            + table(["", "N", "try", "fewest frames", "longest wall s", "CPU s per s each",
+                     "PSNR dB", "all keep up"], rows)
+            + "\n\n" + "\n".join(f"Most {tool} recorders that keep up: **{best[tool]}**"
+                                  + (f" (largest N tried: {steps[-1]})"
+                                     if best[tool] == steps[-1] else "")
+                                  for tool in tools)
+        )
+
+    # ------------------------------------------------------------------ report
+
+    def report(self, started):
+        info = self.info
+        info["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        lines = [
+            "# Benchmarks",
+            "",
+            "Written by `bench/run.sh` (see its header for the environment variables that "
+            "choose sections and lengths). All runs in one go on one machine, with the same "
+            "input; the machine was shared, so trust ratios more than absolute figures.",
+            "",
+            "| machine | |",
+            "|---|---|",
+            f"| date | {info['date']} (took {(time.monotonic() - started) / 60:.1f} min) |",
+            f"| cores (nproc) | {info['nproc']} |",
+            f"| CPU | {info['cpu']} |",
+            f"| memory | {info['mem']} |",
+            f"| OS | {info['os']} |",
+            f"| GStreamer | {info['gst']} |",
+            f"| ffmpeg | {info['ffmpeg']} (libvpx {info['libvpx']}, libaom {info['libaom']}) |",
+            f"| plugin | commit {info['commit']}, `cargo build --release`: "
+            f"sha256 {info['plugin']} |",
+            f"| niceness, load average at start / end | {info['nice']}; {info['load_start']} / "
+            f"{info['load_end']} |",
+            f"| sections | {', '.join(self.sections)}; long recording {self.long_s} s |",
+            "",
+        ]
+        now = plugin_id()
+        if now != info["plugin"]:
+            lines += [f"**The plugin file changed during the run** ({info['plugin']} at the "
+                      f"start, {now} at the end): someone rebuilt it, so later sections may "
+                      "have measured another build.", ""]
+            log("warning: the plugin file changed during the run")
+        if self.targets:
+            lines += ["## Targets", "",
+                      table(["target", "measured", "met"],
+                            [[t, m, "yes" if ok else ("**no**" if ok is False else "?")]
+                             for t, m, ok in self.targets]), ""]
+        def number(block):
+            m = re.match(r"## (\d+)\.", block)
+            return int(m.group(1)) if m else 99
+
+        for block in sorted(self.md, key=number):
+            lines += [block, ""]
+        if self.settings.cache:
+            rows = []
+            for (codec, w, h, live), s in sorted(self.settings.cache.items()):
+                props = " ".join(f"{k}={v}" for k, v in s.get("props", {}).items())
+                rows.append([f"{codec} {w}x{h} {'live' if live else 'non-live'}",
+                             f"`{s.get('factory')} {props}`"])
+            lines += ["## Encoder settings the element chose (read back from its encoder)", "",
+                      "The hand pipelines use exactly these; ffmpeg gets the same numbers "
+                      "(`-b:v = -minrate = -maxrate` for CBR, `-deadline realtime`, "
+                      "`-cpu-used`, `-lag-in-frames`, `-g`, `-threads`).", "",
+                      table(["stream", "encoder"], rows), ""]
+        if self.commands:
+            lines += ["## Commands (first of each kind; $WORK is a scratch directory)", ""]
+            for name, cmd in self.commands.items():
+                lines += [f"- {name}:", f"  `{cmd}`"]
+            lines.append("")
+        text = "\n".join(lines)
+        with open(self.out_path, "w") as f:
+            f.write(text)
+        print(text)
+        log(f"wrote {self.out_path}")
+
+    def main(self):
+        started = time.monotonic()
+        self.machine()
+        log(f"sections: {','.join(self.sections)}; scratch {self.work}")
+        try:
+            if "fps" in self.sections or "quality" in self.sections:
+                self.section_encode()
+            if "cpu" in self.sections:
+                self.section_cpu()
+            if "live1080" in self.sections:
+                self.section_live1080()
+            if "mem" in self.sections:
+                self.section_mem()
+            if "density" in self.sections:
+                self.section_density()
+            self.report(started)
+        finally:
+            if env_int("BENCH_KEEP", 0) != 1 and not os.environ.get("BENCH_WORK"):
+                shutil.rmtree(self.work, ignore_errors=True)
+
+
+def rss_at(samples, t):
+    before = [rss for at, rss in samples if at <= t]
+    return before[-1] if before else (samples[0][1] if samples else None)
+
+
+def rss_slope(samples, after):
+    pts = [(t, rss / 1024) for t, rss in samples if t >= after]
+    if len(pts) < 3:
+        return None
+    mt = statistics.mean(t for t, _ in pts)
+    mr = statistics.mean(r for _, r in pts)
+    den = sum((t - mt) ** 2 for t, _ in pts)
+    if den == 0:
+        return None
+    return sum((t - mt) * (r - mr) for t, r in pts) / den * 60
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    Bench().main()
