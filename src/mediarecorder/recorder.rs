@@ -915,43 +915,51 @@ impl MediaRecorder {
     }
 
     pub(super) fn pause_recording(&self) -> bool {
-        let mut state = self.state.lock().unwrap();
-        if state.recorder != RecorderState::Recording {
-            gst::info!(
-                CAT,
-                imp = self,
-                "pause-recording while {:?}: ignored",
-                state.recorder
-            );
-            return false;
-        }
-        state.recorder = RecorderState::Paused;
-        if let Some(rec) = state.recording.as_mut() {
-            rec.timeline.pause();
-        }
-        self.queue_event(Event::Pause, RecorderState::Paused);
-        drop(state);
-        self.obj().notify("state");
-        true
+        self.set_paused(true)
     }
 
     pub(super) fn resume_recording(&self) -> bool {
+        self.set_paused(false)
+    }
+
+    /// Pauses or resumes; acts only from the opposite state, as the web API does.
+    fn set_paused(&self, pause: bool) -> bool {
+        use RecorderState::{Paused, Recording};
+        let (from, to, event) = if pause {
+            (Recording, Paused, Event::Pause)
+        } else {
+            (Paused, Recording, Event::Resume)
+        };
         let mut state = self.state.lock().unwrap();
-        if state.recorder != RecorderState::Paused {
+        if state.recorder != from {
             gst::info!(
                 CAT,
                 imp = self,
-                "resume-recording while {:?}: ignored",
+                "{} while {:?}: ignored",
+                if pause {
+                    "pause-recording"
+                } else {
+                    "resume-recording"
+                },
                 state.recorder
             );
             return false;
         }
-        state.recorder = RecorderState::Recording;
+        state.recorder = to;
         if let Some(rec) = state.recording.as_mut() {
-            rec.timeline.resume();
+            if pause {
+                rec.timeline.pause();
+            } else {
+                rec.timeline.resume();
+            }
         }
-        self.queue_event(Event::Resume, RecorderState::Recording);
-        let video = Self::video_sinks(&state);
+        self.queue_event(event, to);
+        // The recording resumes at a keyframe: ask for one now.
+        let video = if pause {
+            Vec::new()
+        } else {
+            Self::video_sinks(&state)
+        };
         drop(state);
         self.obj().notify("state");
         request_keyframes(&video, None);
