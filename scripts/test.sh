@@ -6,4 +6,4 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 # A GLib critical or warning fails the test that caused it.
-G_DEBUG=fatal_warnings cargo test --all-targets -- --test-threads=2
+G_DEBUG=fatal_warnings cargo test --lib --tests -- --test-threads=2

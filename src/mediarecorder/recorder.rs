@@ -7,8 +7,8 @@
 //! (`start`, `dataavailable`, ...) are queued on the dispatcher in the order the state
 //! changed, and emitted from its thread with the state they were fired in.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,20 +16,19 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::branch::{self, EncoderParams};
 use super::chunks::Chunk;
 use super::encoding;
+use super::events::Event;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::{Codec, RecordingType};
 use super::naming;
-use super::recording::{ClosedFile, OpenFile, Recording};
+use super::recording::Recording;
 use super::ring::{Entry, Ring};
-use super::session::SessionEvent;
 use super::timeline::Kind;
 use super::{BitrateMode, RecorderState};
 
 /// Raw media waiting before an encoder of a live source beyond which frames are dropped.
-const DROP_LEVEL: u64 = 1_000_000_000;
+pub(super) const DROP_LEVEL: u64 = 1_000_000_000;
 /// A step back in running time this large means the running time restarted.
 const TIME_JUMP: u64 = 500_000_000;
 /// Keeps `duration` in nanoseconds within u64.
@@ -100,7 +99,7 @@ impl Settings {
     }
 
     /// What makes a recording impossible before it starts.
-    fn validate(&self) -> Result<RecordingType, glib::Error> {
+    pub(super) fn validate(&self) -> Result<RecordingType, glib::Error> {
         if self.keyframe_interval_duration_ms > 0 && self.keyframe_interval_count > 0 {
             return Err(glib::Error::new(
                 gst::CoreError::NotImplemented,
@@ -129,7 +128,7 @@ impl Settings {
     }
 
     /// Per-kind bitrates, with `bits-per-second` split when set.
-    fn bitrates(&self, has_video: bool, has_audio: bool) -> (u32, u32) {
+    pub(super) fn bitrates(&self, has_video: bool, has_audio: bool) -> (u32, u32) {
         if self.total_bps > 0 {
             encoding::split_total_bitrate(self.total_bps, has_video, has_audio)
         } else {
@@ -174,34 +173,18 @@ impl Stream {
 
 #[derive(Default)]
 pub struct State {
-    streams: Vec<Stream>,
-    next_stream_id: usize,
-    recorder: RecorderState,
-    recording: Option<Recording>,
-    next_recording_id: u64,
-    autostarted: bool,
-    last_bytes: u64,
-    last_dropped: u64,
+    pub(super) streams: Vec<Stream>,
+    pub(super) next_stream_id: usize,
+    pub(super) recorder: RecorderState,
+    pub(super) recording: Option<Recording>,
+    pub(super) next_recording_id: u64,
+    pub(super) autostarted: bool,
+    pub(super) last_bytes: u64,
+    pub(super) last_dropped: u64,
     /// Encoded frames kept while inactive, for `pre-record`.
-    ring: Ring<(usize, gst::Buffer)>,
+    pub(super) ring: Ring<(usize, gst::Buffer)>,
     /// `pre-record` in ns, mirrored here for the streaming threads.
-    pre_record: u64,
-}
-
-enum Event {
-    Start,
-    Pause,
-    Resume,
-    Data(Chunk),
-    Error(glib::Error),
-    FileClosed(gst::Structure),
-    Stop {
-        location: Option<String>,
-        duration: u64,
-        bytes: u64,
-        dropped: u64,
-        mime: String,
-    },
+    pub(super) pre_record: u64,
 }
 
 /// Whether this machine can record `mime` (the web API's `isTypeSupported`): the type
@@ -378,7 +361,7 @@ impl MediaRecorder {
 
     /// Inside a handler of an event, the state the event was fired in; elsewhere the
     /// current state.
-    fn visible_state(&self) -> RecorderState {
+    pub(super) fn visible_state(&self) -> RecorderState {
         if let Some((thread, state)) = *self.event_state.lock().unwrap() {
             if thread == std::thread::current().id() {
                 return state;
@@ -435,444 +418,6 @@ impl MediaRecorder {
         self.end_recording(Some(error));
     }
 
-    // ----- pads -----
-
-    pub(super) fn add_stream(
-        &self,
-        templ: &gst::PadTemplate,
-        name: Option<&str>,
-    ) -> Option<gst::Pad> {
-        let mut state = self.state.lock().unwrap();
-        if state.recorder != RecorderState::Inactive {
-            drop(state);
-            gst::element_imp_warning!(
-                self,
-                gst::CoreError::Pad,
-                ("A pad cannot be added while recording: stop the recording first")
-            );
-            return None;
-        }
-        let prefix = templ.name_template().trim_end_matches("%u").to_string();
-        let name = match name {
-            Some(n) => n.to_string(),
-            None => (0..)
-                .map(|i| format!("{prefix}{i}"))
-                .find(|n| !state.streams.iter().any(|s| s.pad.name() == n.as_str()))?,
-        };
-        if state.streams.iter().any(|s| s.pad.name() == name.as_str()) {
-            return None;
-        }
-        let id = state.next_stream_id;
-        state.next_stream_id += 1;
-        drop(state);
-
-        let queue = gst::ElementFactory::make("queue")
-            .name(format!("queue-{name}"))
-            .build()
-            .ok()?;
-        let sink = gst_app::AppSink::builder()
-            .name(format!("stage-{name}"))
-            .sync(false)
-            .async_(false)
-            .enable_last_sample(false)
-            .build();
-        let weak = self.obj().downgrade();
-        let weak_eos = weak.clone();
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |appsink| {
-                    let sample = appsink
-                        .pull_sample()
-                        .map_err(|_| gst::FlowError::Flushing)?;
-                    match weak.upgrade() {
-                        Some(obj) => obj.imp().on_sample(id, sample),
-                        None => Err(gst::FlowError::Flushing),
-                    }
-                })
-                .eos(move |_| {
-                    if let Some(obj) = weak_eos.upgrade() {
-                        obj.imp().on_eos(id);
-                    }
-                })
-                .build(),
-        );
-        let obj = self.obj();
-        obj.add_many([&queue, sink.upcast_ref()]).ok()?;
-        let queue_sink = queue.static_pad("sink")?;
-        let pad = gst::GhostPad::builder_from_template_with_target(templ, &queue_sink)
-            .ok()?
-            .name(name.as_str())
-            .query_function(|pad, parent, query| {
-                MediaRecorder::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.sink_query(pad.upcast_ref(), query),
-                )
-            })
-            .build();
-        // Frames without timestamps are stamped where they enter, with the running
-        // time they arrive at: the encoder and the stage then keep their spacing.
-        let weak = self.obj().downgrade();
-        queue_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
-                return gst::PadProbeReturn::Ok;
-            };
-            if buffer.pts().is_none() && buffer.dts().is_none() {
-                let now = weak.upgrade().and_then(|o| o.current_running_time());
-                let segment = pad.sticky_event::<gst::event::Segment>(0);
-                let pts = segment.zip(now).and_then(|(seg, now)| {
-                    seg.segment()
-                        .downcast_ref::<gst::ClockTime>()
-                        .and_then(|seg| seg.position_from_running_time(now))
-                });
-                if let Some(pts) = pts {
-                    buffer.make_mut().set_pts(pts);
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
-        let weak = self.obj().downgrade();
-        queue_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            if let Some(gst::PadProbeData::Event(event)) = &info.data {
-                if let gst::EventView::Caps(c) = event.view() {
-                    if let Some(obj) = weak.upgrade() {
-                        // On failure an error is posted; the unlinked queue then
-                        // stops the stream.
-                        obj.imp().on_caps(id, c.caps());
-                    }
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
-        if let Some(queue_src) = queue.static_pad("src") {
-            let weak = self.obj().downgrade();
-            queue_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
-                if let Some(gst::PadProbeData::Event(event)) = &info.data {
-                    if let gst::EventView::Caps(c) = event.view() {
-                        if let Some(obj) = weak.upgrade() {
-                            obj.imp().on_queued_caps(id, pad, c.caps());
-                        }
-                    }
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
-        let _ = queue.sync_state_with_parent();
-        let _ = sink.sync_state_with_parent();
-        if obj.current_state() > gst::State::Null {
-            let _ = pad.set_active(true);
-        }
-        obj.add_pad(&pad).ok()?;
-        self.state.lock().unwrap().streams.push(Stream {
-            id,
-            pad: pad.clone(),
-            queue,
-            sink,
-            middle: Vec::new(),
-            kind: None,
-            codec: None,
-            input: None,
-            encoded_caps: None,
-            eos: false,
-            last_rt: None,
-            seen_generation: 0,
-            dropped: Arc::default(),
-        });
-        gst::debug!(CAT, imp = self, "Added pad {name}");
-        Some(pad.upcast())
-    }
-
-    pub(super) fn remove_stream(&self, pad: &gst::Pad) {
-        let stream = {
-            let mut state = self.state.lock().unwrap();
-            let Some(pos) = state
-                .streams
-                .iter()
-                .position(|s| s.pad.upcast_ref::<gst::Pad>() == pad)
-            else {
-                return;
-            };
-            state.streams.remove(pos)
-        };
-        // The web API's "track removed": the recording ends with an error.
-        self.end_recording(Some(glib::Error::new(
-            gst::CoreError::Pad,
-            &format!("Pad {} was released while recording", pad.name()),
-        )));
-        let obj = self.obj();
-        let _ = stream.pad.set_active(false);
-        let _ = obj.remove_pad(&stream.pad);
-        let mut elements = vec![stream.queue.clone()];
-        elements.extend(stream.middle.iter().cloned());
-        elements.push(stream.sink.upcast_ref::<gst::Element>().clone());
-        for e in elements {
-            let _ = e.set_state(gst::State::Null);
-            // Bins being disposed release their pads after removing their children.
-            if e.parent().as_ref() == Some(obj.upcast_ref::<gst::Object>()) {
-                let _ = obj.remove(&e);
-            }
-        }
-    }
-
-    fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
-        let accepted = || branch::accepted_caps(&self.settings.lock().unwrap().recording_type());
-        match query.view_mut() {
-            gst::QueryViewMut::Caps(q) => {
-                let caps = accepted();
-                let caps = match q.filter() {
-                    Some(filter) => {
-                        filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First)
-                    }
-                    None => caps,
-                };
-                q.set_result(&caps);
-                true
-            }
-            gst::QueryViewMut::AcceptCaps(q) => {
-                let ok = q.caps().can_intersect(&accepted());
-                q.set_result(ok);
-                true
-            }
-            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
-        }
-    }
-
-    /// Builds a branch's encoder chain for the first caps it gets.
-    fn on_caps(&self, id: usize, caps: &gst::CapsRef) -> bool {
-        let kind = branch::kind_of(caps);
-        {
-            let mut state = self.state.lock().unwrap();
-            let other_has_kind =
-                kind.is_some() && state.streams.iter().any(|s| s.id != id && s.kind == kind);
-            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
-                return false;
-            };
-            if stream.kind.is_some() {
-                // Built already: a change of input is handled where the queue hands it on.
-                return true;
-            }
-            if other_has_kind {
-                let what = if kind == Some(Kind::Video) {
-                    "video"
-                } else {
-                    "audio"
-                };
-                let pad = stream.pad.name();
-                drop(state);
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    (
-                        "A recording holds one {} stream: pad {} carries a second one ({})",
-                        what,
-                        pad,
-                        caps
-                    )
-                );
-                return false;
-            }
-            stream.kind = kind;
-        }
-        let built = self.build_chain(id, caps, None);
-        if !built {
-            if let Some(s) = self
-                .state
-                .lock()
-                .unwrap()
-                .streams
-                .iter_mut()
-                .find(|s| s.id == id)
-            {
-                s.kind = None;
-            }
-        }
-        built
-    }
-
-    /// Caps leaving a branch's queue: a different input format than the chain was built
-    /// for (a codec that changed mid-recording) gets a new chain that keeps the track's
-    /// codec, re-encoding rather than failing.
-    fn on_queued_caps(&self, id: usize, queue_src: &gst::Pad, caps: &gst::CapsRef) {
-        let name = caps.structure(0).map(|s| s.name().to_string());
-        let keep = {
-            let state = self.state.lock().unwrap();
-            let Some(stream) = state.streams.iter().find(|s| s.id == id) else {
-                return;
-            };
-            if stream.input.is_none() || stream.input == name {
-                return;
-            }
-            stream.codec
-        };
-        let Some(keep) = keep else { return };
-        gst::info!(
-            CAT,
-            imp = self,
-            "Input changed to {caps}: re-encoding to {keep:?}"
-        );
-        if self.build_chain(id, caps, Some(keep)) {
-            // The new chain has not seen the stream start: it must precede the caps.
-            if let (Some(event), Some(peer)) = (
-                queue_src.sticky_event::<gst::event::StreamStart>(0),
-                queue_src.peer(),
-            ) {
-                peer.send_event(event);
-            }
-        }
-    }
-
-    /// Builds (or rebuilds) the chain between a branch's queue and its stage.
-    fn build_chain(&self, id: usize, caps: &gst::CapsRef, keep: Option<Codec>) -> bool {
-        let settings = self.settings.lock().unwrap().clone();
-        let rtype = settings.recording_type();
-        let (queue, sink, pad, kinds, old) = {
-            let mut state = self.state.lock().unwrap();
-            let kinds: Vec<Kind> = state
-                .streams
-                .iter()
-                .filter(|s| s.id == id || s.pad.is_linked())
-                .map(|s| s.likely_kind())
-                .collect();
-            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
-                return false;
-            };
-            (
-                stream.queue.clone(),
-                stream.sink.clone(),
-                stream.pad.clone(),
-                kinds,
-                std::mem::take(&mut stream.middle),
-            )
-        };
-
-        let mut latency = gst::query::Latency::new();
-        let live = pad.peer_query(&mut latency) && latency.result().0;
-        let (video_bps, audio_bps) =
-            settings.bitrates(kinds.contains(&Kind::Video), kinds.contains(&Kind::Audio));
-        let params = EncoderParams {
-            video_bps,
-            audio_bps,
-            audio_constant: settings.audio_bitrate_mode == BitrateMode::Constant,
-            keyframe_interval_ms: settings.keyframe_interval_ms(),
-            keyframe_count: (settings.keyframe_interval_count > 0)
-                .then_some(settings.keyframe_interval_count),
-            live,
-            video_encoder: settings.video_encoder.clone(),
-            audio_encoder: settings.audio_encoder.clone(),
-        };
-        let plan = match branch::plan(caps, &rtype, &params, keep) {
-            Ok(plan) => plan,
-            Err(err) => {
-                let err = err.to_glib();
-                self.post_error(&err, Some(&format!("pad {}, caps {caps}", pad.name())));
-                return false;
-            }
-        };
-        let obj = self.obj();
-        if let Some(src) = queue.static_pad("src") {
-            if let Some(peer) = src.peer() {
-                let _ = src.unlink(&peer);
-            }
-        }
-        for e in &old {
-            let _ = e.set_state(gst::State::Null);
-            let _ = obj.remove(e);
-        }
-        if live && keep.is_none() {
-            self.drop_when_behind(id, &queue);
-        }
-        let mut chain: Vec<gst::Element> = vec![queue.clone()];
-        chain.extend(plan.elements.iter().cloned());
-        chain.push(sink.upcast_ref::<gst::Element>().clone());
-        if obj.add_many(&plan.elements).is_err() || gst::Element::link_many(&chain).is_err() {
-            self.post_error(
-                &glib::Error::new(
-                    gst::CoreError::Negotiation,
-                    "Could not link the encoder chain",
-                ),
-                Some(&format!("caps {caps}")),
-            );
-            return false;
-        }
-        for e in plan.elements.iter().rev() {
-            let _ = e.sync_state_with_parent();
-        }
-        gst::info!(
-            CAT,
-            imp = self,
-            "Pad {} records {:?} as {:?} (live: {live})",
-            pad.name(),
-            plan.kind,
-            plan.codec
-        );
-        if let Some(s) = self
-            .state
-            .lock()
-            .unwrap()
-            .streams
-            .iter_mut()
-            .find(|s| s.id == id)
-        {
-            s.codec = Some(plan.codec);
-            s.middle = plan.elements;
-            s.input = caps.structure(0).map(|s| s.name().to_string());
-        }
-        true
-    }
-
-    /// A camera must never wait for the encoder: when a second of raw frames waits
-    /// in the queue, new frames are dropped (and counted) instead of blocking.
-    fn drop_when_behind(&self, id: usize, queue: &gst::Element) {
-        queue.set_property("max-size-buffers", 0u32);
-        queue.set_property("max-size-bytes", 0u32);
-        queue.set_property("max-size-time", 2 * DROP_LEVEL);
-        let Some(counter) = self
-            .state
-            .lock()
-            .unwrap()
-            .streams
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.dropped.clone())
-        else {
-            return;
-        };
-        let Some(pad) = queue.static_pad("sink") else {
-            return;
-        };
-        let queue_weak = queue.downgrade();
-        let weak = self.obj().downgrade();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let Some(queue) = queue_weak.upgrade() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            if queue.property::<u64>("current-level-time") < DROP_LEVEL {
-                return gst::PadProbeReturn::Ok;
-            }
-            let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped == 1 || dropped % 100 == 0 {
-                if let Some(obj) = weak.upgrade() {
-                    gst::element_warning!(
-                        obj,
-                        gst::CoreError::Failed,
-                        ("The encoder cannot keep up with the live source: {} frames dropped so far", dropped)
-                    );
-                }
-            }
-            // Taken and handled here: returning Drop makes GStreamer 1.22 unref the
-            // buffer the binding already released (a GLib critical per frame).
-            drop(info.take_buffer());
-            gst::PadProbeReturn::Handled
-        });
-    }
-
-    pub(super) fn dropped_frames(streams: &[Stream]) -> u64 {
-        streams
-            .iter()
-            .map(|s| s.dropped.load(Ordering::Relaxed))
-            .sum()
-    }
-
     // ----- actions -----
 
     pub(super) fn start_recording(&self) -> bool {
@@ -923,7 +468,7 @@ impl MediaRecorder {
     }
 
     /// Pauses or resumes; acts only from the opposite state, as the web API does.
-    fn set_paused(&self, pause: bool) -> bool {
+    pub(super) fn set_paused(&self, pause: bool) -> bool {
         use RecorderState::{Paused, Recording};
         let (from, to, event) = if pause {
             (Recording, Paused, Event::Pause)
@@ -979,7 +524,7 @@ impl MediaRecorder {
         true
     }
 
-    fn validate_for_start(&self, settings: &Settings) -> Result<(), glib::Error> {
+    pub(super) fn validate_for_start(&self, settings: &Settings) -> Result<(), glib::Error> {
         settings.validate()?;
         match &settings.location {
             Some(path) => check_location(path),
@@ -989,7 +534,7 @@ impl MediaRecorder {
 
     /// Makes a new recording current, beginning with the pre-record ring. Called with
     /// the state locked.
-    fn begin(&self, state: &mut State, settings: Settings) {
+    pub(super) fn begin(&self, state: &mut State, settings: Settings) {
         let rtype = settings.recording_type();
         let expected: Vec<usize> = state
             .streams
@@ -1028,13 +573,13 @@ impl MediaRecorder {
         state.recording = Some(rec);
     }
 
-    fn notify_started(&self) {
+    pub(super) fn notify_started(&self) {
         let obj = self.obj();
         obj.notify("state");
         obj.notify("mime-type");
     }
 
-    fn video_sinks(state: &State) -> Vec<gst_app::AppSink> {
+    pub(super) fn video_sinks(state: &State) -> Vec<gst_app::AppSink> {
         state
             .streams
             .iter()
@@ -1045,7 +590,7 @@ impl MediaRecorder {
 
     /// Ends the current recording, if any: the state becomes inactive at once, and the
     /// dispatcher finalizes the file, then fires (`error`,) `dataavailable`, `stop`.
-    fn end_recording(&self, error: Option<glib::Error>) -> bool {
+    pub(super) fn end_recording(&self, error: Option<glib::Error>) -> bool {
         let rec = {
             let mut state = self.state.lock().unwrap();
             let Some(rec) = state.recording.take() else {
@@ -1062,7 +607,7 @@ impl MediaRecorder {
 
     // ----- the stage of encoded frames -----
 
-    fn on_sample(
+    pub(super) fn on_sample(
         &self,
         id: usize,
         sample: gst::Sample,
@@ -1211,7 +756,7 @@ impl MediaRecorder {
         Ok(gst::FlowSuccess::Ok)
     }
 
-    fn on_eos(&self, id: usize) {
+    pub(super) fn on_eos(&self, id: usize) {
         let ended = {
             let mut state = self.state.lock().unwrap();
             let State {
@@ -1240,259 +785,11 @@ impl MediaRecorder {
             self.dispatcher.wait_idle(FINALIZE_TIMEOUT * 2);
         }
     }
-
-    // ----- events -----
-
-    fn queue_finish(&self, mut rec: Recording, error: Option<glib::Error>) {
-        let weak = self.obj().downgrade();
-        self.dispatcher.submit(move || {
-            let Some(obj) = weak.upgrade() else { return };
-            let imp = obj.imp();
-            if let Some(err) = &error {
-                imp.post_error(err, None);
-                imp.emit(Event::Error(err.clone()), RecorderState::Inactive);
-            }
-            let files = {
-                let state = imp.state.lock().unwrap();
-                rec.take_files(imp, &state.streams)
-            };
-            let mut last = None;
-            let count = files.len();
-            for (i, file) in files.into_iter().enumerate() {
-                let mut closed = file.finish();
-                if !closed.report.finalized {
-                    gst::warning!(CAT, imp = imp, "The muxer did not finish in time");
-                }
-                if i + 1 < count {
-                    let chunk = std::mem::take(&mut closed.report.chunk);
-                    imp.emit(Event::Data(chunk), RecorderState::Inactive);
-                }
-                imp.emit_file_closed(&closed, RecorderState::Inactive);
-                last = Some(closed);
-            }
-            let (chunk, bytes, location) = match last {
-                Some(closed) => (
-                    closed.report.chunk,
-                    closed.report.bytes,
-                    closed.path.map(|p| p.to_string_lossy().into_owned()),
-                ),
-                None => (Chunk::default(), 0, None),
-            };
-            let dropped = {
-                let mut state = imp.state.lock().unwrap();
-                state.last_bytes = bytes;
-                state.last_dropped = rec.dropped(&state.streams);
-                state.last_dropped
-            };
-            imp.emit(Event::Data(chunk), RecorderState::Inactive);
-            imp.emit(
-                Event::Stop {
-                    location,
-                    duration: rec.timeline.recorded(),
-                    bytes,
-                    dropped,
-                    mime: rec.effective_type.clone(),
-                },
-                RecorderState::Inactive,
-            );
-            if rec.reached_duration && rec.settings.autostart {
-                imp.end_upstream();
-            }
-        });
-    }
-
-    /// Finalizes a segment that the recording has moved on from.
-    pub(super) fn queue_file_close(&self, file: OpenFile) {
-        let weak = self.obj().downgrade();
-        self.dispatcher.submit(move || {
-            let Some(obj) = weak.upgrade() else { return };
-            let imp = obj.imp();
-            let mut closed = file.finish();
-            let now = imp.state.lock().unwrap().recorder;
-            let chunk = std::mem::take(&mut closed.report.chunk);
-            imp.emit(Event::Data(chunk), now);
-            imp.emit_file_closed(&closed, now);
-        });
-    }
-
-    /// Deletes a file of this recording for `max-files`, after it was finalized.
-    pub(super) fn queue_file_removal(&self, path: PathBuf) {
-        let weak = self.obj().downgrade();
-        self.dispatcher.submit(move || {
-            let Some(obj) = weak.upgrade() else { return };
-            match std::fs::remove_file(&path) {
-                Ok(()) => gst::info!(CAT, obj = obj, "max-files: removed {}", path.display()),
-                Err(e) => gst::warning!(CAT, obj = obj, "Cannot remove {}: {e}", path.display()),
-            }
-        });
-    }
-
-    pub(super) fn take_file_index(&self) -> u64 {
-        self.next_file_index.fetch_add(1, Ordering::SeqCst)
-    }
-
-    fn emit_file_closed(&self, closed: &ClosedFile, fired_in: RecorderState) {
-        let info = gst::Structure::builder("mediarecorder-file-closed")
-            .field(
-                "location",
-                closed
-                    .path
-                    .as_ref()
-                    .map(|p| p.to_string_lossy().into_owned()),
-            )
-            .field("first", gst::ClockTime::from_nseconds(closed.first))
-            .field("last", gst::ClockTime::from_nseconds(closed.last))
-            .field(
-                "duration",
-                gst::ClockTime::from_nseconds(closed.last.saturating_sub(closed.first)),
-            )
-            .field("bytes", closed.report.bytes)
-            .field("frames", closed.frames)
-            .build();
-        self.emit(Event::FileClosed(info), fired_in);
-    }
-
-    /// After a timed recording under `autostart`: tell upstream we are done, so live
-    /// sources stop and the pipeline reaches EOS (what `gst-launch-1.0` waits for).
-    fn end_upstream(&self) {
-        let queues: Vec<gst::Element> = self
-            .state
-            .lock()
-            .unwrap()
-            .streams
-            .iter()
-            .map(|s| s.queue.clone())
-            .collect();
-        for queue in queues {
-            if let Some(pad) = queue.static_pad("sink") {
-                pad.send_event(gst::event::Eos::new());
-            }
-        }
-    }
-
-    fn queue_event(&self, event: Event, fired_in: RecorderState) {
-        let weak = self.obj().downgrade();
-        self.dispatcher.submit(move || {
-            if let Some(obj) = weak.upgrade() {
-                obj.imp().emit(event, fired_in);
-            }
-        });
-    }
-
-    /// Emits one event on the dispatcher thread, with `state` reading `fired_in`.
-    fn emit(&self, event: Event, fired_in: RecorderState) {
-        *self.event_state.lock().unwrap() = Some((std::thread::current().id(), fired_in));
-        let obj = self.obj();
-        match event {
-            Event::Start => {
-                let location = self.settings.lock().unwrap().location.clone();
-                let mime = obj.property::<String>("mime-type");
-                self.post_element_message(
-                    gst::Structure::builder("mediarecorder-start")
-                        .field("location", location)
-                        .field("mime-type", mime)
-                        .build(),
-                );
-                obj.emit_by_name::<()>("start", &[]);
-            }
-            Event::Pause => obj.emit_by_name::<()>("pause", &[]),
-            Event::Resume => obj.emit_by_name::<()>("resume", &[]),
-            Event::Data(chunk) => {
-                self.post_element_message(
-                    gst::Structure::builder("mediarecorder-dataavailable")
-                        .field("size", chunk.size)
-                        .field("timecode", chunk.timecode)
-                        .build(),
-                );
-                let mut buffer = gst::Buffer::from_mut_slice(chunk.data);
-                buffer
-                    .get_mut()
-                    .expect("a new buffer is writable")
-                    .set_pts(gst::ClockTime::from_nseconds(chunk.timecode));
-                obj.emit_by_name::<()>("dataavailable", &[&buffer]);
-            }
-            Event::Error(err) => obj.emit_by_name::<()>("error", &[&err]),
-            Event::FileClosed(info) => {
-                self.post_element_message(info.clone());
-                obj.emit_by_name::<()>("file-closed", &[&info]);
-            }
-            Event::Stop {
-                location,
-                duration,
-                bytes,
-                dropped,
-                mime,
-            } => {
-                self.post_element_message(
-                    gst::Structure::builder("mediarecorder-stop")
-                        .field("location", location)
-                        .field("duration", gst::ClockTime::from_nseconds(duration))
-                        .field("bytes", bytes)
-                        .field("dropped", dropped)
-                        .field("mime-type", mime)
-                        .build(),
-                );
-                obj.emit_by_name::<()>("stop", &[]);
-            }
-        }
-        *self.event_state.lock().unwrap() = None;
-    }
-
-    fn post_element_message(&self, structure: gst::Structure) {
-        let msg = gst::message::Element::builder(structure)
-            .src(&*self.obj())
-            .build();
-        let _ = self.obj().post_message(msg);
-    }
-
-    fn post_error(&self, err: &glib::Error, debug: Option<&str>) {
-        let mut builder = gst::message::Error::builder_from_error(err.clone()).src(&*self.obj());
-        if let Some(debug) = debug {
-            builder = builder.debug(debug);
-        }
-        let _ = self.obj().post_message(builder.build());
-    }
-
-    pub(super) fn session_event(&self, recording_id: u64, event: SessionEvent) {
-        match event {
-            SessionEvent::Chunk(chunk) => {
-                // Called with the chunk cutter locked, which `request-data` takes under
-                // the state lock: the state is read when the chunk is emitted instead.
-                let weak = self.obj().downgrade();
-                self.dispatcher.submit(move || {
-                    if let Some(obj) = weak.upgrade() {
-                        let imp = obj.imp();
-                        let now = imp.state.lock().unwrap().recorder;
-                        imp.emit(Event::Data(chunk), now);
-                    }
-                });
-            }
-            SessionEvent::Error(err, debug) => {
-                gst::error!(
-                    CAT,
-                    imp = self,
-                    "Writing failed: {} ({debug:?})",
-                    err.message()
-                );
-                let weak = self.obj().downgrade();
-                // Not from this thread: it belongs to the muxer the finalizer waits on.
-                std::thread::spawn(move || {
-                    if let Some(obj) = weak.upgrade() {
-                        let imp = obj.imp();
-                        let current = imp.state.lock().unwrap().recording.as_ref().map(|r| r.id);
-                        if current == Some(recording_id) {
-                            imp.end_recording(Some(err));
-                        }
-                    }
-                });
-            }
-        }
-    }
 }
 
 /// Asks the video encoders for a keyframe: the next frame, or the first at running
 /// time `at` or later.
-fn request_keyframes(sinks: &[gst_app::AppSink], at: Option<u64>) {
+pub(super) fn request_keyframes(sinks: &[gst_app::AppSink], at: Option<u64>) {
     for sink in sinks {
         if let Some(pad) = sink.static_pad("sink") {
             let event = gst_video::UpstreamForceKeyUnitEvent::builder()

@@ -1,0 +1,279 @@
+//! Events: the signals and bus messages of the web API, emitted in order from the
+//! dispatcher thread, and the finalizing of files that precedes them.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::chunks::Chunk;
+use super::imp::{MediaRecorder, CAT};
+use super::recording::{ClosedFile, OpenFile, Recording};
+use super::session::SessionEvent;
+use super::RecorderState;
+
+pub(super) enum Event {
+    Start,
+    Pause,
+    Resume,
+    Data(Chunk),
+    Error(glib::Error),
+    FileClosed(gst::Structure),
+    Stop {
+        location: Option<String>,
+        duration: u64,
+        bytes: u64,
+        dropped: u64,
+        mime: String,
+    },
+}
+
+impl MediaRecorder {
+    pub(super) fn queue_finish(&self, mut rec: Recording, error: Option<glib::Error>) {
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            let Some(obj) = weak.upgrade() else { return };
+            let imp = obj.imp();
+            if let Some(err) = &error {
+                imp.post_error(err, None);
+                imp.emit(Event::Error(err.clone()), RecorderState::Inactive);
+            }
+            let files = {
+                let state = imp.state.lock().unwrap();
+                rec.take_files(imp, &state.streams)
+            };
+            let mut last = None;
+            let count = files.len();
+            for (i, file) in files.into_iter().enumerate() {
+                let mut closed = file.finish();
+                if !closed.report.finalized {
+                    gst::warning!(CAT, imp = imp, "The muxer did not finish in time");
+                }
+                if i + 1 < count {
+                    let chunk = std::mem::take(&mut closed.report.chunk);
+                    imp.emit(Event::Data(chunk), RecorderState::Inactive);
+                }
+                imp.emit_file_closed(&closed, RecorderState::Inactive);
+                last = Some(closed);
+            }
+            let (chunk, bytes, location) = match last {
+                Some(closed) => (
+                    closed.report.chunk,
+                    closed.report.bytes,
+                    closed.path.map(|p| p.to_string_lossy().into_owned()),
+                ),
+                None => (Chunk::default(), 0, None),
+            };
+            let dropped = {
+                let mut state = imp.state.lock().unwrap();
+                state.last_bytes = bytes;
+                state.last_dropped = rec.dropped(&state.streams);
+                state.last_dropped
+            };
+            imp.emit(Event::Data(chunk), RecorderState::Inactive);
+            imp.emit(
+                Event::Stop {
+                    location,
+                    duration: rec.timeline.recorded(),
+                    bytes,
+                    dropped,
+                    mime: rec.effective_type.clone(),
+                },
+                RecorderState::Inactive,
+            );
+            if rec.reached_duration && rec.settings.autostart {
+                imp.end_upstream();
+            }
+        });
+    }
+
+    /// Finalizes a segment that the recording has moved on from.
+    pub(super) fn queue_file_close(&self, file: OpenFile) {
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            let Some(obj) = weak.upgrade() else { return };
+            let imp = obj.imp();
+            let mut closed = file.finish();
+            let now = imp.state.lock().unwrap().recorder;
+            let chunk = std::mem::take(&mut closed.report.chunk);
+            imp.emit(Event::Data(chunk), now);
+            imp.emit_file_closed(&closed, now);
+        });
+    }
+
+    /// Deletes a file of this recording for `max-files`, after it was finalized.
+    pub(super) fn queue_file_removal(&self, path: PathBuf) {
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            let Some(obj) = weak.upgrade() else { return };
+            match std::fs::remove_file(&path) {
+                Ok(()) => gst::info!(CAT, obj = obj, "max-files: removed {}", path.display()),
+                Err(e) => gst::warning!(CAT, obj = obj, "Cannot remove {}: {e}", path.display()),
+            }
+        });
+    }
+
+    pub(super) fn take_file_index(&self) -> u64 {
+        self.next_file_index.fetch_add(1, Ordering::SeqCst)
+    }
+
+    pub(super) fn emit_file_closed(&self, closed: &ClosedFile, fired_in: RecorderState) {
+        let info = gst::Structure::builder("mediarecorder-file-closed")
+            .field(
+                "location",
+                closed
+                    .path
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
+            )
+            .field("first", gst::ClockTime::from_nseconds(closed.first))
+            .field("last", gst::ClockTime::from_nseconds(closed.last))
+            .field(
+                "duration",
+                gst::ClockTime::from_nseconds(closed.last.saturating_sub(closed.first)),
+            )
+            .field("bytes", closed.report.bytes)
+            .field("frames", closed.frames)
+            .build();
+        self.emit(Event::FileClosed(info), fired_in);
+    }
+
+    /// After a timed recording under `autostart`: tell upstream we are done, so live
+    /// sources stop and the pipeline reaches EOS (what `gst-launch-1.0` waits for).
+    pub(super) fn end_upstream(&self) {
+        let queues: Vec<gst::Element> = self
+            .state
+            .lock()
+            .unwrap()
+            .streams
+            .iter()
+            .map(|s| s.queue.clone())
+            .collect();
+        for queue in queues {
+            if let Some(pad) = queue.static_pad("sink") {
+                pad.send_event(gst::event::Eos::new());
+            }
+        }
+    }
+
+    pub(super) fn queue_event(&self, event: Event, fired_in: RecorderState) {
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().emit(event, fired_in);
+            }
+        });
+    }
+
+    /// Emits one event on the dispatcher thread, with `state` reading `fired_in`.
+    pub(super) fn emit(&self, event: Event, fired_in: RecorderState) {
+        *self.event_state.lock().unwrap() = Some((std::thread::current().id(), fired_in));
+        let obj = self.obj();
+        match event {
+            Event::Start => {
+                let location = self.settings.lock().unwrap().location.clone();
+                let mime = obj.property::<String>("mime-type");
+                self.post_element_message(
+                    gst::Structure::builder("mediarecorder-start")
+                        .field("location", location)
+                        .field("mime-type", mime)
+                        .build(),
+                );
+                obj.emit_by_name::<()>("start", &[]);
+            }
+            Event::Pause => obj.emit_by_name::<()>("pause", &[]),
+            Event::Resume => obj.emit_by_name::<()>("resume", &[]),
+            Event::Data(chunk) => {
+                self.post_element_message(
+                    gst::Structure::builder("mediarecorder-dataavailable")
+                        .field("size", chunk.size)
+                        .field("timecode", chunk.timecode)
+                        .build(),
+                );
+                let mut buffer = gst::Buffer::from_mut_slice(chunk.data);
+                buffer
+                    .get_mut()
+                    .expect("a new buffer is writable")
+                    .set_pts(gst::ClockTime::from_nseconds(chunk.timecode));
+                obj.emit_by_name::<()>("dataavailable", &[&buffer]);
+            }
+            Event::Error(err) => obj.emit_by_name::<()>("error", &[&err]),
+            Event::FileClosed(info) => {
+                self.post_element_message(info.clone());
+                obj.emit_by_name::<()>("file-closed", &[&info]);
+            }
+            Event::Stop {
+                location,
+                duration,
+                bytes,
+                dropped,
+                mime,
+            } => {
+                self.post_element_message(
+                    gst::Structure::builder("mediarecorder-stop")
+                        .field("location", location)
+                        .field("duration", gst::ClockTime::from_nseconds(duration))
+                        .field("bytes", bytes)
+                        .field("dropped", dropped)
+                        .field("mime-type", mime)
+                        .build(),
+                );
+                obj.emit_by_name::<()>("stop", &[]);
+            }
+        }
+        *self.event_state.lock().unwrap() = None;
+    }
+
+    pub(super) fn post_element_message(&self, structure: gst::Structure) {
+        let msg = gst::message::Element::builder(structure)
+            .src(&*self.obj())
+            .build();
+        let _ = self.obj().post_message(msg);
+    }
+
+    pub(super) fn post_error(&self, err: &glib::Error, debug: Option<&str>) {
+        let mut builder = gst::message::Error::builder_from_error(err.clone()).src(&*self.obj());
+        if let Some(debug) = debug {
+            builder = builder.debug(debug);
+        }
+        let _ = self.obj().post_message(builder.build());
+    }
+
+    pub(super) fn session_event(&self, recording_id: u64, event: SessionEvent) {
+        match event {
+            SessionEvent::Chunk(chunk) => {
+                // Called with the chunk cutter locked, which `request-data` takes under
+                // the state lock: the state is read when the chunk is emitted instead.
+                let weak = self.obj().downgrade();
+                self.dispatcher.submit(move || {
+                    if let Some(obj) = weak.upgrade() {
+                        let imp = obj.imp();
+                        let now = imp.state.lock().unwrap().recorder;
+                        imp.emit(Event::Data(chunk), now);
+                    }
+                });
+            }
+            SessionEvent::Error(err, debug) => {
+                gst::error!(
+                    CAT,
+                    imp = self,
+                    "Writing failed: {} ({debug:?})",
+                    err.message()
+                );
+                let weak = self.obj().downgrade();
+                // Not from this thread: it belongs to the muxer the finalizer waits on.
+                std::thread::spawn(move || {
+                    if let Some(obj) = weak.upgrade() {
+                        let imp = obj.imp();
+                        let current = imp.state.lock().unwrap().recording.as_ref().map(|r| r.id);
+                        if current == Some(recording_id) {
+                            imp.end_recording(Some(err));
+                        }
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! The element's pads: each request pad gets a branch (queue, converters, encoder,
+//! stage) built for the caps that arrive, rebuilt when the input format changes.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::branch::{self, EncoderParams};
+use super::imp::{MediaRecorder, CAT};
+use super::mimetype::Codec;
+use super::recorder::{Stream, DROP_LEVEL};
+use super::timeline::Kind;
+use super::{BitrateMode, RecorderState};
+
+impl MediaRecorder {
+    pub(super) fn add_stream(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+    ) -> Option<gst::Pad> {
+        let mut state = self.state.lock().unwrap();
+        if state.recorder != RecorderState::Inactive {
+            drop(state);
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::Pad,
+                ("A pad cannot be added while recording: stop the recording first")
+            );
+            return None;
+        }
+        let prefix = templ.name_template().trim_end_matches("%u").to_string();
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => (0..)
+                .map(|i| format!("{prefix}{i}"))
+                .find(|n| !state.streams.iter().any(|s| s.pad.name() == n.as_str()))?,
+        };
+        if state.streams.iter().any(|s| s.pad.name() == name.as_str()) {
+            return None;
+        }
+        let id = state.next_stream_id;
+        state.next_stream_id += 1;
+        drop(state);
+
+        let queue = gst::ElementFactory::make("queue")
+            .name(format!("queue-{name}"))
+            .build()
+            .ok()?;
+        let sink = gst_app::AppSink::builder()
+            .name(format!("stage-{name}"))
+            .sync(false)
+            .async_(false)
+            .enable_last_sample(false)
+            .build();
+        let weak = self.obj().downgrade();
+        let weak_eos = weak.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let sample = appsink
+                        .pull_sample()
+                        .map_err(|_| gst::FlowError::Flushing)?;
+                    match weak.upgrade() {
+                        Some(obj) => obj.imp().on_sample(id, sample),
+                        None => Err(gst::FlowError::Flushing),
+                    }
+                })
+                .eos(move |_| {
+                    if let Some(obj) = weak_eos.upgrade() {
+                        obj.imp().on_eos(id);
+                    }
+                })
+                .build(),
+        );
+        let obj = self.obj();
+        obj.add_many([&queue, sink.upcast_ref()]).ok()?;
+        let queue_sink = queue.static_pad("sink")?;
+        let pad = gst::GhostPad::builder_from_template_with_target(templ, &queue_sink)
+            .ok()?
+            .name(name.as_str())
+            .query_function(|pad, parent, query| {
+                MediaRecorder::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad.upcast_ref(), query),
+                )
+            })
+            .build();
+        // Frames without timestamps are stamped where they enter, with the running
+        // time they arrive at: the encoder and the stage then keep their spacing.
+        let weak = self.obj().downgrade();
+        queue_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if buffer.pts().is_none() && buffer.dts().is_none() {
+                let now = weak.upgrade().and_then(|o| o.current_running_time());
+                let segment = pad.sticky_event::<gst::event::Segment>(0);
+                let pts = segment.zip(now).and_then(|(seg, now)| {
+                    seg.segment()
+                        .downcast_ref::<gst::ClockTime>()
+                        .and_then(|seg| seg.position_from_running_time(now))
+                });
+                if let Some(pts) = pts {
+                    buffer.make_mut().set_pts(pts);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+        let weak = self.obj().downgrade();
+        queue_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(event)) = &info.data {
+                if let gst::EventView::Caps(c) = event.view() {
+                    if let Some(obj) = weak.upgrade() {
+                        // On failure an error is posted; the unlinked queue then
+                        // stops the stream.
+                        obj.imp().on_caps(id, c.caps());
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+        if let Some(queue_src) = queue.static_pad("src") {
+            let weak = self.obj().downgrade();
+            queue_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+                if let Some(gst::PadProbeData::Event(event)) = &info.data {
+                    if let gst::EventView::Caps(c) = event.view() {
+                        if let Some(obj) = weak.upgrade() {
+                            obj.imp().on_queued_caps(id, pad, c.caps());
+                        }
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        let _ = queue.sync_state_with_parent();
+        let _ = sink.sync_state_with_parent();
+        if obj.current_state() > gst::State::Null {
+            let _ = pad.set_active(true);
+        }
+        obj.add_pad(&pad).ok()?;
+        self.state.lock().unwrap().streams.push(Stream {
+            id,
+            pad: pad.clone(),
+            queue,
+            sink,
+            middle: Vec::new(),
+            kind: None,
+            codec: None,
+            input: None,
+            encoded_caps: None,
+            eos: false,
+            last_rt: None,
+            seen_generation: 0,
+            dropped: Arc::default(),
+        });
+        gst::debug!(CAT, imp = self, "Added pad {name}");
+        Some(pad.upcast())
+    }
+
+    pub(super) fn remove_stream(&self, pad: &gst::Pad) {
+        let stream = {
+            let mut state = self.state.lock().unwrap();
+            let Some(pos) = state
+                .streams
+                .iter()
+                .position(|s| s.pad.upcast_ref::<gst::Pad>() == pad)
+            else {
+                return;
+            };
+            state.streams.remove(pos)
+        };
+        // The web API's "track removed": the recording ends with an error.
+        self.end_recording(Some(glib::Error::new(
+            gst::CoreError::Pad,
+            &format!("Pad {} was released while recording", pad.name()),
+        )));
+        let obj = self.obj();
+        let _ = stream.pad.set_active(false);
+        let _ = obj.remove_pad(&stream.pad);
+        let mut elements = vec![stream.queue.clone()];
+        elements.extend(stream.middle.iter().cloned());
+        elements.push(stream.sink.upcast_ref::<gst::Element>().clone());
+        for e in elements {
+            let _ = e.set_state(gst::State::Null);
+            // Bins being disposed release their pads after removing their children.
+            if e.parent().as_ref() == Some(obj.upcast_ref::<gst::Object>()) {
+                let _ = obj.remove(&e);
+            }
+        }
+    }
+
+    pub(super) fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        let accepted = || branch::accepted_caps(&self.settings.lock().unwrap().recording_type());
+        match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let caps = accepted();
+                let caps = match q.filter() {
+                    Some(filter) => {
+                        filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First)
+                    }
+                    None => caps,
+                };
+                q.set_result(&caps);
+                true
+            }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                let ok = q.caps().can_intersect(&accepted());
+                q.set_result(ok);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    /// Builds a branch's encoder chain for the first caps it gets.
+    pub(super) fn on_caps(&self, id: usize, caps: &gst::CapsRef) -> bool {
+        let kind = branch::kind_of(caps);
+        {
+            let mut state = self.state.lock().unwrap();
+            let other_has_kind =
+                kind.is_some() && state.streams.iter().any(|s| s.id != id && s.kind == kind);
+            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
+                return false;
+            };
+            if stream.kind.is_some() {
+                // Built already: a change of input is handled where the queue hands it on.
+                return true;
+            }
+            if other_has_kind {
+                let what = if kind == Some(Kind::Video) {
+                    "video"
+                } else {
+                    "audio"
+                };
+                let pad = stream.pad.name();
+                drop(state);
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "A recording holds one {} stream: pad {} carries a second one ({})",
+                        what,
+                        pad,
+                        caps
+                    )
+                );
+                return false;
+            }
+            stream.kind = kind;
+        }
+        let built = self.build_chain(id, caps, None);
+        if !built {
+            if let Some(s) = self
+                .state
+                .lock()
+                .unwrap()
+                .streams
+                .iter_mut()
+                .find(|s| s.id == id)
+            {
+                s.kind = None;
+            }
+        }
+        built
+    }
+
+    /// Caps leaving a branch's queue: a different input format than the chain was built
+    /// for (a codec that changed mid-recording) gets a new chain that keeps the track's
+    /// codec, re-encoding rather than failing.
+    pub(super) fn on_queued_caps(&self, id: usize, queue_src: &gst::Pad, caps: &gst::CapsRef) {
+        let name = caps.structure(0).map(|s| s.name().to_string());
+        let keep = {
+            let state = self.state.lock().unwrap();
+            let Some(stream) = state.streams.iter().find(|s| s.id == id) else {
+                return;
+            };
+            if stream.input.is_none() || stream.input == name {
+                return;
+            }
+            stream.codec
+        };
+        let Some(keep) = keep else { return };
+        gst::info!(
+            CAT,
+            imp = self,
+            "Input changed to {caps}: re-encoding to {keep:?}"
+        );
+        if self.build_chain(id, caps, Some(keep)) {
+            // The new chain has not seen the stream start: it must precede the caps.
+            if let (Some(event), Some(peer)) = (
+                queue_src.sticky_event::<gst::event::StreamStart>(0),
+                queue_src.peer(),
+            ) {
+                peer.send_event(event);
+            }
+        }
+    }
+
+    /// Builds (or rebuilds) the chain between a branch's queue and its stage.
+    pub(super) fn build_chain(&self, id: usize, caps: &gst::CapsRef, keep: Option<Codec>) -> bool {
+        let settings = self.settings.lock().unwrap().clone();
+        let rtype = settings.recording_type();
+        let (queue, sink, pad, kinds, old) = {
+            let mut state = self.state.lock().unwrap();
+            let kinds: Vec<Kind> = state
+                .streams
+                .iter()
+                .filter(|s| s.id == id || s.pad.is_linked())
+                .map(|s| s.likely_kind())
+                .collect();
+            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
+                return false;
+            };
+            (
+                stream.queue.clone(),
+                stream.sink.clone(),
+                stream.pad.clone(),
+                kinds,
+                std::mem::take(&mut stream.middle),
+            )
+        };
+
+        let mut latency = gst::query::Latency::new();
+        let live = pad.peer_query(&mut latency) && latency.result().0;
+        let (video_bps, audio_bps) =
+            settings.bitrates(kinds.contains(&Kind::Video), kinds.contains(&Kind::Audio));
+        let params = EncoderParams {
+            video_bps,
+            audio_bps,
+            audio_constant: settings.audio_bitrate_mode == BitrateMode::Constant,
+            keyframe_interval_ms: settings.keyframe_interval_ms(),
+            keyframe_count: (settings.keyframe_interval_count > 0)
+                .then_some(settings.keyframe_interval_count),
+            live,
+            video_encoder: settings.video_encoder.clone(),
+            audio_encoder: settings.audio_encoder.clone(),
+        };
+        let plan = match branch::plan(caps, &rtype, &params, keep) {
+            Ok(plan) => plan,
+            Err(err) => {
+                let err = err.to_glib();
+                self.post_error(&err, Some(&format!("pad {}, caps {caps}", pad.name())));
+                return false;
+            }
+        };
+        let obj = self.obj();
+        if let Some(src) = queue.static_pad("src") {
+            if let Some(peer) = src.peer() {
+                let _ = src.unlink(&peer);
+            }
+        }
+        for e in &old {
+            let _ = e.set_state(gst::State::Null);
+            let _ = obj.remove(e);
+        }
+        if live && keep.is_none() {
+            self.drop_when_behind(id, &queue);
+        }
+        let mut chain: Vec<gst::Element> = vec![queue.clone()];
+        chain.extend(plan.elements.iter().cloned());
+        chain.push(sink.upcast_ref::<gst::Element>().clone());
+        if obj.add_many(&plan.elements).is_err() || gst::Element::link_many(&chain).is_err() {
+            self.post_error(
+                &glib::Error::new(
+                    gst::CoreError::Negotiation,
+                    "Could not link the encoder chain",
+                ),
+                Some(&format!("caps {caps}")),
+            );
+            return false;
+        }
+        for e in plan.elements.iter().rev() {
+            let _ = e.sync_state_with_parent();
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "Pad {} records {:?} as {:?} (live: {live})",
+            pad.name(),
+            plan.kind,
+            plan.codec
+        );
+        if let Some(s) = self
+            .state
+            .lock()
+            .unwrap()
+            .streams
+            .iter_mut()
+            .find(|s| s.id == id)
+        {
+            s.codec = Some(plan.codec);
+            s.middle = plan.elements;
+            s.input = caps.structure(0).map(|s| s.name().to_string());
+        }
+        true
+    }
+
+    /// A camera must never wait for the encoder: when a second of raw frames waits
+    /// in the queue, new frames are dropped (and counted) instead of blocking.
+    pub(super) fn drop_when_behind(&self, id: usize, queue: &gst::Element) {
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-bytes", 0u32);
+        queue.set_property("max-size-time", 2 * DROP_LEVEL);
+        let Some(counter) = self
+            .state
+            .lock()
+            .unwrap()
+            .streams
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.dropped.clone())
+        else {
+            return;
+        };
+        let Some(pad) = queue.static_pad("sink") else {
+            return;
+        };
+        let queue_weak = queue.downgrade();
+        let weak = self.obj().downgrade();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(queue) = queue_weak.upgrade() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if queue.property::<u64>("current-level-time") < DROP_LEVEL {
+                return gst::PadProbeReturn::Ok;
+            }
+            let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped == 1 || dropped % 100 == 0 {
+                if let Some(obj) = weak.upgrade() {
+                    gst::element_warning!(
+                        obj,
+                        gst::CoreError::Failed,
+                        ("The encoder cannot keep up with the live source: {} frames dropped so far", dropped)
+                    );
+                }
+            }
+            // Taken and handled here: returning Drop makes GStreamer 1.22 unref the
+            // buffer the binding already released (a GLib critical per frame).
+            drop(info.take_buffer());
+            gst::PadProbeReturn::Handled
+        });
+    }
+
+    pub(super) fn dropped_frames(streams: &[Stream]) -> u64 {
+        streams
+            .iter()
+            .map(|s| s.dropped.load(Ordering::Relaxed))
+            .sum()
+    }
+}
