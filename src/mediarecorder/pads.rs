@@ -16,6 +16,20 @@ use super::timeline::Kind;
 use super::{BitrateMode, RecorderState};
 
 impl MediaRecorder {
+    /// Changes one stream's record under the state lock.
+    fn with_stream(&self, id: usize, change: impl FnOnce(&mut Stream)) {
+        if let Some(s) = self
+            .state
+            .lock()
+            .unwrap()
+            .streams
+            .iter_mut()
+            .find(|s| s.id == id)
+        {
+            change(s);
+        }
+    }
+
     pub(super) fn add_stream(
         &self,
         templ: &gst::PadTemplate,
@@ -254,16 +268,7 @@ impl MediaRecorder {
         }
         let built = self.build_chain(id, caps, None);
         if !built {
-            if let Some(s) = self
-                .state
-                .lock()
-                .unwrap()
-                .streams
-                .iter_mut()
-                .find(|s| s.id == id)
-            {
-                s.kind = None;
-            }
+            self.with_stream(id, |s| s.kind = None);
         }
         built
     }
@@ -384,18 +389,12 @@ impl MediaRecorder {
             plan.kind,
             plan.codec
         );
-        if let Some(s) = self
-            .state
-            .lock()
-            .unwrap()
-            .streams
-            .iter_mut()
-            .find(|s| s.id == id)
-        {
+        let input = caps.structure(0).map(|s| s.name().to_string());
+        self.with_stream(id, |s| {
             s.codec = Some(plan.codec);
             s.middle = plan.elements;
-            s.input = caps.structure(0).map(|s| s.name().to_string());
-        }
+            s.input = input;
+        });
         true
     }
 
