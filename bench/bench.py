@@ -6,8 +6,12 @@ plugin and sets GST_PLUGIN_PATH. Standard library only (the PyGObject helpers ru
 separate processes under /usr/bin/python3).
 
 Environment (all optional):
-  BENCH_ONLY      comma list of sections: fps,quality,cpu,live1080,mem,density (default all)
+  BENCH_ONLY      comma list of sections: fps,quality,cpu,live1080,mem,density,prerecord
+                  (default all)
   BENCH_SKIP      comma list of sections to leave out
+  BENCH_MERGE     when not every section runs and the report exists: 1 = replace only the
+                  sections that ran and keep the others from the earlier report (default);
+                  0 = write a report of this run alone
   BENCH_LONG_S    length of the long memory recordings in seconds (default 600)
   BENCH_REPS      repetitions of each timed run; the median is reported (default 3)
   BENCH_RES       resolutions of the fps/quality section (default 480,720,1080; also 240)
@@ -24,6 +28,8 @@ Environment (all optional):
   BENCH_DENSITY_S, BENCH_DENSITY_RES, BENCH_DENSITY_MAX, BENCH_DENSITY_TOOLS
                   parallel live recorders: length (5), resolution (720), largest N
                   tried (32), tools (element,hand)
+  BENCH_PRERECORD_S, BENCH_PRERECORD_REPS
+                  pre-record: seconds left inactive (30) and runs of each setting (1)
   BENCH_OUT       report path (default BENCHMARKS.md in the repository)
   BENCH_WORK      scratch directory (default a new one under /tmp, removed at the end)
   BENCH_KEEP      1 = keep the scratch directory
@@ -48,7 +54,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PY = "/usr/bin/python3"
-SECTIONS = ["fps", "quality", "cpu", "live1080", "mem", "density"]
+SECTIONS = ["fps", "quality", "cpu", "live1080", "mem", "density", "prerecord"]
+# the number of each section's block in the report ("## 2. ..."), which is also its order
+SECTION_NUMBERS = {"fps": 1, "cpu": 2, "quality": 3, "live1080": 4, "mem": 5, "density": 6,
+                   "prerecord": 7}
 RESOLUTIONS = {
     "240": (320, 240),
     "480": (640, 480),
@@ -948,21 +957,236 @@ class Bench:
                                   for tool in tools)
         )
 
+    # ------------------------------------------------------------------ pre-record
+
+    def section_prerecord(self):
+        secs = env_int("BENCH_PRERECORD_S", 30)
+        reps = max(1, env_int("BENCH_PRERECORD_REPS", 1))
+        window_ms = 5000
+        keyint_s = 2.0  # the element's default keyframe interval
+        src = ("videotestsrc is-live=true pattern=smpte horizontal-speed=4 ! "
+               "video/x-raw,width=1280,height=720,framerate=30/1")
+        at = min(10, secs)
+        settings = (window_ms, 0)
+        got = {pre: [] for pre in settings}
+        log(f"prerecord: inactive {secs} s, then 2 s recorded; pre-record={window_ms} and 0, "
+            f"{reps} run(s) each")
+        # interleaved, so a change of load on the machine hits both alike
+        for _ in range(reps):
+            for pre in settings:
+                out = self.f(f"prerecord-{pre}.webm")
+                desc = (f"{src} ! mediarecorder name=r autostart=false pre-record={pre} "
+                        f"location={out}")
+                cmd = [PY, os.path.join(BENCH, "prerecord.py"), desc, str(secs), out,
+                       f"{window_ms / 1000:g}" if pre else "0"]
+                self.commands.setdefault(f"pre-record={pre}, inactive {secs} s, then 2 s "
+                                         "recorded", show(cmd, self.work))
+                log(f"prerecord: pre-record={pre}")
+                r = run(cmd, timeout=secs + 120, check=False)
+                lines = [l for l in r.out.splitlines() if l.startswith("{")]
+                if r.timed_out or not lines:
+                    raise RuntimeError(f"prerecord.py failed: {show(cmd)}\n{r.out[-2000:]}")
+                data = json.loads(lines[-1])
+                if data.get("error"):
+                    raise RuntimeError(f"prerecord.py: {data['error']}: {show(cmd)}")
+                if os.path.exists(out):
+                    os.unlink(out)
+                got[pre].append(self._prerecord_figures(r, data, at))
+
+        def mb(kb):
+            return f"{kb / 1024:.1f}"
+
+        def mbytes(b):
+            return f"{b / 1e6:.2f}"
+
+        cpu_rows, ring_rows = [], []
+        for pre in settings:
+            for i, g in enumerate(got[pre], 1):
+                name = f"pre-record={pre}"
+                cpu_rows.append([name, str(i), f"{g['wait_cpu']:.3f}",
+                                 f"{g['proc_cpu']:.2f} / {g['wall']:.1f}",
+                                 mb(g["peak_kb"]), mb(g["rss_at_kb"]), mb(g["rss_end_kb"])])
+                ring_rows.append([name, str(i), mbytes(g["bytes_max"]), mbytes(g["bytes_at"]),
+                                  mbytes(g["bytes_end"]), str(g["bytes_recording"]),
+                                  f"{g['duration']:.2f} ({g['frames']})",
+                                  f"{g['file_kbps']:.0f}",
+                                  "—" if not pre else ("yes" if g["ok"] else "**no**")])
+        # pre-record-bytes over the wait, first run of each setting
+        marks = sorted(set(list(range(0, secs + 1, 5)) + [secs]))
+        series_rows = []
+        for pre in settings:
+            by_t = got[pre][0]["bytes_by_t"]
+            series_rows.append([f"pre-record={pre}"]
+                               + [mbytes(by_t.get(t, 0)) for t in marks])
+        on, off = got[window_ms], got[0]
+        cpu_on = median([g["wait_cpu"] for g in on])
+        cpu_off = median([g["wait_cpu"] for g in off])
+        peak_on = median([g["peak_kb"] for g in on])
+        peak_off = median([g["peak_kb"] for g in off])
+        first = on[0]
+        rate = first["file_kbps"] * 1000 / 8  # bytes per second of the recorded stream
+        held = first["bytes_end"] / rate if rate else None
+        bound = (window_ms / 1000 + keyint_s) * rate * 1.2
+        worst_max = max(g["bytes_max"] for g in on)
+        shortest = min(on, key=lambda g: g["duration"])
+        self.add(
+            f"## 7. Pre-record while inactive, live 720p30 for {secs} s\n\n"
+            f"`{src} ! mediarecorder autostart=false pre-record=…` left inactive for {secs} s, "
+            "then `start-recording`, 2 s, `stop-recording`, and the file checked with ffprobe "
+            "(`bench/prerecord.py`, a PyGObject script: `pre-record-bytes` can only be read "
+            "in-process). `pre-record=0` is the same pipeline without the ring; the encoder "
+            "runs while inactive either way, so the difference is what the ring costs. "
+            "The caps leave the format open, so videotestsrc makes ABGR64_LE (its first "
+            "format) and the element converts it to I420: the CPU figures include that "
+            "conversion and are higher than section 2's (an I420 source). "
+            "`CPU s per s, waiting` is the kernel's user+sys account of the process "
+            "(getrusage, all threads) read at the start and the end of the wait, divided by "
+            f"the wait; `process CPU / wall` is the whole run (start-up, the {secs} s wait, "
+            "the 2 s recording, finalizing) from wait4 of the child, ffprobe's share taken "
+            "out. Peak RSS is the process's own ru_maxrss (the whole run, ffprobe not "
+            f"included); RSS sampled every second at {at} s and at the end of the wait. "
+            f"The Python interpreter adds about 25 MB to both. {reps} run(s) of each, "
+            "taken in turn.\n\n"
+            + table(["", "run", "CPU s per s, waiting", "process CPU / wall s", "peak RSS MB",
+                     f"RSS at {at} s MB", f"RSS at end ({secs} s) MB"], cpu_rows)
+            + f"\n\n`pre-record-bytes` read every second while inactive (max over the wait, "
+            f"at {at} s, at the end), and 1 s after `start-recording` (the ring is handed to "
+            "the recording). The file holds the ring plus the 2 s recorded: it starts at the "
+            "keyframe at or before trigger − 5 s, so 7 s to 9 s with the 2 s keyframe "
+            "interval; `file kbit/s` is its size over its duration.\n\n"
+            + table(["", "run", "max MB", f"at {at} s MB", f"at end ({secs} s) MB",
+                     "bytes while recording", "file s (frames)", "file kbit/s", "file ≥ 5 s"],
+                    ring_rows)
+            + "\n\n`pre-record-bytes` in MB over the wait (first run):\n\n"
+            + table([""] + [f"{t} s" for t in marks], series_rows)
+            + f"\n\nWith the ring minus without: **{cpu_on - cpu_off:+.3f} CPU s per s** "
+            f"({(cpu_on / cpu_off - 1) * 100 if cpu_off else 0:+.1f} %: "
+            f"{cpu_on:.3f} vs {cpu_off:.3f}) and **{(peak_on - peak_off) / 1024:+.1f} MB** of "
+            f"peak RSS. After {secs} s inactive it holds {first['bytes_end'] / 1e6:.2f} MB "
+            + (f"(about {held:.1f} s at the recorded {first['file_kbps']:.0f} kbit/s) "
+               if held else "")
+            + f"against {first['bytes_at'] / 1e6:.2f} MB at {at} s: bounded by the window "
+            "(5 s plus the rest of a GOP), not by the wait."
+        )
+        self.targets.append((
+            "pre-record=5000: a 2 s recording after a wait lasts ≥ 5 s (ffprobe)",
+            f"{shortest['duration']:.2f} s, {shortest['frames']} frames",
+            shortest["duration"] >= window_ms / 1000,
+        ))
+        self.targets.append((
+            f"pre-record-bytes over a {secs} s wait ≤ (5 s + 2 s keyframe interval) at the "
+            "recorded bitrate, + 20 %",
+            f"max {worst_max / 1e6:.2f} MB (at {at} s {first['bytes_at'] / 1e6:.2f}, "
+            f"at {secs} s {first['bytes_end'] / 1e6:.2f}); bound {bound / 1e6:.2f} MB",
+            worst_max <= bound,
+        ))
+
+    @staticmethod
+    def _prerecord_figures(r, data, at):
+        samples = data["samples"]
+        s0, s_end = samples[0], samples[-1]
+        near = min(samples, key=lambda s: abs(s["t"] - at))
+        p = data["probe"]
+        return {
+            "wait_cpu": (s_end["cpu"] - s0["cpu"]) / (s_end["t"] - s0["t"]),
+            "proc_cpu": r.cpu - data.get("ffprobe_cpu", 0),
+            "wall": r.wall,
+            "peak_kb": data.get("maxrss_self_kb") or r.maxrss_kb,
+            "rss_at_kb": near["rss_kb"],
+            "rss_end_kb": s_end["rss_kb"],
+            "bytes_max": max(s["bytes"] for s in samples),
+            "bytes_at": near["bytes"],
+            "bytes_end": s_end["bytes"],
+            "bytes_by_t": {round(s["t"]): s["bytes"] for s in samples},
+            "bytes_recording": data.get("bytes_while_recording"),
+            "duration": p["duration"],
+            "frames": p["frames"],
+            "file_kbps": p["size"] * 8 / p["duration"] / 1000 if p["duration"] else 0.0,
+            "ok": bool(data.get("duration_ok") and data.get("started")
+                       and data.get("stop_signal")),
+        }
+
     # ------------------------------------------------------------------ report
+
+    def provenance(self):
+        info = self.info
+        text = (f"run of {info['date']}, plugin commit {info['commit']} "
+                f"(sha256 {info['plugin']}), niceness {info['nice']}")
+        if plugin_id() != info["plugin"]:
+            text += "; the plugin file changed during that run"
+        return text
 
     def report(self, started):
         info = self.info
         info["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        ran = set(self.sections)
+        old = None
+        if (ran != set(SECTIONS) and env_int("BENCH_MERGE", 1) == 1
+                and os.path.exists(self.out_path)):
+            with open(self.out_path) as f:
+                old = parse_report(f.read())
+            log(f"keeping the sections that did not run from {self.out_path}")
+
+        def number(block):
+            m = re.match(r"## (\d+)\.", block)
+            return int(m.group(1)) if m else 99
+
+        def section_of(n):
+            return next((s for s, k in SECTION_NUMBERS.items() if k == n), None)
+
+        # numbered blocks: this run's, and the earlier report's for sections not run
+        blocks = {number(b): b for b in self.md}
+        provenance = {}
+        for n in blocks:
+            if section_of(n):
+                provenance[section_of(n)] = self.provenance()
+        kept = []
+        if old:
+            for n, block in old["blocks"].items():
+                s = section_of(n)
+                if n in blocks or (s and s in ran):
+                    continue
+                blocks[n] = block
+                if s:
+                    kept.append(s)
+                    provenance[s] = old["provenance"].get(s, "an earlier run")
+        # targets, commands, encoder settings: this run's, plus the earlier report's that
+        # belong to no section of this run
+        targets = [(secs, t, m, "yes" if ok else ("**no**" if ok is False else "?"))
+                   for (t, m, ok), secs in zip(self.targets, self.target_sections)]
+        commands = [(secs, name, cmd) for name, (secs, cmd) in self.commands_by_name().items()]
+        settings = {}
+        if old:
+            targets = [row for row in old["targets"] if not set(row[0]) & ran] + targets
+            new_names = {name for _, name, _ in commands}
+            commands = [c for c in old["commands"]
+                        if not set(c[0]) & ran and c[1] not in new_names] + commands
+            settings.update(old["settings"])
+        for (codec, w, h, live), s in self.settings.cache.items():
+            props = " ".join(f"{k}={v}" for k, v in s.get("props", {}).items())
+            settings[f"{codec} {w}x{h} {'live' if live else 'non-live'}"] = \
+                f"`{s.get('factory')} {props}`"
+
+        took = (time.monotonic() - started) / 60
+        intro = ("Written by `bench/run.sh` (see its header for the environment variables that "
+                 "choose sections and lengths). ")
+        if kept:
+            intro += ("A run of some sections replaces those and keeps the others from the "
+                      "report before it (`earlier sections` below); the machine rows describe "
+                      "the latest run. ")
+        else:
+            intro += "All runs in one go on one machine, with the same input; "
+        intro += "The machine was shared, so trust ratios more than absolute figures."
         lines = [
             "# Benchmarks",
             "",
-            "Written by `bench/run.sh` (see its header for the environment variables that "
-            "choose sections and lengths). All runs in one go on one machine, with the same "
-            "input; the machine was shared, so trust ratios more than absolute figures.",
+            intro,
+            "",
+            "<!-- bench-provenance " + json.dumps(provenance, ensure_ascii=False) + " -->",
             "",
             "| machine | |",
             "|---|---|",
-            f"| date | {info['date']} (took {(time.monotonic() - started) / 60:.1f} min) |",
+            f"| date | {info['date']} (took {took:.1f} min) |",
             f"| cores (nproc) | {info['nproc']} |",
             f"| CPU | {info['cpu']} |",
             f"| memory | {info['mem']} |",
@@ -973,41 +1197,46 @@ class Bench:
             f"sha256 {info['plugin']} |",
             f"| niceness, load average at start / end | {info['nice']}; {info['load_start']} / "
             f"{info['load_end']} |",
-            f"| sections | {', '.join(self.sections)}; long recording {self.long_s} s |",
-            "",
+            f"| {'sections run this time' if kept else 'sections'} | {', '.join(self.sections)}"
+            + (f"; long recording {self.long_s} s" if "mem" in ran else "") + " |",
         ]
+        if kept:
+            groups = {}
+            for s in SECTIONS:
+                if s in kept:
+                    groups.setdefault(provenance[s], []).append(s)
+            lines.append("| earlier sections | " + "<br>".join(
+                f"{', '.join(secs)}: {prov}" for prov, secs in groups.items()) + " |")
+        lines.append("")
         now = plugin_id()
         if now != info["plugin"]:
             lines += [f"**The plugin file changed during the run** ({info['plugin']} at the "
                       f"start, {now} at the end): someone rebuilt it, so later sections may "
                       "have measured another build.", ""]
             log("warning: the plugin file changed during the run")
-        if self.targets:
+        if targets:
             lines += ["## Targets", "",
-                      table(["target", "measured", "met"],
-                            [[t, m, "yes" if ok else ("**no**" if ok is False else "?")]
-                             for t, m, ok in self.targets]), ""]
-        def number(block):
-            m = re.match(r"## (\d+)\.", block)
-            return int(m.group(1)) if m else 99
-
-        for block in sorted(self.md, key=number):
-            lines += [block, ""]
-        if self.settings.cache:
-            rows = []
-            for (codec, w, h, live), s in sorted(self.settings.cache.items()):
-                props = " ".join(f"{k}={v}" for k, v in s.get("props", {}).items())
-                rows.append([f"{codec} {w}x{h} {'live' if live else 'non-live'}",
-                             f"`{s.get('factory')} {props}`"])
+                      table(["section", "target", "measured", "met"],
+                            [[",".join(secs), t, m, met] for secs, t, m, met in targets]), ""]
+        for n in sorted(blocks):
+            lines += [blocks[n].rstrip(), ""]
+        if old:
+            for block in old["other"]:
+                lines += [block.rstrip(), ""]
+        if settings:
             lines += ["## Encoder settings the element chose (read back from its encoder)", "",
                       "The hand pipelines use exactly these; ffmpeg gets the same numbers "
                       "(`-b:v = -minrate = -maxrate` for CBR, `-deadline realtime`, "
                       "`-cpu-used`, `-lag-in-frames`, `-g`, `-threads`).", "",
-                      table(["stream", "encoder"], rows), ""]
-        if self.commands:
+                      table(["stream", "encoder"],
+                            [[k, v] for k, v in sorted(settings.items(), key=stream_order)]),
+                      ""]
+        if commands:
             lines += ["## Commands (first of each kind; $WORK is a scratch directory)", ""]
-            for name, cmd in self.commands.items():
-                lines += [f"- {name}:", f"  `{cmd}`"]
+            order = {s: i for i, s in enumerate(SECTIONS)}
+            commands.sort(key=lambda c: min((order.get(s, 99) for s in c[0]), default=99))
+            for secs, name, cmd in commands:
+                lines += [f"- {name} [{','.join(secs)}]:", f"  `{cmd}`"]
             lines.append("")
         text = "\n".join(lines)
         with open(self.out_path, "w") as f:
@@ -1015,25 +1244,148 @@ class Bench:
         print(text)
         log(f"wrote {self.out_path}")
 
+    def commands_by_name(self):
+        return {name: (self.command_sections.get(name, ()), cmd)
+                for name, cmd in self.commands.items()}
+
+    def run_section(self, keys, fn):
+        """Runs a section and notes which sections its targets and commands belong to."""
+        targets, commands = len(self.targets), set(self.commands)
+        fn()
+        self.target_sections += [keys] * (len(self.targets) - targets)
+        for name in self.commands:
+            if name not in commands:
+                self.command_sections[name] = keys
+
     def main(self):
         started = time.monotonic()
         self.machine()
         log(f"sections: {','.join(self.sections)}; scratch {self.work}")
+        self.target_sections = []
+        self.command_sections = {}
         try:
             if "fps" in self.sections or "quality" in self.sections:
-                self.section_encode()
+                self.run_section(("fps", "quality"), self.section_encode)
             if "cpu" in self.sections:
-                self.section_cpu()
+                self.run_section(("cpu",), self.section_cpu)
             if "live1080" in self.sections:
-                self.section_live1080()
+                self.run_section(("live1080",), self.section_live1080)
             if "mem" in self.sections:
-                self.section_mem()
+                self.run_section(("mem",), self.section_mem)
             if "density" in self.sections:
-                self.section_density()
+                self.run_section(("density",), self.section_density)
+            if "prerecord" in self.sections:
+                self.run_section(("prerecord",), self.section_prerecord)
             self.report(started)
         finally:
             if env_int("BENCH_KEEP", 0) != 1 and not os.environ.get("BENCH_WORK"):
                 shutil.rmtree(self.work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- merging
+
+# Reports written before targets and commands named their section: which section a
+# target or command of such a report belongs to, by its wording.
+LEGACY_TARGETS = [
+    (r"≥ ffmpeg speed", ("fps", "quality")),
+    (r"^CPU overhead", ("cpu",)),
+    (r"^live 1080p30", ("live1080",)),
+    (r"^peak memory", ("mem",)),
+    (r"^pre-record", ("prerecord",)),
+]
+LEGACY_COMMANDS = [
+    (r"non-live\)$|^naive \(", ("fps", "quality")),
+    (r"\(live 1080p30\)$", ("live1080",)),
+    (r"\(live \d+p30\)$", ("cpu",)),
+    (r"^memory:", ("mem",)),
+    (r"^density:", ("density",)),
+    (r"^pre-record", ("prerecord",)),
+]
+
+
+def legacy_sections(text, patterns):
+    return next((secs for pattern, secs in patterns if re.search(pattern, text)), ())
+
+
+def table_rows(block):
+    """The cells of a markdown table's rows, header and separator left out."""
+    rows = [line.strip() for line in block.splitlines() if line.strip().startswith("|")]
+    out = []
+    for row in rows[2:]:
+        out.append([c.strip() for c in row.strip("|").split(" | ")])
+    header = [c.strip() for c in rows[0].strip("|").split("|")] if rows else []
+    return header, out
+
+
+def parse_report(text):
+    """What a partial run keeps of an earlier report: numbered section blocks, targets,
+    commands and encoder settings (each with the sections it belongs to), other blocks,
+    and where each section's figures came from."""
+    old = {"blocks": {}, "targets": [], "commands": [], "settings": {}, "other": [],
+           "provenance": {}}
+    parts = re.split(r"(?m)^(?=## )", text)
+    header = {}
+    for line in parts[0].splitlines():
+        m = re.match(r"\|\s*(.+?)\s*\|\s*(.*?)\s*\|$", line.strip())
+        if m:
+            header[m.group(1)] = m.group(2)
+    for block in parts[1:]:
+        title = block.splitlines()[0]
+        m = re.match(r"## (\d+)\.", title)
+        if m:
+            old["blocks"][int(m.group(1))] = block.rstrip()
+        elif title.startswith("## Targets"):
+            head, rows = table_rows(block)
+            for row in rows:
+                if head and head[0] == "section" and len(row) == 4:
+                    secs = tuple(s for s in row[0].split(",") if s)
+                    old["targets"].append((secs, row[1], row[2], row[3]))
+                elif len(row) == 3:
+                    old["targets"].append((legacy_sections(row[0], LEGACY_TARGETS),
+                                           row[0], row[1], row[2]))
+        elif title.startswith("## Encoder settings"):
+            for row in table_rows(block)[1]:
+                if len(row) == 2:
+                    old["settings"][row[0]] = row[1]
+        elif title.startswith("## Commands"):
+            lines = block.splitlines()
+            for i, line in enumerate(lines):
+                m = re.match(r"- (.*?)(?: \[([\w,]*)\])?:$", line)
+                if m and i + 1 < len(lines):
+                    cmd = lines[i + 1].strip()
+                    if cmd.startswith("`") and cmd.endswith("`"):
+                        name = m.group(1)
+                        secs = (tuple(s for s in m.group(2).split(",") if s)
+                                if m.group(2) is not None
+                                else legacy_sections(name, LEGACY_COMMANDS))
+                        old["commands"].append((secs, name, cmd[1:-1]))
+        else:
+            old["other"].append(block.rstrip())
+    m = re.search(r"<!-- bench-provenance (\{.*?\}) -->", parts[0])
+    if m:
+        try:
+            old["provenance"] = json.loads(m.group(1))
+        except ValueError:
+            pass
+    if not old["provenance"]:
+        # a report of one run: its header says where every section came from
+        date = re.sub(r"\s*\(took .*\)$", "", header.get("date", "?"))
+        prov = f"run of {date}, plugin {header.get('plugin', '?')}"
+        nice = header.get("niceness, load average at start / end", "")
+        if nice:
+            prov += f", niceness {nice.split(';')[0]}"
+        for n in old["blocks"]:
+            for s, k in SECTION_NUMBERS.items():
+                if k == n:
+                    old["provenance"][s] = prov
+    return old
+
+
+def stream_order(item):
+    m = re.match(r"(\w+) (\d+)x(\d+) (\S+)", item[0])
+    if not m:
+        return (item[0], 0, 0, False)
+    return (m.group(1), int(m.group(2)), int(m.group(3)), m.group(4) == "live")
 
 
 def rss_at(samples, t):

@@ -6,8 +6,12 @@
 #   BENCH_ONLY=fps,quality bench/run.sh
 #   BENCH_ONLY=cpu BENCH_REPS=1 BENCH_CPU_S=2 BENCH_OUT=/tmp/b.md bench/run.sh   # quick look
 #
+#   BENCH_ONLY=prerecord BENCH_PRERECORD_S=30 bench/run.sh
+#
 # Sections (BENCH_ONLY / BENCH_SKIP, comma separated): fps, quality, cpu, live1080, mem,
-# density. Other knobs are listed at the top of bench/bench.py. Progress goes to stderr.
+# density, prerecord. A run of some sections replaces only those in an existing report
+# and keeps the others (BENCH_MERGE=0 writes this run alone). Other knobs are listed at
+# the top of bench/bench.py. Progress goes to stderr.
 # On a shared machine run it as `nice -n 19 bench/run.sh`.
 #
 # Compares, on the same machine and input: the element with its defaults, a hand-written
