@@ -180,3 +180,31 @@ fn video_bitrate_is_honoured() {
         "measured {rate} bit/s"
     );
 }
+
+#[test]
+fn audio_bitrate_mode_and_rate_reach_the_encoder() {
+    init();
+    let dir = tmp_dir("audio_mode");
+    let path = dir.join("a.webm");
+    let p = launch(&format!(
+        "audiotestsrc is-live=true ! mediarecorder name=r duration=1000 \
+         audio-bitrate-mode=constant audio-bits-per-second=48000 location={}",
+        path.display()
+    ));
+    expect_eos(&p, Duration::from_secs(10));
+    let bin = recorder(&p).downcast::<gst::Bin>().unwrap();
+    let opusenc = bin
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.factory().is_some_and(|f| f.name() == "opusenc"))
+        .expect("an Opus encoder");
+    let mode = opusenc.property_value("bitrate-type");
+    let (_, mode) = gst::glib::EnumValue::from_value(&mode).unwrap();
+    assert_eq!(mode.nick(), "cbr");
+    assert_eq!(opusenc.property::<i32>("bitrate"), 48_000);
+    drop(p);
+    assert_eq!(webm_index_of(&path).doc_type, "webm");
+    let d = decode(&path);
+    assert!(d.audio_duration() > 950 * MS, "{}", d.audio_duration());
+}
