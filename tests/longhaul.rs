@@ -95,6 +95,28 @@ fn segments_split_one_recording_into_finished_files() {
     assert_eq!(closed.len(), 4);
     let closed_frames: u64 = closed.iter().map(|s| s.get::<u64>("frames").unwrap()).sum();
     assert_eq!(closed_frames, 210);
+    // Each file's own times, and when its first frame was captured, 2 s apart.
+    let mut running_times = Vec::new();
+    for (i, info) in closed.iter().enumerate() {
+        assert_eq!(
+            info.get::<gst::ClockTime>("first").unwrap(),
+            gst::ClockTime::ZERO
+        );
+        let expected = if i < 3 { 2000 } else { 1000 };
+        let duration = info.get::<gst::ClockTime>("duration").unwrap().mseconds();
+        assert!(duration.abs_diff(expected) <= 34, "file {i}: {duration} ms");
+        running_times.push(
+            info.get::<gst::ClockTime>("running-time")
+                .unwrap()
+                .mseconds(),
+        );
+    }
+    for pair in running_times.windows(2) {
+        assert!(
+            (pair[1] - pair[0]).abs_diff(2000) <= 34,
+            "{running_times:?}"
+        );
+    }
     assert_eq!(
         closed[0]
             .get::<Option<String>>("location")
@@ -184,11 +206,23 @@ fn pre_record_begins_before_the_trigger() {
         "{held_early} bytes after 3 s, {held_late} after 5 s"
     );
     let (events, _) = Events::watch(&r);
+    let closed = watch_closed(&r);
+    let trigger = p.current_running_time().unwrap();
     assert!(r.emit_by_name::<bool>("start-recording", &[]));
     std::thread::sleep(Duration::from_millis(1000));
     assert!(r.emit_by_name::<bool>("stop-recording", &[]));
     assert!(events.wait_for("stop", 1, Duration::from_secs(10)));
     drop(p);
+    // The first frame was captured 2 s before the trigger, or up to one GOP (1 s)
+    // earlier, by the pipeline clock.
+    let first = closed.lock().unwrap()[0]
+        .get::<gst::ClockTime>("running-time")
+        .unwrap();
+    let before = trigger.mseconds() as i64 - first.mseconds() as i64;
+    assert!(
+        (1967..=3034).contains(&before),
+        "the file starts {before} ms before the trigger"
+    );
     // 2 s before the trigger (up to one GOP more) and 1 s after, without a gap.
     let d = decode(&path);
     let duration = duration_ms(&path);

@@ -129,6 +129,10 @@ impl MediaRecorder {
                     .map(|p| p.to_string_lossy().into_owned()),
             )
             .field("first", gst::ClockTime::from_nseconds(closed.first))
+            .field(
+                "running-time",
+                closed.running_time.map(gst::ClockTime::from_nseconds),
+            )
             .field("last", gst::ClockTime::from_nseconds(closed.last))
             .field(
                 "duration",

@@ -34,7 +34,10 @@ pub struct OpenFile {
     path: Option<PathBuf>,
     /// Media time of the recording at which this file starts (its time 0).
     start: u64,
+    /// File time of the first frame, and the running time it was captured at.
     first: Option<u64>,
+    first_running_time: Option<u64>,
+    /// File time where the last frame ends.
     end: u64,
     frames: u64,
 }
@@ -44,15 +47,23 @@ pub struct ClosedFile {
     pub path: Option<PathBuf>,
     pub first: u64,
     pub last: u64,
+    /// Running time (pipeline clock) at which the file's first frame was captured.
+    pub running_time: Option<u64>,
     pub frames: u64,
     pub report: FinishReport,
 }
 
 impl OpenFile {
-    fn push(&mut self, id: usize, buffer: gst::Buffer, counts: bool) {
+    /// Writes a frame given on the recording's timeline; `running_time` is when it
+    /// was captured.
+    fn push(&mut self, id: usize, buffer: gst::Buffer, counts: bool, running_time: Option<u64>) {
+        let buffer = rebase(buffer, self.start);
         let pts = buffer.pts().map_or(0, |t| t.nseconds());
         let end = pts + buffer.duration().map_or(0, |d| d.nseconds());
-        self.first = Some(self.first.map_or(pts, |f| f.min(pts)));
+        if self.first.is_none_or(|f| pts < f) {
+            self.first = Some(pts);
+            self.first_running_time = running_time;
+        }
         self.end = self.end.max(end);
         if counts {
             self.frames += 1;
@@ -64,8 +75,9 @@ impl OpenFile {
         let report = self.session.finish(super::recorder::FINALIZE_TIMEOUT);
         ClosedFile {
             path: self.path,
-            first: self.first.unwrap_or(self.start).saturating_sub(self.start),
-            last: self.end.saturating_sub(self.start),
+            first: self.first.unwrap_or(0),
+            last: self.end,
+            running_time: self.first_running_time,
             frames: self.frames,
             report,
         }
@@ -265,7 +277,8 @@ impl Recording {
                             end - boundary,
                             rate,
                         );
-                        closing.push(id, rebase(head, closing.start), counts);
+                        let rt = self.timeline.running_time_of(pts);
+                        closing.push(id, head, counts, rt);
                         let tail = restamp(
                             buffer,
                             boundary,
@@ -275,21 +288,22 @@ impl Recording {
                             rate,
                         );
                         self.finish_closing(imp);
+                        let rt = self.timeline.running_time_of(boundary);
                         if let Some(file) = self.file.as_mut() {
-                            let start = file.start;
-                            file.push(id, rebase(tail, start), counts);
+                            file.push(id, tail, counts, rt);
                         }
                     } else {
-                        closing.push(id, rebase(buffer, closing.start), counts);
+                        let rt = self.timeline.running_time_of(pts);
+                        closing.push(id, buffer, counts, rt);
                     }
                     return;
                 }
                 self.finish_closing(imp);
             }
         }
+        let rt = self.timeline.running_time_of(pts);
         if let Some(file) = self.file.as_mut() {
-            let start = file.start;
-            file.push(id, rebase(buffer, start), counts);
+            file.push(id, buffer, counts, rt);
         }
     }
 
@@ -493,7 +507,8 @@ impl Recording {
                     path,
                     start,
                     first: None,
-                    end: start,
+                    first_running_time: None,
+                    end: 0,
                     frames: 0,
                 });
                 if self.settings.max_file_duration_ms > 0 && self.has_video_track() {
