@@ -61,11 +61,19 @@ fn audio_and_video_are_in_sync() {
     assert_eq!(d.frames(), 60);
     let audio_start = d.audio_first_pts.expect("audio decoded");
     assert!(audio_start <= 25 * MS, "audio starts at {audio_start}");
-    // Audio is trimmed at the duration: within one Opus packet of 2 s.
+    // Audio starts with the video and ends at the duration, to the sample (as
+    // ffmpeg counts; GStreamer's opusdec may drop up to one packet more, see common).
     let audio_ms = (audio_start + d.audio_duration()) as f64 / MS as f64;
     assert!(
         (audio_ms - 2000.0).abs() <= 20.0,
         "audio ends at {audio_ms} ms"
+    );
+    // Audio begins within one 20 ms packet after the video (a packet across the start
+    // is cut to the sample) and is cut at the end to the sample.
+    let samples = ffprobe_audio_samples(&path);
+    assert!(
+        (2 * 48_000 - 960..=2 * 48_000 + 1).contains(&samples),
+        "{samples} samples"
     );
     let duration = duration_ms(&path);
     assert!((duration - 2000.0).abs() <= FRAME_MS, "duration {duration}");

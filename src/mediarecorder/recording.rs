@@ -37,6 +37,8 @@ pub struct OpenFile {
     /// File time of the first frame, and the running time it was captured at.
     first: Option<u64>,
     first_running_time: Option<u64>,
+    /// Streams that have had their first frame in this file.
+    started: HashSet<usize>,
     /// File time where the last frame ends.
     end: u64,
     frames: u64,
@@ -58,6 +60,16 @@ impl OpenFile {
     /// was captured.
     fn push(&mut self, id: usize, buffer: gst::Buffer, counts: bool, running_time: Option<u64>) {
         let buffer = rebase(buffer, self.start);
+        if self.started.insert(id) {
+            // A file's first Opus packet is usually cut at its head (the recording or
+            // segment starts inside it): the decoder skips those samples through the
+            // track's pre-skip, and no others.
+            let head = buffer
+                .meta::<gst_audio::AudioClippingMeta>()
+                .map_or(0, |m| m.start().value().max(0));
+            self.session
+                .set_opus_pre_skip(id, u16::try_from(head).unwrap_or(u16::MAX));
+        }
         let pts = buffer.pts().map_or(0, |t| t.nseconds());
         let end = pts + buffer.duration().map_or(0, |d| d.nseconds());
         if self.first.is_none_or(|f| pts < f) {
@@ -100,6 +112,8 @@ pub struct Recording {
     written: VecDeque<PathBuf>,
     /// Frames placed before the first file could open (not every track had caps).
     pending: Vec<(usize, gst::Buffer)>,
+    /// Audio past the next segment boundary, waiting for the file it belongs to.
+    early_audio: Vec<(usize, gst::Buffer, u64)>,
     held: VecDeque<Held>,
     pub finished: HashSet<usize>,
     pub reached_duration: bool,
@@ -132,6 +146,7 @@ impl Recording {
             closing: None,
             written: VecDeque::new(),
             pending: Vec::new(),
+            early_audio: Vec::new(),
             held: VecDeque::new(),
             finished: HashSet::new(),
             reached_duration: false,
@@ -249,6 +264,16 @@ impl Recording {
         };
         let pts = buffer.pts().map_or(0, |t| t.nseconds());
         let duration = buffer.duration().map_or(0, |d| d.nseconds());
+        // Audio runs ahead of video (the video encoder is slower): audio reaching past
+        // the next boundary waits for the video keyframe that opens the next file.
+        if kind == Kind::Audio && self.closing.is_none() && self.has_video_track() {
+            if let Some(boundary) = self.next_time_boundary() {
+                if pts + duration > boundary {
+                    self.early_audio.push((id, buffer, rate));
+                    return;
+                }
+            }
+        }
         let cuts_here = kind == Kind::Video || !self.has_video_track();
         if self.segmenting() && cuts_here && keyframe {
             let by_time = self.settings.max_file_duration_ms > 0
@@ -324,6 +349,16 @@ impl Recording {
             imp.queue_file_close(old);
         }
         self.open_file(imp, start);
+        for (id, buffer, rate) in std::mem::take(&mut self.early_audio) {
+            self.route(imp, id, Kind::Audio, buffer, true, rate);
+        }
+    }
+
+    /// Media time where the current file is due to end by `max-file-duration`.
+    fn next_time_boundary(&self) -> Option<u64> {
+        let file = self.file.as_ref()?;
+        (self.settings.max_file_duration_ms > 0)
+            .then(|| file.start + self.settings.max_file_duration_ms * 1_000_000)
     }
 
     /// Audio held for a video stream that never sends a keyframe: after a while, record
@@ -508,6 +543,7 @@ impl Recording {
                     start,
                     first: None,
                     first_running_time: None,
+                    started: HashSet::new(),
                     end: 0,
                     frames: 0,
                 });
@@ -528,6 +564,15 @@ impl Recording {
     pub fn take_files(&mut self, imp: &MediaRecorder, streams: &[Stream]) -> Vec<OpenFile> {
         if self.file.is_none() && !self.pending.is_empty() {
             self.open_first_file(imp, streams);
+        }
+        // The recording ended before the next file opened: its waiting audio ends this one.
+        let early = std::mem::take(&mut self.early_audio);
+        if let Some(file) = self.file.as_mut() {
+            for (id, buffer, _) in early {
+                let pts = buffer.pts().map_or(0, |t| t.nseconds());
+                let rt = self.timeline.running_time_of(pts);
+                file.push(id, buffer, false, rt);
+            }
         }
         self.closing
             .take()
@@ -568,10 +613,15 @@ fn restamp(
     };
     b.set_dts(dts.map(gst::ClockTime::from_nseconds));
     b.set_duration(duration.map(gst::ClockTime::from_nseconds));
-    let start = clip_start * rate / 1_000_000_000;
-    let end = clip_end * rate / 1_000_000_000;
+    let mut start = clip_start * rate / 1_000_000_000;
+    let mut end = clip_end * rate / 1_000_000_000;
     if start > 0 || end > 0 {
+        // The encoder's own clipping (Opus priming on its first packet) stays.
         if let Some(meta) = b.meta_mut::<gst_audio::AudioClippingMeta>() {
+            if meta.start().format() == gst::Format::Default {
+                start += meta.start().value().max(0) as u64;
+                end += meta.end().value().max(0) as u64;
+            }
             let _ = meta.remove();
         }
         gst_audio::AudioClippingMeta::add(

@@ -66,6 +66,36 @@ fn make(factory: &str) -> Result<gst::Element, glib::Error> {
     })
 }
 
+/// Opus caps with the OpusHead's pre-skip (bytes 10-11, little endian) replaced.
+fn with_pre_skip(caps: &gst::Caps, samples: u16) -> Option<gst::Caps> {
+    let s = caps.structure(0)?;
+    if s.name() != "audio/x-opus" {
+        return None;
+    }
+    let headers = s.get::<gst::ArrayRef>("streamheader").ok()?;
+    let mut patched = Vec::new();
+    for (i, value) in headers.iter().enumerate() {
+        let buffer = value.get::<gst::Buffer>().ok()?;
+        if i == 0 {
+            let mut head = buffer.map_readable().ok()?.to_vec();
+            if head.len() < 12 || !head.starts_with(b"OpusHead") {
+                return None;
+            }
+            head[10..12].copy_from_slice(&samples.to_le_bytes());
+            let mut b = gst::Buffer::from_mut_slice(head);
+            b.get_mut()?.set_flags(gst::BufferFlags::HEADER);
+            patched.push(b.to_send_value());
+        } else {
+            patched.push(buffer.to_send_value());
+        }
+    }
+    let mut caps = caps.clone();
+    caps.make_mut()
+        .structure_mut(0)?
+        .set("streamheader", gst::Array::from_values(patched));
+    Some(caps)
+}
+
 /// Write errors from the sink say what failed ("Error while seeking in file") but not
 /// always where or why: the user needs the path and the system's reason.
 fn name_the_file(
@@ -297,6 +327,19 @@ impl MuxSession {
             .find(|(s, _)| *s == stream)
             .map(|(_, src)| src.push_buffer(buffer).is_ok())
             .unwrap_or(false)
+    }
+
+    /// Sets how many samples an Opus decoder discards at the start of this file (the
+    /// OpusHead pre-skip, written as the track's CodecDelay). Matroska has no other way
+    /// to drop the head of a first packet; call before the track's first frame.
+    pub fn set_opus_pre_skip(&self, stream: usize, samples: u16) {
+        let Some((_, src)) = self.sources.iter().find(|(s, _)| *s == stream) else {
+            return;
+        };
+        let Some(caps) = src.caps() else { return };
+        if let Some(patched) = with_pre_skip(&caps, samples) {
+            src.set_caps(Some(&patched));
+        }
     }
 
     pub fn bytes_written(&self) -> u64 {

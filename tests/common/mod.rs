@@ -300,6 +300,29 @@ pub fn decode(path: &Path) -> Decoded {
     out
 }
 
+/// Audio samples as ffmpeg decodes them, honouring the Opus pre-skip and
+/// DiscardPadding the element writes. (GStreamer 1.22's matroskademux + opusdec
+/// drop up to a packet more at a file's start when the pre-skip is unusual.)
+pub fn ffprobe_audio_samples(path: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a",
+            "-show_entries",
+            "frame=nb_samples",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
+        .sum()
+}
+
 /// The parts of a WebM/Matroska file a player uses to seek.
 #[derive(Debug, Default)]
 pub struct WebmIndex {
