@@ -20,6 +20,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
-  echo "cargo (Rust 1.83 or newer) is needed: install it with rustup, then run this again." >&2
+  echo "cargo (Rust 1.92 or newer) is needed: install it with rustup, then run this again." >&2
   exit 1
 fi
