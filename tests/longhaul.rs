@@ -250,3 +250,32 @@ fn pre_record_begins_before_the_trigger() {
         .collect();
     assert_eq!(keyframes[0], 0, "the file starts with a keyframe");
 }
+
+#[test]
+fn max_file_size_starts_a_new_file_at_the_next_keyframe() {
+    init();
+    let dir = tmp_dir("size_segments");
+    let p = launch(&format!(
+        "mediarecorder name=r duration=3000 max-file-size=60000 \
+         video-keyframe-interval-duration=500 location={}/size-%03d.webm {AV}",
+        dir.display()
+    ));
+    let closed = watch_closed(&recorder(&p));
+    expect_eos(&p, Duration::from_secs(20));
+    drop(p);
+    let files = files_in(&dir, "webm");
+    assert!(files.len() >= 2, "{files:?}");
+    let mut frames = 0;
+    for (i, file) in files.iter().enumerate() {
+        duration_ms(file);
+        let size = std::fs::metadata(file).unwrap().len();
+        if i + 1 < files.len() {
+            // Cut at the first keyframe after the size was reached: past it, by less
+            // than a keyframe interval's worth.
+            assert!(size >= 60_000, "{}: {size} bytes", file.display());
+        }
+        frames += decode(file).frames();
+    }
+    assert_eq!(frames, 90);
+    assert_eq!(closed.lock().unwrap().len(), files.len());
+}

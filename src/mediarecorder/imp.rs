@@ -1,4 +1,6 @@
-//! GObject and GStreamer glue of `mediarecorder`; the recording logic is in `recorder`.
+//! GObject and GStreamer glue of `mediarecorder`. The work is done elsewhere: actions
+//! and the stage of encoded frames in `recorder`, one recording and its files in
+//! `recording`, pads and branches in `pads`, events in `events`.
 
 use std::sync::{LazyLock, Mutex};
 
