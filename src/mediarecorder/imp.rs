@@ -20,8 +20,10 @@ pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// Lock order: `settings` before `state`; neither is held while emitting a signal,
-/// notifying, or changing a child's state.
+/// Lock order: `settings` before `state` before a session's chunk cutter. None is held
+/// while emitting a signal or notifying. Encoded frames are handed to a session (an
+/// appsrc queue, which never blocks) under `state`, so a recording cannot be finalized
+/// between placing a frame and writing it.
 pub struct MediaRecorder {
     pub(super) settings: Mutex<Settings>,
     pub(super) state: Mutex<State>,
