@@ -119,12 +119,7 @@ fn user_encoder_is_used_as_given() {
     assert_eq!(encoder.property::<i32>("cpu-used"), 6);
     drop(p);
     assert_eq!(stream_types(&path), ["video/x-vp9"]);
-    let keys: Vec<u64> = webm_index_of(&path)
-        .blocks
-        .iter()
-        .filter(|b| b.2)
-        .map(|b| b.0)
-        .collect();
+    let keys = webm_index_of(&path).keyframe_times_ms();
     assert_eq!(keys, [0, 500, 1000, 1500]);
 }
 
@@ -136,12 +131,7 @@ fn keyframe_interval_duration_places_keyframes() {
         2,
         false,
     );
-    let keys: Vec<u64> = webm_index_of(&path)
-        .blocks
-        .iter()
-        .filter(|b| b.2)
-        .map(|b| b.0)
-        .collect();
+    let keys = webm_index_of(&path).keyframe_times_ms();
     assert_eq!(keys, [0, 500, 1000, 1500]);
 }
 

@@ -140,7 +140,7 @@ fn compressed_input_is_muxed_without_reencoding() {
     assert_eq!(d.frames(), 45);
     // The source's keyframes (every 15 frames) are kept, so are its clusters.
     let index = webm_index_of(&path);
-    let keys: Vec<u64> = index.blocks.iter().filter(|b| b.2).map(|b| b.0).collect();
+    let keys = index.keyframe_times_ms();
     assert_eq!(keys, [0, 500, 1000]);
 }
 

@@ -142,6 +142,15 @@ struct Feeder {
 }
 
 impl Feeder {
+    /// Ends the stream and waits for the recording to end with it.
+    fn finish(&self, pipeline: &gst::Pipeline) {
+        self.src.end_of_stream().unwrap();
+        assert!(matches!(
+            wait_message(pipeline, Duration::from_secs(10)),
+            End::Eos(_)
+        ));
+    }
+
     fn frame(&self, width: i32, height: i32, pts: Option<gst::ClockTime>) {
         self.frame_at_rate(width, height, 30, pts)
     }
@@ -195,11 +204,7 @@ fn timestamps_far_from_zero_start_the_file_at_zero() {
             Some(base + gst::ClockTime::from_nseconds(i * 33_333_333)),
         );
     }
-    feed.src.end_of_stream().unwrap();
-    assert!(matches!(
-        wait_message(&p, Duration::from_secs(10)),
-        End::Eos(_)
-    ));
+    feed.finish(&p);
     drop(p);
     let d = decode(&path);
     assert_eq!(d.frames(), 30);
@@ -216,11 +221,7 @@ fn frames_without_timestamps_are_recorded() {
         feed.frame(320, 240, None);
         std::thread::sleep(Duration::from_millis(33));
     }
-    feed.src.end_of_stream().unwrap();
-    assert!(matches!(
-        wait_message(&p, Duration::from_secs(10)),
-        End::Eos(_)
-    ));
+    feed.finish(&p);
     drop(p);
     let d = decode(&path);
     assert!(d.frames() >= 18, "{} frames", d.frames());
@@ -236,11 +237,7 @@ fn a_size_change_is_scaled_to_the_first_size() {
         let (w, h) = if i < 30 { (320, 240) } else { (640, 360) };
         feed.frame(w, h, Some(gst::ClockTime::from_nseconds(i * 33_333_333)));
     }
-    feed.src.end_of_stream().unwrap();
-    assert!(matches!(
-        wait_message(&p, Duration::from_secs(10)),
-        End::Eos(_)
-    ));
+    feed.finish(&p);
     drop(p);
     let d = decode(&path);
     assert_eq!(d.frames(), 60);
@@ -336,11 +333,7 @@ fn a_frame_rate_change_goes_on_recording() {
         feed.frame_at_rate(320, 240, fps, Some(gst::ClockTime::from_nseconds(t)));
         t += 1_000_000_000 / fps as u64;
     }
-    feed.src.end_of_stream().unwrap();
-    assert!(matches!(
-        wait_message(&p, Duration::from_secs(10)),
-        End::Eos(_)
-    ));
+    feed.finish(&p);
     drop(p);
     let d = decode(&path);
     assert_eq!(d.frames(), 45);

@@ -423,6 +423,13 @@ pub fn webm_index(data: &[u8]) -> WebmIndex {
     index
 }
 
+impl WebmIndex {
+    /// Times (ms) of the keyframe blocks, in file order.
+    pub fn keyframe_times_ms(&self) -> Vec<u64> {
+        self.blocks.iter().filter(|b| b.2).map(|b| b.0).collect()
+    }
+}
+
 pub fn webm_index_of(path: &Path) -> WebmIndex {
     webm_index(&std::fs::read(path).unwrap())
 }
