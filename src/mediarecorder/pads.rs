@@ -166,6 +166,7 @@ impl MediaRecorder {
             codec: None,
             input: None,
             encoded_caps: None,
+            live: false,
             eos: false,
             last_rt: None,
             seen_generation: 0,
@@ -394,6 +395,7 @@ impl MediaRecorder {
             s.codec = Some(plan.codec);
             s.middle = plan.elements;
             s.input = input;
+            s.live = live;
         });
         true
     }

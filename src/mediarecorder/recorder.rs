@@ -149,6 +149,8 @@ pub struct Stream {
     /// Media type of the input the chain was built for.
     pub(super) input: Option<String>,
     pub(super) encoded_caps: Option<gst::Caps>,
+    /// Whether upstream is live (its latency query said so when the chain was built).
+    pub(super) live: bool,
     pub(super) eos: bool,
     /// Running time of the last encoded frame, to notice it going back, and the
     /// timeline generation it was placed in.

@@ -4,6 +4,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -16,9 +17,11 @@ use super::recorder::{Settings, Stream};
 use super::session::{FinishReport, MuxSession, SessionConfig, SessionEvent};
 use super::timeline::{Kind, Timeline, Verdict};
 
-/// How long a stream may lag (in media time of the others) before a recording starts
-/// without it: a linked pad that never delivers must not hold the recording back.
-const STREAM_WAIT: u64 = 3_000_000_000;
+/// How long a live recording waits (wall-clock) for a linked stream that has sent
+/// nothing before it starts without it: a camera that never delivers must not hold the
+/// microphone back. A non-live pipeline waits as long as it takes: there audio runs
+/// seconds ahead of video as a matter of course, and upstream queues give the slack.
+const LIVE_STREAM_WAIT: Duration = Duration::from_secs(3);
 /// Media time between progress messages.
 const PROGRESS_INTERVAL: u64 = 1_000_000_000;
 
@@ -117,6 +120,8 @@ pub struct Recording {
     held: VecDeque<Held>,
     pub finished: HashSet<usize>,
     pub reached_duration: bool,
+    /// When the recording first had to wait for a stream (for `LIVE_STREAM_WAIT`).
+    waiting_since: Option<Instant>,
     dropped_before: u64,
     next_progress: u64,
     /// Running times at which the encoders are to make a keyframe (segment starts);
@@ -150,6 +155,7 @@ impl Recording {
             held: VecDeque::new(),
             finished: HashSet::new(),
             reached_duration: false,
+            waiting_since: None,
             dropped_before,
             next_progress: PROGRESS_INTERVAL,
             keyframe_requests: Vec::new(),
@@ -364,10 +370,7 @@ impl Recording {
     /// Audio held for a video stream that never sends a keyframe: after a while, record
     /// the audio alone rather than nothing.
     fn give_up_on_silent_video(&mut self, imp: &MediaRecorder, streams: &[Stream]) {
-        let (Some(first), Some(last)) = (self.held.front(), self.held.back()) else {
-            return;
-        };
-        if last.rt.saturating_sub(first.rt) < STREAM_WAIT || self.timeline.is_started() {
+        if self.held.is_empty() || self.timeline.is_started() || !self.wait_is_over(streams) {
             return;
         }
         let silent_video: Vec<usize> = streams
@@ -379,6 +382,7 @@ impl Recording {
         if silent_video.is_empty() {
             return;
         }
+        warn_given_up(imp, streams, &silent_video);
         self.expected.retain(|id| !silent_video.contains(id));
         if !streams
             .iter()
@@ -387,6 +391,19 @@ impl Recording {
             self.timeline.forget_video();
             self.release_held(imp, streams);
         }
+    }
+
+    /// Whether to stop waiting for streams that have sent nothing yet: only on a live
+    /// pipeline, `LIVE_STREAM_WAIT` after the recording first had to wait.
+    fn wait_is_over(&mut self, streams: &[Stream]) -> bool {
+        let live = streams
+            .iter()
+            .any(|s| self.expected.contains(&s.id) && s.live);
+        if !live {
+            return false;
+        }
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        since.elapsed() >= LIVE_STREAM_WAIT
     }
 
     /// A `mediarecorder-progress` message for each second of media recorded.
@@ -441,20 +458,10 @@ impl Recording {
             .map(|s| s.id)
             .collect();
         if !waiting.is_empty() {
-            let first = self.pending.first().and_then(|(_, b)| b.pts());
-            let last = self.pending.last().and_then(|(_, b)| b.pts());
-            let span = match (first, last) {
-                (Some(a), Some(b)) => b.nseconds().saturating_sub(a.nseconds()),
-                _ => 0,
-            };
-            if span < STREAM_WAIT {
+            if !self.wait_is_over(streams) {
                 return;
             }
-            gst::warning!(
-                CAT,
-                imp = imp,
-                "Streams {waiting:?} sent nothing: recording without them"
-            );
+            warn_given_up(imp, streams, &waiting);
         }
         self.open_first_file(imp, streams);
     }
@@ -581,6 +588,27 @@ impl Recording {
             .chain(self.file.take())
             .collect()
     }
+}
+
+/// Says which pads a live recording goes on without, and why they cannot join later.
+fn warn_given_up(imp: &MediaRecorder, streams: &[Stream], ids: &[usize]) {
+    let pads: Vec<String> = streams
+        .iter()
+        .filter(|s| ids.contains(&s.id))
+        .map(|s| s.pad.name().to_string())
+        .collect();
+    let pads = pads.join(", ");
+    gst::warning!(CAT, imp = imp, "Recording without {pads}");
+    gst::element_imp_warning!(
+        imp,
+        gst::StreamError::Failed,
+        (
+            "Pad {} sent no media within {} s of a live recording's start: recording \
+             without it (a WebM file's tracks are fixed when it starts)",
+            pads,
+            LIVE_STREAM_WAIT.as_secs()
+        )
+    );
 }
 
 fn audio_rate(streams: &[Stream], id: usize) -> u64 {
