@@ -334,3 +334,51 @@ fn inspect_documents_every_property() {
     }
     assert_eq!(state_of(&r), "inactive");
 }
+
+/// Caps on a recorder's sink pads once a recording ran, as "format" / "rate".
+fn negotiated(p: &gst::Pipeline) -> Vec<(String, String)> {
+    recorder(p)
+        .sink_pads()
+        .iter()
+        .filter_map(|pad| pad.current_caps())
+        .map(|caps| {
+            let s = caps.structure(0).unwrap();
+            let format = s.get::<String>("format").unwrap_or_default();
+            let rate = s
+                .get::<i32>("rate")
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            (format, rate)
+        })
+        .collect()
+}
+
+#[test]
+fn sources_left_free_negotiate_what_the_encoders_take() {
+    init();
+    let dir = tmp_dir("free_caps");
+    // No caps filter: the sources pick from the recorder's answer to their caps query.
+    let p = launch(&format!(
+        "mediarecorder name=r location={} videotestsrc num-buffers=10 ! r. \
+         audiotestsrc num-buffers=10 ! r.",
+        dir.join("free.webm").display()
+    ));
+    expect_eos(&p, Duration::from_secs(20));
+    let mut caps = negotiated(&p);
+    caps.sort();
+    assert_eq!(
+        caps,
+        [
+            ("I420".to_string(), String::new()),
+            ("S16LE".to_string(), "48000".to_string())
+        ]
+    );
+    drop(p);
+    // A file's decoder offers its own format; the recorder takes it as it is.
+    let p = launch(&format!(
+        "videotestsrc num-buffers=10 ! video/x-raw,format=NV12 ! mediarecorder name=r location={}",
+        dir.join("nv12.webm").display()
+    ));
+    expect_eos(&p, Duration::from_secs(20));
+    assert_eq!(negotiated(&p), [("NV12".to_string(), String::new())]);
+}

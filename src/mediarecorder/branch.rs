@@ -117,6 +117,52 @@ pub fn accepted_caps(rtype: &RecordingType) -> gst::Caps {
     caps
 }
 
+/// Raw formats the encoders take without conversion (planar 4:2:0), best first.
+const DIRECT_VIDEO_FORMATS: [&str; 4] = ["I420", "YV12", "NV12", "NV21"];
+
+/// The caps a sink pad offers before its chain exists, in the order a source left
+/// free to choose should pick: for the pad's likely kind first, what passes straight
+/// to the encoder (planar 4:2:0 video; S16 or F32 interleaved audio at 48 kHz), then
+/// other raw formats, then compressed formats the container stores as they are, then
+/// what is decoded first (MJPEG); then the other kind in the same order (a pad linked
+/// without caps learns its kind from what arrives).
+pub fn preferred_caps(rtype: &RecordingType, likely: Kind) -> gst::Caps {
+    let accepted = accepted_caps(rtype);
+    let compressed = |kind: &str| {
+        accepted
+            .iter()
+            .filter(|s| s.name().starts_with(kind) && !s.name().ends_with("/x-raw"))
+            .map(|s| s.to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut video = vec![
+        gst::Structure::builder("video/x-raw")
+            .field("format", gst::List::new(DIRECT_VIDEO_FORMATS))
+            .build(),
+        gst::Structure::new_empty("video/x-raw"),
+    ];
+    video.extend(compressed("video/"));
+    video.push(gst::Structure::new_empty("image/jpeg"));
+    let mut audio = vec![
+        gst::Structure::builder("audio/x-raw")
+            .field("format", gst::List::new(["S16LE", "F32LE"]))
+            .field("layout", "interleaved")
+            .field("rate", 48_000i32)
+            .build(),
+        gst::Structure::builder("audio/x-raw")
+            .field("format", gst::List::new(["S16LE", "F32LE"]))
+            .field("layout", "interleaved")
+            .build(),
+        gst::Structure::new_empty("audio/x-raw"),
+    ];
+    audio.extend(compressed("audio/"));
+    let (first, second) = match likely {
+        Kind::Video => (video, audio),
+        Kind::Audio => (audio, video),
+    };
+    first.into_iter().chain(second).collect()
+}
+
 fn compressed_codec(caps: &gst::CapsRef) -> Option<Codec> {
     let s = caps.structure(0)?;
     let name = s.name().as_str();

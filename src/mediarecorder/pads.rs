@@ -209,21 +209,36 @@ impl MediaRecorder {
     }
 
     pub(super) fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
-        let accepted = || branch::accepted_caps(&self.settings.lock().unwrap().recording_type());
+        let rtype = || self.settings.lock().unwrap().recording_type();
         match query.view_mut() {
             gst::QueryViewMut::Caps(q) => {
-                let caps = accepted();
-                let caps = match q.filter() {
-                    Some(filter) => {
-                        filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First)
+                let (built, kind) = {
+                    let state = self.state.lock().unwrap();
+                    match state
+                        .streams
+                        .iter()
+                        .find(|s| s.pad.upcast_ref::<gst::Pad>() == pad)
+                    {
+                        Some(s) => (!s.middle.is_empty(), s.likely_kind()),
+                        None => (false, Kind::Video),
                     }
+                };
+                if built {
+                    // The chain answers: its converter lists what its encoder takes first.
+                    return gst::Pad::query_default(pad, Some(&*self.obj()), query);
+                }
+                // Before a chain exists, the answer's order is what a source left free
+                // to choose picks: what the encoder takes as it is comes first.
+                let caps = branch::preferred_caps(&rtype(), kind);
+                let caps = match q.filter() {
+                    Some(filter) => caps.intersect_with_mode(filter, gst::CapsIntersectMode::First),
                     None => caps,
                 };
                 q.set_result(&caps);
                 true
             }
             gst::QueryViewMut::AcceptCaps(q) => {
-                let ok = q.caps().can_intersect(&accepted());
+                let ok = q.caps().can_intersect(&branch::accepted_caps(&rtype()));
                 q.set_result(ok);
                 true
             }
