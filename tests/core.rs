@@ -382,3 +382,50 @@ fn sources_left_free_negotiate_what_the_encoders_take() {
     expect_eos(&p, Duration::from_secs(20));
     assert_eq!(negotiated(&p), [("NV12".to_string(), String::new())]);
 }
+
+#[test]
+fn fifty_live_starts_all_decode_without_warnings() {
+    init();
+    let dir = tmp_dir("fifty_starts");
+    // Each start falls at a different phase of the audio packets: the first packet of
+    // every file must be one that ffmpeg takes (no two blocks at time 0).
+    let p = launch(&format!(
+        "mediarecorder name=r autostart=false location={}/rec-%05d.webm \
+         videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! r. \
+         audiotestsrc is-live=true ! r.",
+        dir.display()
+    ));
+    let r = recorder(&p);
+    let (events, _) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    for i in 1..=50 {
+        assert!(r.emit_by_name::<bool>("start-recording", &[]), "start {i}");
+        std::thread::sleep(Duration::from_millis(150 + (i * 37 % 100) as u64));
+        assert!(r.emit_by_name::<bool>("stop-recording", &[]), "stop {i}");
+        assert!(
+            events.wait_for("stop", i, Duration::from_secs(5)),
+            "stop {i}"
+        );
+    }
+    drop(p);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 50);
+    let mut failures = Vec::new();
+    for file in &files {
+        let warnings = ffmpeg_warnings(file);
+        let d = decode(file);
+        let audio = d.audio_first_pts;
+        if !warnings.is_empty() || d.frames() == 0 || audio.is_none_or(|a| a > 20 * MS) {
+            failures.push(format!(
+                "{}: {} frames, audio at {audio:?}, {warnings}",
+                file.display(),
+                d.frames()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -236,6 +236,11 @@ impl Recording {
                 clip_end,
             } => {
                 let rate = audio_rate(streams, id);
+                if kind == Kind::Audio && clip_start > 0 && !cut_is_clean(&buffer, clip_start, rate)
+                {
+                    // The next packet starts less than half a packet after the start.
+                    return;
+                }
                 let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
                 let buffer = restamp(buffer, pts, duration, clip_start, clip_end, rate);
                 self.route(imp, id, kind, buffer, keyframe, rate);
@@ -299,7 +304,12 @@ impl Recording {
                     // The part before the boundary ends the previous file, the rest
                     // begins this one: the split is at the same media time, to the sample.
                     let end = pts + duration;
-                    if end > boundary {
+                    if end > boundary && !cut_is_clean(&buffer, boundary - pts, rate) {
+                        // The next file's audio starts with the packet after this one,
+                        // less than half a packet after its start: nothing is lost.
+                        let rt = self.timeline.running_time_of(pts);
+                        closing.push(id, buffer, counts, rt);
+                    } else if end > boundary {
                         let head = restamp(
                             buffer.clone(),
                             pts,
@@ -611,6 +621,29 @@ fn warn_given_up(imp: &MediaRecorder, streams: &[Stream], ids: &[usize]) {
     );
 }
 
+/// Whether an audio packet may begin a file with its first `head` ns cut off. The cut
+/// (with the encoder's own priming on its first packet) becomes the file's Opus
+/// pre-skip, and GStreamer 1.22's matroskamux writes every packet that starts within
+/// the pre-skip at time 0: two blocks at 0, which ffmpeg rejects as non-monotonic. So
+/// the cut must stay under half the packet, with a millisecond to spare for rounding;
+/// otherwise the packet is left out and the next one begins the file.
+fn cut_is_clean(buffer: &gst::BufferRef, head: u64, rate: u64) -> bool {
+    let priming = buffer
+        .meta::<gst_audio::AudioClippingMeta>()
+        .filter(|m| m.start().format() == gst::Format::Default)
+        .map_or(0, |m| {
+            m.start().value().max(0) as u64 * 1_000_000_000 / rate
+        });
+    let full = buffer.duration().map_or(0, |d| d.nseconds()) + priming;
+    clean_cut(head + priming, full)
+}
+
+/// `cut` ns skipped at the head of a packet `full` ns long leaves the next packet's
+/// start beyond the cut (see `cut_is_clean`).
+fn clean_cut(cut: u64, full: u64) -> bool {
+    cut * 2 + 2_000_000 <= full
+}
+
 fn audio_rate(streams: &[Stream], id: usize) -> u64 {
     streams
         .iter()
@@ -678,4 +711,25 @@ fn rebase(mut buffer: gst::Buffer, start: u64) -> gst::Buffer {
         ));
     }
     buffer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_cut;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_cut_must_leave_the_next_packet_past_the_pre_skip() {
+        // 20 ms Opus packets: the next one starts at 20 ms - cut, which must exceed the
+        // cut (matroskamux writes anything within the pre-skip at 0) by rounding room.
+        assert!(clean_cut(0, 20 * MS));
+        assert!(clean_cut(9 * MS, 20 * MS));
+        assert!(!clean_cut(9 * MS + 1, 20 * MS));
+        assert!(!clean_cut(12 * MS, 20 * MS));
+        // The encoder's first packet: its 6.5 ms priming plus a 2 ms cut is clean,
+        // plus a 3 ms cut is not.
+        assert!(clean_cut(8_500_000, 20 * MS));
+        assert!(!clean_cut(9_500_000, 20 * MS));
+    }
 }

@@ -440,3 +440,15 @@ pub fn duration_ms(path: &Path) -> f64 {
         .duration_ms
         .unwrap_or_else(|| panic!("{} has no Duration: not finalized", path.display()))
 }
+
+/// What `ffmpeg -v warning` prints while decoding `path` (empty for a clean file):
+/// timestamps that go back, broken blocks, anything a post-processing tool trips on.
+pub fn ffmpeg_warnings(path: &Path) -> String {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "warning", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
