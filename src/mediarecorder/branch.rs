@@ -68,10 +68,44 @@ fn base(factory: &'static str) -> Result<gst::Element, PlanError> {
 }
 
 /// Sets a property from its string form where the element has it (versions differ).
+/// Numbers are clamped to the property's range, and a value the element cannot take
+/// is left at its default: nothing a user sets may abort the process.
 pub fn set_if_present(element: &gst::Element, name: &str, value: &str) {
-    if element.find_property(name).is_some() {
-        element.set_property_from_str(name, value);
+    let Some(pspec) = element.find_property(name) else {
+        return;
+    };
+    let parsed = match value.parse::<i128>() {
+        Ok(number) => clamped_number(&pspec, number),
+        Err(_) => None,
+    };
+    let parsed = parsed.or_else(|| glib::Value::deserialize_with_pspec(value, &pspec).ok());
+    match parsed {
+        Some(v) if v.type_().is_a(pspec.value_type()) => element.set_property_from_value(name, &v),
+        _ => gst::warning!(
+            gst::CAT_DEFAULT,
+            "{}: cannot set {name} to {value}",
+            element.name()
+        ),
     }
+}
+
+/// `number` as a value of `pspec`'s numeric type, within its range.
+fn clamped_number(pspec: &glib::ParamSpec, number: i128) -> Option<glib::Value> {
+    macro_rules! clamp_to {
+        ($spec:ty, $t:ty) => {
+            if let Some(p) = pspec.downcast_ref::<$spec>() {
+                let value = number.clamp(i128::from(p.minimum()), i128::from(p.maximum()));
+                return <$t>::try_from(value).ok().map(|v| v.to_value());
+            }
+        };
+    }
+    clamp_to!(glib::ParamSpecInt, i32);
+    clamp_to!(glib::ParamSpecUInt, u32);
+    clamp_to!(glib::ParamSpecInt64, i64);
+    clamp_to!(glib::ParamSpecUInt64, u64);
+    clamp_to!(glib::ParamSpecLong, std::ffi::c_long);
+    clamp_to!(glib::ParamSpecULong, std::ffi::c_ulong);
+    None
 }
 
 pub fn kind_of(caps: &gst::CapsRef) -> Option<Kind> {

@@ -51,7 +51,7 @@ impl ObjectSubclass for MediaRecorder {
     }
 }
 
-fn action<F>(name: &str, f: F) -> glib::subclass::Signal
+fn action<F>(name: &'static str, f: F) -> glib::subclass::Signal
 where
     F: Fn(&MediaRecorder) -> bool + Send + Sync + 'static,
 {
@@ -60,9 +60,39 @@ where
         .return_type::<bool>()
         .class_handler(move |args| {
             let obj = args[0].get::<super::MediaRecorder>().ok()?;
-            Some(f(obj.imp()).to_value())
+            let imp = obj.imp();
+            Some(imp.guarded(name, || false, || f(imp)).to_value())
         })
         .build()
+}
+
+impl MediaRecorder {
+    /// Runs `f`, called from C (a property, an action): a panic there would abort the
+    /// process, so it becomes an element error and `fallback` instead.
+    pub(super) fn guarded<T>(
+        &self,
+        what: &str,
+        fallback: impl FnOnce() -> T,
+        f: impl FnOnce() -> T,
+    ) -> T {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                gst::error!(CAT, imp = self, "Panic in {what}: {why}");
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Failed,
+                    ("Internal error in mediarecorder ({}): {}", what, why)
+                );
+                fallback()
+            }
+        }
+    }
 }
 
 impl ObjectImpl for MediaRecorder {
@@ -253,11 +283,19 @@ impl ObjectImpl for MediaRecorder {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.set_setting(pspec.name(), value);
+        self.guarded(
+            pspec.name(),
+            || (),
+            || self.set_setting(pspec.name(), value),
+        );
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        self.get_setting(pspec.name())
+        self.guarded(
+            pspec.name(),
+            || pspec.default_value().clone(),
+            || self.get_setting(pspec.name()),
+        )
     }
 
     fn signals() -> &'static [glib::subclass::Signal] {

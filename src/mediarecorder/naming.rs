@@ -15,6 +15,10 @@ enum Piece {
 
 const DATE_FIELDS: &str = "YmdHMSjyebBaAIpZzuVGgF";
 
+/// The widest index a pattern gets: a u64 has 20 digits (and Rust's formatter refuses
+/// widths beyond 65535, so `%65536d` must not reach it).
+pub const MAX_INDEX_WIDTH: usize = 20;
+
 fn parse(pattern: &str) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -38,7 +42,7 @@ fn parse(pattern: &str) -> Vec<Piece> {
             Some('d') if !spec.is_empty() => {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
                 pieces.push(Piece::Index {
-                    width: spec.parse().unwrap_or(0),
+                    width: spec.parse().unwrap_or(MAX_INDEX_WIDTH).min(MAX_INDEX_WIDTH),
                     zero: spec.starts_with('0'),
                 });
             }
@@ -109,6 +113,65 @@ pub fn expand(pattern: &str, index: u64, date: impl Fn(char) -> String) -> Strin
     out
 }
 
+/// The highest index among existing file `names` that the file-name part of `pattern`
+/// could have written (date fields match any date), so a restarted recorder goes on
+/// after it instead of overwriting. `None` when no name matches or the pattern has no
+/// index.
+pub fn highest_index<'a>(pattern: &str, names: impl IntoIterator<Item = &'a str>) -> Option<u64> {
+    let file_part = pattern.rsplit('/').next().unwrap_or(pattern);
+    let pieces = parse(file_part);
+    if !pieces.iter().any(|p| matches!(p, Piece::Index { .. })) {
+        return None;
+    }
+    names
+        .into_iter()
+        .filter_map(|name| match_name(&pieces, name, None))
+        .max()
+}
+
+/// Matches `name` against `pieces`; the index it holds when it matches.
+fn match_name(pieces: &[Piece], name: &str, index: Option<u64>) -> Option<u64> {
+    let Some((piece, rest)) = pieces.split_first() else {
+        return name.is_empty().then_some(index).flatten();
+    };
+    match piece {
+        Piece::Text(t) => match_name(rest, name.strip_prefix(t.as_str())?, index),
+        Piece::Index { .. } => {
+            let trimmed = name.trim_start_matches(' ');
+            let digits = trimmed.len()
+                - trimmed
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .len();
+            (1..=digits.min(MAX_INDEX_WIDTH)).rev().find_map(|n| {
+                let value = trimmed[..n].parse().ok()?;
+                match_name(rest, &trimmed[n..], Some(value))
+            })
+        }
+        Piece::Date(_) => {
+            let field = name
+                .char_indices()
+                .take_while(|(_, c)| c.is_ascii_alphanumeric() || "+-:".contains(*c))
+                .map(|(i, c)| i + c.len_utf8());
+            field
+                .collect::<Vec<_>>()
+                .into_iter()
+                .find_map(|end| match_name(rest, &name[end..], index))
+        }
+    }
+}
+
+/// `path` with `-n` before its extension: the name for the `n`th file that would
+/// otherwise replace an existing one (a strftime name repeating within its second).
+pub fn with_suffix(path: &std::path::Path, n: u32) -> std::path::PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = match (stem, path.extension()) {
+        (Some(stem), Some(ext)) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        (Some(stem), None) => format!("{stem}-{n}"),
+        _ => format!("{n}"),
+    };
+    path.with_file_name(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +215,37 @@ mod tests {
         assert!(!is_pattern("out.webm"));
         assert!(!is_pattern("100%%.webm"));
         assert_eq!(expand("odd%q.webm", 1, fixed_date), "odd%q.webm");
+    }
+
+    #[test]
+    fn widths_are_bounded() {
+        let name = expand("x%65536d.webm", 7, fixed_date);
+        assert_eq!(name, format!("x{:20}.webm", 7));
+    }
+
+    #[test]
+    fn the_highest_existing_index_is_found() {
+        let names = [
+            "rec-00003.webm",
+            "rec-00012.webm",
+            "rec-abc.webm",
+            "other-00099.webm",
+            "rec-00007.webm.tmp",
+        ];
+        assert_eq!(highest_index("/d/rec-%05d.webm", names), Some(12));
+        assert_eq!(highest_index("rec-%05d.webm", ["x.webm"]), None);
+        // Date fields match any date; the index is still read.
+        let dated = ["cam-20261130-004.webm", "cam-20261129-017.webm"];
+        assert_eq!(highest_index("cam-%Y%m%d-%03d.webm", dated), Some(17));
+        // A name with no index has none to go on from.
+        assert_eq!(highest_index("cam-%H%M%S.webm", ["cam-120000.webm"]), None);
+        // Indices wider than the pattern's width still count.
+        assert_eq!(highest_index("r%02d.webm", ["r123.webm"]), Some(123));
+    }
+
+    #[test]
+    fn suffixes_go_before_the_extension() {
+        let p = std::path::Path::new("/d/x-1205.webm");
+        assert_eq!(with_suffix(p, 2), std::path::Path::new("/d/x-1205-2.webm"));
     }
 }

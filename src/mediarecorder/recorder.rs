@@ -189,6 +189,23 @@ pub struct State {
     pub(super) pre_record: u64,
 }
 
+/// A string property's value; `Err` when it is not UTF-8 (C callers may set any bytes,
+/// and reading those as a Rust string would panic where no panic may unwind).
+fn utf8_string(value: &glib::Value) -> Result<Option<String>, ()> {
+    use glib::translate::ToGlibPtr;
+    if !value.type_().is_a(glib::Type::STRING) {
+        return Err(());
+    }
+    // SAFETY: the value holds a string (checked above); the pointer is read, not kept.
+    let raw = unsafe { glib::gobject_ffi::g_value_get_string(value.to_glib_none().0) };
+    if raw.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: a GValue string is NUL-terminated and lives as long as `value`.
+    let bytes = unsafe { std::ffi::CStr::from_ptr(raw) };
+    bytes.to_str().map(|s| Some(s.to_owned())).map_err(|_| ())
+}
+
 /// Whether this machine can record `mime` (the web API's `isTypeSupported`): the type
 /// parses and every element it needs is installed.
 pub fn is_type_supported(mime: &str) -> bool {
@@ -203,21 +220,40 @@ pub fn is_type_supported(mime: &str) -> bool {
         .all(|req| gst::ElementFactory::find(req.factory).is_some())
 }
 
-/// A pattern's files do not exist yet: check that its folder takes files.
+/// Whether a recording can be written at `location`, checked without leaving anything
+/// behind: an existing file is opened for writing but not truncated; for a new file or
+/// a pattern, a probe file is made and removed in the folder. A FIFO is refused before
+/// anything opens it (opening one blocks until a reader comes, and a WebM file is
+/// finalized by seeking back).
 fn check_location(location: &str) -> Result<(), glib::Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let path = Path::new(location);
     if !naming::is_pattern(location) {
-        return check_writable(location);
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.file_type().is_fifo() || meta.file_type().is_socket() {
+                return Err(glib::Error::new(
+                    gst::ResourceError::OpenWrite,
+                    &format!(
+                        "Cannot record to '{location}': it is a FIFO or socket, and a \
+                         recording is finalized by seeking back in its file. To stream, \
+                         leave location unset and use 'dataavailable' with a timeslice"
+                    ),
+                ));
+            }
+            return check_writable(location);
+        }
     }
-    let dir = Path::new(location)
+    let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let probe = dir.join(format!(".mediarecorder-probe-{}", std::process::id()));
-    check_writable(&probe.to_string_lossy()).map_err(|_| {
+    open_for_writing(&probe.to_string_lossy()).map_err(|e| {
         glib::Error::new(
             gst::ResourceError::OpenWrite,
             &format!(
-                "Cannot write the recordings '{location}': folder '{}' is not writable",
+                "Cannot write the recording '{location}': folder '{}' does not take \
+                 files: {e}",
                 dir.display()
             ),
         )
@@ -226,19 +262,22 @@ fn check_location(location: &str) -> Result<(), glib::Error> {
     Ok(())
 }
 
-fn check_writable(path: &str) -> Result<(), glib::Error> {
+fn open_for_writing(path: &str) -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
         .map(|_| ())
-        .map_err(|e| {
-            glib::Error::new(
-                gst::ResourceError::OpenWrite,
-                &format!("Cannot write the recording to '{path}': {e}"),
-            )
-        })
+}
+
+fn check_writable(path: &str) -> Result<(), glib::Error> {
+    open_for_writing(path).map_err(|e| {
+        glib::Error::new(
+            gst::ResourceError::OpenWrite,
+            &format!("Cannot write the recording to '{path}': {e}"),
+        )
+    })
 }
 
 impl MediaRecorder {
@@ -263,20 +302,22 @@ impl MediaRecorder {
                     );
                     return;
                 }
-                s.location = value
-                    .get::<Option<String>>()
-                    .ok()
-                    .flatten()
-                    .filter(|l| !l.is_empty());
+                match utf8_string(value) {
+                    Ok(location) => s.location = location.filter(|l| !l.is_empty()),
+                    Err(()) => {
+                        drop(s);
+                        self.refuse_non_utf8("location");
+                    }
+                }
             }
             "duration" => s.duration_ms = value.get().unwrap_or(0),
-            "mime-type" => {
-                s.mime_type = value
-                    .get::<Option<String>>()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-            }
+            "mime-type" => match utf8_string(value) {
+                Ok(mime) => s.mime_type = mime.unwrap_or_default(),
+                Err(()) => {
+                    drop(s);
+                    self.refuse_non_utf8("mime-type");
+                }
+            },
             "video-bits-per-second" => s.video_bps = value.get().unwrap_or(0),
             "audio-bits-per-second" => s.audio_bps = value.get().unwrap_or(0),
             "bits-per-second" => s.total_bps = value.get().unwrap_or(0),
@@ -302,6 +343,19 @@ impl MediaRecorder {
             "audio-encoder" => s.audio_encoder = value.get().ok().flatten(),
             _ => {}
         }
+    }
+
+    fn refuse_non_utf8(&self, property: &str) {
+        gst::warning!(CAT, imp = self, "Refusing a {property} that is not UTF-8");
+        gst::element_imp_warning!(
+            self,
+            gst::ResourceError::Settings,
+            (
+                "'{}' was set to bytes that are not valid UTF-8: the value is refused and \
+                 the previous one kept",
+                property
+            )
+        );
     }
 
     pub(super) fn get_setting(&self, name: &str) -> glib::Value {
@@ -403,8 +457,14 @@ impl MediaRecorder {
                 self.post_error(&err, None);
                 return Err(gst::StateChangeError);
             }
+            self.skip_existing_indices(&path);
         }
-        self.state.lock().unwrap().autostarted = false;
+        let mut state = self.state.lock().unwrap();
+        state.autostarted = false;
+        // A new run: streams that ended in the last one flow again.
+        for stream in state.streams.iter_mut() {
+            stream.eos = false;
+        }
         Ok(())
     }
 
@@ -434,8 +494,20 @@ impl MediaRecorder {
             self.queue_event(Event::Error(err), RecorderState::Inactive);
             return false;
         }
+        if let Err(why) = self.can_start() {
+            gst::info!(CAT, imp = self, "start-recording refused: {why}");
+            return false;
+        }
         let video_streams = {
             let mut state = self.state.lock().unwrap();
+            if !state.streams.iter().any(|s| !s.eos && s.pad.is_linked()) {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "start-recording refused: no linked stream is flowing (all ended)"
+                );
+                return false;
+            }
             if state.recorder != RecorderState::Inactive {
                 gst::info!(
                     CAT,
@@ -451,6 +523,24 @@ impl MediaRecorder {
         self.notify_started();
         request_keyframes(&video_streams, None);
         true
+    }
+
+    /// A recording needs the element running and staying so: below PAUSED, or while
+    /// it goes down, nothing would ever end the recording (no `stop` would follow).
+    fn can_start(&self) -> Result<(), &'static str> {
+        let obj = self.obj();
+        let element = obj.upcast_ref::<gst::Element>();
+        // SAFETY: reads a field of a live GstElement; a stale read only makes a
+        // start that races a state change succeed or fail, as it would a moment later.
+        let target = unsafe {
+            use glib::translate::{FromGlib, ToGlibPtr};
+            let ptr: *mut gst::ffi::GstElement = element.to_glib_none().0;
+            gst::State::from_glib((*ptr).target_state)
+        };
+        if target < gst::State::Paused {
+            return Err("the element is not going to PAUSED or PLAYING");
+        }
+        Ok(())
     }
 
     pub(super) fn stop_recording(&self) -> bool {
@@ -529,8 +619,38 @@ impl MediaRecorder {
     pub(super) fn validate_for_start(&self, settings: &Settings) -> Result<(), glib::Error> {
         settings.validate()?;
         match &settings.location {
-            Some(path) => check_location(path),
+            Some(path) => {
+                check_location(path)?;
+                self.skip_existing_indices(path);
+                Ok(())
+            }
             None => Ok(()),
+        }
+    }
+
+    /// A pattern's index goes on after the highest one already in its folder (a
+    /// restarted recorder must not overwrite the last run's files).
+    fn skip_existing_indices(&self, location: &str) {
+        let dir = Path::new(location)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if let Some(highest) = naming::highest_index(location, names.iter().map(String::as_str)) {
+            let next = highest.saturating_add(1);
+            self.next_file_index
+                .fetch_max(next, std::sync::atomic::Ordering::SeqCst);
+            gst::info!(
+                CAT,
+                imp = self,
+                "Files up to index {highest} exist: going on from {next}"
+            );
         }
     }
 

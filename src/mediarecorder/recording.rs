@@ -22,6 +22,8 @@ use super::timeline::{Kind, Timeline, Verdict};
 /// microphone back. A non-live pipeline waits as long as it takes: there audio runs
 /// seconds ahead of video as a matter of course, and upstream queues give the slack.
 const LIVE_STREAM_WAIT: Duration = Duration::from_secs(3);
+/// Names tried before a pattern's file replaces an existing one.
+const MAX_NAME_TRIES: u32 = 1000;
 /// Media time between progress messages.
 const PROGRESS_INTERVAL: u64 = 1_000_000_000;
 
@@ -286,10 +288,13 @@ impl Recording {
             }
         }
         let cuts_here = kind == Kind::Video || !self.has_video_track();
-        if self.segmenting() && cuts_here && keyframe {
+        // A file holds at least one frame, however short the segments asked for.
+        if self.segmenting() && cuts_here && keyframe && file.frames > 0 {
             let by_time = self.settings.max_file_duration_ms > 0
                 && pts + duration / 2
-                    >= file.start + self.settings.max_file_duration_ms * 1_000_000;
+                    >= file
+                        .start
+                        .saturating_add(self.settings.max_file_duration_ms * 1_000_000);
             let by_size = self.settings.max_file_size > 0
                 && file.session.bytes_written() >= self.settings.max_file_size;
             if by_time || by_size {
@@ -373,8 +378,10 @@ impl Recording {
     /// Media time where the current file is due to end by `max-file-duration`.
     fn next_time_boundary(&self) -> Option<u64> {
         let file = self.file.as_ref()?;
-        (self.settings.max_file_duration_ms > 0)
-            .then(|| file.start + self.settings.max_file_duration_ms * 1_000_000)
+        (self.settings.max_file_duration_ms > 0).then(|| {
+            file.start
+                .saturating_add(self.settings.max_file_duration_ms * 1_000_000)
+        })
     }
 
     /// Audio held for a video stream that never sends a keyframe: after a while, record
@@ -509,14 +516,36 @@ impl Recording {
         if !naming::is_pattern(location) {
             return Some(PathBuf::from(location));
         }
-        let index = imp.take_file_index();
         let now = glib::DateTime::now_local().ok();
-        Some(PathBuf::from(naming::expand(location, index, |field| {
-            now.as_ref()
-                .and_then(|n| n.format(&format!("%{field}")).ok())
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        })))
+        let expand = |index| {
+            PathBuf::from(naming::expand(location, index, |field| {
+                now.as_ref()
+                    .and_then(|n| n.format(&format!("%{field}")).ok())
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            }))
+        };
+        // A pattern never replaces a file: an index skips names taken since the
+        // element started, and a name that repeats (strftime fields within one
+        // second) gets a suffix.
+        let mut path = expand(imp.take_file_index());
+        if naming::has_index(location) {
+            for _ in 0..MAX_NAME_TRIES {
+                if !path.exists() {
+                    break;
+                }
+                path = expand(imp.take_file_index());
+            }
+        } else {
+            let first = path.clone();
+            for n in 1..MAX_NAME_TRIES {
+                if !path.exists() {
+                    break;
+                }
+                path = naming::with_suffix(&first, n);
+            }
+        }
+        Some(path)
     }
 
     fn open_file(&mut self, imp: &MediaRecorder, start: u64) {
@@ -565,7 +594,8 @@ impl Recording {
                     frames: 0,
                 });
                 if self.settings.max_file_duration_ms > 0 && self.has_video_track() {
-                    let boundary = start + self.settings.max_file_duration_ms * 1_000_000;
+                    let boundary =
+                        start.saturating_add(self.settings.max_file_duration_ms * 1_000_000);
                     self.keyframe_requests
                         .extend(self.timeline.running_time_of(boundary));
                 }

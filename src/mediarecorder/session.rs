@@ -133,7 +133,7 @@ impl MuxSession {
         let muxer = make(config.container.muxer().factory)?;
         match config.container {
             Container::WebM | Container::Matroska => {
-                let cluster = config.cluster_duration.nseconds() as i64;
+                let cluster = i64::try_from(config.cluster_duration.nseconds()).unwrap_or(i64::MAX);
                 muxer.set_property("min-cluster-duration", cluster.min(500_000_000));
                 muxer.set_property("max-cluster-duration", cluster.max(1_000_000_000));
                 if config.location.is_none() {
@@ -142,7 +142,9 @@ impl MuxSession {
             }
             Container::Mp4 => {
                 // Fragmented, as browsers write MP4: a crash loses at most a fragment.
-                let fragment_ms = (config.cluster_duration.mseconds() as u32).max(100);
+                let fragment_ms = u32::try_from(config.cluster_duration.mseconds())
+                    .unwrap_or(u32::MAX)
+                    .max(100);
                 muxer.set_property("fragment-duration", fragment_ms);
                 if config.location.is_none() {
                     muxer.set_property("streamable", true);

@@ -94,8 +94,10 @@ impl Timeline {
 
     /// The running time at which media time `media` is (or will be) recorded.
     pub fn running_time_of(&self, media: u64) -> Option<u64> {
+        let media = i64::try_from(media).ok()?;
         self.offset
-            .and_then(|o| u64::try_from(media as i64 + o).ok())
+            .and_then(|o| media.checked_add(o))
+            .and_then(|t| u64::try_from(t).ok())
     }
 
     /// Changes each time the mapping from running time to media time is set.
