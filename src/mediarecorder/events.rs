@@ -45,17 +45,17 @@ impl MediaRecorder {
                 rec.take_files(imp, &state.streams)
             };
             let mut last = None;
+            let mut reported = error.is_some();
             let count = files.len();
             for (i, file) in files.into_iter().enumerate() {
-                let mut closed = file.finish();
-                if !closed.report.finalized {
-                    gst::warning!(CAT, imp = imp, "The muxer did not finish in time");
-                }
+                let mut closed = imp.close_file(file, &mut reported);
                 if i + 1 < count {
                     let chunk = std::mem::take(&mut closed.report.chunk);
                     imp.emit(Event::Data(chunk), RecorderState::Inactive);
                 }
-                imp.emit_file_closed(&closed, RecorderState::Inactive);
+                if closed.report.finalized {
+                    imp.emit_file_closed(&closed, RecorderState::Inactive);
+                }
                 last = Some(closed);
             }
             let (chunk, bytes, location) = match last {
@@ -95,12 +95,64 @@ impl MediaRecorder {
         self.dispatcher.submit(move || {
             let Some(obj) = weak.upgrade() else { return };
             let imp = obj.imp();
-            let mut closed = file.finish();
+            // Reported below, by ending the recording.
+            let mut reported = true;
+            let mut closed = imp.close_file(file, &mut reported);
             let now = imp.state.lock().unwrap().recorder;
             let chunk = std::mem::take(&mut closed.report.chunk);
+            if let Some(err) = closed.report.error.take() {
+                // The recording cannot go on losing files: it ends with the error (the
+                // finish job reports it, then dataavailable and stop).
+                if !imp.end_recording(Some(err.clone())) {
+                    imp.post_error(&err, None);
+                    imp.emit(Event::Error(err), now);
+                }
+                return;
+            }
             imp.emit(Event::Data(chunk), now);
             imp.emit_file_closed(&closed, now);
         });
+    }
+
+    /// Finalizes one file. A file that could not be finalized is an error (reported
+    /// once per recording, before its `dataavailable` and `stop`); a file that holds
+    /// no frame is removed rather than left unplayable.
+    pub(super) fn close_file(&self, file: OpenFile, reported: &mut bool) -> ClosedFile {
+        let mut closed = file.finish();
+        let path = closed.path.as_ref().map(|p| p.display().to_string());
+        if !closed.report.finalized && closed.report.error.is_none() {
+            closed.report.error = Some(glib::Error::new(
+                gst::ResourceError::Write,
+                &format!(
+                    "Finalizing the recording '{}' did not complete within {} s: the file \
+                     may lack its index",
+                    path.as_deref().unwrap_or("(stream)"),
+                    super::recorder::FINALIZE_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+        if let Some(err) = &closed.report.error {
+            gst::warning!(CAT, imp = self, "{}", err.message());
+            if !*reported {
+                *reported = true;
+                self.post_error(err, None);
+                self.emit(Event::Error(err.clone()), RecorderState::Inactive);
+            }
+        }
+        if closed.frames == 0 {
+            if let Some(p) = &closed.path {
+                if std::fs::remove_file(p).is_ok() {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "Removed {}: no frame was recorded",
+                        p.display()
+                    );
+                    closed.report.bytes = 0;
+                }
+            }
+        }
+        closed
     }
 
     /// Deletes a file of this recording for `max-files`, after it was finalized.

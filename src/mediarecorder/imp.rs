@@ -272,8 +272,9 @@ impl ObjectImpl for MediaRecorder {
                 glib::ParamSpecUInt64::builder("frames-dropped")
                     .nick("Frames dropped")
                     .blurb(
-                        "Raw frames of a live source dropped in the current (or last) \
-                         recording because the encoder could not keep up",
+                        "Frames dropped in the current (or last) recording: raw frames \
+                         of a live source the encoder could not keep up with, and encoded \
+                         frames a writer more than 32 MiB behind could not take",
                     )
                     .read_only()
                     .build(),

@@ -223,13 +223,24 @@ impl MediaRecorder {
                         None => (false, Kind::Video),
                     }
                 };
+                // The answer's order is what a source left free to choose picks (it
+                // follows its own filter's order only where we give none): what the
+                // encoder takes as it is comes first.
+                let mut caps = branch::preferred_caps(&rtype(), kind);
                 if built {
-                    // The chain answers: its converter lists what its encoder takes first.
-                    return gst::Pad::query_default(pad, Some(&*self.obj()), query);
+                    // Once a chain exists, what it takes, still in that order (its own
+                    // answer lists formats in the source's order: a renegotiation
+                    // picked 12-bit 4:4:4 for vp9enc).
+                    let mut inner = gst::query::Caps::new(None);
+                    if gst::Pad::query_default(pad, Some(&*self.obj()), &mut inner) {
+                        if let Some(chain) = inner.result() {
+                            let mut ordered =
+                                caps.intersect_with_mode(chain, gst::CapsIntersectMode::First);
+                            ordered.merge(chain.to_owned());
+                            caps = ordered;
+                        }
+                    }
                 }
-                // Before a chain exists, the answer's order is what a source left free
-                // to choose picks: what the encoder takes as it is comes first.
-                let caps = branch::preferred_caps(&rtype(), kind);
                 let caps = match q.filter() {
                     Some(filter) => caps.intersect_with_mode(filter, gst::CapsIntersectMode::First),
                     None => caps,

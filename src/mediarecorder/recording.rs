@@ -3,6 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,6 +123,8 @@ pub struct Recording {
     held: VecDeque<Held>,
     pub finished: HashSet<usize>,
     pub reached_duration: bool,
+    /// Frames dropped because the writer fell behind (all files of the recording).
+    writer_dropped: Arc<AtomicU64>,
     /// When the recording first had to wait for a stream (for `LIVE_STREAM_WAIT`).
     waiting_since: Option<Instant>,
     dropped_before: u64,
@@ -157,6 +160,7 @@ impl Recording {
             held: VecDeque::new(),
             finished: HashSet::new(),
             reached_duration: false,
+            writer_dropped: Arc::default(),
             waiting_since: None,
             dropped_before,
             next_progress: PROGRESS_INTERVAL,
@@ -445,6 +449,7 @@ impl Recording {
 
     pub fn dropped(&self, streams: &[Stream]) -> u64 {
         MediaRecorder::dropped_frames(streams).saturating_sub(self.dropped_before)
+            + self.writer_dropped.load(Ordering::Relaxed)
     }
 
     /// Every stream taking part has ended or reached the duration.
@@ -565,6 +570,7 @@ impl Recording {
             timeslice: (self.settings.timeslice_ms > 0)
                 .then(|| gst::ClockTime::from_mseconds(u64::from(self.settings.timeslice_ms))),
             cluster_duration: gst::ClockTime::from_mseconds(self.settings.keyframe_interval_ms()),
+            dropped: self.writer_dropped.clone(),
         };
         let weak = imp.obj().downgrade();
         let keep_bytes = Arc::new(move || {

@@ -7,7 +7,7 @@
 //! from the element's own stage, where they are restamped to start at 0.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -31,6 +31,9 @@ pub struct SessionConfig {
     pub location: Option<PathBuf>,
     pub timeslice: Option<gst::ClockTime>,
     pub cluster_duration: gst::ClockTime,
+    /// Counts frames dropped because the writer fell behind (shared by a recording's
+    /// files).
+    pub dropped: Arc<AtomicU64>,
 }
 
 /// How long a track source's error waits for the error that caused it.
@@ -45,14 +48,26 @@ type Done = Arc<(Mutex<Option<Result<(), glib::Error>>>, Condvar)>;
 
 pub struct FinishReport {
     pub chunk: Chunk,
+    /// Bytes of the file on disk (of the byte stream when there is no file).
     pub bytes: u64,
-    /// False when the muxer did not confirm its last write in time.
+    /// False when the muxer did not confirm its last write in time, or writing failed.
     pub finalized: bool,
+    /// Why writing failed, naming the file and the system's reason.
+    pub error: Option<glib::Error>,
 }
+
+/// Encoded media waiting for a track's muxer, beyond which frames are dropped rather
+/// than held: a writer slower than the encoder (a stalled network share, a dying SD
+/// card) must not grow memory without bound. 32 MiB is minutes of a camera's media.
+const MAX_QUEUED_BYTES: u64 = 32 * 1024 * 1024;
 
 pub struct MuxSession {
     pipeline: gst::Pipeline,
+    location: Option<PathBuf>,
     sources: Vec<(usize, gst_app::AppSrc)>,
+    /// Per source: a frame was dropped, so video waits for the next keyframe.
+    resync: Vec<AtomicBool>,
+    dropped: Arc<AtomicU64>,
     cutter: Arc<Mutex<ChunkCutter>>,
     done: Done,
 }
@@ -155,6 +170,11 @@ impl MuxSession {
             Some(path) => {
                 let sink = make("filesink")?;
                 sink.set_property("location", path.to_string_lossy().as_ref());
+                // Every buffer the muxer writes reaches the file system at once, so a
+                // killed process loses only what the muxer still holds (at most the
+                // frame being written), however low the bitrate: with the default
+                // 64 KiB buffer a low-motion camera lost its first seconds.
+                sink.set_property_from_str("buffer-mode", "unbuffered");
                 sink
             }
             None => {
@@ -253,7 +273,9 @@ impl MuxSession {
                 if let Some(result) = result {
                     let (lock, cond) = &*done;
                     let mut slot = lock.lock().unwrap();
-                    if slot.is_none() {
+                    // The first error is the one to report, even after EOS (a write
+                    // that fails while the file closes).
+                    if slot.is_none() || (result.is_err() && matches!(*slot, Some(Ok(())))) {
                         *slot = Some(result);
                     }
                     cond.notify_all();
@@ -272,6 +294,9 @@ impl MuxSession {
         started.store(true, Ordering::SeqCst);
         Ok(MuxSession {
             pipeline,
+            location: config.location.clone(),
+            resync: sources.iter().map(|_| AtomicBool::new(false)).collect(),
+            dropped: config.dropped.clone(),
             sources,
             cutter,
             done,
@@ -322,13 +347,31 @@ impl MuxSession {
         );
     }
 
-    /// Queues an encoded frame, already on the file's timeline.
+    /// Queues an encoded frame, already on the file's timeline. Past
+    /// `MAX_QUEUED_BYTES` waiting, the frame is dropped and counted, and the track
+    /// resumes at its next keyframe (audio frames are all keyframes).
     pub fn push(&self, stream: usize, buffer: gst::Buffer) -> bool {
-        self.sources
-            .iter()
-            .find(|(s, _)| *s == stream)
-            .map(|(_, src)| src.push_buffer(buffer).is_ok())
-            .unwrap_or(false)
+        let Some(pos) = self.sources.iter().position(|(s, _)| *s == stream) else {
+            return false;
+        };
+        let src = &self.sources[pos].1;
+        let resync = &self.resync[pos];
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let full = src.current_level_bytes() >= MAX_QUEUED_BYTES;
+        if full || (resync.load(Ordering::Relaxed) && !keyframe) {
+            resync.store(true, Ordering::Relaxed);
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped == 1 || dropped % 100 == 0 {
+                gst::warning!(
+                    gst::CAT_DEFAULT,
+                    "The writer of {:?} is behind: {dropped} frames dropped",
+                    self.location
+                );
+            }
+            return false;
+        }
+        resync.store(false, Ordering::Relaxed);
+        src.push_buffer(buffer).is_ok()
     }
 
     /// Sets how many samples an Opus decoder discards at the start of this file (the
@@ -361,23 +404,34 @@ impl MuxSession {
         for (_, src) in &self.sources {
             let _ = src.end_of_stream();
         }
-        let finalized = {
+        {
             let (lock, cond) = &*self.done;
             let slot = lock.lock().unwrap();
-            let (slot, _) = cond
+            let _ = cond
                 .wait_timeout_while(slot, timeout, |s| s.is_none())
                 .unwrap();
-            matches!(*slot, Some(Ok(())))
-        };
+        }
+        // Closing the file may fail too: the bus is still watched.
         let _ = self.pipeline.set_state(gst::State::Null);
         if let Some(bus) = self.pipeline.bus() {
             bus.unset_sync_handler();
         }
+        let result = self.done.0.lock().unwrap().take();
+        let (finalized, error) = match result {
+            Some(Ok(())) => (true, None),
+            Some(Err(err)) => (false, Some(err)),
+            None => (false, None),
+        };
         let mut cutter = self.cutter.lock().unwrap();
+        let bytes = match &self.location {
+            Some(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+            None => cutter.bytes_written(),
+        };
         FinishReport {
             chunk: cutter.take(),
-            bytes: cutter.bytes_written(),
+            bytes,
             finalized,
+            error,
         }
     }
 }
