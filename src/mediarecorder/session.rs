@@ -361,7 +361,7 @@ impl MuxSession {
         if full || (resync.load(Ordering::Relaxed) && !keyframe) {
             resync.store(true, Ordering::Relaxed);
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped == 1 || dropped % 100 == 0 {
+            if dropped == 1 || dropped.is_multiple_of(100) {
                 gst::warning!(
                     gst::CAT_DEFAULT,
                     "The writer of {:?} is behind: {dropped} frames dropped",
