@@ -13,6 +13,10 @@ use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
 use super::recorder::{Stream, DROP_LEVEL};
 use super::timeline::Kind;
+
+/// A step back in a stream's timestamps shorter than this is jitter, put back in order;
+/// a longer one is a restart.
+const JITTER_LIMIT: gst::ClockTime = gst::ClockTime::from_mseconds(500);
 use super::{BitrateMode, RecorderState};
 
 impl MediaRecorder {
@@ -105,11 +109,47 @@ impl MediaRecorder {
             .build();
         // Frames without timestamps are stamped where they enter, with the running
         // time they arrive at: the encoder and the stage then keep their spacing.
+        // Live timestamps jitter (a camera stamping +-20 ms): a frame within 3/4 of
+        // its duration of where the previous one ends is put there, so the file's
+        // frames are evenly spaced (players and ffmpeg take a jittered file as a
+        // broken constant rate, and libvpx drops a frame whose time does not
+        // increase). A real gap or a drift beyond that keeps the frame's own time,
+        // so sync stays within a frame; a frame still not after the previous one
+        // follows it by a millisecond. Streams with B-frames (a DTS apart from the
+        // PTS) are left alone, and a step back of half a second or more is a
+        // restart (a flushing seek), not jitter.
+        let last = std::sync::Mutex::new(None::<(gst::ClockTime, Option<gst::ClockTime>)>);
         let weak = self.obj().downgrade();
         queue_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
                 return gst::PadProbeReturn::Ok;
             };
+            if let Some(pts) = buffer
+                .pts()
+                .filter(|p| buffer.dts().is_none_or(|d| d == *p))
+            {
+                let mut last = last.lock().unwrap();
+                let ordered = match *last {
+                    Some((l, _)) if pts + JITTER_LIMIT <= l => pts,
+                    Some((l, Some(d)))
+                        if (l + d).nseconds().abs_diff(pts.nseconds()) < d.nseconds() * 3 / 4 =>
+                    {
+                        l + d
+                    }
+                    Some((l, _)) if pts < l + gst::ClockTime::MSECOND => {
+                        l + gst::ClockTime::MSECOND
+                    }
+                    _ => pts,
+                };
+                if ordered != pts {
+                    let b = buffer.make_mut();
+                    b.set_pts(ordered);
+                    if b.dts().is_some() {
+                        b.set_dts(ordered);
+                    }
+                }
+                *last = Some((ordered, buffer.duration()));
+            }
             if buffer.pts().is_none() && buffer.dts().is_none() {
                 let now = weak.upgrade().and_then(|o| o.current_running_time());
                 let segment = pad.sticky_event::<gst::event::Segment>(0);

@@ -182,7 +182,8 @@ impl Recording {
         let verdict = match kind {
             Kind::Video => {
                 let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                self.timeline.video(id, rt, duration, keyframe)
+                let reordered = buffer.dts().is_some_and(|dts| Some(dts) != buffer.pts());
+                self.timeline.video(id, rt, duration, keyframe, reordered)
             }
             Kind::Audio => self.timeline.audio(id, rt, duration),
         };

@@ -33,9 +33,11 @@ pub enum Verdict {
     Finished,
 }
 
-/// Overlap tolerated between consecutive frames of a stream (rounding of durations);
-/// half a frame is tolerated where frames have a duration (timestamp jitter).
-const OVERLAP_TOLERANCE: u64 = 1_000_000;
+/// How far an audio packet may start from where the previous one ended and still be
+/// taken as following it: live timestamps jitter by tens of milliseconds.
+const AUDIO_JITTER: u64 = 80_000_000;
+/// The step a video frame that is not later than the previous one is moved to.
+const MIN_FRAME_STEP: u64 = 1_000_000;
 
 #[derive(Debug)]
 pub struct Timeline {
@@ -54,6 +56,8 @@ pub struct Timeline {
     pause_point: u64,
     /// End (pts + duration) of the last recorded frame of each stream.
     ends: HashMap<usize, u64>,
+    /// Media time of the last recorded frame of each video stream.
+    last_video: HashMap<usize, u64>,
     video_end: u64,
     audio_end: u64,
 }
@@ -73,6 +77,7 @@ impl Timeline {
             resuming: false,
             pause_point: 0,
             ends: HashMap::new(),
+            last_video: HashMap::new(),
             video_end: 0,
             audio_end: 0,
         }
@@ -151,12 +156,16 @@ impl Timeline {
         }
     }
 
+    /// A video frame at running time `rt`. `reordered`: the stream's presentation
+    /// order differs from its decoding order (B-frames), so its times are kept as
+    /// they are.
     pub fn video(
         &mut self,
         stream: usize,
         rt: u64,
         duration: Option<u64>,
         keyframe: bool,
+        reordered: bool,
     ) -> Verdict {
         if self.paused {
             return Verdict::Drop;
@@ -167,7 +176,7 @@ impl Timeline {
             }
             self.anchor(rt);
         }
-        self.place(stream, Kind::Video, rt, duration)
+        self.place(stream, Kind::Video, rt, duration, reordered)
     }
 
     pub fn audio(&mut self, stream: usize, rt: u64, duration: Option<u64>) -> Verdict {
@@ -180,7 +189,7 @@ impl Timeline {
             }
             self.anchor(rt);
         }
-        self.place(stream, Kind::Audio, rt, duration)
+        self.place(stream, Kind::Audio, rt, duration, false)
     }
 
     /// Maps `rt` to media time 0 (start) or to the pause point (resume).
@@ -192,12 +201,22 @@ impl Timeline {
         self.resuming = false;
     }
 
-    fn place(&mut self, stream: usize, kind: Kind, rt: u64, duration: Option<u64>) -> Verdict {
+    fn place(
+        &mut self,
+        stream: usize,
+        kind: Kind,
+        rt: u64,
+        duration: Option<u64>,
+        reordered: bool,
+    ) -> Verdict {
         let media = rt as i64 - self.offset.unwrap_or(0);
         let mut duration = duration;
         let mut clip_start = 0;
+        let started = self.ends.contains_key(&stream);
         let pts = match u64::try_from(media) {
             Ok(pts) => pts,
+            // Jitter around the start of a stream that has begun: mapped forward below.
+            Err(_) if started => 0,
             // Audio straddling the start is cut to the sample rather than dropped.
             Err(_) => match duration.map(|d| media + d as i64) {
                 Some(end) if kind == Kind::Audio && end > 0 => {
@@ -208,11 +227,21 @@ impl Timeline {
                 _ => return Verdict::Drop,
             },
         };
+        let pts = match (kind, self.ends.get(&stream).copied()) {
+            // Audio is laid end to end: live timestamps jitter by tens of milliseconds
+            // (USB cameras, capture cards), and a packet placed by its own timestamp
+            // would overlap or leave a hole. Only a real gap (a microphone that
+            // dropped buffers) stays a gap; a step back is mapped forward.
+            (Kind::Audio, Some(end)) if pts < end + AUDIO_JITTER => end,
+            // Video keeps its own times but never goes back: a frame jittered before
+            // the previous one follows it by a millisecond instead of being dropped.
+            (Kind::Video, _) if !reordered => match self.last_video.get(&stream) {
+                Some(&last) if pts < last + MIN_FRAME_STEP => last + MIN_FRAME_STEP,
+                _ => pts,
+            },
+            _ => pts,
+        };
         let end = self.ends.get(&stream).copied().unwrap_or(0);
-        let tolerance = OVERLAP_TOLERANCE.max(duration.unwrap_or(0) / 2);
-        if pts + tolerance < end {
-            return Verdict::Drop;
-        }
         let mut clip_end = 0;
         if let Some(limit) = self.limit {
             // A video frame belongs to the side of the end where most of it lies, so
@@ -233,6 +262,9 @@ impl Timeline {
         }
         let frame_end = pts + duration.unwrap_or(0);
         self.ends.insert(stream, frame_end.max(end));
+        if kind == Kind::Video {
+            self.last_video.insert(stream, pts);
+        }
         match kind {
             Kind::Video => self.video_end = self.video_end.max(frame_end),
             Kind::Audio => self.audio_end = self.audio_end.max(frame_end),
@@ -263,10 +295,13 @@ mod tests {
     #[test]
     fn starts_at_first_video_keyframe() {
         let mut t = Timeline::new(true, None);
-        assert_eq!(t.video(0, 5_000 * MS, Some(FRAME), false), Verdict::Drop);
+        assert_eq!(
+            t.video(0, 5_000 * MS, Some(FRAME), false, false),
+            Verdict::Drop
+        );
         assert_eq!(t.audio(1, 5_010 * MS, Some(20 * MS)), Verdict::Hold);
         assert!(t.is_waiting_for_video());
-        assert_eq!(pts(t.video(0, 5_033 * MS, Some(FRAME), true)), 0);
+        assert_eq!(pts(t.video(0, 5_033 * MS, Some(FRAME), true, false)), 0);
         assert!(!t.is_waiting_for_video());
         // Held audio from before the keyframe is dropped, audio across it is cut to
         // the sample, later audio is aligned.
@@ -298,7 +333,7 @@ mod tests {
             // Jitter of a few ms either way changes nothing.
             let jitter = [0, 3 * MS, 0, 0][i as usize % 4];
             let rt = (1_000 * MS + i * 1_000_000_000 / 30).saturating_sub(jitter);
-            match t.video(0, rt, Some(FRAME), i % 60 == 0) {
+            match t.video(0, rt, Some(FRAME), i % 60 == 0, false) {
                 Verdict::Record { .. } => recorded += 1,
                 Verdict::Finished => break,
                 other => panic!("{other:?}"),
@@ -325,23 +360,35 @@ mod tests {
     #[test]
     fn pause_leaves_no_gap() {
         let mut t = Timeline::new(true, Some(2_000 * MS));
-        assert_eq!(pts(t.video(0, 0, Some(100 * MS), true)), 0);
-        assert_eq!(pts(t.video(0, 100 * MS, Some(100 * MS), false)), 100 * MS);
+        assert_eq!(pts(t.video(0, 0, Some(100 * MS), true, false)), 0);
+        assert_eq!(
+            pts(t.video(0, 100 * MS, Some(100 * MS), false, false)),
+            100 * MS
+        );
         t.pause();
-        assert_eq!(t.video(0, 200 * MS, Some(100 * MS), false), Verdict::Drop);
+        assert_eq!(
+            t.video(0, 200 * MS, Some(100 * MS), false, false),
+            Verdict::Drop
+        );
         assert_eq!(t.audio(1, 210 * MS, Some(20 * MS)), Verdict::Drop);
         t.resume();
-        assert_eq!(t.video(0, 5_000 * MS, Some(100 * MS), false), Verdict::Drop);
+        assert_eq!(
+            t.video(0, 5_000 * MS, Some(100 * MS), false, false),
+            Verdict::Drop
+        );
         assert_eq!(t.audio(1, 5_050 * MS, Some(20 * MS)), Verdict::Hold);
-        assert_eq!(pts(t.video(0, 5_100 * MS, Some(100 * MS), true)), 200 * MS);
+        assert_eq!(
+            pts(t.video(0, 5_100 * MS, Some(100 * MS), true, false)),
+            200 * MS
+        );
         assert_eq!(pts(t.audio(1, 5_120 * MS, Some(20 * MS))), 220 * MS);
         // Paused time does not count towards the duration.
         assert_eq!(
-            pts(t.video(0, 6_800 * MS, Some(100 * MS), false)),
+            pts(t.video(0, 6_800 * MS, Some(100 * MS), false, false)),
             1_900 * MS
         );
         assert_eq!(
-            t.video(0, 6_900 * MS, Some(100 * MS), false),
+            t.video(0, 6_900 * MS, Some(100 * MS), false, false),
             Verdict::Finished
         );
     }
@@ -349,22 +396,60 @@ mod tests {
     #[test]
     fn running_time_restarting_continues_the_file() {
         let mut t = Timeline::new(true, None);
-        assert_eq!(pts(t.video(0, 5_000 * MS, Some(100 * MS), true)), 0);
-        assert_eq!(pts(t.video(0, 5_100 * MS, Some(100 * MS), false)), 100 * MS);
+        assert_eq!(pts(t.video(0, 5_000 * MS, Some(100 * MS), true, false)), 0);
+        assert_eq!(
+            pts(t.video(0, 5_100 * MS, Some(100 * MS), false, false)),
+            100 * MS
+        );
         // A flushing seek upstream: running time starts again near 0.
         t.discontinuity();
-        assert_eq!(t.video(0, 0, Some(100 * MS), false), Verdict::Drop);
-        assert_eq!(pts(t.video(0, 100 * MS, Some(100 * MS), true)), 200 * MS);
+        assert_eq!(t.video(0, 0, Some(100 * MS), false, false), Verdict::Drop);
+        assert_eq!(
+            pts(t.video(0, 100 * MS, Some(100 * MS), true, false)),
+            200 * MS
+        );
         assert_eq!(pts(t.audio(1, 120 * MS, Some(20 * MS))), 220 * MS);
         assert_eq!(t.anchor_rt(), Some(100 * MS));
     }
 
     #[test]
-    fn late_or_overlapping_frames_are_dropped() {
+    fn jittered_audio_is_laid_end_to_end() {
         let mut t = Timeline::new(false, None);
         assert_eq!(pts(t.audio(0, 1_000 * MS, Some(20 * MS))), 0);
-        assert_eq!(t.audio(0, 990 * MS, Some(20 * MS)), Verdict::Drop);
-        assert_eq!(t.audio(0, 1_005 * MS, Some(20 * MS)), Verdict::Drop);
-        assert_eq!(pts(t.audio(0, 1_020 * MS, Some(20 * MS))), 20 * MS);
+        // Early, late, even before the previous packet: each follows the last.
+        assert_eq!(pts(t.audio(0, 1_005 * MS, Some(20 * MS))), 20 * MS);
+        assert_eq!(pts(t.audio(0, 1_058 * MS, Some(20 * MS))), 40 * MS);
+        assert_eq!(pts(t.audio(0, 990 * MS, Some(20 * MS))), 60 * MS);
+        // A real gap (a microphone that dropped a second) stays a gap.
+        assert_eq!(pts(t.audio(0, 2_100 * MS, Some(20 * MS))), 1_100 * MS);
+    }
+
+    #[test]
+    fn jittered_video_is_never_dropped() {
+        let mut t = Timeline::new(true, None);
+        let mut last = None;
+        for i in 0..300u64 {
+            // +-20 ms, in an order that makes neighbours swap places.
+            let jitter = [20, -20, 15, -5, 0, -20][i as usize % 6] * MS as i64;
+            let rt = (10_000 * MS + i * FRAME) as i64 + jitter;
+            let placed = pts(t.video(0, rt as u64, Some(FRAME), i == 0, false));
+            assert!(last.is_none_or(|l| placed > l), "frame {i} at {placed}");
+            last = Some(placed);
+        }
+    }
+
+    #[test]
+    fn reordered_video_keeps_its_times() {
+        let mut t = Timeline::new(true, None);
+        assert_eq!(pts(t.video(0, 1_000 * MS, Some(FRAME), true, true)), 0);
+        assert_eq!(
+            pts(t.video(0, 1_100 * MS, Some(FRAME), false, true)),
+            100 * MS
+        );
+        // A B-frame shown before the frame decoded ahead of it.
+        assert_eq!(
+            pts(t.video(0, 1_050 * MS, Some(FRAME), false, true)),
+            50 * MS
+        );
     }
 }
