@@ -508,3 +508,86 @@ fn jittered_live_timestamps_lose_nothing() {
         }
     }
 }
+
+/// `ffprobe`'s view of each stream: "codec,width,height,channels".
+fn probe_streams(path: &std::path::Path) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .arg("stream=codec_name,width,height,channels")
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches(',').to_string())
+        .collect()
+}
+
+#[test]
+fn pictures_outside_the_encoder_range_are_scaled_into_it() {
+    init();
+    let dir = tmp_dir("odd_sizes");
+    for (w, h, expected) in [(8, 8, "vp8,16,16"), (20000, 64, "vp8,16383,52")] {
+        let path = dir.join(format!("{w}x{h}.webm"));
+        let p = launch(&format!(
+            "videotestsrc num-buffers=10 ! video/x-raw,width={w},height={h} ! \
+             mediarecorder name=r location={}",
+            path.display()
+        ));
+        expect_eos(&p, Duration::from_secs(30));
+        drop(p);
+        assert_eq!(probe_streams(&path), [expected], "{w}x{h}");
+        assert_eq!(decode(&path).frames(), 10, "{w}x{h}");
+    }
+}
+
+#[test]
+fn a_channel_count_change_keeps_the_track_format() {
+    init();
+    let dir = tmp_dir("channel_change");
+    let path = dir.join("channels.webm");
+    let p = launch(&format!(
+        "audiotestsrc is-live=true ! capsfilter name=f caps=audio/x-raw,channels=2 ! \
+         mediarecorder name=r duration=2000 location={}",
+        path.display()
+    ));
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    // The source now delivers 8 channels: the track stays stereo.
+    let eight = gst::Caps::builder("audio/x-raw")
+        .field("channels", 8)
+        .build();
+    p.by_name("f").unwrap().set_property("caps", &eight);
+    match wait_message(&p, Duration::from_secs(10)) {
+        End::Eos(_) => {}
+        other => panic!("expected EOS, got {other:?}"),
+    }
+    drop(p);
+    assert_eq!(probe_streams(&path), ["opus,2"]);
+    let samples = ffprobe_audio_samples(&path);
+    assert!(
+        (2 * 48_000 - 960..=2 * 48_000).contains(&samples),
+        "{samples} samples"
+    );
+    let warnings = ffmpeg_warnings(&path);
+    assert!(warnings.is_empty(), "{warnings}");
+}
+
+#[test]
+fn compressed_input_is_re_encoded_to_the_codecs_asked_for() {
+    init();
+    let dir = tmp_dir("codecs_asked");
+    let path = dir.join("vp9.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r mime-type=video/webm;codecs=vp9,vorbis location={} \
+         videotestsrc num-buffers=20 ! vp8enc ! r. audiotestsrc num-buffers=20 ! opusenc ! r.",
+        path.display()
+    ));
+    expect_eos(&p, Duration::from_secs(30));
+    drop(p);
+    // VP8 and Opus arrived; the file holds what the type asked for.
+    assert_eq!(probe_streams(&path), ["vp9,320,240", "vorbis,1"]);
+    let d = decode(&path);
+    assert_eq!(d.frames(), 20);
+}

@@ -255,7 +255,7 @@ pub fn plan(
     if let Some(codec) = compressed_codec(caps) {
         let fits = match keep {
             Some(kept) => kept == codec,
-            None => rtype.accepts(codec),
+            None => rtype.passes_through(codec),
         };
         if fits {
             let parser = match codec {
@@ -310,9 +310,18 @@ pub fn plan(
                 .filter(|f| f.numer() > 0 && f.denom() > 0)
                 .map(|f| f.numer() as f64 / f.denom() as f64)
                 .unwrap_or(0.0);
+            // The first size is kept (a source that changes size mid-recording is
+            // scaled to it), brought into the range the encoder takes.
+            let (width, height) = match (width, height) {
+                (0, 0) if caps.is_fixed() => {
+                    return Err(PlanError::Unsupported(format!(
+                        "video of 0x0 pixels cannot be recorded ({caps})"
+                    )))
+                }
+                _ => encoding::encodable_size(width, height, codec).unwrap_or((0, 0)),
+            };
             elements.push(base("videoconvert")?);
             elements.push(base("videoscale")?);
-            // The first size is kept: a source that changes size mid-recording is scaled.
             let filter = base("capsfilter")?;
             if width > 0 && height > 0 {
                 filter.set_property(
@@ -362,13 +371,29 @@ pub fn plan(
                     rtype.effective(rtype.video_codec(), None)
                 ))
             })?;
-            let channels = caps
-                .structure(0)
+            let info = caps.structure(0);
+            let channels = info
                 .and_then(|s| s.get::<i32>("channels").ok())
                 .unwrap_or(2)
                 .max(1) as u32;
+            let rate = info
+                .and_then(|s| s.get::<i32>("rate").ok())
+                .unwrap_or(48_000)
+                .max(1) as u32;
             elements.push(base("audioconvert")?);
             elements.push(base("audioresample")?);
+            // The track's channels and rate stay those of its first input (converted
+            // into what the encoder takes): the file's header is written once.
+            let (channels, rate) = encoding::encodable_audio(channels, rate, codec);
+            let filter = base("capsfilter")?;
+            filter.set_property(
+                "caps",
+                gst::Caps::builder("audio/x-raw")
+                    .field("channels", channels as i32)
+                    .field("rate", rate as i32)
+                    .build(),
+            );
+            elements.push(filter);
             let (encoder, codec) = match &audio_encoder {
                 Some(user) => match user_encoder_codec(user, rtype)? {
                     Codec::Audio(codec) => (user.clone(), codec),

@@ -82,6 +82,59 @@ pub fn video_threads(width: u32, height: u32, fps: f64, live: bool, cores: u32) 
 }
 
 /// Keyframe distance in frames for an interval in milliseconds.
+/// Smallest picture side an encoder is given: libvpx takes 1x1 but what it makes of
+/// 8x8 no player reads.
+pub const MIN_SIDE: u32 = 16;
+
+/// Largest picture side each encoder takes.
+pub fn max_side(codec: VideoCodec) -> u32 {
+    match codec {
+        VideoCodec::Vp8 => 16_383,
+        VideoCodec::Vp9 | VideoCodec::Av1 => 16_384,
+        VideoCodec::H264 => 8_192,
+    }
+}
+
+/// The size `codec`'s encoder is given for pictures of `width` x `height`: the same,
+/// or scaled with its aspect kept until both sides are within the encoder's range.
+/// `None` for a picture with no area.
+pub fn encodable_size(width: u32, height: u32, codec: VideoCodec) -> Option<(u32, u32)> {
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let max = f64::from(max_side(codec));
+    let min = f64::from(MIN_SIDE);
+    let (w, h) = (f64::from(width), f64::from(height));
+    let down = (max / w).min(max / h).min(1.0);
+    let up = (min / w).max(min / h).max(1.0);
+    let scale = if down < 1.0 { down } else { up };
+    let side = |v: f64| (v * scale).round().clamp(min, max) as u32;
+    Some((side(w), side(h)))
+}
+
+/// The channel count and rate a track of `codec` keeps for the whole recording, from
+/// the first input's: what the encoder takes (Opus: 1-8 channels at 48 kHz; AAC: up to
+/// 6 channels at its listed rates). Later input is converted to it, so a source that
+/// changes its channel count mid-recording does not outgrow the track's header.
+pub fn encodable_audio(channels: u32, rate: u32, codec: AudioCodec) -> (u32, u32) {
+    const AAC_RATES: [u32; 13] = [
+        96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025,
+        8_000, 7_350,
+    ];
+    match codec {
+        AudioCodec::Opus => (channels.clamp(1, 8), 48_000),
+        AudioCodec::Vorbis => (channels.clamp(1, 255), rate.clamp(8_000, 192_000)),
+        AudioCodec::Aac => {
+            let rate = if AAC_RATES.contains(&rate) {
+                rate
+            } else {
+                48_000
+            };
+            (channels.clamp(1, 6), rate)
+        }
+    }
+}
+
 pub fn keyframe_distance(interval_ms: u64, fps: f64) -> u32 {
     let fps = if fps.is_finite() && fps > 0.0 {
         fps
@@ -134,5 +187,29 @@ mod tests {
         assert_eq!(keyframe_distance(2000, 30.0), 60);
         assert_eq!(keyframe_distance(2000, 0.0), 60);
         assert_eq!(keyframe_distance(10, 30.0), 1);
+    }
+
+    #[test]
+    fn sizes_are_scaled_into_the_encoder_range() {
+        assert_eq!(encodable_size(854, 480, VideoCodec::Vp8), Some((854, 480)));
+        assert_eq!(encodable_size(8, 8, VideoCodec::Vp8), Some((16, 16)));
+        assert_eq!(encodable_size(8, 4, VideoCodec::Vp8), Some((32, 16)));
+        assert_eq!(
+            encodable_size(16_385, 16_385, VideoCodec::Vp8),
+            Some((16_383, 16_383))
+        );
+        assert_eq!(
+            encodable_size(32_000, 1_000, VideoCodec::Vp8),
+            Some((16_383, 512))
+        );
+        assert_eq!(encodable_size(0, 0, VideoCodec::Vp8), None);
+    }
+
+    #[test]
+    fn audio_keeps_what_the_encoder_takes() {
+        assert_eq!(encodable_audio(2, 44_100, AudioCodec::Opus), (2, 48_000));
+        assert_eq!(encodable_audio(12, 48_000, AudioCodec::Opus), (8, 48_000));
+        assert_eq!(encodable_audio(2, 44_100, AudioCodec::Aac), (2, 44_100));
+        assert_eq!(encodable_audio(8, 37_000, AudioCodec::Aac), (6, 48_000));
     }
 }

@@ -405,6 +405,19 @@ impl RecordingType {
         self.container.accepts(codec)
     }
 
+    /// Whether input already in `codec` is stored as it is: the container takes it and
+    /// the `codecs` parameter, where given, asks for it (else it is re-encoded to the
+    /// codec asked for, so the file holds what the type says).
+    pub fn passes_through(&self, codec: Codec) -> bool {
+        if !self.accepts(codec) {
+            return false;
+        }
+        match codec {
+            Codec::Video(v) => !self.codecs_given || self.video == Some(v),
+            Codec::Audio(a) => !self.codecs_given || self.audio == Some(a),
+        }
+    }
+
     /// Every element a recording of this type needs, for the kinds given.
     pub fn requirements(&self, video: bool, audio: bool) -> Vec<Requirement> {
         let mut reqs = vec![self.container.muxer()];
@@ -527,5 +540,17 @@ mod tests {
             VideoCodec::Av1.encoder().package,
             "gstreamer1.0-plugins-bad"
         );
+    }
+
+    #[test]
+    fn input_passes_through_only_as_the_codec_asked_for() {
+        let vp9 = RecordingType::parse("video/webm;codecs=vp9,vorbis").unwrap();
+        assert!(!vp9.passes_through(Codec::Video(VideoCodec::Vp8)));
+        assert!(vp9.passes_through(Codec::Video(VideoCodec::Vp9)));
+        assert!(!vp9.passes_through(Codec::Audio(AudioCodec::Opus)));
+        let any = RecordingType::parse("video/webm").unwrap();
+        assert!(any.passes_through(Codec::Video(VideoCodec::Vp8)));
+        assert!(any.passes_through(Codec::Audio(AudioCodec::Opus)));
+        assert!(!any.passes_through(Codec::Video(VideoCodec::H264)));
     }
 }
