@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
@@ -27,11 +29,45 @@ pub(super) enum Event {
         bytes: u64,
         dropped: u64,
         mime: String,
+        posted: Arc<StopPosted>,
     },
 }
 
+/// Set once a finished recording's file is closed and its `mediarecorder-stop`
+/// message posted: what a streaming thread at EOS waits for before the bin posts EOS.
+/// Not the `stop` handlers: one may set the pipeline to NULL, which waits for that
+/// very streaming thread.
+#[derive(Default)]
+pub(super) struct StopPosted {
+    posted: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl StopPosted {
+    fn set(&self) {
+        *self.posted.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+
+    /// False when `timeout` passed first.
+    pub(super) fn wait(&self, timeout: Duration) -> bool {
+        let posted = self.posted.lock().unwrap();
+        let (posted, _) = self
+            .changed
+            .wait_timeout_while(posted, timeout, |p| !*p)
+            .unwrap();
+        *posted
+    }
+}
+
 impl MediaRecorder {
-    pub(super) fn queue_finish(&self, mut rec: Recording, error: Option<glib::Error>) {
+    pub(super) fn queue_finish(
+        &self,
+        mut rec: Recording,
+        error: Option<glib::Error>,
+    ) -> Arc<StopPosted> {
+        let posted = Arc::new(StopPosted::default());
+        let posted_by_job = posted.clone();
         let weak = self.obj().downgrade();
         self.dispatcher.submit(move || {
             let Some(obj) = weak.upgrade() else { return };
@@ -80,6 +116,7 @@ impl MediaRecorder {
                     bytes,
                     dropped,
                     mime: rec.effective_type.clone(),
+                    posted: posted_by_job,
                 },
                 RecorderState::Inactive,
             );
@@ -87,6 +124,7 @@ impl MediaRecorder {
                 imp.end_upstream();
             }
         });
+        posted
     }
 
     /// Finalizes a segment that the recording has moved on from.
@@ -266,6 +304,7 @@ impl MediaRecorder {
                 bytes,
                 dropped,
                 mime,
+                posted,
             } => {
                 self.post_element_message(
                     gst::Structure::builder("mediarecorder-stop")
@@ -276,6 +315,7 @@ impl MediaRecorder {
                         .field("mime-type", mime)
                         .build(),
                 );
+                posted.set();
                 obj.emit_by_name::<()>("stop", &[]);
             }
         }

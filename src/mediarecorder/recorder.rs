@@ -894,17 +894,19 @@ impl MediaRecorder {
             if rec.is_complete() {
                 let rec = state.recording.take().expect("checked above");
                 state.recorder = RecorderState::Inactive;
-                self.queue_finish(rec, None);
-                true
+                Some(self.queue_finish(rec, None))
             } else {
-                false
+                None
             }
         };
-        if ended {
+        if let Some(posted) = ended {
             self.obj().notify("state");
             // The bin posts EOS once this returns: finalize first, so an application
-            // that shuts down on EOS finds the file complete and `stop` fired.
-            self.dispatcher.wait_idle(FINALIZE_TIMEOUT * 2);
+            // that shuts down on EOS finds the file complete and the stop message
+            // before the EOS.
+            if !self.dispatcher.is_worker() {
+                posted.wait(FINALIZE_TIMEOUT * 2);
+            }
         }
     }
 }

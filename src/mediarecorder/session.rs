@@ -435,3 +435,83 @@ impl MuxSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// A writer that takes 20 KB/s (a stalled share, a dying card), simulated by a FIFO
+    /// read slowly: the frames waiting for it stay bounded, and the rest are counted.
+    #[test]
+    fn a_slow_writer_holds_a_bounded_queue() {
+        gst::init().unwrap();
+        let dir = std::env::temp_dir().join(format!("mr-slow-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let fifo = dir.join("slow.webm");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let reader_path = fifo.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_reader = stop.clone();
+        let reader = std::thread::spawn(move || {
+            let mut f = std::fs::File::open(reader_path).unwrap();
+            let mut buf = [0u8; 2048];
+            while !stop_reader.load(Ordering::Relaxed) {
+                if f.read(&mut buf).unwrap_or(0) == 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let dropped = Arc::new(AtomicU64::new(0));
+        let config = SessionConfig {
+            container: Container::WebM,
+            location: Some(fifo.clone()),
+            timeslice: None,
+            cluster_duration: gst::ClockTime::from_seconds(2),
+            dropped: dropped.clone(),
+        };
+        let caps = gst::Caps::builder("video/x-vp8")
+            .field("width", 320)
+            .field("height", 240)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build();
+        let session = MuxSession::start(
+            &config,
+            &[(0, Kind::Video, caps)],
+            Arc::new(|| false),
+            Arc::new(|_| {}),
+        )
+        .expect("the session starts");
+        // 64 MiB of 64 KiB frames, far faster than 20 KB/s.
+        let frame = vec![0u8; 64 * 1024];
+        for i in 0..1024u64 {
+            let mut buffer = gst::Buffer::from_slice(frame.clone());
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_mseconds(i * 33));
+            b.set_duration(gst::ClockTime::from_mseconds(33));
+            if i % 60 != 0 {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+            session.push(0, buffer);
+        }
+        let queued: u64 = session
+            .sources
+            .iter()
+            .map(|(_, src)| src.current_level_bytes())
+            .sum();
+        assert!(queued <= MAX_QUEUED_BYTES, "{queued} bytes queued");
+        // About the half that did not fit was dropped, with the deltas after it.
+        assert!(
+            dropped.load(Ordering::Relaxed) >= 450,
+            "{dropped:?} dropped"
+        );
+        stop.store(true, Ordering::Relaxed);
+        let report = session.finish(Duration::from_millis(200));
+        assert!(!report.finalized);
+        let _ = reader.join();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
