@@ -124,6 +124,23 @@ impl MediaRecorder {
             let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
                 return gst::PadProbeReturn::Ok;
             };
+            if buffer.pts().is_none() && buffer.dts().is_none() {
+                // Before the first PLAYING (a preroll) there is no clock yet: the
+                // running time is still 0. A frame left without a time would make
+                // libvpx drop every frame after it.
+                let now = weak
+                    .upgrade()
+                    .map(|o| o.current_running_time().unwrap_or(gst::ClockTime::ZERO));
+                let segment = pad.sticky_event::<gst::event::Segment>(0);
+                let pts = segment.zip(now).and_then(|(seg, now)| {
+                    seg.segment()
+                        .downcast_ref::<gst::ClockTime>()
+                        .and_then(|seg| seg.position_from_running_time(now))
+                });
+                if let Some(pts) = pts {
+                    buffer.make_mut().set_pts(pts);
+                }
+            }
             if let Some(pts) = buffer
                 .pts()
                 .filter(|p| buffer.dts().is_none_or(|d| d == *p))
@@ -149,18 +166,6 @@ impl MediaRecorder {
                     }
                 }
                 *last = Some((ordered, buffer.duration()));
-            }
-            if buffer.pts().is_none() && buffer.dts().is_none() {
-                let now = weak.upgrade().and_then(|o| o.current_running_time());
-                let segment = pad.sticky_event::<gst::event::Segment>(0);
-                let pts = segment.zip(now).and_then(|(seg, now)| {
-                    seg.segment()
-                        .downcast_ref::<gst::ClockTime>()
-                        .and_then(|seg| seg.position_from_running_time(now))
-                });
-                if let Some(pts) = pts {
-                    buffer.make_mut().set_pts(pts);
-                }
             }
             gst::PadProbeReturn::Ok
         });

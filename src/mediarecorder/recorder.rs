@@ -461,9 +461,17 @@ impl MediaRecorder {
         }
         let mut state = self.state.lock().unwrap();
         state.autostarted = false;
-        // A new run: streams that ended in the last one flow again.
         for stream in state.streams.iter_mut() {
+            // A new run: streams that ended in the last one flow again.
             stream.eos = false;
+            // A linked pad's stage prerolls like any sink: the pipeline reaches PAUSED
+            // when media has reached it. Besides being what applications expect, this
+            // keeps GStreamer 1.22 from losing the EOS: when a pipeline's move to
+            // PAUSED is completed by an upstream streaming thread (no sink prerolls),
+            // gst-launch's PLAYING can overtake it and the pipeline never posts EOS
+            // (a hand pipeline with filesink async=false hangs the same way, 6 of 40).
+            // A pad requested and not linked yet must not hold the preroll back.
+            stream.sink.set_async(stream.pad.is_linked());
         }
         Ok(())
     }
