@@ -67,6 +67,15 @@ fn base(factory: &'static str) -> Result<gst::Element, PlanError> {
     make(Requirement { factory, package })
 }
 
+/// A capsfilter holding a track to `caps` (none: anything).
+fn filter(caps: Option<gst::Caps>) -> Result<gst::Element, PlanError> {
+    let filter = base("capsfilter")?;
+    if let Some(caps) = caps {
+        filter.set_property("caps", caps);
+    }
+    Ok(filter)
+}
+
 /// Sets a property from its string form where the element has it (versions differ).
 /// Numbers are clamped to the property's range, and a value the element cannot take
 /// is left at its default: nothing a user sets may abort the process.
@@ -322,17 +331,13 @@ pub fn plan(
             };
             elements.push(base("videoconvert")?);
             elements.push(base("videoscale")?);
-            let filter = base("capsfilter")?;
-            if width > 0 && height > 0 {
-                filter.set_property(
-                    "caps",
-                    gst::Caps::builder("video/x-raw")
-                        .field("width", width as i32)
-                        .field("height", height as i32)
-                        .build(),
-                );
-            }
-            elements.push(filter);
+            let size = (width > 0 && height > 0).then(|| {
+                gst::Caps::builder("video/x-raw")
+                    .field("width", width as i32)
+                    .field("height", height as i32)
+                    .build()
+            });
+            elements.push(filter(size)?);
             let (encoder, codec) = match &video_encoder {
                 Some(user) => {
                     let codec = user_encoder_codec(user, rtype)?;
@@ -385,15 +390,12 @@ pub fn plan(
             // The track's channels and rate stay those of its first input (converted
             // into what the encoder takes): the file's header is written once.
             let (channels, rate) = encoding::encodable_audio(channels, rate, codec);
-            let filter = base("capsfilter")?;
-            filter.set_property(
-                "caps",
+            elements.push(filter(Some(
                 gst::Caps::builder("audio/x-raw")
                     .field("channels", channels as i32)
                     .field("rate", rate as i32)
                     .build(),
-            );
-            elements.push(filter);
+            ))?);
             let (encoder, codec) = match &audio_encoder {
                 Some(user) => match user_encoder_codec(user, rtype)? {
                     Codec::Audio(codec) => (user.clone(), codec),
