@@ -6,8 +6,8 @@ plugin and sets GST_PLUGIN_PATH. Standard library only (the PyGObject helpers ru
 separate processes under /usr/bin/python3).
 
 Environment (all optional):
-  BENCH_ONLY      comma list of sections: fps,quality,cpu,live1080,mem,density,prerecord
-                  (default all)
+  BENCH_ONLY      comma list of sections: fps,quality,cpu,live1080,mem,density,prerecord,
+                  freecaps (default all)
   BENCH_SKIP      comma list of sections to leave out
   BENCH_MERGE     when not every section runs and the report exists: 1 = replace only the
                   sections that ran and keep the others from the earlier report (default);
@@ -30,6 +30,9 @@ Environment (all optional):
                   tried (32), tools (element,hand)
   BENCH_PRERECORD_S, BENCH_PRERECORD_REPS
                   pre-record: seconds left inactive (30) and runs of each setting (1)
+  BENCH_FREECAPS_FRAMES, BENCH_FREECAPS_LIVE_S, BENCH_FREECAPS_RES
+                  no format in the caps: non-live frames (300), live seconds (5),
+                  resolution (720)
   BENCH_OUT       report path (default BENCHMARKS.md in the repository)
   BENCH_WORK      scratch directory (default a new one under /tmp, removed at the end)
   BENCH_KEEP      1 = keep the scratch directory
@@ -54,10 +57,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PY = "/usr/bin/python3"
-SECTIONS = ["fps", "quality", "cpu", "live1080", "mem", "density", "prerecord"]
+SECTIONS = ["fps", "quality", "cpu", "live1080", "mem", "density", "prerecord", "freecaps"]
 # the number of each section's block in the report ("## 2. ..."), which is also its order
 SECTION_NUMBERS = {"fps": 1, "cpu": 2, "quality": 3, "live1080": 4, "mem": 5, "density": 6,
-                   "prerecord": 7}
+                   "prerecord": 7, "freecaps": 8}
 RESOLUTIONS = {
     "240": (320, 240),
     "480": (640, 480),
@@ -1106,6 +1109,152 @@ class Bench:
                        and data.get("stop_signal")),
         }
 
+    # ------------------------------------------------------------------ free caps
+
+    def _free_settings(self, desc):
+        """The element's encoder settings for a pipeline without format in the caps."""
+        res = run([PY, os.path.join(BENCH, "encoder_settings.py"), desc])
+        return json.loads(res.out.strip().splitlines()[-1])
+
+    def _negotiated(self, desc):
+        """Formats negotiated by a pipeline, read from `gst-launch-1.0 -v`: videotestsrc's
+        src pad, the mediarecorder's sink (ghost) pad, the encoder's sink pad."""
+        r = run(["gst-launch-1.0", "-v"] + shlex.split(desc), timeout=60)
+        found = {}
+        pads = [("src", r"GstVideoTestSrc:[^.\s]+\.GstPad:src"),
+                ("recorder", r"GstMediaRecorder:[^./\s]+\.GstGhostPad:[^.:\s]+"),
+                ("encoder", r"GstVP8Enc:[^.\s]+\.GstPad:sink")]
+        for key, pad in pads:
+            m = re.search(pad + r": caps = video/x-raw, format=\(string\)(\w+)"
+                          r"(?:.*?framerate=\(fraction\)(\d+/\d+))?", r.out)
+            if m:
+                found[key] = m.group(1)
+                if m.group(2):
+                    found["fps"] = m.group(2)
+        return found
+
+    def section_freecaps(self):
+        frames = env_int("BENCH_FREECAPS_FRAMES", 300)
+        live_s = env_int("BENCH_FREECAPS_LIVE_S", 5)
+        rname = os.environ.get("BENCH_FREECAPS_RES", "720")
+        w, h = RESOLUTIONS[rname]
+        n_live = live_s * FPS
+        free = f"video/x-raw,width={w},height={h}"  # a size, no format, no framerate
+        modes = {
+            "non-live": (f"{PATTERN} num-buffers={frames} ! {free}", frames, False),
+            "live": (f"{PATTERN} is-live=true num-buffers={n_live} ! {free}", n_live, True),
+        }
+        log(f"freecaps: {h}p without format in the caps, non-live {frames} frames and "
+            f"live {live_s} s, {self.reps} run(s) each")
+        cmds, outs, descs, expect, hand_enc = {}, {}, {}, {}, {}
+        same_settings = []
+        for mode, (src, n, live) in modes.items():
+            # the hand pipeline gets what the element configures for this very pipeline
+            s = self._free_settings(f"{src.replace(f'num-buffers={n}', 'num-buffers=5')} ! "
+                                    f"{recorder_desc('vp8', self.f('fc-settings.webm'))}")
+            if "factory" not in s:
+                raise RuntimeError(f"freecaps: no encoder settings for {mode}: {s}")
+            fixed = self.settings.get("vp8", w, h, live)  # the same with format=I420
+            same_settings.append(s["props"] == fixed["props"])
+            if s["props"] != fixed["props"]:
+                log(f"freecaps: {mode} settings differ without format: {s['props']} vs "
+                    f"{fixed['props']}")
+            props = " ".join(f"{k}={v}" for k, v in s["props"].items())
+            hand_enc[mode] = f"{s['factory']} {props}"
+            for tool in ("element", "hand"):
+                key = (tool, mode)
+                outs[key] = self.f(f"fc-{tool}-{mode}.webm")
+                if tool == "element":
+                    descs[key] = f"{src} ! {recorder_desc('vp8', outs[key])}"
+                else:
+                    descs[key] = (f"{src} ! videoconvert ! {hand_enc[mode]} ! webmmux ! "
+                                  f"filesink location={outs[key]}")
+                cmds[key] = gst(descs[key])
+                expect[key] = n
+                self.commands.setdefault(f"free caps: {tool}, {mode} {h}p",
+                                         show(cmds[key], self.work))
+        # what each negotiates (a few frames under -v)
+        negotiated = {}
+        for key, desc in descs.items():
+            n = expect[key]
+            short = desc.replace(f"num-buffers={n}", "num-buffers=5")
+            negotiated[key] = self._negotiated(short.replace(outs[key], self.f("fc-neg.webm")))
+            log(f"freecaps: {key[0]} {key[1]} negotiates {negotiated[key]}")
+        cpu = {k: [] for k in cmds}
+        wall = {k: [] for k in cmds}
+        kept = {k: [] for k in cmds}
+        # interleaved, so a change of load on the machine hits every pipeline alike
+        for _ in range(self.reps):
+            for key, cmd in cmds.items():
+                r = run(cmd, timeout=120)
+                cpu[key].append(r.cpu)
+                wall[key].append(r.wall)
+                kept[key].append(probe(outs[key])["frames"])
+                os.unlink(outs[key])
+        rows = []
+        for key in cmds:
+            tool, mode = key
+            neg = negotiated[key]
+            fmt_text = neg.get("src", "?")
+            at_rec = neg.get("recorder")
+            if at_rec and at_rec != fmt_text:
+                fmt_text += f" → {at_rec} at mediarecorder"
+            inner = neg.get("encoder")
+            if inner and inner != neg.get("src"):
+                fmt_text += f" → {inner} at vp8enc"
+            if neg.get("fps"):
+                fmt_text += f" @ {neg['fps']}"
+            label = f"{tool}, {mode}"
+            rows.append([label, fmt_text, f"{median(cpu[key]):.3f}", spread(cpu[key]),
+                         f"{median(wall[key]):.2f}",
+                         f"{min(kept[key])}–{max(kept[key])} / {expect[key]}"
+                         if min(kept[key]) != max(kept[key])
+                         else f"{kept[key][0]} / {expect[key]}"])
+        ratio_rows = []
+        verdicts = {}
+        for mode in modes:
+            e, hd = median(cpu[("element", mode)]), median(cpu[("hand", mode)])
+            ew, hw = median(wall[("element", mode)]), median(wall[("hand", mode)])
+            ratio = e / hd
+            verdicts[mode] = (ratio, ratio <= 1.05)
+            ratio_rows.append([mode, f"{ratio:.3f} ({(ratio - 1) * 100:+.1f} %)",
+                               f"{ew / hw:.3f}",
+                               "**within 5 %**" if ratio <= 1.05 else "**over 5 %**"])
+        four20 = {"I420", "YV12", "NV12", "NV21"}
+        e_formats = {negotiated[("element", m)].get("src") for m in modes}
+        self.add(
+            f"## 8. No format in the caps, {h}p\n\n"
+            "The pipelines users write, with a size but no `format=` (nor framerate) in the "
+            f"caps: `videotestsrc ! video/x-raw,width={w},height={h} ! mediarecorder` against "
+            "the hand `... ! videoconvert ! vp8enc <the settings the element chose for this "
+            "very pipeline, read back> ! webmmux ! filesink`, non-live "
+            f"({frames} frames as fast as possible) and live (`is-live=true`, {n_live} frames "
+            f"at {FPS} fps). The format is what videotestsrc's src pad negotiated "
+            "(`gst-launch-1.0 -v`, 5 frames; the encoder's input format when it differs). "
+            "CPU is user+sys of the whole gst-launch-1.0 process (getrusage of the child), "
+            f"median and range of {self.reps} runs taken in turn; frames counted with "
+            "`ffprobe -count_frames`."
+            + ("" if all(same_settings) else
+               " The element chose other encoder settings than with `format=I420`.")
+            + "\n\n"
+            + table(["pipeline", "negotiated format", "CPU s", "range", "wall s",
+                     "frames kept"], rows)
+            + "\n\nElement / hand (median CPU; target: within 5 %):\n\n"
+            + table(["", "CPU ratio", "wall ratio", "verdict"], ratio_rows)
+        )
+        self.targets.append((
+            "`videotestsrc ! mediarecorder` without format negotiates 4:2:0",
+            ", ".join(f"{m}: {negotiated[('element', m)].get('src', '?')}" for m in modes),
+            bool(e_formats) and e_formats <= four20,
+        ))
+        for mode, (ratio, met) in verdicts.items():
+            self.targets.append((
+                f"no format in the caps, {mode}: element CPU within 5 % of hand",
+                f"{median(cpu[('element', mode)]):.3f} vs {median(cpu[('hand', mode)]):.3f} "
+                f"CPU s ({(ratio - 1) * 100:+.1f} %)",
+                met,
+            ))
+
     # ------------------------------------------------------------------ report
 
     def provenance(self):
@@ -1276,6 +1425,8 @@ class Bench:
                 self.run_section(("density",), self.section_density)
             if "prerecord" in self.sections:
                 self.run_section(("prerecord",), self.section_prerecord)
+            if "freecaps" in self.sections:
+                self.run_section(("freecaps",), self.section_freecaps)
             self.report(started)
         finally:
             if env_int("BENCH_KEEP", 0) != 1 and not os.environ.get("BENCH_WORK"):

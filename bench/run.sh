@@ -9,7 +9,8 @@
 #   BENCH_ONLY=prerecord BENCH_PRERECORD_S=30 bench/run.sh
 #
 # Sections (BENCH_ONLY / BENCH_SKIP, comma separated): fps, quality, cpu, live1080, mem,
-# density, prerecord. A run of some sections replaces only those in an existing report
+# density, prerecord, freecaps (no format in the caps: element vs hand, CPU and format
+# negotiated, non-live and live). A run of some sections replaces only those in an existing report
 # and keeps the others (BENCH_MERGE=0 writes this run alone). Other knobs are listed at
 # the top of bench/bench.py. Progress goes to stderr.
 # On a shared machine run it as `nice -n 19 bench/run.sh`.
