@@ -12,6 +12,7 @@ use gst::subclass::prelude::*;
 
 use super::chunks::Chunk;
 use super::imp::{MediaRecorder, CAT};
+use super::opening::OpenRequest;
 use super::recording::{ClosedFile, OpenFile, Recording};
 use super::session::SessionEvent;
 use super::RecorderState;
@@ -191,6 +192,26 @@ impl MediaRecorder {
             }
         }
         closed
+    }
+
+    /// Opens a file's muxer session on the dispatcher thread, never in a streaming
+    /// thread under the state lock (opening may block); there already (a recording
+    /// that ends before its first file opened), at once. A failure ends the recording.
+    pub(super) fn open_session(&self, request: OpenRequest, recording_id: u64) {
+        if self.dispatcher.is_worker() {
+            if let Err(err) = request.open() {
+                self.session_event(recording_id, SessionEvent::Error(err, None));
+            }
+            return;
+        }
+        let weak = self.obj().downgrade();
+        self.dispatcher.submit(move || {
+            let opened = request.open();
+            if let (Err(err), Some(obj)) = (opened, weak.upgrade()) {
+                obj.imp()
+                    .session_event(recording_id, SessionEvent::Error(err, None));
+            }
+        });
     }
 
     /// Deletes a file of this recording for `max-files`, after it was finalized.

@@ -20,10 +20,11 @@ pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// Lock order: `settings` before `state` before a session's chunk cutter. None is held
-/// while emitting a signal or notifying. Encoded frames are handed to a session (an
-/// appsrc queue, which never blocks) under `state`, so a recording cannot be finalized
-/// between placing a frame and writing it.
+/// Lock order: `settings` before `state` before a file's session slot (`opening`)
+/// before its chunk cutter. None is held while emitting a signal or notifying. Encoded
+/// frames are handed to a file (an appsrc queue, or memory while the file opens; neither
+/// blocks) under `state`, so a recording cannot be finalized between placing a frame and
+/// writing it. Files are opened on the dispatcher thread, never under `state`.
 pub struct MediaRecorder {
     pub(super) settings: Mutex<Settings>,
     pub(super) state: Mutex<State>,

@@ -17,6 +17,7 @@ mod events;
 mod imp;
 pub mod mimetype;
 mod naming;
+mod opening;
 mod pads;
 mod recorder;
 mod recording;

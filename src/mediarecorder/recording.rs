@@ -14,8 +14,9 @@ use gst::subclass::prelude::*;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::RecordingType;
 use super::naming;
+use super::opening::SessionHandle;
 use super::recorder::{Settings, Stream};
-use super::session::{FinishReport, MuxSession, SessionConfig, SessionEvent};
+use super::session::{FinishReport, SessionConfig};
 use super::timeline::{Kind, Timeline, Verdict};
 
 /// How long a live recording waits (wall-clock) for a linked stream that has sent
@@ -36,7 +37,9 @@ struct Held {
 
 /// A file being written.
 pub struct OpenFile {
-    session: MuxSession,
+    session: SessionHandle,
+    /// The recording's count of frames the writer could not take.
+    dropped: Arc<AtomicU64>,
     path: Option<PathBuf>,
     /// Media time of the recording at which this file starts (its time 0).
     start: u64,
@@ -86,7 +89,7 @@ impl OpenFile {
         if counts {
             self.frames += 1;
         }
-        self.session.push(id, buffer);
+        self.session.push(id, buffer, &self.dropped);
     }
 
     pub fn finish(self) -> ClosedFile {
@@ -588,29 +591,25 @@ impl Recording {
                 obj.imp().session_event(recording_id, event);
             }
         });
-        match MuxSession::start(&config, &self.tracks, keep_bytes, on_event) {
-            Ok(session) => {
-                self.file = Some(OpenFile {
-                    session,
-                    path,
-                    start,
-                    first: None,
-                    first_running_time: None,
-                    started: HashSet::new(),
-                    end: 0,
-                    frames: 0,
-                });
-                if self.settings.max_file_duration_ms > 0 && self.has_video_track() {
-                    let boundary =
-                        start.saturating_add(self.settings.max_file_duration_ms * 1_000_000);
-                    self.keyframe_requests
-                        .extend(self.timeline.running_time_of(boundary));
-                }
-            }
-            Err(err) => {
-                self.pending.clear();
-                imp.session_event(recording_id, SessionEvent::Error(err, None));
-            }
+        // Opened off this thread (it holds the state lock); frames wait in the handle.
+        let (session, request) =
+            SessionHandle::opening(config, self.tracks.clone(), keep_bytes, on_event);
+        imp.open_session(request, recording_id);
+        self.file = Some(OpenFile {
+            session,
+            dropped: self.writer_dropped.clone(),
+            path,
+            start,
+            first: None,
+            first_running_time: None,
+            started: HashSet::new(),
+            end: 0,
+            frames: 0,
+        });
+        if self.settings.max_file_duration_ms > 0 && self.has_video_track() {
+            let boundary = start.saturating_add(self.settings.max_file_duration_ms * 1_000_000);
+            self.keyframe_requests
+                .extend(self.timeline.running_time_of(boundary));
         }
     }
 

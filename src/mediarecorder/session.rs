@@ -59,7 +59,7 @@ pub struct FinishReport {
 /// Encoded media waiting for a track's muxer, beyond which frames are dropped rather
 /// than held: a writer slower than the encoder (a stalled network share, a dying SD
 /// card) must not grow memory without bound. 32 MiB is minutes of a camera's media.
-const MAX_QUEUED_BYTES: u64 = 32 * 1024 * 1024;
+pub const MAX_QUEUED_BYTES: u64 = 32 * 1024 * 1024;
 
 pub struct MuxSession {
     pipeline: gst::Pipeline,

@@ -1,0 +1,250 @@
+//! A file whose muxer session may still be opening.
+//!
+//! Opening a file can block (a network share, a slow card), and a file is opened at a
+//! segment boundary in a streaming thread holding the state lock. So the session is
+//! opened on the dispatcher thread instead, and what the recording hands the file
+//! meanwhile waits here, in order, until the session is there.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gst::glib;
+
+use super::chunks::Chunk;
+use super::session::{FinishReport, MuxSession, SessionConfig, MAX_QUEUED_BYTES};
+use super::session::{KeepBytes, OnEvent};
+use super::timeline::Kind;
+
+/// What waits for the session, in the order it was handed over.
+enum Waiting {
+    Frame(usize, gst::Buffer),
+    PreSkip(usize, u16),
+}
+
+enum Slot {
+    Opening {
+        waiting: Vec<Waiting>,
+        bytes: u64,
+    },
+    Open(MuxSession),
+    /// Opening failed; the error also ended the recording.
+    Failed(glib::Error),
+    /// Finished.
+    Closed,
+}
+
+/// Everything needed to open a session, handed to the thread that opens it.
+pub struct OpenRequest {
+    pub handle: SessionHandle,
+    pub config: SessionConfig,
+    pub tracks: Vec<(usize, Kind, gst::Caps)>,
+    pub keep_bytes: KeepBytes,
+    pub on_event: OnEvent,
+}
+
+impl OpenRequest {
+    /// Opens the session and hands it what waited. The error names the file.
+    pub fn open(self) -> Result<(), glib::Error> {
+        let opened = MuxSession::start(&self.config, &self.tracks, self.keep_bytes, self.on_event);
+        let mut slot = self.handle.0.lock().unwrap();
+        let waiting = match std::mem::replace(&mut *slot, Slot::Closed) {
+            Slot::Opening { waiting, .. } => waiting,
+            // Finished before it opened: nothing to write.
+            other => {
+                *slot = other;
+                return Ok(());
+            }
+        };
+        let session = match opened {
+            Ok(session) => session,
+            Err(err) => {
+                *slot = Slot::Failed(err.clone());
+                return Err(err);
+            }
+        };
+        for item in waiting {
+            match item {
+                Waiting::Frame(stream, buffer) => {
+                    session.push(stream, buffer);
+                }
+                Waiting::PreSkip(stream, samples) => session.set_opus_pre_skip(stream, samples),
+            }
+        }
+        *slot = Slot::Open(session);
+        Ok(())
+    }
+}
+
+/// A file's muxer session, open or opening. Cloned handles share it.
+#[derive(Clone)]
+pub struct SessionHandle(Arc<Mutex<Slot>>);
+
+impl SessionHandle {
+    /// A session to be opened by `OpenRequest::open`, and what it needs.
+    pub fn opening(
+        config: SessionConfig,
+        tracks: Vec<(usize, Kind, gst::Caps)>,
+        keep_bytes: KeepBytes,
+        on_event: OnEvent,
+    ) -> (SessionHandle, OpenRequest) {
+        let handle = SessionHandle(Arc::new(Mutex::new(Slot::Opening {
+            waiting: Vec::new(),
+            bytes: 0,
+        })));
+        let request = OpenRequest {
+            handle: handle.clone(),
+            config,
+            tracks,
+            keep_bytes,
+            on_event,
+        };
+        (handle, request)
+    }
+
+    /// Queues an encoded frame (see `MuxSession::push`); while opening, at most
+    /// `MAX_QUEUED_BYTES` wait, and a frame beyond is dropped and counted.
+    pub fn push(&self, stream: usize, buffer: gst::Buffer, dropped: &std::sync::atomic::AtomicU64) {
+        let mut slot = self.0.lock().unwrap();
+        match &mut *slot {
+            Slot::Open(session) => {
+                session.push(stream, buffer);
+            }
+            Slot::Opening { waiting, bytes } => {
+                if *bytes >= MAX_QUEUED_BYTES {
+                    dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
+                *bytes += buffer.size() as u64;
+                waiting.push(Waiting::Frame(stream, buffer));
+            }
+            Slot::Failed(_) | Slot::Closed => {}
+        }
+    }
+
+    /// See `MuxSession::set_opus_pre_skip`; kept in order with the frames.
+    pub fn set_opus_pre_skip(&self, stream: usize, samples: u16) {
+        let mut slot = self.0.lock().unwrap();
+        match &mut *slot {
+            Slot::Open(session) => session.set_opus_pre_skip(stream, samples),
+            Slot::Opening { waiting, .. } => waiting.push(Waiting::PreSkip(stream, samples)),
+            Slot::Failed(_) | Slot::Closed => {}
+        }
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        match &*self.0.lock().unwrap() {
+            Slot::Open(session) => session.bytes_written(),
+            _ => 0,
+        }
+    }
+
+    /// See `MuxSession::take_chunk`; nothing is written while opening.
+    pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) {
+        match &*self.0.lock().unwrap() {
+            Slot::Open(session) => session.take_chunk(deliver),
+            _ => deliver(Chunk::default()),
+        }
+    }
+
+    /// Finalizes the file. Call after the open request ran (both run on the
+    /// dispatcher, in order); a session that never opened reports nothing written.
+    pub fn finish(self, timeout: Duration) -> FinishReport {
+        let slot = std::mem::replace(&mut *self.0.lock().unwrap(), Slot::Closed);
+        let error = match slot {
+            Slot::Open(session) => return session.finish(timeout),
+            Slot::Failed(err) => Some(err),
+            Slot::Opening { .. } | Slot::Closed => None,
+        };
+        FinishReport {
+            chunk: Chunk::default(),
+            bytes: 0,
+            finalized: false,
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mediarecorder::mimetype::Container;
+    use std::io::Read;
+    use std::sync::atomic::AtomicU64;
+
+    fn frame(i: u64) -> gst::Buffer {
+        let mut buffer = gst::Buffer::from_slice(vec![i as u8; 1000]);
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_mseconds(i * 33));
+        b.set_duration(gst::ClockTime::from_mseconds(33));
+        buffer
+    }
+
+    /// The path is a FIFO, so opening blocks until a reader comes (as a stalled network
+    /// share would): frames handed over meanwhile return at once and are written, in
+    /// order, once the file is open.
+    #[test]
+    fn frames_wait_in_order_while_the_file_opens() {
+        gst::init().unwrap();
+        let dir = std::env::temp_dir().join(format!("mr-opening-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let fifo = dir.join("slow-open.webm");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let config = SessionConfig {
+            container: Container::WebM,
+            location: Some(fifo.clone()),
+            timeslice: None,
+            cluster_duration: gst::ClockTime::from_seconds(2),
+            dropped: Arc::default(),
+        };
+        let caps = gst::Caps::builder("video/x-vp8")
+            .field("width", 16)
+            .field("height", 16)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build();
+        let (handle, request) = SessionHandle::opening(
+            config,
+            vec![(0, Kind::Video, caps)],
+            Arc::new(|| false),
+            Arc::new(|_| {}),
+        );
+        let opener = std::thread::spawn(move || request.open());
+        let dropped = AtomicU64::new(0);
+        let started = std::time::Instant::now();
+        for i in 0..30 {
+            handle.push(0, frame(i), &dropped);
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "push blocked"
+        );
+        assert!(!opener.is_finished(), "the FIFO open should still block");
+        assert_eq!(handle.bytes_written(), 0);
+        // A reader arrives: the file opens and what waited is written.
+        let mut reader = std::fs::File::open(&fifo).unwrap();
+        let reading = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = reader.read_to_end(&mut all);
+            all
+        });
+        opener.join().unwrap().expect("the session opens");
+        for i in 30..40 {
+            handle.push(0, frame(i), &dropped);
+        }
+        handle.finish(Duration::from_secs(2));
+        let written = reading.join().unwrap();
+        // 40 frames of 1000 bytes, each filled with its own index: all there, in order.
+        let positions: Vec<usize> = (0..40u8)
+            .map(|i| {
+                written
+                    .windows(1000)
+                    .position(|w| w.iter().all(|b| *b == i))
+                    .unwrap_or_else(|| panic!("frame {i} is not in the file"))
+            })
+            .collect();
+        assert!(positions.windows(2).all(|p| p[0] < p[1]), "frames in order");
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
