@@ -591,3 +591,57 @@ fn compressed_input_is_re_encoded_to_the_codecs_asked_for() {
     let d = decode(&path);
     assert_eq!(d.frames(), 20);
 }
+
+/// From the `after`th buffer on, stamps each buffer leaving `element` `back` earlier,
+/// as a camera whose clock jumps back does (no flush, no new segment).
+fn jump_back_after(element: &gst::Element, after: u64, back: gst::ClockTime) {
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    element
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n >= after {
+                if let Some(buffer) = info.buffer_mut() {
+                    let b = buffer.make_mut();
+                    if let Some(pts) = b.pts() {
+                        b.set_pts(pts.saturating_sub(back));
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+}
+
+#[test]
+fn timestamps_that_jump_back_lose_nothing() {
+    init();
+    let dir = tmp_dir("jump_back");
+    let path = dir.join("jump.webm");
+    // 4 s of live media; after 1.5 s both streams' clocks jump back 2 s.
+    let p = launch(&format!(
+        "mediarecorder name=r location={} \
+         videotestsrc name=v is-live=true num-buffers=120 ! \
+         video/x-raw,width=320,height=240,framerate=30/1 ! r. \
+         audiotestsrc name=a is-live=true num-buffers=200 samplesperbuffer=960 ! \
+         audio/x-raw,rate=48000 ! r.",
+        path.display()
+    ));
+    let back = gst::ClockTime::from_seconds(2);
+    jump_back_after(&p.by_name("v").unwrap(), 45, back);
+    jump_back_after(&p.by_name("a").unwrap(), 75, back);
+    expect_eos(&p, Duration::from_secs(20));
+    drop(p);
+    let d = decode(&path);
+    assert_eq!(d.frames(), 120);
+    for pair in d.video_pts.windows(2) {
+        assert!(pair[1] > pair[0] && pair[1] - pair[0] < 50 * MS, "{pair:?}");
+    }
+    let samples = ffprobe_audio_samples(&path);
+    assert!(
+        (192_000 - 960..=192_000).contains(&samples),
+        "{samples} audio samples"
+    );
+    let duration = duration_ms(&path);
+    assert!((duration - 4000.0).abs() <= 40.0, "duration {duration}");
+}

@@ -13,6 +13,7 @@ mod branch;
 pub mod chunks;
 mod dispatcher;
 pub mod encoding;
+mod entry;
 mod events;
 mod imp;
 pub mod mimetype;

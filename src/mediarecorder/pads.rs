@@ -9,14 +9,12 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::branch::{self, EncoderParams};
+use super::entry::EntryTimes;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
 use super::recorder::{Stream, DROP_LEVEL};
 use super::timeline::Kind;
 
-/// A step back in a stream's timestamps shorter than this is jitter, put back in order;
-/// a longer one is a restart.
-const JITTER_LIMIT: gst::ClockTime = gst::ClockTime::from_mseconds(500);
 use super::{BitrateMode, RecorderState};
 
 impl MediaRecorder {
@@ -108,17 +106,11 @@ impl MediaRecorder {
             })
             .build();
         // Frames without timestamps are stamped where they enter, with the running
-        // time they arrive at: the encoder and the stage then keep their spacing.
-        // Live timestamps jitter (a camera stamping +-20 ms): a frame within 3/4 of
-        // its duration of where the previous one ends is put there, so the file's
-        // frames are evenly spaced (players and ffmpeg take a jittered file as a
-        // broken constant rate, and libvpx drops a frame whose time does not
-        // increase). A real gap or a drift beyond that keeps the frame's own time,
-        // so sync stays within a frame; a frame still not after the previous one
-        // follows it by a millisecond. Streams with B-frames (a DTS apart from the
-        // PTS) are left alone, and a step back of half a second or more is a
-        // restart (a flushing seek), not jitter.
-        let last = std::sync::Mutex::new(None::<(gst::ClockTime, Option<gst::ClockTime>)>);
+        // time they arrive at: the encoder and the stage then keep their spacing. Then
+        // times are put in order for the encoder (see `entry`), except where frames
+        // are reordered (B-frames: a DTS apart from the PTS).
+        let times = Arc::new(std::sync::Mutex::new(EntryTimes::default()));
+        let times_for_events = times.clone();
         let weak = self.obj().downgrade();
         queue_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
@@ -145,33 +137,28 @@ impl MediaRecorder {
                 .pts()
                 .filter(|p| buffer.dts().is_none_or(|d| d == *p))
             {
-                let mut last = last.lock().unwrap();
-                let ordered = match *last {
-                    Some((l, _)) if pts + JITTER_LIMIT <= l => pts,
-                    Some((l, Some(d)))
-                        if (l + d).nseconds().abs_diff(pts.nseconds()) < d.nseconds() * 3 / 4 =>
-                    {
-                        l + d
-                    }
-                    Some((l, _)) if pts < l + gst::ClockTime::MSECOND => {
-                        l + gst::ClockTime::MSECOND
-                    }
-                    _ => pts,
-                };
-                if ordered != pts {
+                let duration = buffer.duration().map(gst::ClockTime::nseconds);
+                let placed = times.lock().unwrap().place(pts.nseconds(), duration);
+                let placed = gst::ClockTime::from_nseconds(placed);
+                if placed != pts {
                     let b = buffer.make_mut();
-                    b.set_pts(ordered);
+                    b.set_pts(placed);
                     if b.dts().is_some() {
-                        b.set_dts(ordered);
+                        b.set_dts(placed);
                     }
                 }
-                *last = Some((ordered, buffer.duration()));
             }
             gst::PadProbeReturn::Ok
         });
         let weak = self.obj().downgrade();
         queue_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(gst::PadProbeData::Event(event)) = &info.data {
+                if matches!(
+                    event.view(),
+                    gst::EventView::FlushStop(_) | gst::EventView::Segment(_)
+                ) {
+                    times_for_events.lock().unwrap().reset();
+                }
                 if let gst::EventView::Caps(c) = event.view() {
                     if let Some(obj) = weak.upgrade() {
                         // On failure an error is posted; the unlinked queue then

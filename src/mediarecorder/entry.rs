@@ -1,0 +1,103 @@
+//! Timestamps as they enter a branch, put in order for the encoder.
+//!
+//! Live timestamps jitter (a camera stamping +-20 ms), and libvpx drops every frame
+//! whose time does not increase. So, per stream, before the encoder:
+//! - a frame within 3/4 of its duration of where the previous one ends is put there:
+//!   frames come out evenly spaced (players and ffmpeg take a jittered file as a
+//!   broken constant rate), while a real gap or a drift beyond that keeps the frame's
+//!   own time, so sync stays within a frame;
+//! - a frame still not after the previous one follows it by a millisecond (distinct in
+//!   a WebM's millisecond timecodes);
+//! - a step back of half a second or more without a flush (a camera whose clock
+//!   jumped) is mapped forward: the stream goes on where it was, and every later time
+//!   moves by the same amount. A flush or a new segment starts afresh (`reset`).
+//!
+//! Streams whose frames are reordered (B-frames: a DTS apart from the PTS) are left
+//! alone by the caller.
+
+/// A step back shorter than this is jitter; a longer one, a jump of the clock.
+const JITTER_LIMIT: u64 = 500_000_000;
+const MILLISECOND: u64 = 1_000_000;
+
+#[derive(Debug, Default)]
+pub struct EntryTimes {
+    /// Time given to the last frame, and its duration.
+    last: Option<(u64, Option<u64>)>,
+    /// Added to every time since the clock last jumped back.
+    offset: u64,
+}
+
+impl EntryTimes {
+    /// A flush or a new segment: times start afresh.
+    pub fn reset(&mut self) {
+        *self = EntryTimes::default();
+    }
+
+    /// The time a frame stamped `pts` is given.
+    pub fn place(&mut self, pts: u64, duration: Option<u64>) -> u64 {
+        let mut time = pts.saturating_add(self.offset);
+        if let Some((last, last_duration)) = self.last {
+            let next = last + last_duration.unwrap_or(MILLISECOND);
+            if time + JITTER_LIMIT <= last {
+                self.offset += next - time;
+                time = next;
+            } else if last_duration.is_some_and(|d| next.abs_diff(time) < d * 3 / 4) {
+                time = next;
+            } else if time < last + MILLISECOND {
+                time = last + MILLISECOND;
+            }
+        }
+        self.last = Some((time, duration));
+        time
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = MILLISECOND;
+    const FRAME: u64 = 33_333_333;
+
+    #[test]
+    fn jitter_is_evened_out() {
+        let mut t = EntryTimes::default();
+        let mut out = Vec::new();
+        for (i, jitter) in [0i64, 20, -20, 15, -10, 5].into_iter().enumerate() {
+            let pts = (1_000 * MS + i as u64 * FRAME) as i64 + jitter * MS as i64;
+            out.push(t.place(pts as u64, Some(FRAME)));
+        }
+        let expected: Vec<u64> = (0..6).map(|i| 1_000 * MS + i * FRAME).collect();
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_real_gap_stays_and_order_is_kept() {
+        let mut t = EntryTimes::default();
+        assert_eq!(t.place(0, Some(FRAME)), 0);
+        // A second dropped by the camera: the gap stays.
+        assert_eq!(t.place(1_000 * MS, Some(FRAME)), 1_000 * MS);
+        // Without durations, a frame at or before the last follows it by 1 ms.
+        let mut t = EntryTimes::default();
+        assert_eq!(t.place(100 * MS, None), 100 * MS);
+        assert_eq!(t.place(90 * MS, None), 101 * MS);
+    }
+
+    #[test]
+    fn a_clock_that_jumps_back_is_mapped_forward() {
+        let mut t = EntryTimes::default();
+        for i in 0..30 {
+            t.place(5_000 * MS + i * FRAME, Some(FRAME));
+        }
+        let last = 5_000 * MS + 29 * FRAME;
+        // The clock jumps back 2 s: the stream goes on, and so does what follows.
+        assert_eq!(t.place(3_000 * MS + 30 * FRAME, Some(FRAME)), last + FRAME);
+        assert_eq!(
+            t.place(3_000 * MS + 31 * FRAME, Some(FRAME)),
+            last + 2 * FRAME
+        );
+        // A flush starts afresh.
+        t.reset();
+        assert_eq!(t.place(0, Some(FRAME)), 0);
+    }
+}
