@@ -747,7 +747,8 @@ fn sigkill_runs(name: &str, mime: Option<&str>, salt: u64) {
     let dir = tmp_dir(&format!("faults-{name}"));
     let seed = seed();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt);
-    let moments: Vec<f64> = (0..8).map(|_| 1.0 + 4.0 * rng.unit()).collect();
+    // 20 moments, as issue 13 asks, two at a time.
+    let moments: Vec<f64> = (0..20).map(|_| 1.0 + 4.0 * rng.unit()).collect();
     println!(
         "{name}: seed {seed}, kill moments (s after mediarecorder-start): {:?}",
         moments
