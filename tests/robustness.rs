@@ -447,21 +447,31 @@ fn a_codec_change_mid_recording_is_re_encoded() {
 /// Moves each buffer leaving `element` by up to `max_ms` either way, in a fixed
 /// pseudo-random pattern, as USB cameras and capture cards stamp them.
 fn add_jitter(element: &gst::Element, max_ms: i64, seed: u64) {
-    let state = std::sync::Mutex::new(seed);
+    restamp_leaving(element, move |n, pts| {
+        let mixed = (seed ^ n)
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let jitter = ((mixed >> 33) % (2 * max_ms as u64 + 1)) as i64 - max_ms;
+        let moved = (pts.nseconds() as i64 + jitter * MS as i64).max(0);
+        gst::ClockTime::from_nseconds(moved as u64)
+    });
+}
+
+/// Gives the `n`th buffer leaving `element` (counted from 0) the PTS `change(n, pts)`.
+fn restamp_leaving(
+    element: &gst::Element,
+    change: impl Fn(u64, gst::ClockTime) -> gst::ClockTime + Send + Sync + 'static,
+) {
+    let seen = std::sync::atomic::AtomicU64::new(0);
     element
         .static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let mut s = state.lock().unwrap();
-            *s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let jitter = ((*s >> 33) % (2 * max_ms as u64 + 1)) as i64 - max_ms;
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(buffer) = info.buffer_mut() {
                 let b = buffer.make_mut();
                 if let Some(pts) = b.pts() {
-                    let moved = (pts.nseconds() as i64 + jitter * MS as i64).max(0);
-                    b.set_pts(gst::ClockTime::from_nseconds(moved as u64));
+                    b.set_pts(change(n, pts));
                 }
             }
             gst::PadProbeReturn::Ok
@@ -595,22 +605,13 @@ fn compressed_input_is_re_encoded_to_the_codecs_asked_for() {
 /// From the `after`th buffer on, stamps each buffer leaving `element` `back` earlier,
 /// as a camera whose clock jumps back does (no flush, no new segment).
 fn jump_back_after(element: &gst::Element, after: u64, back: gst::ClockTime) {
-    let seen = std::sync::atomic::AtomicU64::new(0);
-    element
-        .static_pad("src")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n >= after {
-                if let Some(buffer) = info.buffer_mut() {
-                    let b = buffer.make_mut();
-                    if let Some(pts) = b.pts() {
-                        b.set_pts(pts.saturating_sub(back));
-                    }
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
+    restamp_leaving(element, move |n, pts| {
+        if n >= after {
+            pts.saturating_sub(back)
+        } else {
+            pts
+        }
+    });
 }
 
 #[test]
