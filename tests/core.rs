@@ -429,3 +429,30 @@ fn fifty_live_starts_all_decode_without_warnings() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_branch_for_a_stream_the_file_lacks_is_left_out() {
+    init();
+    let dir = tmp_dir("missing_stream");
+    let source = dir.join("video-only.webm");
+    let p = launch(&format!(
+        "videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         vp8enc ! webmmux ! filesink location={}",
+        source.display()
+    ));
+    expect_eos(&p, Duration::from_secs(20));
+    drop(p);
+    // The README's two-branch command on a file without audio: the second branch is
+    // never fed; the recording goes on without it and the pipeline ends by itself.
+    let out = dir.join("copy.webm");
+    let p = launch(&format!(
+        "uridecodebin uri=file://{} name=d mediarecorder name=r location={} \
+         d. ! queue ! r.  d. ! queue ! r.",
+        source.display(),
+        out.display()
+    ));
+    let took = expect_eos(&p, Duration::from_secs(15));
+    assert!(took < Duration::from_secs(5), "EOS after {took:?}");
+    drop(p);
+    assert_eq!(decode(&out).frames(), 30);
+}

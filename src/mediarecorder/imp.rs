@@ -408,7 +408,13 @@ impl ElementImpl for MediaRecorder {
         if transition == gst::StateChange::ReadyToPaused {
             self.prepare_to_run()?;
         }
+        if transition == gst::StateChange::PausedToReady {
+            self.stop_watching_for_orphans();
+        }
         let result = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::ReadyToPaused {
+            self.watch_for_orphans();
+        }
         if transition == gst::StateChange::PausedToReady {
             // Shutdown without EOS: the muxer is not part of the pipeline going down,
             // so the file is finalized here with everything recorded so far.

@@ -19,6 +19,7 @@ mod imp;
 pub mod mimetype;
 mod naming;
 mod opening;
+mod orphans;
 mod pads;
 mod recorder;
 mod recording;

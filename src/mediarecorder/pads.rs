@@ -324,6 +324,9 @@ impl MediaRecorder {
                 return false;
             }
             stream.kind = kind;
+            state
+                .first_caps_at
+                .get_or_insert_with(std::time::Instant::now);
         }
         let built = self.build_chain(id, caps, None);
         if !built {

@@ -187,6 +187,10 @@ pub struct State {
     pub(super) ring: Ring<(usize, gst::Buffer)>,
     /// `pre-record` in ns, mirrored here for the streaming threads.
     pub(super) pre_record: u64,
+    /// When a stream of this run first told its format (for `orphans`).
+    pub(super) first_caps_at: Option<std::time::Instant>,
+    /// The periodic check for linked pads that will never get a stream.
+    pub(super) orphan_check: Option<gst::PeriodicClockId>,
 }
 
 /// A string property's value; `Err` when it is not UTF-8 (C callers may set any bytes,
@@ -461,6 +465,7 @@ impl MediaRecorder {
         }
         let mut state = self.state.lock().unwrap();
         state.autostarted = false;
+        state.first_caps_at = None;
         for stream in state.streams.iter_mut() {
             // A new run: streams that ended in the last one flow again.
             stream.eos = false;

@@ -1,0 +1,155 @@
+//! Linked pads that will never get a stream.
+//!
+//! `uridecodebin name=d ... d. ! queue ! r. d. ! queue ! r.` on a file without audio
+//! links two pads, but the second queue is never fed: a muxer would wait for it
+//! forever, and since the stages preroll, so would the pipeline (PREROLLING, no
+//! message). While a run starts, such a pad is found (the element feeding it has no
+//! linked input, and another stream has been flowing for a while) and its stage is
+//! ended: the recording goes on without it, with a warning naming the pad.
+
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::imp::{MediaRecorder, CAT};
+
+/// How long another stream flows before a pad whose feeder has no input is given up:
+/// a demuxer exposes its streams within milliseconds of each other.
+const ORPHAN_GRACE: Duration = Duration::from_secs(1);
+const CHECK_EVERY: gst::ClockTime = gst::ClockTime::from_mseconds(250);
+
+/// A pad's stream, as the check sees it.
+pub struct Candidate {
+    pub id: usize,
+    /// The stream told its format (or ended): it is not an orphan.
+    pub started: bool,
+    /// The element feeding the pad has input pads, none of them linked.
+    pub feeder_unfed: bool,
+}
+
+/// Which pads to give up at `now`, when another stream first flowed at `first_flow`.
+pub fn orphans(candidates: &[Candidate], first_flow: Option<Instant>, now: Instant) -> Vec<usize> {
+    let Some(first) = first_flow else {
+        return Vec::new();
+    };
+    if now.duration_since(first) < ORPHAN_GRACE {
+        return Vec::new();
+    }
+    candidates
+        .iter()
+        .filter(|c| !c.started && c.feeder_unfed)
+        .map(|c| c.id)
+        .collect()
+}
+
+/// The element feeding `pad` has input pads and none is linked.
+fn feeder_unfed(pad: &gst::Pad) -> bool {
+    let Some(feeder) = pad.peer().and_then(|p| p.parent_element()) else {
+        return false;
+    };
+    let inputs = feeder.sink_pads();
+    !inputs.is_empty() && inputs.iter().all(|p| !p.is_linked())
+}
+
+impl MediaRecorder {
+    /// Starts checking for orphan pads until every linked pad has a stream.
+    pub(super) fn watch_for_orphans(&self) {
+        let clock = gst::SystemClock::obtain();
+        let id = clock.new_periodic_id(clock.time() + CHECK_EVERY, CHECK_EVERY);
+        let weak = self.obj().downgrade();
+        let waiting = id.wait_async(move |_, _, _| {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().end_orphans();
+            }
+        });
+        if waiting.is_ok() {
+            if let Some(old) = self.state.lock().unwrap().orphan_check.replace(id) {
+                old.unschedule();
+            }
+        }
+    }
+
+    pub(super) fn stop_watching_for_orphans(&self) {
+        if let Some(id) = self.state.lock().unwrap().orphan_check.take() {
+            id.unschedule();
+        }
+    }
+
+    fn end_orphans(&self) {
+        let (orphans, sinks, done) = {
+            let state = self.state.lock().unwrap();
+            let linked: Vec<_> = state.streams.iter().filter(|s| s.pad.is_linked()).collect();
+            let candidates: Vec<Candidate> = linked
+                .iter()
+                .map(|s| Candidate {
+                    id: s.id,
+                    started: s.kind.is_some() || s.eos,
+                    feeder_unfed: feeder_unfed(s.pad.upcast_ref()),
+                })
+                .collect();
+            let done = candidates.iter().all(|c| c.started);
+            let orphans = orphans(&candidates, state.first_caps_at, Instant::now());
+            let sinks: Vec<(String, gst_app::AppSink)> = linked
+                .iter()
+                .filter(|s| orphans.contains(&s.id))
+                .map(|s| (s.pad.name().to_string(), s.sink.clone()))
+                .collect();
+            (orphans, sinks, done)
+        };
+        if done || !orphans.is_empty() {
+            self.stop_watching_for_orphans();
+        }
+        for (pad, sink) in sinks {
+            gst::warning!(CAT, imp = self, "Pad {pad} gets no stream: ending it");
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Failed,
+                (
+                    "Pad {} is linked but gets no stream (the element feeding it has no \
+                     input: a branch for a stream the source does not have): recording \
+                     without it",
+                    pad
+                )
+            );
+            // Ended like a stream that reached its end: the stage prerolls on the EOS
+            // and the recording leaves the pad out.
+            if let Some(sink_pad) = sink.static_pad("sink") {
+                sink_pad.send_event(gst::event::StreamStart::new(&format!("orphan-{pad}")));
+                let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+                sink_pad.send_event(gst::event::Segment::new(&segment));
+                sink_pad.send_event(gst::event::Eos::new());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unfed_pads_are_given_up_after_the_grace() {
+        let candidates = [
+            Candidate {
+                id: 0,
+                started: true,
+                feeder_unfed: false,
+            },
+            Candidate {
+                id: 1,
+                started: false,
+                feeder_unfed: true,
+            },
+            Candidate {
+                id: 2,
+                started: false,
+                feeder_unfed: false,
+            },
+        ];
+        let t0 = Instant::now();
+        assert!(orphans(&candidates, None, t0).is_empty());
+        assert!(orphans(&candidates, Some(t0), t0 + Duration::from_millis(900)).is_empty());
+        assert_eq!(orphans(&candidates, Some(t0), t0 + ORPHAN_GRACE), [1]);
+    }
+}
