@@ -58,10 +58,10 @@ impl MediaRecorder {
         let clock = gst::SystemClock::obtain();
         let id = clock.new_periodic_id(clock.time() + CHECK_EVERY, CHECK_EVERY);
         let weak = self.obj().downgrade();
-        let waiting = id.wait_async(move |_, _, _| {
-            if let Some(obj) = weak.upgrade() {
-                obj.imp().end_orphans();
-            }
+        let waiting = id.wait_async(move |_, _, id| match weak.upgrade() {
+            Some(obj) => obj.imp().end_orphans(),
+            // The element is gone: stop the clock calling.
+            None => id.unschedule(),
         });
         if waiting.is_ok() {
             if let Some(old) = self.state.lock().unwrap().orphan_check.replace(id) {
