@@ -258,16 +258,16 @@ impl MediaRecorder {
     /// After a timed recording under `autostart`: tell upstream we are done, so live
     /// sources stop and the pipeline reaches EOS (what `gst-launch-1.0` waits for).
     pub(super) fn end_upstream(&self) {
-        let queues: Vec<gst::Element> = self
+        let entries: Vec<gst::Element> = self
             .state
             .lock()
             .unwrap()
             .streams
             .iter()
-            .map(|s| s.queue.clone())
+            .map(|s| s.entry.clone())
             .collect();
-        for queue in queues {
-            if let Some(pad) = queue.static_pad("sink") {
+        for entry in entries {
+            if let Some(pad) = entry.static_pad("sink") {
                 pad.send_event(gst::event::Eos::new());
             }
         }

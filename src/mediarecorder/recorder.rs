@@ -141,6 +141,8 @@ impl Settings {
 pub struct Stream {
     pub(super) id: usize,
     pub(super) pad: gst::GhostPad,
+    /// The pad's target, where the branch starts.
+    pub(super) entry: gst::Element,
     pub(super) queue: gst::Element,
     pub(super) sink: gst_app::AppSink,
     pub(super) middle: Vec<gst::Element>,
