@@ -1332,24 +1332,58 @@ fn check_start_from_stop(what: &str, r: &gst::Element, events: &Events, answer: 
     assert_eq!(state, "inactive", "{what}: state after NULL");
 }
 
+/// A 160x120 test source into a recorder whose first `stop` handler calls
+/// `start-recording` after `delay`, set to PLAYING; the bus is logged.
+struct StopHandlerRun {
+    p: gst::Pipeline,
+    r: gst::Element,
+    events: Events,
+    answer: Arc<Mutex<Option<bool>>>,
+    bus: BusLog,
+}
+
+fn start_in_stop_handler(dir_name: &str, source: &str, delay: Duration) -> StopHandlerRun {
+    init();
+    let dir = tmp_dir(dir_name);
+    let p = launch_plain(&format!(
+        "videotestsrc {source} ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+         mediarecorder name=r location={}/rec-%05d.webm",
+        dir.display()
+    ));
+    let bus = BusLog::attach(&p);
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    let answer = start_from_first_stop(&r, delay);
+    p.set_state(gst::State::Playing).unwrap();
+    StopHandlerRun {
+        p,
+        r,
+        events,
+        answer,
+        bus,
+    }
+}
+
+/// After the pipeline went to NULL: lets a late `stop` come, then checks the answer.
+fn settle_and_check(what: &str, r: &gst::Element, events: &Events, answer: &Mutex<Option<bool>>) {
+    std::thread::sleep(Duration::from_millis(1000));
+    let answer = *answer.lock().unwrap();
+    check_start_from_stop(what, r, events, answer);
+}
+
 #[test]
 fn start_from_a_stop_handler_at_eos() {
     isolated(
         "start_from_a_stop_handler_at_eos",
         Duration::from_secs(30),
         || {
-            init();
-            let dir = tmp_dir("faults-start-at-eos");
-            let p = launch_plain(&format!(
-                "videotestsrc num-buffers=30 ! video/x-raw,width=160,height=120,framerate=30/1 ! \
-                 mediarecorder name=r location={}/eos-%05d.webm",
-                dir.display()
-            ));
-            let bus = BusLog::attach(&p);
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let answer = start_from_first_stop(&r, Duration::ZERO);
-            p.set_state(gst::State::Playing).unwrap();
+            let StopHandlerRun {
+                p,
+                r,
+                events,
+                answer,
+                bus,
+            } = start_in_stop_handler("faults-start-at-eos", "num-buffers=30", Duration::ZERO);
             assert!(events.wait_for("stop", 1, Duration::from_secs(10)));
             assert!(wait_until(Duration::from_secs(5), || bus.eos()), "no EOS");
             std::thread::sleep(Duration::from_millis(500));
@@ -1358,9 +1392,7 @@ fn start_from_a_stop_handler_at_eos() {
                 Duration::from_secs(2),
                 "start from a stop handler at EOS",
             );
-            std::thread::sleep(Duration::from_millis(1000));
-            let answer = *answer.lock().unwrap();
-            check_start_from_stop("at EOS", &r, &events, answer);
+            settle_and_check("at EOS", &r, &events, &answer);
         },
     );
 }
@@ -1373,18 +1405,17 @@ fn start_from_a_stop_handler_when_the_app_ends_at_eos() {
         "start_from_a_stop_handler_when_the_app_ends_at_eos",
         Duration::from_secs(30),
         || {
-            init();
-            let dir = tmp_dir("faults-start-at-eos-null");
-            let p = launch_plain(&format!(
-                "videotestsrc num-buffers=30 ! video/x-raw,width=160,height=120,framerate=30/1 ! \
-                 mediarecorder name=r location={}/eos-%05d.webm",
-                dir.display()
-            ));
-            let bus = BusLog::attach(&p);
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let answer = start_from_first_stop(&r, Duration::from_millis(200));
-            p.set_state(gst::State::Playing).unwrap();
+            let StopHandlerRun {
+                p,
+                r,
+                events,
+                answer,
+                bus,
+            } = start_in_stop_handler(
+                "faults-start-at-eos-null",
+                "num-buffers=30",
+                Duration::from_millis(200),
+            );
             assert!(wait_until(Duration::from_secs(10), || bus.eos()), "no EOS");
             null_within(p, Duration::from_secs(2), "NULL at EOS");
             assert!(
@@ -1392,9 +1423,7 @@ fn start_from_a_stop_handler_when_the_app_ends_at_eos() {
                 "the stop handler did not run within 2 s of NULL: {:?}",
                 events.names()
             );
-            std::thread::sleep(Duration::from_millis(1000));
-            let answer = *answer.lock().unwrap();
-            check_start_from_stop("NULL at EOS", &r, &events, answer);
+            settle_and_check("NULL at EOS", &r, &events, &answer);
         },
     );
 }
@@ -1405,17 +1434,13 @@ fn start_from_a_stop_handler_at_shutdown() {
         "start_from_a_stop_handler_at_shutdown",
         Duration::from_secs(30),
         || {
-            init();
-            let dir = tmp_dir("faults-start-at-null");
-            let p = launch_plain(&format!(
-                "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! \
-                 mediarecorder name=r location={}/null-%05d.webm",
-                dir.display()
-            ));
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let answer = start_from_first_stop(&r, Duration::ZERO);
-            p.set_state(gst::State::Playing).unwrap();
+            let StopHandlerRun {
+                p,
+                r,
+                events,
+                answer,
+                ..
+            } = start_in_stop_handler("faults-start-at-null", "is-live=true", Duration::ZERO);
             assert!(events.wait_for("start", 1, Duration::from_secs(5)));
             std::thread::sleep(Duration::from_millis(1000));
             null_within(
@@ -1423,9 +1448,7 @@ fn start_from_a_stop_handler_at_shutdown() {
                 Duration::from_secs(2),
                 "start from a stop handler at NULL",
             );
-            std::thread::sleep(Duration::from_millis(1000));
-            let answer = *answer.lock().unwrap();
-            check_start_from_stop("at shutdown", &r, &events, answer);
+            settle_and_check("at shutdown", &r, &events, &answer);
         },
     );
 }
