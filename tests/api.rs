@@ -260,7 +260,7 @@ fn pause_and_resume_leave_no_gap() {
         (stopped - started).as_millis()
     );
     let audio_ms =
-        (d.audio_first_pts.expect("audio decoded") + d.audio_duration()) as f64 / MS as f64;
+        (d.audio_first_pts().expect("audio decoded") + d.audio_duration()) as f64 / MS as f64;
     assert!(
         (audio_ms - recorded_ms).abs() <= 150.0,
         "audio lasts {audio_ms} ms, {recorded_ms} ms were recorded"
@@ -462,7 +462,7 @@ fn timeslice_chunks_start_with_keyframe_clusters_and_join_to_a_file() {
     assert_eq!(from_file.frames(), 75);
     assert_eq!(from_chunks.frames(), from_file.frames());
     assert_eq!(from_chunks.video_pts, from_file.video_pts);
-    assert_eq!(from_chunks.audio_samples, from_file.audio_samples);
+    assert_eq!(from_chunks.audio_samples(), from_file.audio_samples());
     let index = webm_index_of(&path);
     let duration = index.duration_ms.expect("Duration written");
     assert!((duration - 2500.0).abs() <= FRAME_MS, "duration {duration}");

@@ -59,7 +59,7 @@ fn audio_and_video_are_in_sync() {
     drop(p);
     let d = decode(&path);
     assert_eq!(d.frames(), 60);
-    let audio_start = d.audio_first_pts.expect("audio decoded");
+    let audio_start = d.audio_first_pts().expect("audio decoded");
     assert!(audio_start <= 25 * MS, "audio starts at {audio_start}");
     // Audio starts with the video and ends at the duration, to the sample (as
     // ffmpeg counts; GStreamer's opusdec may drop up to one packet more, see common).
@@ -418,7 +418,7 @@ fn fifty_live_starts_all_decode_without_warnings() {
     for file in &files {
         let warnings = ffmpeg_warnings(file);
         let d = decode(file);
-        let audio = d.audio_first_pts;
+        let audio = d.audio_first_pts();
         if !warnings.is_empty() || d.frames() == 0 || audio.is_none_or(|a| a > 20 * MS) {
             failures.push(format!(
                 "{}: {} frames, audio at {audio:?}, {warnings}",

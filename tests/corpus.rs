@@ -17,11 +17,10 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use gst::prelude::*;
 
 /// Subprocesses at a time (the machine has 2 cores).
 const WORKERS: usize = 2;
@@ -340,90 +339,14 @@ fn make(name: &str, command: &[String], path: &Path) {
     std::fs::rename(&part, path).unwrap();
 }
 
-/// What `uridecodebin` delivers from a file, buffer by buffer.
-#[derive(Debug, Default)]
-struct Delivered {
-    video_pts: Vec<u64>,
-    size: Option<(i64, i64)>,
-    /// (PTS in ns, samples) of each audio buffer.
-    audio: Vec<(u64, u64)>,
-    rate: u64,
-}
-
-fn delivered(path: &Path) -> Delivered {
-    let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("uridecodebin")
-        .property("uri", format!("file://{}", path.display()))
-        .build()
-        .unwrap();
-    pipeline.add(&src).unwrap();
-    let result = Arc::new(Mutex::new(Delivered::default()));
-    let pipeline_weak = pipeline.downgrade();
-    let r = result.clone();
-    src.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = pipeline_weak.upgrade() else {
-            return;
-        };
-        let caps = pad.current_caps().unwrap();
-        let is_video = caps.structure(0).unwrap().name().starts_with("video/");
-        let sink = gst_app::AppSink::builder().sync(false);
-        let sink = if is_video {
-            sink.build()
-        } else {
-            sink.caps(
-                &gst::Caps::builder("audio/x-raw")
-                    .field("format", "S16LE")
-                    .build(),
-            )
-            .build()
-        };
-        pipeline.add(&sink).unwrap();
-        let first = if is_video {
-            sink.clone().upcast::<gst::Element>()
-        } else {
-            let conv = gst::ElementFactory::make("audioconvert").build().unwrap();
-            pipeline.add(&conv).unwrap();
-            conv.link(&sink).unwrap();
-            conv.sync_state_with_parent().unwrap();
-            conv
-        };
-        sink.sync_state_with_parent().unwrap();
-        pad.link(&first.static_pad("sink").unwrap()).unwrap();
-        let r = r.clone();
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |s| {
-                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let buffer = sample.buffer().unwrap();
-                    let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
-                    let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(u64::MAX);
-                    let mut r = r.lock().unwrap();
-                    if is_video {
-                        r.video_pts.push(pts);
-                        let (w, h) = (caps.get::<i32>("width"), caps.get::<i32>("height"));
-                        r.size = Some((w.unwrap() as i64, h.unwrap() as i64));
-                    } else {
-                        let channels = caps.get::<i32>("channels").unwrap() as u64;
-                        r.rate = caps.get::<i32>("rate").unwrap() as u64;
-                        r.audio.push((pts, buffer.size() as u64 / 2 / channels));
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-    });
-    let running = Running(pipeline);
-    match play(&running, Duration::from_secs(60)) {
-        End::Eos(_) => {}
-        other => panic!("uridecodebin on {} failed: {other:?}", path.display()),
-    }
-    drop(running);
-    let mut r = result.lock().unwrap();
-    std::mem::take(&mut *r)
-}
-
 fn reference(path: &Path) -> Reference {
-    let d = delivered(path);
+    // What GStreamer's own demuxer and decoders deliver (decodebin, as in uridecodebin).
+    let d = decode(path);
+    let audio: Vec<(u64, u64)> = d
+        .audio_buffers
+        .iter()
+        .map(|&(pts, samples)| (pts.unwrap_or(u64::MAX), samples))
+        .collect();
     let ff = probe(path);
     let secs = |ns: u64| ns as f64 / 1e9;
     let frames = d.video_pts.len();
@@ -437,16 +360,15 @@ fn reference(path: &Path) -> Reference {
     // Audio by its timestamps, first buffer's start to last one's end: where a decoder
     // clips a buffer to the segment by its timestamp only (an MP3 frame in MPEG-TS
     // before the video's start), it is shorter than the samples delivered.
-    let rate = d.rate.max(1) as f64;
-    let audio_start = d.audio.first().map(|a| secs(a.0)).unwrap_or(0.0);
-    let audio_end = d
-        .audio
+    let rate = d.audio_rate.max(1) as f64;
+    let audio_start = audio.first().map(|a| secs(a.0)).unwrap_or(0.0);
+    let audio_end = audio
         .iter()
         .map(|a| secs(a.0) + a.1 as f64 / rate)
         .fold(audio_start, f64::max);
     let r = Reference {
         video: frames > 0,
-        audio: !d.audio.is_empty(),
+        audio: !audio.is_empty(),
         frames,
         frame,
         video_start: d.video_pts.first().map(|&t| secs(t)).unwrap_or(0.0),
@@ -454,10 +376,10 @@ fn reference(path: &Path) -> Reference {
             (Some(&a), Some(&b)) => secs(b - a) + frame,
             _ => 0.0,
         },
-        size: d.size,
+        size: d.video_size.map(|(w, h)| (i64::from(w), i64::from(h))),
         audio_start,
         audio_secs: audio_end - audio_start,
-        audio_samples_secs: d.audio.iter().map(|a| a.1).sum::<u64>() as f64 / rate,
+        audio_samples_secs: d.audio_samples() as f64 / rate,
         audio_secs_ffmpeg: ff.audio_secs(),
     };
     assert_eq!(

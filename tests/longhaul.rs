@@ -75,7 +75,7 @@ fn segments_split_one_recording_into_finished_files() {
         let d = decode(file);
         assert_eq!(d.video_pts[0], 0, "segment {i} starts at 0");
         assert!(
-            d.audio_first_pts.unwrap() < 30 * MS,
+            d.audio_first_pts().unwrap() < 30 * MS,
             "segment {i} audio start"
         );
         frames += d.frames();
@@ -247,7 +247,7 @@ fn pre_record_begins_before_the_trigger() {
     for pair in d.video_pts.windows(2) {
         assert!(pair[1] - pair[0] < 40 * MS, "gap {pair:?}");
     }
-    assert!(d.audio_first_pts.unwrap() < 30 * MS);
+    assert!(d.audio_first_pts().unwrap() < 30 * MS);
     let keyframes: Vec<u64> = webm_index_of(&path)
         .blocks
         .iter()

@@ -208,8 +208,8 @@ pub fn state_of(r: &gst::Element) -> String {
 pub struct Decoded {
     pub video_pts: Vec<u64>,
     pub video_size: Option<(i32, i32)>,
-    pub audio_first_pts: Option<u64>,
-    pub audio_samples: u64,
+    /// Each decoded audio buffer: its PTS and its samples.
+    pub audio_buffers: Vec<(Option<u64>, u64)>,
     pub audio_rate: u64,
 }
 
@@ -217,8 +217,14 @@ impl Decoded {
     pub fn frames(&self) -> usize {
         self.video_pts.len()
     }
+    pub fn audio_first_pts(&self) -> Option<u64> {
+        self.audio_buffers.first().and_then(|b| b.0)
+    }
+    pub fn audio_samples(&self) -> u64 {
+        self.audio_buffers.iter().map(|b| b.1).sum()
+    }
     pub fn audio_duration(&self) -> u64 {
-        (self.audio_samples * 1_000_000_000)
+        (self.audio_samples() * 1_000_000_000)
             .checked_div(self.audio_rate)
             .unwrap_or(0)
     }
@@ -281,10 +287,9 @@ pub fn decode(path: &Path) -> Decoded {
                     } else {
                         let channels = caps.get::<i32>("channels").unwrap() as u64;
                         r.audio_rate = caps.get::<i32>("rate").unwrap() as u64;
-                        if r.audio_first_pts.is_none() {
-                            r.audio_first_pts = buffer.pts().map(|t| t.nseconds());
-                        }
-                        r.audio_samples += buffer.size() as u64 / 2 / channels;
+                        let samples = buffer.size() as u64 / 2 / channels;
+                        r.audio_buffers
+                            .push((buffer.pts().map(|t| t.nseconds()), samples));
                     }
                     Ok(gst::FlowSuccess::Ok)
                 })
