@@ -79,6 +79,22 @@ fn audio_and_video_are_in_sync() {
     assert!((duration - 2000.0).abs() <= FRAME_MS, "duration {duration}");
 }
 
+/// Records `source` to `out` with the README's two-branch `uridecodebin` command;
+/// how long the pipeline took to end by itself.
+fn record_playing_file(
+    source: &std::path::Path,
+    out: &std::path::Path,
+    timeout: Duration,
+) -> Duration {
+    let p = launch(&format!(
+        "uridecodebin uri=file://{} name=d mediarecorder name=r location={} \
+         d. ! queue ! r.  d. ! queue ! r.",
+        source.display(),
+        out.display()
+    ));
+    expect_eos(&p, timeout)
+}
+
 #[test]
 fn records_a_playing_file() {
     init();
@@ -95,14 +111,7 @@ fn records_a_playing_file() {
     drop(p);
 
     let out = dir.join("copy.webm");
-    let p = launch(&format!(
-        "uridecodebin uri=file://{} name=d mediarecorder name=r location={} \
-         d. ! queue ! r.  d. ! queue ! r.",
-        source.display(),
-        out.display()
-    ));
-    expect_eos(&p, Duration::from_secs(30));
-    drop(p);
+    record_playing_file(&source, &out, Duration::from_secs(30));
     let d = decode(&out);
     assert_eq!(d.frames(), 50);
     assert!(
@@ -445,14 +454,7 @@ fn a_branch_for_a_stream_the_file_lacks_is_left_out() {
     // The README's two-branch command on a file without audio: the second branch is
     // never fed; the recording goes on without it and the pipeline ends by itself.
     let out = dir.join("copy.webm");
-    let p = launch(&format!(
-        "uridecodebin uri=file://{} name=d mediarecorder name=r location={} \
-         d. ! queue ! r.  d. ! queue ! r.",
-        source.display(),
-        out.display()
-    ));
-    let took = expect_eos(&p, Duration::from_secs(15));
+    let took = record_playing_file(&source, &out, Duration::from_secs(15));
     assert!(took < Duration::from_secs(5), "EOS after {took:?}");
-    drop(p);
     assert_eq!(decode(&out).frames(), 30);
 }
