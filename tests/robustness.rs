@@ -444,6 +444,21 @@ fn a_codec_change_mid_recording_is_re_encoded() {
     }
 }
 
+/// `secs` of live 320x240@30 video (`v`) and 48 kHz audio in 20 ms buffers (`a`) into
+/// a recorder writing `path`, not started.
+fn live_av(path: &std::path::Path, secs: u32) -> Running {
+    launch(&format!(
+        "mediarecorder name=r location={} \
+         videotestsrc name=v is-live=true num-buffers={} ! \
+         video/x-raw,width=320,height=240,framerate=30/1 ! r. \
+         audiotestsrc name=a is-live=true num-buffers={} samplesperbuffer=960 ! \
+         audio/x-raw,rate=48000 ! r.",
+        path.display(),
+        secs * 30,
+        secs * 50
+    ))
+}
+
 /// Moves each buffer leaving `element` by up to `max_ms` either way, in a fixed
 /// pseudo-random pattern, as USB cameras and capture cards stamp them.
 fn add_jitter(element: &gst::Element, max_ms: i64, seed: u64) {
@@ -485,14 +500,7 @@ fn jittered_live_timestamps_lose_nothing() {
         let dir = tmp_dir(&format!("jitter_{max_ms}"));
         let path = dir.join("jitter.webm");
         // 6 s of live media, stamped with +-max_ms of jitter.
-        let p = launch(&format!(
-            "mediarecorder name=r location={} \
-             videotestsrc name=v is-live=true num-buffers=180 ! \
-             video/x-raw,width=320,height=240,framerate=30/1 ! r. \
-             audiotestsrc name=a is-live=true num-buffers=300 samplesperbuffer=960 ! \
-             audio/x-raw,rate=48000 ! r.",
-            path.display()
-        ));
+        let p = live_av(&path, 6);
         add_jitter(&p.by_name("v").unwrap(), max_ms, seed);
         add_jitter(&p.by_name("a").unwrap(), max_ms, seed + 10);
         expect_eos(&p, Duration::from_secs(20));
@@ -620,14 +628,7 @@ fn timestamps_that_jump_back_lose_nothing() {
     let dir = tmp_dir("jump_back");
     let path = dir.join("jump.webm");
     // 4 s of live media; after 1.5 s both streams' clocks jump back 2 s.
-    let p = launch(&format!(
-        "mediarecorder name=r location={} \
-         videotestsrc name=v is-live=true num-buffers=120 ! \
-         video/x-raw,width=320,height=240,framerate=30/1 ! r. \
-         audiotestsrc name=a is-live=true num-buffers=200 samplesperbuffer=960 ! \
-         audio/x-raw,rate=48000 ! r.",
-        path.display()
-    ));
+    let p = live_av(&path, 4);
     let back = gst::ClockTime::from_seconds(2);
     jump_back_after(&p.by_name("v").unwrap(), 45, back);
     jump_back_after(&p.by_name("a").unwrap(), 75, back);
