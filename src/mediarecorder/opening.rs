@@ -5,6 +5,7 @@
 //! opened on the dispatcher thread instead, and what the recording hands the file
 //! meanwhile waits here, in order, until the session is there.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,7 +47,7 @@ impl OpenRequest {
     /// Opens the session and hands it what waited. The error names the file.
     pub fn open(self) -> Result<(), glib::Error> {
         let opened = MuxSession::start(&self.config, &self.tracks, self.keep_bytes, self.on_event);
-        let mut slot = self.handle.0.lock().unwrap();
+        let mut slot = self.handle.slot.lock().unwrap();
         let waiting = match std::mem::replace(&mut *slot, Slot::Closed) {
             Slot::Opening { waiting, .. } => waiting,
             // Finished before it opened: nothing to write.
@@ -77,7 +78,11 @@ impl OpenRequest {
 
 /// A file's muxer session, open or opening. Cloned handles share it.
 #[derive(Clone)]
-pub struct SessionHandle(Arc<Mutex<Slot>>);
+pub struct SessionHandle {
+    slot: Arc<Mutex<Slot>>,
+    /// The recording's count of frames the writer could not take (the session's own).
+    dropped: Arc<AtomicU64>,
+}
 
 impl SessionHandle {
     /// A session to be opened by `OpenRequest::open`, and what it needs.
@@ -87,10 +92,13 @@ impl SessionHandle {
         keep_bytes: KeepBytes,
         on_event: OnEvent,
     ) -> (SessionHandle, OpenRequest) {
-        let handle = SessionHandle(Arc::new(Mutex::new(Slot::Opening {
-            waiting: Vec::new(),
-            bytes: 0,
-        })));
+        let handle = SessionHandle {
+            slot: Arc::new(Mutex::new(Slot::Opening {
+                waiting: Vec::new(),
+                bytes: 0,
+            })),
+            dropped: config.dropped.clone(),
+        };
         let request = OpenRequest {
             handle: handle.clone(),
             config,
@@ -103,15 +111,15 @@ impl SessionHandle {
 
     /// Queues an encoded frame (see `MuxSession::push`); while opening, at most
     /// `MAX_QUEUED_BYTES` wait, and a frame beyond is dropped and counted.
-    pub fn push(&self, stream: usize, buffer: gst::Buffer, dropped: &std::sync::atomic::AtomicU64) {
-        let mut slot = self.0.lock().unwrap();
+    pub fn push(&self, stream: usize, buffer: gst::Buffer) {
+        let mut slot = self.slot.lock().unwrap();
         match &mut *slot {
             Slot::Open(session) => {
                 session.push(stream, buffer);
             }
             Slot::Opening { waiting, bytes } => {
                 if *bytes >= MAX_QUEUED_BYTES {
-                    dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 *bytes += buffer.size() as u64;
@@ -123,7 +131,7 @@ impl SessionHandle {
 
     /// See `MuxSession::set_opus_pre_skip`; kept in order with the frames.
     pub fn set_opus_pre_skip(&self, stream: usize, samples: u16) {
-        let mut slot = self.0.lock().unwrap();
+        let mut slot = self.slot.lock().unwrap();
         match &mut *slot {
             Slot::Open(session) => session.set_opus_pre_skip(stream, samples),
             Slot::Opening { waiting, .. } => waiting.push(Waiting::PreSkip(stream, samples)),
@@ -132,7 +140,7 @@ impl SessionHandle {
     }
 
     pub fn bytes_written(&self) -> u64 {
-        match &*self.0.lock().unwrap() {
+        match &*self.slot.lock().unwrap() {
             Slot::Open(session) => session.bytes_written(),
             _ => 0,
         }
@@ -140,7 +148,7 @@ impl SessionHandle {
 
     /// See `MuxSession::take_chunk`; nothing is written while opening.
     pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) {
-        match &*self.0.lock().unwrap() {
+        match &*self.slot.lock().unwrap() {
             Slot::Open(session) => session.take_chunk(deliver),
             _ => deliver(Chunk::default()),
         }
@@ -149,7 +157,7 @@ impl SessionHandle {
     /// Finalizes the file. Call after the open request ran (both run on the
     /// dispatcher, in order); a session that never opened reports nothing written.
     pub fn finish(self, timeout: Duration) -> FinishReport {
-        let slot = std::mem::replace(&mut *self.0.lock().unwrap(), Slot::Closed);
+        let slot = std::mem::replace(&mut *self.slot.lock().unwrap(), Slot::Closed);
         let error = match slot {
             Slot::Open(session) => return session.finish(timeout),
             Slot::Failed(err) => Some(err),
@@ -169,7 +177,6 @@ mod tests {
     use super::*;
     use crate::mediarecorder::mimetype::Container;
     use std::io::Read;
-    use std::sync::atomic::AtomicU64;
 
     fn frame(i: u64) -> gst::Buffer {
         let mut buffer = gst::Buffer::from_slice(vec![i as u8; 1000]);
@@ -191,12 +198,13 @@ mod tests {
         let _ = std::fs::remove_file(&fifo);
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let dropped = Arc::new(AtomicU64::new(0));
         let config = SessionConfig {
             container: Container::WebM,
             location: Some(fifo.clone()),
             timeslice: None,
             cluster_duration: gst::ClockTime::from_seconds(2),
-            dropped: Arc::default(),
+            dropped: dropped.clone(),
         };
         let caps = gst::Caps::builder("video/x-vp8")
             .field("width", 16)
@@ -210,10 +218,9 @@ mod tests {
             Arc::new(|_| {}),
         );
         let opener = std::thread::spawn(move || request.open());
-        let dropped = AtomicU64::new(0);
         let started = std::time::Instant::now();
         for i in 0..30 {
-            handle.push(0, frame(i), &dropped);
+            handle.push(0, frame(i));
         }
         assert!(
             started.elapsed() < Duration::from_millis(500),
@@ -230,7 +237,7 @@ mod tests {
         });
         opener.join().unwrap().expect("the session opens");
         for i in 30..40 {
-            handle.push(0, frame(i), &dropped);
+            handle.push(0, frame(i));
         }
         handle.finish(Duration::from_secs(2));
         let written = reading.join().unwrap();
@@ -244,7 +251,7 @@ mod tests {
             })
             .collect();
         assert!(positions.windows(2).all(|p| p[0] < p[1]), "frames in order");
-        assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

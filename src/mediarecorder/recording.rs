@@ -38,8 +38,6 @@ struct Held {
 /// A file being written.
 pub struct OpenFile {
     session: SessionHandle,
-    /// The recording's count of frames the writer could not take.
-    dropped: Arc<AtomicU64>,
     path: Option<PathBuf>,
     /// Media time of the recording at which this file starts (its time 0).
     start: u64,
@@ -89,7 +87,7 @@ impl OpenFile {
         if counts {
             self.frames += 1;
         }
-        self.session.push(id, buffer, &self.dropped);
+        self.session.push(id, buffer);
     }
 
     pub fn finish(self) -> ClosedFile {
@@ -298,11 +296,9 @@ impl Recording {
         let cuts_here = kind == Kind::Video || !self.has_video_track();
         // A file holds at least one frame, however short the segments asked for.
         if self.segmenting() && cuts_here && keyframe && file.frames > 0 {
-            let by_time = self.settings.max_file_duration_ms > 0
-                && pts + duration / 2
-                    >= file
-                        .start
-                        .saturating_add(self.settings.max_file_duration_ms * 1_000_000);
+            let by_time = self
+                .segment_end(file.start)
+                .is_some_and(|end| pts + duration / 2 >= end);
             let by_size = self.settings.max_file_size > 0
                 && file.session.bytes_written() >= self.settings.max_file_size;
             if by_time || by_size {
@@ -385,11 +381,13 @@ impl Recording {
 
     /// Media time where the current file is due to end by `max-file-duration`.
     fn next_time_boundary(&self) -> Option<u64> {
-        let file = self.file.as_ref()?;
-        (self.settings.max_file_duration_ms > 0).then(|| {
-            file.start
-                .saturating_add(self.settings.max_file_duration_ms * 1_000_000)
-        })
+        self.segment_end(self.file.as_ref()?.start)
+    }
+
+    /// Media time where a file starting at `start` ends by `max-file-duration`.
+    fn segment_end(&self, start: u64) -> Option<u64> {
+        (self.settings.max_file_duration_ms > 0)
+            .then(|| start.saturating_add(self.settings.max_file_duration_ms * 1_000_000))
     }
 
     /// Audio held for a video stream that never sends a keyframe: after a while, record
@@ -597,7 +595,6 @@ impl Recording {
         imp.open_session(request, recording_id);
         self.file = Some(OpenFile {
             session,
-            dropped: self.writer_dropped.clone(),
             path,
             start,
             first: None,
@@ -606,8 +603,7 @@ impl Recording {
             end: 0,
             frames: 0,
         });
-        if self.settings.max_file_duration_ms > 0 && self.has_video_track() {
-            let boundary = start.saturating_add(self.settings.max_file_duration_ms * 1_000_000);
+        if let Some(boundary) = self.segment_end(start).filter(|_| self.has_video_track()) {
             self.keyframe_requests
                 .extend(self.timeline.running_time_of(boundary));
         }
