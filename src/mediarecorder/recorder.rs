@@ -249,10 +249,7 @@ fn check_location(location: &str) -> Result<(), glib::Error> {
             return check_writable(location);
         }
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(location);
     let probe = dir.join(format!(".mediarecorder-probe-{}", std::process::id()));
     open_for_writing(&probe.to_string_lossy()).map_err(|e| {
         glib::Error::new(
@@ -266,6 +263,14 @@ fn check_location(location: &str) -> Result<(), glib::Error> {
     })?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// The folder a location's files go to.
+fn folder_of(location: &str) -> &Path {
+    Path::new(location)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 fn open_for_writing(path: &str) -> std::io::Result<()> {
@@ -459,11 +464,10 @@ impl MediaRecorder {
     pub(super) fn prepare_to_run(&self) -> Result<(), gst::StateChangeError> {
         let location = self.settings.lock().unwrap().location.clone();
         if let Some(path) = location {
-            if let Err(err) = check_location(&path) {
+            if let Err(err) = self.prepare_location(&path) {
                 self.post_error(&err, None);
                 return Err(gst::StateChangeError);
             }
-            self.skip_existing_indices(&path);
         }
         let mut state = self.state.lock().unwrap();
         state.autostarted = false;
@@ -634,23 +638,22 @@ impl MediaRecorder {
     pub(super) fn validate_for_start(&self, settings: &Settings) -> Result<(), glib::Error> {
         settings.validate()?;
         match &settings.location {
-            Some(path) => {
-                check_location(path)?;
-                self.skip_existing_indices(path);
-                Ok(())
-            }
+            Some(path) => self.prepare_location(path),
             None => Ok(()),
         }
+    }
+
+    /// Checks that `location` takes the recording, and where a pattern's index goes on.
+    fn prepare_location(&self, location: &str) -> Result<(), glib::Error> {
+        check_location(location)?;
+        self.skip_existing_indices(location);
+        Ok(())
     }
 
     /// A pattern's index goes on after the highest one already in its folder (a
     /// restarted recorder must not overwrite the last run's files).
     fn skip_existing_indices(&self, location: &str) {
-        let dir = Path::new(location)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Ok(entries) = std::fs::read_dir(folder_of(location)) else {
             return;
         };
         let names: Vec<String> = entries
