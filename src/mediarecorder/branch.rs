@@ -186,16 +186,15 @@ pub fn preferred_caps(rtype: &RecordingType, likely: Kind) -> gst::Caps {
     ];
     video.extend(compressed("video/"));
     video.push(gst::Structure::new_empty("image/jpeg"));
+    let interleaved = gst::Structure::builder("audio/x-raw")
+        .field("format", gst::List::new(["S16LE", "F32LE"]))
+        .field("layout", "interleaved")
+        .build();
+    let mut at_48k = interleaved.clone();
+    at_48k.set("rate", 48_000i32);
     let mut audio = vec![
-        gst::Structure::builder("audio/x-raw")
-            .field("format", gst::List::new(["S16LE", "F32LE"]))
-            .field("layout", "interleaved")
-            .field("rate", 48_000i32)
-            .build(),
-        gst::Structure::builder("audio/x-raw")
-            .field("format", gst::List::new(["S16LE", "F32LE"]))
-            .field("layout", "interleaved")
-            .build(),
+        at_48k,
+        interleaved,
         gst::Structure::new_empty("audio/x-raw"),
     ];
     audio.extend(compressed("audio/"));
