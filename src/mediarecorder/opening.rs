@@ -175,7 +175,7 @@ impl SessionHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mediarecorder::mimetype::Container;
+    use crate::mediarecorder::session::fifo_session::{fifo_session, FifoSession};
     use std::io::Read;
 
     fn frame(i: u64) -> gst::Buffer {
@@ -191,26 +191,13 @@ mod tests {
     /// order, once the file is open.
     #[test]
     fn frames_wait_in_order_while_the_file_opens() {
-        gst::init().unwrap();
-        let dir = std::env::temp_dir().join(format!("mr-opening-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let fifo = dir.join("slow-open.webm");
-        let _ = std::fs::remove_file(&fifo);
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
-        let dropped = Arc::new(AtomicU64::new(0));
-        let config = SessionConfig {
-            container: Container::WebM,
-            location: Some(fifo.clone()),
-            timeslice: None,
-            cluster_duration: gst::ClockTime::from_seconds(2),
-            dropped: dropped.clone(),
-        };
-        let caps = gst::Caps::builder("video/x-vp8")
-            .field("width", 16)
-            .field("height", 16)
-            .field("framerate", gst::Fraction::new(30, 1))
-            .build();
+        let FifoSession {
+            dir,
+            fifo,
+            config,
+            dropped,
+            caps,
+        } = fifo_session("slow-open");
         let (handle, request) = SessionHandle::opening(
             config,
             vec![(0, Kind::Video, caps)],

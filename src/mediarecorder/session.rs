@@ -436,35 +436,30 @@ impl MuxSession {
     }
 }
 
+/// For unit tests: a session writing WebM into a FIFO, so a test decides how fast
+/// (or whether) the file is read.
 #[cfg(test)]
-mod tests {
+pub(super) mod fifo_session {
     use super::*;
-    use std::io::Read;
 
-    /// A writer that takes 20 KB/s (a stalled share, a dying card), simulated by a FIFO
-    /// read slowly: the frames waiting for it stay bounded, and the rest are counted.
-    #[test]
-    fn a_slow_writer_holds_a_bounded_queue() {
+    pub struct FifoSession {
+        pub dir: PathBuf,
+        pub fifo: PathBuf,
+        pub config: SessionConfig,
+        pub dropped: Arc<AtomicU64>,
+        /// One 320x240 VP8 track.
+        pub caps: gst::Caps,
+    }
+
+    /// A FIFO in a fresh folder named after `name`, and a config writing to it.
+    pub fn fifo_session(name: &str) -> FifoSession {
         gst::init().unwrap();
-        let dir = std::env::temp_dir().join(format!("mr-slow-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("mr-{name}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        let fifo = dir.join("slow.webm");
+        let fifo = dir.join(format!("{name}.webm"));
         let _ = std::fs::remove_file(&fifo);
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo");
-        let reader_path = fifo.clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_reader = stop.clone();
-        let reader = std::thread::spawn(move || {
-            let mut f = std::fs::File::open(reader_path).unwrap();
-            let mut buf = [0u8; 2048];
-            while !stop_reader.load(Ordering::Relaxed) {
-                if f.read(&mut buf).unwrap_or(0) == 0 {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
         let dropped = Arc::new(AtomicU64::new(0));
         let config = SessionConfig {
             container: Container::WebM,
@@ -478,6 +473,46 @@ mod tests {
             .field("height", 240)
             .field("framerate", gst::Fraction::new(30, 1))
             .build();
+        FifoSession {
+            dir,
+            fifo,
+            config,
+            dropped,
+            caps,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fifo_session::{fifo_session, FifoSession};
+    use super::*;
+    use std::io::Read;
+
+    /// A writer that takes 20 KB/s (a stalled share, a dying card), simulated by a FIFO
+    /// read slowly: the frames waiting for it stay bounded, and the rest are counted.
+    #[test]
+    fn a_slow_writer_holds_a_bounded_queue() {
+        let FifoSession {
+            dir,
+            fifo,
+            config,
+            dropped,
+            caps,
+        } = fifo_session("slow");
+        let reader_path = fifo.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_reader = stop.clone();
+        let reader = std::thread::spawn(move || {
+            let mut f = std::fs::File::open(reader_path).unwrap();
+            let mut buf = [0u8; 2048];
+            while !stop_reader.load(Ordering::Relaxed) {
+                if f.read(&mut buf).unwrap_or(0) == 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
         let session = MuxSession::start(
             &config,
             &[(0, Kind::Video, caps)],
