@@ -18,6 +18,7 @@ pub struct Ring<T> {
     entries: VecDeque<Entry<T>>,
     bytes: usize,
     newest: u64,
+    has_video: bool,
 }
 
 impl<T> Default for Ring<T> {
@@ -26,6 +27,7 @@ impl<T> Default for Ring<T> {
             entries: VecDeque::new(),
             bytes: 0,
             newest: 0,
+            has_video: false,
         }
     }
 }
@@ -47,46 +49,65 @@ impl<T> Ring<T> {
     pub fn push(&mut self, entry: Entry<T>, window: u64) {
         self.newest = self.newest.max(entry.rt);
         self.bytes += entry.size;
+        self.has_video |= entry.video;
         self.entries.push_back(entry);
         let target = self.newest.saturating_sub(window);
-        let has_video = self.entries.iter().any(|e| e.video);
-        let start = if has_video {
-            // The last keyframe at or before the target; else the first keyframe.
-            let keyframes = self.entries.iter().enumerate().filter(|(_, e)| e.keyframe);
-            let mut start = None;
-            for (i, e) in keyframes {
-                if e.rt <= target || start.is_none() {
-                    start = Some(i);
-                }
-                if e.rt > target {
-                    break;
-                }
+        if !self.has_video {
+            while self.entries.front().is_some_and(|e| e.rt < target) {
+                self.forget_oldest();
             }
-            start.unwrap_or(self.entries.len())
-        } else {
-            self.entries.iter().take_while(|e| e.rt < target).count()
-        };
-        // Audio just before the first kept keyframe is no use either.
-        let start_rt = self.entries.get(start).map(|e| e.rt).unwrap_or(u64::MAX);
-        let mut kept = VecDeque::with_capacity(self.entries.len());
-        for (i, e) in self.entries.drain(..).enumerate() {
-            if i >= start || (!e.video && e.rt >= start_rt) {
-                kept.push_back(e);
+            return;
+        }
+        // The last keyframe at or before the target; else the first keyframe. The scan
+        // ends at the first keyframe past the target, within a GOP of the front.
+        let mut start = None;
+        for (i, e) in self.entries.iter().enumerate().filter(|(_, e)| e.keyframe) {
+            if e.rt <= target || start.is_none() {
+                start = Some(i);
+            }
+            if e.rt > target {
+                break;
+            }
+        }
+        let start = start.unwrap_or(self.entries.len());
+        if start == 0 {
+            return;
+        }
+        // Once a GOP: what lies before the kept keyframe goes, except audio captured
+        // after it (audio runs ahead of video).
+        let start_rt = self.entries.get(start).map_or(u64::MAX, |e| e.rt);
+        let mut late_audio = Vec::new();
+        for _ in 0..start {
+            let Some(e) = self.entries.pop_front() else {
+                break;
+            };
+            if !e.video && e.rt >= start_rt {
+                late_audio.push(e);
             } else {
                 self.bytes -= e.size;
             }
         }
-        self.entries = kept;
+        for e in late_audio.into_iter().rev() {
+            self.entries.push_front(e);
+        }
+    }
+
+    fn forget_oldest(&mut self) {
+        if let Some(e) = self.entries.pop_front() {
+            self.bytes -= e.size;
+        }
     }
 
     pub fn drain(&mut self) -> Vec<Entry<T>> {
         self.bytes = 0;
+        self.has_video = false;
         self.entries.drain(..).collect()
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
         self.bytes = 0;
+        self.has_video = false;
     }
 }
 
