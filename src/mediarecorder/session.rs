@@ -258,10 +258,19 @@ impl MuxSession {
                             } else {
                                 let reported = reported.clone();
                                 let on_event = on_event.clone();
-                                std::thread::spawn(move || {
-                                    std::thread::sleep(SECONDARY_ERROR_WAIT);
-                                    if !reported.swap(true, Ordering::SeqCst) {
-                                        on_event(event);
+                                // On the system clock's thread: no thread of our own.
+                                let clock = gst::SystemClock::obtain();
+                                let at = clock.time()
+                                    + gst::ClockTime::from_nseconds(
+                                        SECONDARY_ERROR_WAIT.as_nanos() as u64,
+                                    );
+                                let event = Mutex::new(Some(event));
+                                let _ = clock.new_single_shot_id(at).wait_async(move |_, _, _| {
+                                    let event = event.lock().unwrap().take();
+                                    if let Some(event) = event {
+                                        if !reported.swap(true, Ordering::SeqCst) {
+                                            on_event(event);
+                                        }
                                     }
                                 });
                             }
@@ -432,6 +441,17 @@ impl MuxSession {
             bytes,
             finalized,
             error,
+        }
+    }
+}
+
+/// A session nobody finished (a recording dropped while unwinding, a failed start)
+/// still stops its pipeline and lets go of its file. After `finish` this does nothing.
+impl Drop for MuxSession {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+        if let Some(bus) = self.pipeline.bus() {
+            bus.unset_sync_handler();
         }
     }
 }
