@@ -534,3 +534,17 @@ fn configure_video_encoder(
         }
     }
 }
+
+/// Whether this machine can record `mime` (the web API's `isTypeSupported`): the type
+/// parses and every element it needs is installed.
+pub fn is_type_supported(mime: &str) -> bool {
+    let Ok(rtype) = RecordingType::parse(mime) else {
+        return false;
+    };
+    let video = rtype.video_codec().is_some();
+    let audio = rtype.audio_codec().is_some();
+    rtype
+        .requirements(video, audio)
+        .iter()
+        .all(|req| gst::ElementFactory::find(req.factory).is_some())
+}

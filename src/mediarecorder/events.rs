@@ -2,7 +2,6 @@
 //! dispatcher thread, and the finalizing of files that precedes them.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -13,9 +12,10 @@ use gst::subclass::prelude::*;
 use super::chunks::Chunk;
 use super::imp::{MediaRecorder, CAT};
 use super::opening::OpenRequest;
-use super::recording::{ClosedFile, OpenFile, Recording};
+use super::recording::Recording;
 use super::session::SessionEvent;
-use super::RecorderState;
+use super::state::{RecorderState, FINALIZE_TIMEOUT};
+use super::writer::{ClosedFile, ClosingFile, FileJob};
 
 pub(super) enum Event {
     Start,
@@ -77,10 +77,7 @@ impl MediaRecorder {
                 imp.post_error(err, None);
                 imp.emit(Event::Error(err.clone()), RecorderState::Inactive);
             }
-            let files = {
-                let state = imp.state.lock().unwrap();
-                rec.take_files(imp, &state.streams)
-            };
+            let files = rec.finish();
             let mut last = None;
             let mut reported = error.is_some();
             let count = files.len();
@@ -103,17 +100,17 @@ impl MediaRecorder {
                 ),
                 None => (Chunk::default(), 0, None),
             };
-            let dropped = {
+            let dropped = rec.dropped();
+            {
                 let mut state = imp.state.lock().unwrap();
                 state.last_bytes = bytes;
-                state.last_dropped = rec.dropped(&state.streams);
-                state.last_dropped
-            };
+                state.last_dropped = dropped;
+            }
             imp.emit(Event::Data(chunk), RecorderState::Inactive);
             imp.emit(
                 Event::Stop {
                     location,
-                    duration: rec.timeline.recorded(),
+                    duration: rec.recorded(),
                     bytes,
                     dropped,
                     mime: rec.effective_type.clone(),
@@ -121,15 +118,24 @@ impl MediaRecorder {
                 },
                 RecorderState::Inactive,
             );
-            if rec.reached_duration && rec.settings.autostart {
+            if rec.reached_duration() && rec.autostart {
                 imp.end_upstream();
             }
         });
         posted
     }
 
+    /// Runs a recording's file job on the dispatcher.
+    pub(super) fn run_file_job(&self, job: FileJob) {
+        match job {
+            FileJob::Open(request) => self.open_session(request),
+            FileJob::Close(file) => self.queue_file_close(file),
+            FileJob::Remove(path) => self.queue_file_removal(path),
+        }
+    }
+
     /// Finalizes a segment that the recording has moved on from.
-    pub(super) fn queue_file_close(&self, file: OpenFile) {
+    fn queue_file_close(&self, file: ClosingFile) {
         let weak = self.obj().downgrade();
         self.dispatcher.submit(move || {
             let Some(obj) = weak.upgrade() else { return };
@@ -156,8 +162,8 @@ impl MediaRecorder {
     /// Finalizes one file. A file that could not be finalized is an error (reported
     /// once per recording, before its `dataavailable` and `stop`); a file that holds
     /// no frame is removed rather than left unplayable.
-    pub(super) fn close_file(&self, file: OpenFile, reported: &mut bool) -> ClosedFile {
-        let mut closed = file.finish();
+    pub(super) fn close_file(&self, file: ClosingFile, reported: &mut bool) -> ClosedFile {
+        let mut closed = file.finish(FINALIZE_TIMEOUT);
         let path = closed.path.as_ref().map(|p| p.display().to_string());
         if !closed.report.finalized && closed.report.error.is_none() {
             closed.report.error = Some(glib::Error::new(
@@ -166,7 +172,7 @@ impl MediaRecorder {
                     "Finalizing the recording '{}' did not complete within {} s: the file \
                      may lack its index",
                     path.as_deref().unwrap_or("(stream)"),
-                    super::recorder::FINALIZE_TIMEOUT.as_secs()
+                    FINALIZE_TIMEOUT.as_secs()
                 ),
             ));
         }
@@ -178,7 +184,7 @@ impl MediaRecorder {
                 self.emit(Event::Error(err.clone()), RecorderState::Inactive);
             }
         }
-        if closed.frames == 0 {
+        if closed.summary.frames == 0 {
             if let Some(p) = &closed.path {
                 if std::fs::remove_file(p).is_ok() {
                     gst::info!(
@@ -197,25 +203,22 @@ impl MediaRecorder {
     /// Opens a file's muxer session on the dispatcher thread, never in a streaming
     /// thread under the state lock (opening may block); there already (a recording
     /// that ends before its first file opened), at once. A failure ends the recording.
-    pub(super) fn open_session(&self, request: OpenRequest, recording_id: u64) {
-        if self.dispatcher.is_worker() {
+    fn open_session(&self, request: OpenRequest) {
+        let open = move || {
+            let on_event = request.on_event.clone();
             if let Err(err) = request.open() {
-                self.session_event(recording_id, SessionEvent::Error(err, None));
+                on_event(SessionEvent::Error(err, None));
             }
-            return;
+        };
+        if self.dispatcher.is_worker() {
+            open();
+        } else {
+            self.dispatcher.submit(open);
         }
-        let weak = self.obj().downgrade();
-        self.dispatcher.submit(move || {
-            let opened = request.open();
-            if let (Err(err), Some(obj)) = (opened, weak.upgrade()) {
-                obj.imp()
-                    .session_event(recording_id, SessionEvent::Error(err, None));
-            }
-        });
     }
 
     /// Deletes a file of this recording for `max-files`, after it was finalized.
-    pub(super) fn queue_file_removal(&self, path: PathBuf) {
+    fn queue_file_removal(&self, path: PathBuf) {
         let weak = self.obj().downgrade();
         self.dispatcher.submit(move || {
             let Some(obj) = weak.upgrade() else { return };
@@ -226,11 +229,8 @@ impl MediaRecorder {
         });
     }
 
-    pub(super) fn take_file_index(&self) -> u64 {
-        self.next_file_index.fetch_add(1, Ordering::SeqCst)
-    }
-
     pub(super) fn emit_file_closed(&self, closed: &ClosedFile, fired_in: RecorderState) {
+        let summary = &closed.summary;
         let info = gst::Structure::builder("mediarecorder-file-closed")
             .field(
                 "location",
@@ -239,18 +239,18 @@ impl MediaRecorder {
                     .as_ref()
                     .map(|p| p.to_string_lossy().into_owned()),
             )
-            .field("first", gst::ClockTime::from_nseconds(closed.first))
+            .field("first", gst::ClockTime::from_nseconds(summary.first))
             .field(
                 "running-time",
-                closed.running_time.map(gst::ClockTime::from_nseconds),
+                summary.running_time.map(gst::ClockTime::from_nseconds),
             )
-            .field("last", gst::ClockTime::from_nseconds(closed.last))
+            .field("last", gst::ClockTime::from_nseconds(summary.last))
             .field(
                 "duration",
-                gst::ClockTime::from_nseconds(closed.last.saturating_sub(closed.first)),
+                gst::ClockTime::from_nseconds(summary.last.saturating_sub(summary.first)),
             )
             .field("bytes", closed.report.bytes)
-            .field("frames", closed.frames)
+            .field("frames", summary.frames)
             .build();
         self.emit(Event::FileClosed(info), fired_in);
     }
@@ -381,7 +381,7 @@ impl MediaRecorder {
                 );
                 let weak = self.obj().downgrade();
                 // Not from this thread: it belongs to the muxer the finalizer waits on.
-                std::thread::spawn(move || {
+                self.dispatcher.submit(move || {
                     if let Some(obj) = weak.upgrade() {
                         let imp = obj.imp();
                         let current = imp.state.lock().unwrap().recording.as_ref().map(|r| r.id);

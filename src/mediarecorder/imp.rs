@@ -8,9 +8,9 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::branch;
 use super::dispatcher::Dispatcher;
-use super::recorder::{self, Settings, State};
-use super::{BitrateMode, RecorderState};
+use super::state::{self, BitrateMode, RecorderState, Settings, State};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -32,7 +32,7 @@ pub struct MediaRecorder {
     /// The state a handler sees while an event is being emitted (see `recorder`).
     pub(super) event_state: Mutex<Option<(std::thread::ThreadId, RecorderState)>>,
     /// Index for the next file of a `location` pattern, across recordings.
-    pub(super) next_file_index: std::sync::atomic::AtomicU64,
+    pub(super) next_file_index: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[glib::object_subclass]
@@ -115,7 +115,7 @@ impl ObjectImpl for MediaRecorder {
                         "Milliseconds of media to record, then finalize and stop (paused time \
                          does not count). 0 = until stopped or end of stream",
                     )
-                    .maximum(recorder::MAX_DURATION_MS)
+                    .maximum(state::MAX_DURATION_MS)
                     .default_value(0)
                     .mutable_playing()
                     .build(),
@@ -186,7 +186,7 @@ impl ObjectImpl for MediaRecorder {
                         "Longest time between video keyframes; 0 = 2 s, or the timeslice when \
                          shorter. Exclusive with video-keyframe-interval-count",
                     )
-                    .maximum(recorder::MAX_DURATION_MS)
+                    .maximum(state::MAX_DURATION_MS)
                     .default_value(0)
                     .mutable_ready()
                     .build(),
@@ -222,7 +222,7 @@ impl ObjectImpl for MediaRecorder {
                          GOPs: up to one keyframe interval more) and begin the next recording \
                          with it. The encoders run while inactive. 0 = off",
                     )
-                    .maximum(recorder::MAX_DURATION_MS)
+                    .maximum(state::MAX_DURATION_MS)
                     .default_value(0)
                     .mutable_playing()
                     .build(),
@@ -238,7 +238,7 @@ impl ObjectImpl for MediaRecorder {
                          the boundary) after this much media; location needs an index such \
                          as %05d. 0 = one file",
                     )
-                    .maximum(recorder::MAX_DURATION_MS)
+                    .maximum(state::MAX_DURATION_MS)
                     .default_value(0)
                     .mutable_ready()
                     .build(),
@@ -331,7 +331,7 @@ impl ObjectImpl for MediaRecorder {
                     .return_type::<bool>()
                     .class_handler(|args| {
                         let ty = args[1].get::<Option<String>>().ok().flatten();
-                        Some(recorder::is_type_supported(ty.as_deref().unwrap_or("")).to_value())
+                        Some(branch::is_type_supported(ty.as_deref().unwrap_or("")).to_value())
                     })
                     .build(),
             ]

@@ -13,6 +13,7 @@ mod branch;
 pub mod chunks;
 mod dispatcher;
 pub mod encoding;
+mod engine;
 mod entry;
 mod events;
 mod imp;
@@ -25,33 +26,11 @@ mod recorder;
 mod recording;
 mod ring;
 mod session;
+mod state;
 pub mod timeline;
+mod writer;
 
-/// What the recorder is doing, as the web API's `state` attribute.
-#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstMediaRecorderState")]
-pub enum RecorderState {
-    #[default]
-    #[enum_value(name = "Inactive: not recording", nick = "inactive")]
-    Inactive = 0,
-    #[enum_value(name = "Recording: media is written", nick = "recording")]
-    Recording = 1,
-    #[enum_value(name = "Paused: media is dropped until resumed", nick = "paused")]
-    Paused = 2,
-}
-
-/// The web API's `audioBitrateMode`.
-#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstMediaRecorderBitrateMode")]
-pub enum BitrateMode {
-    #[enum_value(name = "Constant: the same rate throughout", nick = "constant")]
-    Constant = 0,
-    #[default]
-    #[enum_value(name = "Variable: the rate follows the content", nick = "variable")]
-    Variable = 1,
-}
+pub use state::{BitrateMode, RecorderState};
 
 glib::wrapper! {
     pub struct MediaRecorder(ObjectSubclass<imp::MediaRecorder>)

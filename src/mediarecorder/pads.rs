@@ -12,10 +12,8 @@ use super::branch::{self, EncoderParams};
 use super::entry::EntryTimes;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
-use super::recorder::{Stream, DROP_LEVEL};
+use super::state::{BitrateMode, RecorderState, Stream, DROP_LEVEL};
 use super::timeline::Kind;
-
-use super::{BitrateMode, RecorderState};
 
 impl MediaRecorder {
     /// Changes one stream's record under the state lock.
@@ -209,8 +207,6 @@ impl MediaRecorder {
             encoded_caps: None,
             live: false,
             eos: false,
-            last_rt: None,
-            seen_generation: 0,
             dropped: Arc::default(),
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
@@ -529,12 +525,5 @@ impl MediaRecorder {
             drop(info.take_buffer());
             gst::PadProbeReturn::Handled
         });
-    }
-
-    pub(super) fn dropped_frames(streams: &[Stream]) -> u64 {
-        streams
-            .iter()
-            .map(|s| s.dropped.load(Ordering::Relaxed))
-            .sum()
     }
 }

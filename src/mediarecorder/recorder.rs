@@ -8,192 +8,23 @@
 //! changed, and emitted from its thread with the state they were fired in.
 
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::chunks::Chunk;
-use super::encoding;
-use super::events::Event;
+use super::engine::{Limits, TrackSetup, LIVE_STREAM_WAIT};
+use super::events::{Event, StopPosted};
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::{Codec, RecordingType};
 use super::naming;
-use super::recording::Recording;
-use super::ring::{Entry, Ring};
+use super::recording::{audio_rate, Followup, Plan, Recording, SubmitJob};
+use super::ring::Entry;
+use super::state::{RecorderState, Settings, State, Stream, FINALIZE_TIMEOUT};
 use super::timeline::Kind;
-use super::{BitrateMode, RecorderState};
-
-/// Raw media waiting before an encoder of a live source beyond which frames are dropped.
-pub(super) const DROP_LEVEL: u64 = 1_000_000_000;
-/// A step back in running time this large means the running time restarted.
-const TIME_JUMP: u64 = 500_000_000;
-/// Keeps `duration` in nanoseconds within u64.
-pub const MAX_DURATION_MS: u64 = u64::MAX / 1_000_000 - 1;
-/// How long finalizing a file may take before the element gives up on it.
-pub(super) const FINALIZE_TIMEOUT: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub location: Option<String>,
-    pub duration_ms: u64,
-    pub mime_type: String,
-    pub video_bps: u32,
-    pub audio_bps: u32,
-    pub total_bps: u32,
-    pub timeslice_ms: u32,
-    pub autostart: bool,
-    pub audio_bitrate_mode: BitrateMode,
-    pub keyframe_interval_duration_ms: u64,
-    pub keyframe_interval_count: u32,
-    pub video_encoder: Option<gst::Element>,
-    pub audio_encoder: Option<gst::Element>,
-    pub pre_record_ms: u64,
-    pub max_file_duration_ms: u64,
-    pub max_file_size: u64,
-    pub max_files: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            location: None,
-            duration_ms: 0,
-            mime_type: String::new(),
-            video_bps: 0,
-            audio_bps: 0,
-            total_bps: 0,
-            timeslice_ms: 0,
-            autostart: true,
-            audio_bitrate_mode: BitrateMode::Variable,
-            keyframe_interval_duration_ms: 0,
-            keyframe_interval_count: 0,
-            video_encoder: None,
-            audio_encoder: None,
-            pre_record_ms: 0,
-            max_file_duration_ms: 0,
-            max_file_size: 0,
-            max_files: 0,
-        }
-    }
-}
-
-impl Settings {
-    pub(super) fn recording_type(&self) -> RecordingType {
-        RecordingType::parse(&self.mime_type)
-            .unwrap_or_else(|_| RecordingType::parse("").expect("the empty type is the default"))
-    }
-
-    /// Keyframe spacing: as set, else following the timeslice, else 2 s.
-    pub(super) fn keyframe_interval_ms(&self) -> u64 {
-        if self.keyframe_interval_duration_ms > 0 {
-            return self.keyframe_interval_duration_ms;
-        }
-        match self.timeslice_ms {
-            0 => encoding::DEFAULT_KEYFRAME_INTERVAL_MS,
-            t => u64::from(t).min(encoding::DEFAULT_KEYFRAME_INTERVAL_MS),
-        }
-    }
-
-    /// What makes a recording impossible before it starts.
-    pub(super) fn validate(&self) -> Result<RecordingType, glib::Error> {
-        if self.keyframe_interval_duration_ms > 0 && self.keyframe_interval_count > 0 {
-            return Err(glib::Error::new(
-                gst::CoreError::NotImplemented,
-                "video-keyframe-interval-duration and video-keyframe-interval-count are both \
-                 set: set only one",
-            ));
-        }
-        let segmenting = self.max_file_duration_ms > 0 || self.max_file_size > 0;
-        if let Some(location) = &self.location {
-            if segmenting && !naming::has_index(location) {
-                return Err(glib::Error::new(
-                    gst::ResourceError::Settings,
-                    &format!(
-                        "Segments need a file name per segment: add an index such as %05d \
-                         to location '{location}'"
-                    ),
-                ));
-            }
-        }
-        RecordingType::parse(&self.mime_type).map_err(|e| {
-            glib::Error::new(
-                gst::CoreError::NotImplemented,
-                &format!("Unsupported mime-type '{}': {e}", self.mime_type),
-            )
-        })
-    }
-
-    /// Per-kind bitrates, with `bits-per-second` split when set.
-    pub(super) fn bitrates(&self, has_video: bool, has_audio: bool) -> (u32, u32) {
-        if self.total_bps > 0 {
-            encoding::split_total_bitrate(self.total_bps, has_video, has_audio)
-        } else {
-            (self.video_bps, self.audio_bps)
-        }
-    }
-}
-
-/// One request pad and its branch.
-pub struct Stream {
-    pub(super) id: usize,
-    pub(super) pad: gst::GhostPad,
-    /// The pad's target, where the branch starts.
-    pub(super) entry: gst::Element,
-    pub(super) queue: gst::Element,
-    pub(super) sink: gst_app::AppSink,
-    pub(super) middle: Vec<gst::Element>,
-    pub(super) kind: Option<Kind>,
-    pub(super) codec: Option<Codec>,
-    /// Media type of the input the chain was built for.
-    pub(super) input: Option<String>,
-    pub(super) encoded_caps: Option<gst::Caps>,
-    /// Whether upstream is live (its latency query said so when the chain was built).
-    pub(super) live: bool,
-    pub(super) eos: bool,
-    /// Running time of the last encoded frame, to notice it going back, and the
-    /// timeline generation it was placed in.
-    pub(super) last_rt: Option<u64>,
-    pub(super) seen_generation: u64,
-    /// Raw frames dropped before the encoder because it could not keep up.
-    pub(super) dropped: Arc<AtomicU64>,
-}
-
-impl Stream {
-    /// The kind by caps once known, else by the pad's name.
-    pub(super) fn likely_kind(&self) -> Kind {
-        self.kind.unwrap_or_else(|| {
-            if self.pad.name().starts_with("audio") {
-                Kind::Audio
-            } else {
-                Kind::Video
-            }
-        })
-    }
-}
-
-#[derive(Default)]
-pub struct State {
-    pub(super) streams: Vec<Stream>,
-    pub(super) next_stream_id: usize,
-    pub(super) recorder: RecorderState,
-    pub(super) recording: Option<Recording>,
-    pub(super) next_recording_id: u64,
-    pub(super) autostarted: bool,
-    pub(super) last_bytes: u64,
-    pub(super) last_dropped: u64,
-    /// Encoded frames kept while inactive, for `pre-record`.
-    pub(super) ring: Ring<(usize, gst::Buffer)>,
-    /// `pre-record` in ns, mirrored here for the streaming threads.
-    pub(super) pre_record: u64,
-    /// When a stream of this run first told its format (for `orphans`).
-    pub(super) first_caps_at: Option<std::time::Instant>,
-    /// The periodic check for linked pads that will never get a stream.
-    pub(super) orphan_check: Option<gst::PeriodicClockId>,
-}
+use super::writer::{WriterConfig, WriterHooks};
 
 /// A string property's value; `Err` when it is not UTF-8 (C callers may set any bytes,
 /// and reading those as a Rust string would panic where no panic may unwind).
@@ -210,20 +41,6 @@ fn utf8_string(value: &glib::Value) -> Result<Option<String>, ()> {
     // SAFETY: a GValue string is NUL-terminated and lives as long as `value`.
     let bytes = unsafe { std::ffi::CStr::from_ptr(raw) };
     bytes.to_str().map(|s| Some(s.to_owned())).map_err(|_| ())
-}
-
-/// Whether this machine can record `mime` (the web API's `isTypeSupported`): the type
-/// parses and every element it needs is installed.
-pub fn is_type_supported(mime: &str) -> bool {
-    let Ok(rtype) = RecordingType::parse(mime) else {
-        return false;
-    };
-    let video = rtype.video_codec().is_some();
-    let audio = rtype.audio_codec().is_some();
-    rtype
-        .requirements(video, audio)
-        .iter()
-        .all(|req| gst::ElementFactory::find(req.factory).is_some())
 }
 
 /// Whether a recording can be written at `location`, checked without leaving anything
@@ -381,7 +198,7 @@ impl MediaRecorder {
             "frames-dropped" => {
                 let state = self.state.lock().unwrap();
                 let dropped = match state.recording.as_ref() {
-                    Some(rec) => rec.dropped(&state.streams),
+                    Some(rec) => rec.dropped(),
                     None => state.last_dropped,
                 };
                 dropped.to_value()
@@ -517,7 +334,7 @@ impl MediaRecorder {
             gst::info!(CAT, imp = self, "start-recording refused: {why}");
             return false;
         }
-        let video_streams = {
+        let followups = {
             let mut state = self.state.lock().unwrap();
             if !state.streams.iter().any(|s| !s.eos && s.pad.is_linked()) {
                 gst::info!(
@@ -536,11 +353,12 @@ impl MediaRecorder {
                 );
                 return false;
             }
-            self.begin(&mut state, settings);
-            Self::video_sinks(&state)
+            self.begin(&mut state, settings)
         };
         self.notify_started();
-        request_keyframes(&video_streams, None);
+        let mut followups = followups;
+        followups.push(Followup::RequestKeyframe(None));
+        self.follow_up(followups);
         true
     }
 
@@ -604,9 +422,9 @@ impl MediaRecorder {
         state.recorder = to;
         if let Some(rec) = state.recording.as_mut() {
             if pause {
-                rec.timeline.pause();
+                rec.pause();
             } else {
-                rec.timeline.resume();
+                rec.resume();
             }
         }
         self.queue_event(event, to);
@@ -673,44 +491,147 @@ impl MediaRecorder {
     }
 
     /// Makes a new recording current, beginning with the pre-record ring. Called with
-    /// the state locked.
-    pub(super) fn begin(&self, state: &mut State, settings: Settings) {
+    /// the state locked; returns what to do once it is unlocked.
+    pub(super) fn begin(&self, state: &mut State, settings: Settings) -> Vec<Followup> {
         let rtype = settings.recording_type();
-        let expected: Vec<usize> = state
+        let taking_part: Vec<&Stream> = state
             .streams
             .iter()
             .filter(|s| !s.eos && s.pad.is_linked())
-            .map(|s| s.id)
             .collect();
-        let has_video = state
-            .streams
-            .iter()
-            .any(|s| expected.contains(&s.id) && s.likely_kind() == Kind::Video);
+        let expected: Vec<usize> = taking_part.iter().map(|s| s.id).collect();
         let effective_type = effective_type(&rtype, &state.streams, &expected);
+        let plan = Plan {
+            limits: Limits {
+                duration: ms_to_ns(settings.duration_ms),
+                file_duration: ms_to_ns(settings.max_file_duration_ms),
+                file_size: (settings.max_file_size > 0).then_some(settings.max_file_size),
+            },
+            writer: WriterConfig {
+                container: rtype.container,
+                location: settings.location.clone(),
+                timeslice: (settings.timeslice_ms > 0)
+                    .then(|| gst::ClockTime::from_mseconds(u64::from(settings.timeslice_ms))),
+                cluster_duration: gst::ClockTime::from_mseconds(settings.keyframe_interval_ms()),
+                max_files: settings.max_files,
+            },
+            tracks: taking_part
+                .iter()
+                .map(|s| {
+                    let kind = s.likely_kind();
+                    let setup = TrackSetup {
+                        id: s.id,
+                        kind,
+                        live: s.live,
+                        caps_known: s.encoded_caps.is_some(),
+                        rate: s
+                            .encoded_caps
+                            .as_ref()
+                            .map_or(48_000, |c| audio_rate(kind, c)),
+                    };
+                    (setup, s.encoded_caps.clone())
+                })
+                .collect(),
+            encoder_dropped: state.streams.iter().map(|s| s.dropped.clone()).collect(),
+        };
         state.next_recording_id += 1;
+        let id = state.next_recording_id;
         let mut rec = Recording::new(
-            state.next_recording_id,
-            settings,
+            id,
             effective_type,
-            has_video,
-            expected,
-            Self::dropped_frames(&state.streams),
+            settings.autostart,
+            plan,
+            self.writer_hooks(id),
+            self.job_submitter(),
         );
         state.recorder = RecorderState::Recording;
         state.last_bytes = 0;
         self.queue_event(Event::Start, RecorderState::Recording);
+        let mut followups = Vec::new();
         for entry in state.ring.drain() {
             let (id, buffer) = entry.data;
-            let kind = if entry.video {
-                Kind::Video
-            } else {
-                Kind::Audio
-            };
-            if rec.expected.contains(&id) {
-                rec.feed(self, id, kind, buffer, entry.rt, &state.streams);
-            }
+            followups.extend(rec.feed(id, buffer, entry.rt));
         }
         state.recording = Some(rec);
+        followups
+    }
+
+    /// What a recording's files need from the element.
+    fn writer_hooks(&self, recording_id: u64) -> WriterHooks {
+        let weak = self.obj().downgrade();
+        let dataavailable =
+            glib::subclass::signal::SignalId::lookup("dataavailable", self.obj().type_())
+                .expect("the signal exists");
+        let keep_bytes = Arc::new(move || {
+            weak.upgrade().is_some_and(|obj| {
+                glib::signal::signal_has_handler_pending(&obj, dataavailable, None, false)
+            })
+        });
+        let weak = self.obj().downgrade();
+        let on_event = Arc::new(move |event| {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().session_event(recording_id, event);
+            }
+        });
+        WriterHooks {
+            keep_bytes,
+            on_event,
+            next_index: self.next_file_index.clone(),
+        }
+    }
+
+    /// Runs a recording's file jobs on the dispatcher, in the order they were made.
+    fn job_submitter(&self) -> SubmitJob {
+        let weak = self.obj().downgrade();
+        Arc::new(move |job| {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().run_file_job(job);
+            }
+        })
+    }
+
+    /// Carries out what a recording asked for, with the state unlocked.
+    pub(super) fn follow_up(&self, followups: Vec<Followup>) {
+        if followups.is_empty() {
+            return;
+        }
+        let mut sinks = None;
+        for followup in followups {
+            match followup {
+                Followup::RequestKeyframe(at) => {
+                    let sinks =
+                        sinks.get_or_insert_with(|| Self::video_sinks(&self.state.lock().unwrap()));
+                    request_keyframes(sinks, at);
+                }
+                Followup::GiveUp(ids) => self.warn_given_up(&ids),
+                Followup::Progress(progress) => self.post_element_message(progress),
+            }
+        }
+    }
+
+    /// Says which pads a live recording goes on without, and why they cannot join later.
+    fn warn_given_up(&self, ids: &[usize]) {
+        let pads: Vec<String> = self
+            .state
+            .lock()
+            .unwrap()
+            .streams
+            .iter()
+            .filter(|s| ids.contains(&s.id))
+            .map(|s| s.pad.name().to_string())
+            .collect();
+        let pads = pads.join(", ");
+        gst::warning!(CAT, imp = self, "Recording without {pads}");
+        gst::element_imp_warning!(
+            self,
+            gst::StreamError::Failed,
+            (
+                "Pad {} sent no media within {} s of a live recording's start: recording \
+                 without it (a WebM file's tracks are fixed when it starts)",
+                pads,
+                LIVE_STREAM_WAIT.as_secs()
+            )
+        );
     }
 
     pub(super) fn notify_started(&self) {
@@ -731,18 +652,27 @@ impl MediaRecorder {
     /// Ends the current recording, if any: the state becomes inactive at once, and the
     /// dispatcher finalizes the file, then fires (`error`,) `dataavailable`, `stop`.
     pub(super) fn end_recording(&self, error: Option<glib::Error>) -> bool {
-        let rec = {
-            let mut state = self.state.lock().unwrap();
-            let Some(rec) = state.recording.take() else {
-                return false;
-            };
-            state.recorder = RecorderState::Inactive;
-            self.queue_finish(rec, error);
-            true
-        };
+        let ended = self.take_recording(&mut self.state.lock().unwrap(), error);
+        if ended.is_some() {
+            self.notify_ended();
+        }
+        ended.is_some()
+    }
+
+    /// Takes the current recording out for finishing; under the state lock.
+    fn take_recording(
+        &self,
+        state: &mut State,
+        error: Option<glib::Error>,
+    ) -> Option<Arc<StopPosted>> {
+        let rec = state.recording.take()?;
+        state.recorder = RecorderState::Inactive;
+        Some(self.queue_finish(rec, error))
+    }
+
+    fn notify_ended(&self) {
         self.obj().notify("state");
         self.obj().notify("mime-type");
-        rec
     }
 
     // ----- the stage of encoded frames -----
@@ -789,9 +719,7 @@ impl MediaRecorder {
             .filter(|s| s.autostart);
         let mut started = false;
         let mut ended = false;
-        let mut progress = None;
-        let mut need_keyframe = false;
-        let mut keyframes_at = Vec::new();
+        let mut followups = Vec::new();
         {
             let mut state = self.state.lock().unwrap();
             let State {
@@ -805,39 +733,24 @@ impl MediaRecorder {
                 // and the encoder's only change here is the frame rate (the size is
                 // kept by scaling), which every frame's timestamp already carries.
                 if stream.encoded_caps.is_none() {
+                    if let Some(rec) = recording.as_mut() {
+                        rec.caps_known(id, stream.likely_kind(), &caps);
+                    }
                     stream.encoded_caps = Some(caps);
                 }
             }
-            let went_back = stream.last_rt.is_some_and(|last| rt + TIME_JUMP < last);
-            stream.last_rt = Some(rt);
-            if went_back {
-                if let Some(rec) = recording.as_mut() {
-                    // All streams go back after a flushing seek: the first to notice
-                    // restarts the mapping; the others find it restarted already.
-                    if stream.seen_generation == rec.timeline.generation() {
-                        gst::info!(
-                            CAT,
-                            imp = self,
-                            "Running time went back: continuing the file"
-                        );
-                        rec.timeline.discontinuity();
-                        need_keyframe = true;
-                    }
-                }
-            }
-            let kind = stream.likely_kind();
+            let video = stream.likely_kind() == Kind::Video;
             if recording.is_none() {
                 match start_settings {
                     Some(settings)
                         if state.recorder == RecorderState::Inactive && !state.autostarted =>
                     {
                         state.autostarted = true;
-                        self.begin(&mut state, settings);
+                        followups = self.begin(&mut state, settings);
                         started = true;
                     }
                     _ => {
                         if state.pre_record > 0 {
-                            let video = kind == Kind::Video;
                             let entry = Entry {
                                 rt,
                                 video,
@@ -853,45 +766,18 @@ impl MediaRecorder {
                     }
                 }
             }
-            let State {
-                streams, recording, ..
-            } = &mut *state;
-            let rec = recording.as_mut().expect("a recording is current");
-            if rec.expected.contains(&id) {
-                rec.feed(self, id, kind, buffer, rt, streams);
-                if let Some(stream) = streams.iter_mut().find(|s| s.id == id) {
-                    stream.seen_generation = rec.timeline.generation();
-                }
-                keyframes_at = std::mem::take(&mut rec.keyframe_requests);
-                if rec.is_complete() {
-                    ended = true;
-                }
-                progress = rec.progress_due(streams);
-            }
-            if ended {
-                let rec = state.recording.take().expect("checked above");
-                state.recorder = RecorderState::Inactive;
-                self.queue_finish(rec, None);
+            let rec = state.recording.as_mut().expect("a recording is current");
+            followups.extend(rec.feed(id, buffer, rt));
+            if rec.is_complete() {
+                ended = self.take_recording(&mut state, None).is_some();
             }
         }
         if started {
             self.notify_started();
         }
-        if let Some(progress) = progress {
-            self.post_element_message(progress);
-        }
-        if need_keyframe || !keyframes_at.is_empty() {
-            let sinks = Self::video_sinks(&self.state.lock().unwrap());
-            if need_keyframe {
-                request_keyframes(&sinks, None);
-            }
-            for rt in keyframes_at {
-                request_keyframes(&sinks, Some(rt));
-            }
-        }
+        self.follow_up(followups);
         if ended {
-            self.obj().notify("state");
-            self.obj().notify("mime-type");
+            self.notify_ended();
         }
         Ok(gst::FlowSuccess::Ok)
     }
@@ -899,26 +785,21 @@ impl MediaRecorder {
     pub(super) fn on_eos(&self, id: usize) {
         let ended = {
             let mut state = self.state.lock().unwrap();
-            let State {
-                streams, recording, ..
-            } = &mut *state;
-            if let Some(s) = streams.iter_mut().find(|s| s.id == id) {
+            if let Some(s) = state.streams.iter_mut().find(|s| s.id == id) {
                 s.eos = true;
             }
-            let Some(rec) = recording.as_mut() else {
+            let Some(rec) = state.recording.as_mut() else {
                 return;
             };
-            rec.finished.insert(id);
+            rec.end_of_stream(id);
             if rec.is_complete() {
-                let rec = state.recording.take().expect("checked above");
-                state.recorder = RecorderState::Inactive;
-                Some(self.queue_finish(rec, None))
+                self.take_recording(&mut state, None)
             } else {
                 None
             }
         };
         if let Some(posted) = ended {
-            self.obj().notify("state");
+            self.notify_ended();
             // The bin posts EOS once this returns: finalize first, so an application
             // that shuts down on EOS finds the file complete and the stop message
             // before the EOS.
@@ -927,6 +808,10 @@ impl MediaRecorder {
             }
         }
     }
+}
+
+fn ms_to_ns(ms: u64) -> Option<u64> {
+    (ms > 0).then(|| ms.saturating_mul(1_000_000))
 }
 
 /// Asks the video encoders for a keyframe: the next frame, or the first at running

@@ -1,0 +1,800 @@
+//! The recording's decisions, free of GStreamer: which frames belong to the recording,
+//! at what time in which file, where a file ends and the next begins, when a stream is
+//! waited for and when given up. It takes frames and control inputs and returns
+//! actions; the glue (`recording`, `writer`) carries them out.
+//!
+//! Times are nanoseconds. A frame comes in at the running time it was captured; it
+//! leaves in a `Write` at its file's time, converted once here.
+//!
+//! One queue holds what cannot be written yet, with one rule: a frame waits while its
+//! place (audio before the video keyframe that starts or resumes the recording) or its
+//! file (before every stream told its format; audio past a segment boundary that video
+//! has not cut yet) is unknown. A track's frames leave the queue in order.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+
+use super::timeline::{Kind, Timeline, Verdict};
+
+/// How long a live recording waits (wall-clock) for a linked stream that has sent
+/// nothing before it starts without it: a camera that never delivers must not hold the
+/// microphone back. A non-live recording waits as long as it takes: there audio runs
+/// seconds ahead of video as a matter of course, and upstream queues give the slack.
+pub const LIVE_STREAM_WAIT: Duration = Duration::from_secs(3);
+/// Media time between progress reports.
+const PROGRESS_INTERVAL: u64 = 1_000_000_000;
+/// A step back in running time this large means the running time restarted.
+const TIME_JUMP: u64 = 500_000_000;
+
+pub type FileId = u64;
+
+/// What a recording is asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Media time to record (`duration`).
+    pub duration: Option<u64>,
+    /// Media time per file (`max-file-duration`).
+    pub file_duration: Option<u64>,
+    /// Bytes of media per file (`max-file-size`).
+    pub file_size: Option<u64>,
+}
+
+/// A stream taking part, as known when the recording starts.
+#[derive(Debug, Clone)]
+pub struct TrackSetup {
+    pub id: usize,
+    pub kind: Kind,
+    pub live: bool,
+    /// Its encoded format is known (it has sent a frame).
+    pub caps_known: bool,
+    /// Audio sample rate.
+    pub rate: u64,
+}
+
+/// One encoded frame and what the decisions need to know of it.
+#[derive(Debug, Clone)]
+pub struct Frame<P> {
+    pub track: usize,
+    /// Running time at which it was captured.
+    pub rt: u64,
+    pub duration: Option<u64>,
+    pub keyframe: bool,
+    /// Presentation order differs from decoding order (B-frames).
+    pub reordered: bool,
+    /// How far its decoding time is before its presentation time.
+    pub decode_lead: Option<u64>,
+    /// Samples the encoder marked to skip at the head and tail (Opus priming).
+    pub trim: (u64, u64),
+    pub size: u64,
+    pub payload: P,
+}
+
+/// A frame's place in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write<P> {
+    pub file: FileId,
+    pub track: usize,
+    pub pts: u64,
+    pub dts: Option<u64>,
+    pub duration: Option<u64>,
+    /// Samples to skip at the head and tail, replacing the encoder's marks; `None`
+    /// keeps them.
+    pub trim: Option<(u64, u64)>,
+    /// The track's first frame in this file: the samples its decoder skips (Opus
+    /// pre-skip).
+    pub pre_skip: Option<u16>,
+    pub payload: P,
+}
+
+/// What a finished file holds, for `file-closed`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileSummary {
+    /// File time of the first frame and of the end of the last.
+    pub first: u64,
+    pub last: u64,
+    /// Running time at which the first frame was captured.
+    pub running_time: Option<u64>,
+    /// Video frames (audio frames for audio-only files).
+    pub frames: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<P> {
+    /// Open file `file` for these tracks (video first); its time 0 is media time
+    /// `start`.
+    Open {
+        file: FileId,
+        start: u64,
+        tracks: Vec<(usize, Kind)>,
+    },
+    Write(Write<P>),
+    Close {
+        file: FileId,
+        summary: FileSummary,
+    },
+    /// Ask the video encoders for a keyframe: now, or at this running time.
+    RequestKeyframe(Option<u64>),
+    /// These linked tracks sent nothing in time: the recording goes on without them.
+    GiveUp(Vec<usize>),
+    /// Another second of media is recorded.
+    Progress {
+        recorded: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Track {
+    id: usize,
+    kind: Kind,
+    live: bool,
+    caps_known: bool,
+    rate: u64,
+    ended: bool,
+    last_rt: Option<u64>,
+    /// The engine's count of running-time restarts when its last frame came.
+    seen_restarts: u64,
+}
+
+/// A frame on the recording's media timeline.
+#[derive(Debug, Clone)]
+struct Placed<P> {
+    track: usize,
+    kind: Kind,
+    pts: u64,
+    duration: Option<u64>,
+    keyframe: bool,
+    decode_lead: Option<u64>,
+    /// Samples to skip at the head and tail, and whether that differs from the
+    /// encoder's own marks.
+    trim: (u64, u64),
+    retrimmed: bool,
+    size: u64,
+    payload: P,
+}
+
+impl<P> Placed<P> {
+    fn end(&self) -> u64 {
+        self.pts + self.duration.unwrap_or(0)
+    }
+
+    /// Cuts `head` ns off the start and `tail` ns off the end, in samples at `rate`.
+    fn cut(&mut self, head: u64, tail: u64, rate: u64) {
+        let head = ns_to_samples(head, rate);
+        let tail = ns_to_samples(tail, rate);
+        if head > 0 || tail > 0 {
+            self.trim = (self.trim.0 + head, self.trim.1 + tail);
+            self.retrimmed = true;
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Waiting<P> {
+    /// Audio waiting for the video keyframe that fixes where it goes.
+    Unplaced(Frame<P>),
+    /// Placed; its file is not known yet.
+    Placed(Placed<P>),
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    id: FileId,
+    /// Media time at which this file starts (its time 0).
+    start: u64,
+    /// Media time at which it ends, once the next file started (it still takes the
+    /// audio before that).
+    end: Option<u64>,
+    started: HashSet<usize>,
+    summary: FileSummary,
+    first: Option<u64>,
+    bytes: u64,
+}
+
+pub struct Engine<P> {
+    limits: Limits,
+    timeline: Timeline,
+    tracks: Vec<Track>,
+    /// Tracks taking part; fixed when the first file opens.
+    expected: Vec<usize>,
+    /// The first file's tracks, once fixed.
+    file_tracks: Option<Vec<(usize, Kind)>>,
+    /// The file being written, and before it the previous one while it still takes
+    /// audio up to its end.
+    current: Option<OpenFile>,
+    previous: Option<OpenFile>,
+    next_file: FileId,
+    waiting: VecDeque<Waiting<P>>,
+    /// Times the running time went back (flushing seeks upstream).
+    restarts: u64,
+    finished: HashSet<usize>,
+    reached_duration: bool,
+    /// Wall-clock time at which the recording first had to wait for a stream.
+    waiting_since: Option<Duration>,
+    next_progress: u64,
+}
+
+impl<P: Clone> Engine<P> {
+    pub fn new(limits: Limits, tracks: Vec<TrackSetup>) -> Self {
+        let has_video = tracks.iter().any(|t| t.kind == Kind::Video);
+        Engine {
+            timeline: Timeline::new(has_video, limits.duration),
+            limits,
+            expected: tracks.iter().map(|t| t.id).collect(),
+            tracks: tracks
+                .into_iter()
+                .map(|t| Track {
+                    id: t.id,
+                    kind: t.kind,
+                    live: t.live,
+                    caps_known: t.caps_known,
+                    rate: t.rate.max(1),
+                    ended: false,
+                    last_rt: None,
+                    seen_restarts: 0,
+                })
+                .collect(),
+            file_tracks: None,
+            current: None,
+            previous: None,
+            next_file: 0,
+            waiting: VecDeque::new(),
+            restarts: 0,
+            finished: HashSet::new(),
+            reached_duration: false,
+            waiting_since: None,
+            next_progress: PROGRESS_INTERVAL,
+        }
+    }
+
+    // ----- what the glue reads -----
+
+    /// Media time recorded so far.
+    pub fn recorded(&self) -> u64 {
+        self.timeline.recorded()
+    }
+
+    /// The recording stopped because it reached `duration`.
+    pub fn reached_duration(&self) -> bool {
+        self.reached_duration
+    }
+
+    /// Every track taking part has ended or reached the duration.
+    pub fn is_complete(&self) -> bool {
+        !self.expected.is_empty() && self.expected.iter().all(|id| self.finished.contains(id))
+    }
+
+    // ----- inputs -----
+
+    /// A track's encoded format became known (its first frame follows).
+    pub fn caps_known(&mut self, track: usize, kind: Kind, rate: u64) {
+        if let Some(t) = self.track_mut(track) {
+            t.caps_known = true;
+            t.kind = kind;
+            t.rate = rate.max(1);
+        }
+    }
+
+    /// A track ended.
+    pub fn end_of_stream(&mut self, track: usize) {
+        if let Some(t) = self.track_mut(track) {
+            t.ended = true;
+        }
+        if self.expected.contains(&track) {
+            self.finished.insert(track);
+        }
+    }
+
+    pub fn pause(&mut self) {
+        self.timeline.pause();
+    }
+
+    pub fn resume(&mut self) {
+        self.timeline.resume();
+    }
+
+    /// Sorts one encoded frame into the recording. `now` is wall-clock time (any
+    /// fixed origin), for the wait on a live recording's silent streams.
+    pub fn frame(&mut self, frame: Frame<P>, now: Duration) -> Vec<Action<P>> {
+        let mut out = Vec::new();
+        let Some(index) = self.tracks.iter().position(|t| t.id == frame.track) else {
+            return out;
+        };
+        if !self.expected.contains(&frame.track) {
+            return out;
+        }
+        let track = &mut self.tracks[index];
+        let went_back = track
+            .last_rt
+            .is_some_and(|last| frame.rt + TIME_JUMP < last);
+        track.last_rt = Some(frame.rt);
+        // All tracks go back after a flushing seek: the first to notice restarts the
+        // mapping; the others find it restarted already.
+        if went_back && track.seen_restarts == self.restarts {
+            self.restarts += 1;
+            self.timeline.discontinuity();
+            out.push(Action::RequestKeyframe(None));
+        }
+        track.seen_restarts = self.restarts;
+        let kind = track.kind;
+        if kind == Kind::Audio && self.timeline.is_waiting_for_video() {
+            self.waiting.push_back(Waiting::Unplaced(frame));
+        } else {
+            self.place(frame, kind, &mut out);
+        }
+        self.drain(&mut out);
+        self.give_up_on_silent_video(now, &mut out);
+        self.open_first_file_when_ready(now, &mut out);
+        self.progress(&mut out);
+        out
+    }
+
+    /// Ends the recording: what waits goes to the last file, and the files close
+    /// (the previous one first).
+    pub fn finish(&mut self) -> Vec<Action<P>> {
+        let mut out = Vec::new();
+        if self.file_tracks.is_none() && self.has_placed_waiting() {
+            self.open_first_file(&mut out);
+        }
+        // Audio past a boundary the recording never reached ends this file.
+        for item in std::mem::take(&mut self.waiting) {
+            if let Waiting::Placed(placed) = item {
+                self.write_current(placed, false, &mut out);
+            }
+        }
+        for file in [self.previous.take(), self.current.take()]
+            .into_iter()
+            .flatten()
+        {
+            out.push(close(file));
+        }
+        out
+    }
+
+    // ----- placing -----
+
+    fn place(&mut self, frame: Frame<P>, kind: Kind, out: &mut Vec<Action<P>>) {
+        let verdict = match kind {
+            Kind::Video => self.timeline.video(
+                frame.track,
+                frame.rt,
+                frame.duration,
+                frame.keyframe,
+                frame.reordered,
+            ),
+            Kind::Audio => self.timeline.audio(frame.track, frame.rt, frame.duration),
+        };
+        match verdict {
+            Verdict::Drop => {}
+            Verdict::Hold => self.waiting.push_back(Waiting::Unplaced(frame)),
+            Verdict::Finished => {
+                self.finished.insert(frame.track);
+                if self.timeline.is_started() {
+                    self.reached_duration = true;
+                }
+            }
+            Verdict::Record {
+                pts,
+                duration,
+                clip_start,
+                clip_end,
+            } => {
+                let rate = self.rate_of(frame.track);
+                if kind == Kind::Audio
+                    && clip_start > 0
+                    && !cut_is_clean(frame.duration.unwrap_or(0), frame.trim.0, clip_start, rate)
+                {
+                    // The next packet starts less than half a packet after the start.
+                    return;
+                }
+                let mut placed = Placed {
+                    track: frame.track,
+                    kind,
+                    pts,
+                    duration,
+                    keyframe: frame.keyframe,
+                    decode_lead: frame.decode_lead,
+                    trim: frame.trim,
+                    retrimmed: false,
+                    size: frame.size,
+                    payload: frame.payload,
+                };
+                placed.cut(clip_start, clip_end, rate);
+                self.route(placed, out);
+            }
+        }
+    }
+
+    /// Takes from the queue what may leave it now, in order, until nothing moves.
+    fn drain(&mut self, out: &mut Vec<Action<P>>) {
+        loop {
+            let before = self.waiting.len();
+            if before == 0 {
+                return;
+            }
+            let mut blocked: HashSet<usize> = HashSet::new();
+            let queue = std::mem::take(&mut self.waiting);
+            for item in queue {
+                let track = match &item {
+                    Waiting::Unplaced(f) => f.track,
+                    Waiting::Placed(p) => p.track,
+                };
+                if blocked.contains(&track) {
+                    self.waiting.push_back(item);
+                    continue;
+                }
+                let len = self.waiting.len();
+                match item {
+                    Waiting::Unplaced(frame) if self.timeline.is_waiting_for_video() => {
+                        self.waiting.push_back(Waiting::Unplaced(frame));
+                    }
+                    Waiting::Unplaced(frame) => {
+                        let kind = self.kind_of(frame.track);
+                        self.place(frame, kind, out);
+                    }
+                    Waiting::Placed(placed) => self.route(placed, out),
+                }
+                // A frame that went back to the queue holds its track's later ones.
+                if self.waiting.len() > len {
+                    blocked.insert(track);
+                }
+            }
+            if self.waiting.len() >= before {
+                return;
+            }
+        }
+    }
+
+    fn has_placed_waiting(&self) -> bool {
+        self.waiting.iter().any(|w| matches!(w, Waiting::Placed(_)))
+    }
+
+    // ----- files -----
+
+    fn has_video_track(&self) -> bool {
+        self.file_tracks
+            .as_ref()
+            .is_some_and(|t| t.iter().any(|(_, k)| *k == Kind::Video))
+    }
+
+    fn has_audio_track(&self) -> bool {
+        self.file_tracks
+            .as_ref()
+            .is_some_and(|t| t.iter().any(|(_, k)| *k == Kind::Audio))
+    }
+
+    fn segmenting(&self) -> bool {
+        self.limits.file_duration.is_some() || self.limits.file_size.is_some()
+    }
+
+    /// Media time where a file starting at `start` ends by `max-file-duration`.
+    fn segment_end(&self, start: u64) -> Option<u64> {
+        self.limits.file_duration.map(|d| start.saturating_add(d))
+    }
+
+    /// Sends a placed frame to its file, starting the next file where one is due.
+    fn route(&mut self, placed: Placed<P>, out: &mut Vec<Action<P>>) {
+        let Some(current) = self.current.as_ref() else {
+            // Before the first file opens.
+            if self.file_tracks.is_none() {
+                self.waiting.push_back(Waiting::Placed(placed));
+            }
+            return;
+        };
+        let has_video = self.has_video_track();
+        // Audio runs ahead of video (the video encoder is slower): audio reaching past
+        // the next boundary waits for the video keyframe that opens the next file.
+        if placed.kind == Kind::Audio && self.previous.is_none() && has_video {
+            if let Some(boundary) = self.segment_end(current.start) {
+                if placed.end() > boundary {
+                    self.waiting.push_back(Waiting::Placed(placed));
+                    return;
+                }
+            }
+        }
+        let cuts_here = placed.kind == Kind::Video || !has_video;
+        // A file holds at least one frame, however short the segments asked for.
+        if self.segmenting() && cuts_here && placed.keyframe && current.summary.frames > 0 {
+            let half = placed.duration.unwrap_or(0) / 2;
+            let by_time = self
+                .segment_end(current.start)
+                .is_some_and(|end| placed.pts + half >= end);
+            let by_size = self
+                .limits
+                .file_size
+                .is_some_and(|max| current.bytes >= max);
+            if by_time || by_size {
+                self.next_file(placed.pts, out);
+            }
+        }
+        let counts = cuts_here;
+        if placed.kind == Kind::Audio {
+            if let Some(boundary) = self.previous.as_ref().and_then(|f| f.end) {
+                if placed.pts < boundary {
+                    self.split_at_boundary(placed, boundary, counts, out);
+                    return;
+                }
+                // Audio has reached the new file: the previous one is complete.
+                if let Some(file) = self.previous.take() {
+                    out.push(close(file));
+                }
+            }
+        }
+        self.write_current(placed, counts, out);
+    }
+
+    /// Audio that starts before the boundary: the part before it ends the previous
+    /// file, the rest begins the current one, at the same media time, to the sample.
+    fn split_at_boundary(
+        &mut self,
+        placed: Placed<P>,
+        boundary: u64,
+        counts: bool,
+        out: &mut Vec<Action<P>>,
+    ) {
+        let rate = self.rate_of(placed.track);
+        let end = placed.end();
+        let clean = cut_is_clean(
+            placed.duration.unwrap_or(0),
+            placed.trim.0,
+            boundary - placed.pts,
+            rate,
+        );
+        if end <= boundary || !clean {
+            // Wholly before the boundary; or straddling it where the next file's audio
+            // may start with the packet after it, less than half a packet after its
+            // start: nothing is lost.
+            self.write_previous(placed, counts, out);
+            return;
+        }
+        let mut head = placed.clone();
+        head.duration = Some(boundary - placed.pts);
+        head.cut(0, end - boundary, rate);
+        let mut tail = placed;
+        tail.cut(boundary - tail.pts, 0, rate);
+        tail.pts = boundary;
+        tail.duration = Some(end - boundary);
+        self.write_previous(head, counts, out);
+        if let Some(file) = self.previous.take() {
+            out.push(close(file));
+        }
+        self.write_current(tail, counts, out);
+    }
+
+    fn write_previous(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
+        let rt = self.timeline.running_time_of(placed.pts);
+        if let Some(file) = self.previous.as_mut() {
+            out.push(Action::Write(write(file, placed, counts, rt)));
+        }
+    }
+
+    fn write_current(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
+        let rt = self.timeline.running_time_of(placed.pts);
+        if let Some(file) = self.current.as_mut() {
+            out.push(Action::Write(write(file, placed, counts, rt)));
+        }
+    }
+
+    /// Ends the current file at media time `start` and opens the next there.
+    fn next_file(&mut self, start: u64, out: &mut Vec<Action<P>>) {
+        if let Some(file) = self.previous.take() {
+            out.push(close(file));
+        }
+        let Some(mut old) = self.current.take() else {
+            return;
+        };
+        if self.has_audio_track() && self.has_video_track() {
+            // Audio lags the video that cut: the old file takes it up to `start`.
+            old.end = Some(start);
+            self.previous = Some(old);
+        } else {
+            out.push(close(old));
+        }
+        self.open_file(start, out);
+    }
+
+    fn open_file(&mut self, start: u64, out: &mut Vec<Action<P>>) {
+        let id = self.next_file;
+        self.next_file += 1;
+        out.push(Action::Open {
+            file: id,
+            start,
+            tracks: self.file_tracks.clone().unwrap_or_default(),
+        });
+        self.current = Some(OpenFile {
+            id,
+            start,
+            end: None,
+            started: HashSet::new(),
+            summary: FileSummary::default(),
+            first: None,
+            bytes: 0,
+        });
+        // The next boundary's keyframe, asked for ahead so the file ends on time.
+        if let Some(boundary) = self.segment_end(start).filter(|_| self.has_video_track()) {
+            if let Some(rt) = self.timeline.running_time_of(boundary) {
+                out.push(Action::RequestKeyframe(Some(rt)));
+            }
+        }
+    }
+
+    // ----- waiting for streams -----
+
+    /// Audio held for a video stream that never sends: after a while (live only),
+    /// record the audio alone rather than nothing.
+    fn give_up_on_silent_video(&mut self, now: Duration, out: &mut Vec<Action<P>>) {
+        let holding = self
+            .waiting
+            .iter()
+            .any(|w| matches!(w, Waiting::Unplaced(_)));
+        if !holding || self.timeline.is_started() || !self.wait_is_over(now) {
+            return;
+        }
+        let silent: Vec<usize> = self
+            .tracks
+            .iter()
+            .filter(|t| self.expected.contains(&t.id) && t.kind == Kind::Video && !t.caps_known)
+            .map(|t| t.id)
+            .collect();
+        if silent.is_empty() {
+            return;
+        }
+        out.push(Action::GiveUp(silent.clone()));
+        self.expected.retain(|id| !silent.contains(id));
+        let video_left = self
+            .tracks
+            .iter()
+            .any(|t| self.expected.contains(&t.id) && t.kind == Kind::Video);
+        if !video_left {
+            self.timeline.forget_video();
+            self.drain(out);
+        }
+    }
+
+    /// Whether to stop waiting for streams that have sent nothing yet: only on a live
+    /// recording, `LIVE_STREAM_WAIT` after it first had to wait.
+    fn wait_is_over(&mut self, now: Duration) -> bool {
+        let live = self
+            .tracks
+            .iter()
+            .any(|t| self.expected.contains(&t.id) && t.live);
+        if !live {
+            return false;
+        }
+        let since = *self.waiting_since.get_or_insert(now);
+        now.saturating_sub(since) >= LIVE_STREAM_WAIT
+    }
+
+    /// Opens the first file once every track taking part has told its format, has
+    /// ended, or (live) has lagged too long.
+    fn open_first_file_when_ready(&mut self, now: Duration, out: &mut Vec<Action<P>>) {
+        if self.file_tracks.is_some() || !self.has_placed_waiting() {
+            return;
+        }
+        let silent: Vec<usize> = self
+            .tracks
+            .iter()
+            .filter(|t| self.expected.contains(&t.id) && !t.caps_known && !t.ended)
+            .map(|t| t.id)
+            .collect();
+        if !silent.is_empty() {
+            if !self.wait_is_over(now) {
+                return;
+            }
+            out.push(Action::GiveUp(silent));
+        }
+        self.open_first_file(out);
+    }
+
+    /// Opens the first file with the tracks that told their format, and writes what
+    /// waited.
+    fn open_first_file(&mut self, out: &mut Vec<Action<P>>) {
+        let mut tracks: Vec<(usize, Kind)> = self
+            .tracks
+            .iter()
+            .filter(|t| self.expected.contains(&t.id) && t.caps_known)
+            .map(|t| (t.id, t.kind))
+            .collect();
+        tracks.sort_by_key(|(_, kind)| *kind != Kind::Video);
+        self.expected
+            .retain(|id| tracks.iter().any(|(t, _)| t == id));
+        self.file_tracks = Some(tracks);
+        self.open_file(0, out);
+        self.drain(out);
+    }
+
+    fn progress(&mut self, out: &mut Vec<Action<P>>) {
+        let recorded = self.timeline.recorded();
+        if recorded < self.next_progress || self.current.is_none() {
+            return;
+        }
+        self.next_progress = (recorded / PROGRESS_INTERVAL + 1) * PROGRESS_INTERVAL;
+        out.push(Action::Progress { recorded });
+    }
+
+    fn track_mut(&mut self, id: usize) -> Option<&mut Track> {
+        self.tracks.iter_mut().find(|t| t.id == id)
+    }
+
+    fn kind_of(&self, id: usize) -> Kind {
+        self.tracks
+            .iter()
+            .find(|t| t.id == id)
+            .map_or(Kind::Audio, |t| t.kind)
+    }
+
+    fn rate_of(&self, id: usize) -> u64 {
+        self.tracks
+            .iter()
+            .find(|t| t.id == id)
+            .map_or(48_000, |t| t.rate)
+    }
+}
+
+/// A placed frame at its file's time; the file's summary counts it.
+fn write<P>(file: &mut OpenFile, placed: Placed<P>, counts: bool, rt: Option<u64>) -> Write<P> {
+    let pts = placed.pts.saturating_sub(file.start);
+    let dts = placed
+        .decode_lead
+        .map(|lead| placed.pts.saturating_sub(lead).saturating_sub(file.start));
+    let end = pts + placed.duration.unwrap_or(0);
+    if file.first.is_none_or(|f| pts < f) {
+        file.first = Some(pts);
+        file.summary.first = pts;
+        file.summary.running_time = rt;
+    }
+    file.summary.last = file.summary.last.max(end);
+    if counts {
+        file.summary.frames += 1;
+    }
+    file.bytes += placed.size;
+    // A file's first Opus packet is usually cut at its head (the recording or the
+    // file starts inside it): its decoder skips those samples through the track's
+    // pre-skip, and no others.
+    let pre_skip = file
+        .started
+        .insert(placed.track)
+        .then(|| u16::try_from(placed.trim.0).unwrap_or(u16::MAX));
+    Write {
+        file: file.id,
+        track: placed.track,
+        pts,
+        dts,
+        duration: placed.duration,
+        trim: placed.retrimmed.then_some(placed.trim),
+        pre_skip,
+        payload: placed.payload,
+    }
+}
+
+fn close<P>(file: OpenFile) -> Action<P> {
+    Action::Close {
+        file: file.id,
+        summary: file.summary,
+    }
+}
+
+fn ns_to_samples(ns: u64, rate: u64) -> u64 {
+    (u128::from(ns) * u128::from(rate) / 1_000_000_000) as u64
+}
+
+/// Whether an audio packet of `duration` ns, with `priming` samples already skipped
+/// at its head, may begin a file with `head` more ns cut off. The cut (with the
+/// encoder's priming) becomes the file's Opus pre-skip, and GStreamer 1.22's
+/// matroskamux writes every packet that starts within the pre-skip at time 0: two
+/// blocks at 0, which ffmpeg rejects as non-monotonic. So the cut must stay under half
+/// the packet, with a millisecond to spare for rounding; otherwise the packet is left
+/// out and the next one begins the file.
+fn cut_is_clean(duration: u64, priming: u64, head: u64, rate: u64) -> bool {
+    let priming = priming * 1_000_000_000 / rate.max(1);
+    clean_cut(head + priming, duration + priming)
+}
+
+/// `cut` ns skipped at the head of a packet `full` ns long leaves the next packet's
+/// start beyond the cut (see `cut_is_clean`).
+fn clean_cut(cut: u64, full: u64) -> bool {
+    cut * 2 + 2_000_000 <= full
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

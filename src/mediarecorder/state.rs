@@ -1,0 +1,206 @@
+//! What the element knows, behind its two locks: the settings (properties) and the
+//! state (pads and their branches, the current recording, the pre-record ring), with
+//! the element's public enums and limits. Everything else reads these; this module
+//! reads nothing of the element.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::encoding;
+use super::mimetype::{Codec, RecordingType};
+use super::naming;
+use super::recording::Recording;
+use super::ring::Ring;
+use super::timeline::Kind;
+
+/// What the recorder is doing, as the web API's `state` attribute.
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstMediaRecorderState")]
+pub enum RecorderState {
+    #[default]
+    #[enum_value(name = "Inactive: not recording", nick = "inactive")]
+    Inactive = 0,
+    #[enum_value(name = "Recording: media is written", nick = "recording")]
+    Recording = 1,
+    #[enum_value(name = "Paused: media is dropped until resumed", nick = "paused")]
+    Paused = 2,
+}
+
+/// The web API's `audioBitrateMode`.
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstMediaRecorderBitrateMode")]
+pub enum BitrateMode {
+    #[enum_value(name = "Constant: the same rate throughout", nick = "constant")]
+    Constant = 0,
+    #[default]
+    #[enum_value(name = "Variable: the rate follows the content", nick = "variable")]
+    Variable = 1,
+}
+
+/// Raw media waiting before an encoder of a live source beyond which frames are dropped.
+pub(super) const DROP_LEVEL: u64 = 1_000_000_000;
+/// Keeps `duration` in nanoseconds within u64.
+pub const MAX_DURATION_MS: u64 = u64::MAX / 1_000_000 - 1;
+/// How long finalizing a file may take before the element gives up on it.
+pub const FINALIZE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub location: Option<String>,
+    pub duration_ms: u64,
+    pub mime_type: String,
+    pub video_bps: u32,
+    pub audio_bps: u32,
+    pub total_bps: u32,
+    pub timeslice_ms: u32,
+    pub autostart: bool,
+    pub audio_bitrate_mode: BitrateMode,
+    pub keyframe_interval_duration_ms: u64,
+    pub keyframe_interval_count: u32,
+    pub video_encoder: Option<gst::Element>,
+    pub audio_encoder: Option<gst::Element>,
+    pub pre_record_ms: u64,
+    pub max_file_duration_ms: u64,
+    pub max_file_size: u64,
+    pub max_files: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            location: None,
+            duration_ms: 0,
+            mime_type: String::new(),
+            video_bps: 0,
+            audio_bps: 0,
+            total_bps: 0,
+            timeslice_ms: 0,
+            autostart: true,
+            audio_bitrate_mode: BitrateMode::Variable,
+            keyframe_interval_duration_ms: 0,
+            keyframe_interval_count: 0,
+            video_encoder: None,
+            audio_encoder: None,
+            pre_record_ms: 0,
+            max_file_duration_ms: 0,
+            max_file_size: 0,
+            max_files: 0,
+        }
+    }
+}
+
+impl Settings {
+    pub(super) fn recording_type(&self) -> RecordingType {
+        RecordingType::parse(&self.mime_type)
+            .unwrap_or_else(|_| RecordingType::parse("").expect("the empty type is the default"))
+    }
+
+    /// Keyframe spacing: as set, else following the timeslice, else 2 s.
+    pub(super) fn keyframe_interval_ms(&self) -> u64 {
+        if self.keyframe_interval_duration_ms > 0 {
+            return self.keyframe_interval_duration_ms;
+        }
+        match self.timeslice_ms {
+            0 => encoding::DEFAULT_KEYFRAME_INTERVAL_MS,
+            t => u64::from(t).min(encoding::DEFAULT_KEYFRAME_INTERVAL_MS),
+        }
+    }
+
+    /// What makes a recording impossible before it starts.
+    pub(super) fn validate(&self) -> Result<RecordingType, glib::Error> {
+        if self.keyframe_interval_duration_ms > 0 && self.keyframe_interval_count > 0 {
+            return Err(glib::Error::new(
+                gst::CoreError::NotImplemented,
+                "video-keyframe-interval-duration and video-keyframe-interval-count are both \
+                 set: set only one",
+            ));
+        }
+        let segmenting = self.max_file_duration_ms > 0 || self.max_file_size > 0;
+        if let Some(location) = &self.location {
+            if segmenting && !naming::has_index(location) {
+                return Err(glib::Error::new(
+                    gst::ResourceError::Settings,
+                    &format!(
+                        "Segments need a file name per segment: add an index such as %05d \
+                         to location '{location}'"
+                    ),
+                ));
+            }
+        }
+        RecordingType::parse(&self.mime_type).map_err(|e| {
+            glib::Error::new(
+                gst::CoreError::NotImplemented,
+                &format!("Unsupported mime-type '{}': {e}", self.mime_type),
+            )
+        })
+    }
+
+    /// Per-kind bitrates, with `bits-per-second` split when set.
+    pub(super) fn bitrates(&self, has_video: bool, has_audio: bool) -> (u32, u32) {
+        if self.total_bps > 0 {
+            encoding::split_total_bitrate(self.total_bps, has_video, has_audio)
+        } else {
+            (self.video_bps, self.audio_bps)
+        }
+    }
+}
+
+/// One request pad and its branch.
+pub struct Stream {
+    pub(super) id: usize,
+    pub(super) pad: gst::GhostPad,
+    /// The pad's target, where the branch starts.
+    pub(super) entry: gst::Element,
+    pub(super) queue: gst::Element,
+    pub(super) sink: gst_app::AppSink,
+    pub(super) middle: Vec<gst::Element>,
+    pub(super) kind: Option<Kind>,
+    pub(super) codec: Option<Codec>,
+    /// Media type of the input the chain was built for.
+    pub(super) input: Option<String>,
+    pub(super) encoded_caps: Option<gst::Caps>,
+    /// Whether upstream is live (its latency query said so when the chain was built).
+    pub(super) live: bool,
+    pub(super) eos: bool,
+    /// Raw frames dropped before the encoder because it could not keep up.
+    pub(super) dropped: Arc<AtomicU64>,
+}
+
+impl Stream {
+    /// The kind by caps once known, else by the pad's name.
+    pub(super) fn likely_kind(&self) -> Kind {
+        self.kind.unwrap_or_else(|| {
+            if self.pad.name().starts_with("audio") {
+                Kind::Audio
+            } else {
+                Kind::Video
+            }
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct State {
+    pub(super) streams: Vec<Stream>,
+    pub(super) next_stream_id: usize,
+    pub(super) recorder: RecorderState,
+    pub(super) recording: Option<Recording>,
+    pub(super) next_recording_id: u64,
+    pub(super) autostarted: bool,
+    pub(super) last_bytes: u64,
+    pub(super) last_dropped: u64,
+    /// Encoded frames kept while inactive, for `pre-record`.
+    pub(super) ring: Ring<(usize, gst::Buffer)>,
+    /// `pre-record` in ns, mirrored here for the streaming threads.
+    pub(super) pre_record: u64,
+    /// When a stream of this run first told its format (for `orphans`).
+    pub(super) first_caps_at: Option<std::time::Instant>,
+    /// The periodic check for linked pads that will never get a stream.
+    pub(super) orphan_check: Option<gst::PeriodicClockId>,
+}

@@ -1,0 +1,242 @@
+//! The writer: carries out the engine's file actions. It owns the recording's muxer
+//! sessions, names the files, keeps `max-files`, and counts what the writer dropped.
+//! Nothing here blocks: sessions open, close and files are removed by jobs that the
+//! element runs on its dispatcher thread, in the order they were made.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use gst::glib;
+
+use super::chunks::Chunk;
+use super::engine::{FileId, FileSummary, Write};
+use super::mimetype::Container;
+use super::naming;
+use super::opening::{OpenRequest, SessionHandle};
+use super::session::{FinishReport, KeepBytes, OnEvent, SessionConfig};
+use super::timeline::Kind;
+
+/// Names tried before a pattern's file replaces an existing one.
+const MAX_NAME_TRIES: u32 = 1000;
+
+/// Work that may block, for the dispatcher thread.
+pub enum FileJob {
+    Open(OpenRequest),
+    Close(ClosingFile),
+    /// A file of this recording beyond `max-files`, to delete once it is finalized.
+    Remove(PathBuf),
+}
+
+/// What the writer needs from the element.
+#[derive(Clone)]
+pub struct WriterHooks {
+    /// Whether anyone takes the bytes (`dataavailable` has a handler).
+    pub keep_bytes: KeepBytes,
+    pub on_event: OnEvent,
+    /// Index for the next file of a `location` pattern, shared by the element's
+    /// recordings.
+    pub next_index: Arc<AtomicU64>,
+}
+
+pub struct WriterConfig {
+    pub container: Container,
+    pub location: Option<String>,
+    pub timeslice: Option<gst::ClockTime>,
+    pub cluster_duration: gst::ClockTime,
+    pub max_files: u32,
+}
+
+/// A file the engine closed, to be finalized.
+pub struct ClosingFile {
+    session: SessionHandle,
+    pub path: Option<PathBuf>,
+    summary: FileSummary,
+}
+
+/// What `file-closed` reports about a finished file.
+pub struct ClosedFile {
+    pub path: Option<PathBuf>,
+    pub summary: FileSummary,
+    pub report: FinishReport,
+}
+
+impl ClosingFile {
+    /// Finalizes the file; blocks up to `timeout`.
+    pub fn finish(self, timeout: std::time::Duration) -> ClosedFile {
+        ClosedFile {
+            report: self.session.finish(timeout),
+            path: self.path,
+            summary: self.summary,
+        }
+    }
+}
+
+pub struct Writer {
+    config: WriterConfig,
+    hooks: WriterHooks,
+    open: Vec<(FileId, SessionHandle, Option<PathBuf>)>,
+    current: Option<FileId>,
+    /// Paths of the files this recording wrote, oldest first (for `max-files`).
+    written: VecDeque<PathBuf>,
+    /// Frames dropped because the writer fell behind (all files of the recording).
+    dropped: Arc<AtomicU64>,
+}
+
+impl Writer {
+    pub fn new(config: WriterConfig, hooks: WriterHooks) -> Self {
+        Writer {
+            config,
+            hooks,
+            open: Vec::new(),
+            current: None,
+            written: VecDeque::new(),
+            dropped: Arc::default(),
+        }
+    }
+
+    /// Opens file `file` for `tracks` (with their caps): returns the jobs to run.
+    pub fn open(&mut self, file: FileId, tracks: Vec<(usize, Kind, gst::Caps)>) -> Vec<FileJob> {
+        let mut jobs = Vec::new();
+        let path = self.next_path();
+        if let Some(path) = &path {
+            self.written.push_back(path.clone());
+            let max = self.config.max_files as usize;
+            while max > 0 && self.written.len() > max {
+                if let Some(oldest) = self.written.pop_front() {
+                    jobs.push(FileJob::Remove(oldest));
+                }
+            }
+        }
+        let config = SessionConfig {
+            container: self.config.container,
+            location: path.clone(),
+            timeslice: self.config.timeslice,
+            cluster_duration: self.config.cluster_duration,
+            dropped: self.dropped.clone(),
+        };
+        let (session, request) = SessionHandle::opening(
+            config,
+            tracks,
+            self.hooks.keep_bytes.clone(),
+            self.hooks.on_event.clone(),
+        );
+        // The open job precedes the removal: a file is removed after the next opened.
+        jobs.insert(0, FileJob::Open(request));
+        self.open.push((file, session, path));
+        self.current = Some(file);
+        jobs
+    }
+
+    /// Hands a frame to its file (a queue: does not block).
+    pub fn write(&self, write: Write<gst::Buffer>) {
+        let Some((_, session, _)) = self.open.iter().find(|(id, _, _)| *id == write.file) else {
+            return;
+        };
+        let mut buffer = write.payload;
+        {
+            let b = buffer.make_mut();
+            b.set_pts(gst::ClockTime::from_nseconds(write.pts));
+            b.set_dts(write.dts.map(gst::ClockTime::from_nseconds));
+            b.set_duration(write.duration.map(gst::ClockTime::from_nseconds));
+            if let Some((start, end)) = write.trim {
+                if let Some(meta) = b.meta_mut::<gst_audio::AudioClippingMeta>() {
+                    let _ = meta.remove();
+                }
+                gst_audio::AudioClippingMeta::add(
+                    b,
+                    gst::format::Default::from_u64(start),
+                    gst::format::Default::from_u64(end),
+                );
+            }
+        }
+        if let Some(samples) = write.pre_skip {
+            session.set_opus_pre_skip(write.track, samples);
+        }
+        session.push(write.track, buffer);
+    }
+
+    /// Takes file `file` out for finalizing.
+    pub fn close(&mut self, file: FileId, summary: FileSummary) -> Option<ClosingFile> {
+        let index = self.open.iter().position(|(id, _, _)| *id == file)?;
+        let (_, session, path) = self.open.remove(index);
+        if self.current == Some(file) {
+            self.current = None;
+        }
+        Some(ClosingFile {
+            session,
+            path,
+            summary,
+        })
+    }
+
+    fn current_session(&self) -> Option<&SessionHandle> {
+        let current = self.current?;
+        self.open
+            .iter()
+            .find(|(id, _, _)| *id == current)
+            .map(|(_, s, _)| s)
+    }
+
+    /// Bytes written to the current file.
+    pub fn bytes_written(&self) -> u64 {
+        self.current_session()
+            .map_or(0, SessionHandle::bytes_written)
+    }
+
+    /// Frames the writer could not take.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Cuts a `request-data` chunk from the current file; false when none is open.
+    pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) -> bool {
+        match self.current_session() {
+            Some(session) => {
+                session.take_chunk(deliver);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The path of the next file, from the location pattern.
+    fn next_path(&self) -> Option<PathBuf> {
+        let location = self.config.location.as_ref()?;
+        if !naming::is_pattern(location) {
+            return Some(PathBuf::from(location));
+        }
+        let now = glib::DateTime::now_local().ok();
+        let expand = |index| {
+            PathBuf::from(naming::expand(location, index, |field| {
+                now.as_ref()
+                    .and_then(|n| n.format(&format!("%{field}")).ok())
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            }))
+        };
+        let take_index = || self.hooks.next_index.fetch_add(1, Ordering::SeqCst);
+        // A pattern never replaces a file: an index skips names taken since the
+        // element started, and a name that repeats (strftime fields within one
+        // second) gets a suffix.
+        let mut path = expand(take_index());
+        if naming::has_index(location) {
+            for _ in 0..MAX_NAME_TRIES {
+                if !path.exists() {
+                    break;
+                }
+                path = expand(take_index());
+            }
+        } else {
+            let first = path.clone();
+            for n in 1..MAX_NAME_TRIES {
+                if !path.exists() {
+                    break;
+                }
+                path = naming::with_suffix(&first, n);
+            }
+        }
+        Some(path)
+    }
+}
