@@ -10,6 +10,9 @@ use super::encoding;
 use super::mimetype::{AudioCodec, Codec, RecordingType, Requirement, VideoCodec};
 use super::timeline::Kind;
 
+/// Audio timestamps may be this far off (jitter, a dropped buffer) before the gap is
+/// filled with silence or the overlap cut: the audio's sync error stays below it.
+pub const AUDIO_GAP_TOLERANCE: u64 = 15_000_000;
 /// What the encoders are asked for, from the settings of the element.
 #[derive(Debug, Clone)]
 pub struct EncoderParams {
@@ -395,6 +398,14 @@ pub fn plan(
                     .field("rate", rate as i32)
                     .build(),
             ))?);
+            // A microphone that drops buffers leaves gaps in its timestamps; laid end
+            // to end, the audio would drift ahead of the video by the gaps. Filled
+            // with silence, it stays in sync (within the tolerance).
+            let gaps = base("audiorate")?;
+            gaps.set_property("skip-to-first", true);
+            gaps.set_property("tolerance", AUDIO_GAP_TOLERANCE);
+            gaps.set_property("silent", false);
+            elements.push(gaps);
             let (encoder, codec) = match &audio_encoder {
                 Some(user) => match user_encoder_codec(user, rtype)? {
                     Codec::Audio(codec) => (user.clone(), codec),

@@ -7,7 +7,9 @@
 //!   broken constant rate), while a real gap or a drift beyond that keeps the frame's
 //!   own time, so sync stays within a frame;
 //! - a frame still not after the previous one follows it by a millisecond (distinct in
-//!   a WebM's millisecond timecodes);
+//!   a WebM's millisecond timecodes); audio that overlaps the previous packet follows
+//!   its end instead (overlapping samples would be cut before the encoder, where gaps
+//!   are filled with silence);
 //! - a step back of half a second or more without a flush (a camera whose clock
 //!   jumped) is mapped forward: the stream goes on where it was, and every later time
 //!   moves by the same amount. A flush or a new segment starts afresh (`reset`).
@@ -25,12 +27,25 @@ pub struct EntryTimes {
     last: Option<(u64, Option<u64>)>,
     /// Added to every time since the clock last jumped back.
     offset: u64,
+    /// Audio: a packet never starts before the previous one ends.
+    end_to_end: bool,
 }
 
 impl EntryTimes {
+    /// Times for an audio stream.
+    pub fn for_audio() -> Self {
+        EntryTimes {
+            end_to_end: true,
+            ..EntryTimes::default()
+        }
+    }
+
     /// A flush or a new segment: times start afresh.
     pub fn reset(&mut self) {
-        *self = EntryTimes::default();
+        *self = EntryTimes {
+            end_to_end: self.end_to_end,
+            ..EntryTimes::default()
+        };
     }
 
     /// The time a frame stamped `pts` is given.
@@ -41,7 +56,10 @@ impl EntryTimes {
             if time + JITTER_LIMIT <= last {
                 self.offset += next - time;
                 time = next;
-            } else if last_duration.is_some_and(|d| next.abs_diff(time) < d * 3 / 4) {
+            } else if last_duration.is_some_and(|d| {
+                // Jitter; or, for audio, an overlap.
+                next.abs_diff(time) < d * 3 / 4 || (self.end_to_end && time < next)
+            }) {
                 time = next;
             } else if time < last + MILLISECOND {
                 time = last + MILLISECOND;
@@ -81,6 +99,25 @@ mod tests {
         let mut t = EntryTimes::default();
         assert_eq!(t.place(100 * MS, None), 100 * MS);
         assert_eq!(t.place(90 * MS, None), 101 * MS);
+    }
+
+    #[test]
+    fn audio_that_overlaps_follows_the_end_of_the_last_packet() {
+        let mut t = EntryTimes::for_audio();
+        let packet = 20 * MS;
+        assert_eq!(t.place(0, Some(packet)), 0);
+        // Stuck timestamps (a source stamping every packet alike) are laid end to end.
+        assert_eq!(t.place(0, Some(packet)), packet);
+        assert_eq!(t.place(0, Some(packet)), 2 * packet);
+        // A gap stays, for the silence that fills it.
+        assert_eq!(t.place(200 * MS, Some(packet)), 200 * MS);
+        t.reset();
+        assert_eq!(t.place(0, Some(packet)), 0);
+        assert_eq!(
+            t.place(0, Some(packet)),
+            packet,
+            "still audio after a flush"
+        );
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Events: the signals and bus messages of the web API, emitted in order from the
 //! dispatcher thread, and the finalizing of files that precedes them.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -29,6 +28,8 @@ pub(super) enum Event {
         duration: u64,
         bytes: u64,
         dropped: u64,
+        /// Gaps in the audio filled with silence, and the silence (ns).
+        audio_gaps: (u64, u64),
         mime: String,
         posted: Arc<StopPosted>,
     },
@@ -113,6 +114,7 @@ impl MediaRecorder {
                     duration: rec.recorded(),
                     bytes,
                     dropped,
+                    audio_gaps: rec.audio_gaps(),
                     mime: rec.effective_type.clone(),
                     posted: posted_by_job,
                 },
@@ -130,7 +132,6 @@ impl MediaRecorder {
         match job {
             FileJob::Open(request) => self.open_session(request),
             FileJob::Close(file) => self.queue_file_close(file),
-            FileJob::Remove(path) => self.queue_file_removal(path),
         }
     }
 
@@ -197,6 +198,7 @@ impl MediaRecorder {
                 }
             }
         }
+        self.apply_retention(&closed);
         closed
     }
 
@@ -217,16 +219,51 @@ impl MediaRecorder {
         }
     }
 
-    /// Deletes a file of this recording for `max-files`, after it was finalized.
-    fn queue_file_removal(&self, path: PathBuf) {
-        let weak = self.obj().downgrade();
-        self.dispatcher.submit(move || {
-            let Some(obj) = weak.upgrade() else { return };
-            match std::fs::remove_file(&path) {
-                Ok(()) => gst::info!(CAT, obj = obj, "max-files: removed {}", path.display()),
-                Err(e) => gst::warning!(CAT, obj = obj, "Cannot remove {}: {e}", path.display()),
+    /// A finished file joins its recording's retention, and what the retention
+    /// policy names goes: oldest first, each announced by a `mediarecorder-file-removed`
+    /// message.
+    fn apply_retention(&self, closed: &ClosedFile) {
+        let Some(path) = closed.path.as_ref() else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let writing = self
+            .state
+            .lock()
+            .unwrap()
+            .recording
+            .as_ref()
+            .and_then(|r| r.bytes_in_progress_for(&closed.retention));
+        let free = free_bytes(path);
+        let removals = {
+            let mut retention = closed.retention.lock().unwrap();
+            if closed.report.finalized && closed.summary.frames > 0 {
+                retention.finished(path.clone(), closed.report.bytes, now);
             }
-        });
+            retention.removals(now, writing, free)
+        };
+        for removal in removals {
+            let shown = removal.path.display();
+            if let Err(e) = std::fs::remove_file(&removal.path) {
+                gst::warning!(CAT, imp = self, "Cannot remove {shown}: {e}");
+                continue;
+            }
+            gst::info!(
+                CAT,
+                imp = self,
+                "{}: removed {shown}",
+                removal.reason.name()
+            );
+            self.post_element_message(
+                gst::Structure::builder("mediarecorder-file-removed")
+                    .field("location", removal.path.to_string_lossy().into_owned())
+                    .field("bytes", removal.bytes)
+                    .field("reason", removal.reason.name())
+                    .build(),
+            );
+        }
     }
 
     pub(super) fn emit_file_closed(&self, closed: &ClosedFile, fired_in: RecorderState) {
@@ -324,6 +361,7 @@ impl MediaRecorder {
                 duration,
                 bytes,
                 dropped,
+                audio_gaps,
                 mime,
                 posted,
             } => {
@@ -333,6 +371,8 @@ impl MediaRecorder {
                         .field("duration", gst::ClockTime::from_nseconds(duration))
                         .field("bytes", bytes)
                         .field("dropped", dropped)
+                        .field("audio-gaps", audio_gaps.0)
+                        .field("silence", gst::ClockTime::from_nseconds(audio_gaps.1))
                         .field("mime-type", mime)
                         .build(),
                 );
@@ -393,4 +433,17 @@ impl MediaRecorder {
             }
         }
     }
+}
+
+/// Free bytes on the file system holding `path`, for `min-free-bytes`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let folder = std::ffi::CString::new(folder.as_os_str().as_bytes()).ok()?;
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs the call fills in.
+    if unsafe { libc::statvfs(folder.as_ptr(), &mut stats) } != 0 {
+        return None;
+    }
+    Some(stats.f_bavail as u64 * stats.f_frsize as u64)
 }

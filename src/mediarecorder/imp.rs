@@ -260,6 +260,36 @@ impl ObjectImpl for MediaRecorder {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt64::builder("max-total-bytes")
+                    .nick("Bytes kept")
+                    .blurb(
+                        "Retention: when a recording's files together (the one being written \
+                         included) exceed this, its own oldest finished files are deleted \
+                         (never the one being written, never any other file). 0 = no limit",
+                    )
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("min-free-bytes")
+                    .nick("Free bytes kept")
+                    .blurb(
+                        "Retention: when the file system has less free space than this as a \
+                         file is finished, the recording's own oldest finished files are \
+                         deleted until it has. 0 = no limit",
+                    )
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("max-file-age")
+                    .nick("File age kept (ms)")
+                    .blurb(
+                        "Retention: a recording's own finished files older than this are \
+                         deleted, checked as each file is finished. 0 = no limit",
+                    )
+                    .maximum(state::MAX_DURATION_MS)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("state", RecorderState::Inactive)
                     .nick("State")
                     .blurb("inactive, recording or paused, as MediaRecorder.state")

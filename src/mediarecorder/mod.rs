@@ -24,6 +24,7 @@ mod orphans;
 mod pads;
 mod recorder;
 mod recording;
+mod retention;
 mod ring;
 mod session;
 mod state;

@@ -1,7 +1,7 @@
 //! The element's pads: each request pad gets a branch (queue, converters, encoder,
 //! stage) built for the caps that arrive, rebuilt when the input format changes.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use gst::glib;
@@ -17,17 +17,14 @@ use super::timeline::Kind;
 
 impl MediaRecorder {
     /// Changes one stream's record under the state lock.
-    fn with_stream(&self, id: usize, change: impl FnOnce(&mut Stream)) {
-        if let Some(s) = self
-            .state
+    fn with_stream<T>(&self, id: usize, change: impl FnOnce(&mut Stream) -> T) -> Option<T> {
+        self.state
             .lock()
             .unwrap()
             .streams
             .iter_mut()
             .find(|s| s.id == id)
-        {
-            change(s);
-        }
+            .map(change)
     }
 
     pub(super) fn add_stream(
@@ -114,7 +111,12 @@ impl MediaRecorder {
         // time they arrive at: the encoder and the stage then keep their spacing. Then
         // times are put in order for the encoder (see `entry`), except where frames
         // are reordered (B-frames: a DTS apart from the PTS).
-        let times = Arc::new(std::sync::Mutex::new(EntryTimes::default()));
+        let times = if templ.name_template().starts_with("audio") {
+            EntryTimes::for_audio()
+        } else {
+            EntryTimes::default()
+        };
+        let times = Arc::new(std::sync::Mutex::new(times));
         let times_for_events = times.clone();
         let weak = self.obj().downgrade();
         entry_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
@@ -208,6 +210,8 @@ impl MediaRecorder {
             live: false,
             eos: false,
             dropped: Arc::default(),
+            audio_gaps: Arc::default(),
+            silence: Arc::default(),
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
@@ -436,6 +440,7 @@ impl MediaRecorder {
         if live && keep.is_none() {
             self.drop_when_behind(id, &queue);
         }
+        self.count_audio_gaps(id, &plan.elements);
         // Live: the queue takes raw frames, so a camera never waits for the encoder
         // (frames are dropped there instead). Otherwise it takes encoded frames: the
         // raw ones (1.4 MB at 720p) are encoded in the thread that made them, which
@@ -479,6 +484,34 @@ impl MediaRecorder {
             s.live = live;
         });
         true
+    }
+
+    /// Counts the gaps `audiorate` fills, and the silence it adds.
+    fn count_audio_gaps(&self, id: usize, elements: &[gst::Element]) {
+        let Some(audiorate) = elements
+            .iter()
+            .find(|e| e.factory().is_some_and(|f| f.name() == "audiorate"))
+        else {
+            return;
+        };
+        let Some((gaps, silence)) =
+            self.with_stream(id, |s| (s.audio_gaps.clone(), s.silence.clone()))
+        else {
+            return;
+        };
+        let counted = AtomicU64::new(0);
+        audiorate.connect_notify(Some("add"), move |element, _| {
+            let added = element.property::<u64>("add");
+            let new = added.saturating_sub(counted.swap(added, Ordering::Relaxed));
+            let rate = element
+                .static_pad("src")
+                .and_then(|p| p.current_caps())
+                .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("rate").ok()))
+                .unwrap_or(48_000)
+                .max(1) as u64;
+            gaps.fetch_add(1, Ordering::Relaxed);
+            silence.fetch_add(new * 1_000_000_000 / rate, Ordering::Relaxed);
+        });
     }
 
     /// A camera must never wait for the encoder: when a second of raw frames waits

@@ -21,6 +21,7 @@ use super::imp::{MediaRecorder, CAT};
 use super::mimetype::{Codec, RecordingType};
 use super::naming;
 use super::recording::{audio_rate, Followup, Plan, Recording, SubmitJob};
+use super::retention::Policy;
 use super::ring::Entry;
 use super::state::{RecorderState, Settings, State, Stream, FINALIZE_TIMEOUT};
 use super::timeline::Kind;
@@ -168,6 +169,9 @@ impl MediaRecorder {
             "max-file-duration" => s.max_file_duration_ms = value.get().unwrap_or(0),
             "max-file-size" => s.max_file_size = value.get().unwrap_or(0),
             "max-files" => s.max_files = value.get().unwrap_or(0),
+            "max-total-bytes" => s.max_total_bytes = value.get().unwrap_or(0),
+            "min-free-bytes" => s.min_free_bytes = value.get().unwrap_or(0),
+            "max-file-age" => s.max_file_age_ms = value.get().unwrap_or(0),
             "audio-encoder" => s.audio_encoder = value.get().ok().flatten(),
             _ => {}
         }
@@ -236,6 +240,9 @@ impl MediaRecorder {
                     "max-file-duration" => s.max_file_duration_ms.to_value(),
                     "max-file-size" => s.max_file_size.to_value(),
                     "max-files" => s.max_files.to_value(),
+                    "max-total-bytes" => s.max_total_bytes.to_value(),
+                    "min-free-bytes" => s.min_free_bytes.to_value(),
+                    "max-file-age" => s.max_file_age_ms.to_value(),
                     "audio-encoder" => s.audio_encoder.to_value(),
                     _ => unimplemented!("property {name}"),
                 }
@@ -513,7 +520,12 @@ impl MediaRecorder {
                 timeslice: (settings.timeslice_ms > 0)
                     .then(|| gst::ClockTime::from_mseconds(u64::from(settings.timeslice_ms))),
                 cluster_duration: gst::ClockTime::from_mseconds(settings.keyframe_interval_ms()),
-                max_files: settings.max_files,
+                retention: Policy {
+                    max_files: settings.max_files,
+                    max_total_bytes: settings.max_total_bytes,
+                    min_free_bytes: settings.min_free_bytes,
+                    max_age: settings.max_file_age_ms.saturating_mul(1_000_000),
+                },
             },
             tracks: taking_part
                 .iter()
@@ -533,6 +545,8 @@ impl MediaRecorder {
                 })
                 .collect(),
             encoder_dropped: state.streams.iter().map(|s| s.dropped.clone()).collect(),
+            audio_gaps: state.streams.iter().map(|s| s.audio_gaps.clone()).collect(),
+            silence: state.streams.iter().map(|s| s.silence.clone()).collect(),
         };
         state.next_recording_id += 1;
         let id = state.next_recording_id;

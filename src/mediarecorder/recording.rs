@@ -4,11 +4,12 @@
 //! element as `Followup`s, to carry out once it has unlocked its state.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::chunks::Chunk;
 use super::engine::{Action, Engine, Frame, Limits, TrackSetup};
+use super::retention::Retention;
 use super::timeline::Kind;
 use super::writer::{ClosingFile, FileJob, Writer, WriterConfig, WriterHooks};
 
@@ -35,9 +36,9 @@ pub struct Recording {
     submit: SubmitJob,
     /// Encoded caps of each track, once known.
     caps: Vec<(usize, Option<gst::Caps>)>,
-    encoder_dropped: Vec<Arc<AtomicU64>>,
-    /// Frames the encoders had dropped before this recording began.
-    dropped_before: u64,
+    encoder_dropped: Since,
+    audio_gaps: Since,
+    silence: Since,
     /// Origin of the wall clock the engine waits with.
     began: Instant,
 }
@@ -48,8 +49,28 @@ pub struct Plan {
     pub writer: WriterConfig,
     /// The linked streams taking part, with their encoded caps where known.
     pub tracks: Vec<(TrackSetup, Option<gst::Caps>)>,
-    /// The encoders' counters of dropped frames, and their sum when it began.
+    /// The encoders' counters of dropped frames.
     pub encoder_dropped: Vec<Arc<AtomicU64>>,
+    /// The audio branches' counters of gaps filled and of the silence that filled them.
+    pub audio_gaps: Vec<Arc<AtomicU64>>,
+    pub silence: Vec<Arc<AtomicU64>>,
+}
+
+/// Counters shared with the branches, read relative to where they stood at the start.
+struct Since {
+    counters: Vec<Arc<AtomicU64>>,
+    at_start: u64,
+}
+
+impl Since {
+    fn new(counters: Vec<Arc<AtomicU64>>) -> Self {
+        let at_start = sum(&counters);
+        Since { counters, at_start }
+    }
+
+    fn get(&self) -> u64 {
+        sum(&self.counters).saturating_sub(self.at_start)
+    }
 }
 
 impl Recording {
@@ -69,7 +90,6 @@ impl Recording {
                 (setup, (id, caps))
             })
             .unzip();
-        let dropped_before = sum(&plan.encoder_dropped);
         Recording {
             id,
             effective_type,
@@ -78,8 +98,9 @@ impl Recording {
             writer: Writer::new(plan.writer, hooks),
             submit,
             caps,
-            encoder_dropped: plan.encoder_dropped,
-            dropped_before,
+            encoder_dropped: Since::new(plan.encoder_dropped),
+            audio_gaps: Since::new(plan.audio_gaps),
+            silence: Since::new(plan.silence),
             began: Instant::now(),
         }
     }
@@ -153,7 +174,19 @@ impl Recording {
 
     /// Frames dropped during this recording: by the encoders' queues and the writer.
     pub fn dropped(&self) -> u64 {
-        sum(&self.encoder_dropped).saturating_sub(self.dropped_before) + self.writer.dropped()
+        self.encoder_dropped.get() + self.writer.dropped()
+    }
+
+    /// Gaps in the audio filled with silence during this recording, and the silence.
+    pub fn audio_gaps(&self) -> (u64, u64) {
+        (self.audio_gaps.get(), self.silence.get())
+    }
+
+    /// Bytes of the file being written, when `retention` is this recording's.
+    pub fn bytes_in_progress_for(&self, retention: &Arc<Mutex<Retention>>) -> Option<u64> {
+        self.writer
+            .owns(retention)
+            .then(|| self.writer.bytes_written())
     }
 
     /// Cuts a `request-data` chunk from the current file; false when none is open.
@@ -203,7 +236,7 @@ impl Recording {
                         Some((id, kind, caps))
                     })
                     .collect();
-                return self.writer.open(file, tracks);
+                return vec![self.writer.open(file, tracks)];
             }
             Action::Write(write) => self.writer.write(write),
             Action::Close { file, summary } => {
@@ -221,6 +254,8 @@ impl Recording {
                     .field("recorded", gst::ClockTime::from_nseconds(recorded))
                     .field("bytes", self.writer.bytes_written())
                     .field("dropped", self.dropped())
+                    .field("audio-gaps", self.audio_gaps.get())
+                    .field("silence", gst::ClockTime::from_nseconds(self.silence.get()))
                     .build(),
             )),
         }

@@ -69,6 +69,9 @@ pub struct Settings {
     pub max_file_duration_ms: u64,
     pub max_file_size: u64,
     pub max_files: u32,
+    pub max_total_bytes: u64,
+    pub min_free_bytes: u64,
+    pub max_file_age_ms: u64,
 }
 
 impl Default for Settings {
@@ -91,6 +94,9 @@ impl Default for Settings {
             max_file_duration_ms: 0,
             max_file_size: 0,
             max_files: 0,
+            max_total_bytes: 0,
+            min_free_bytes: 0,
+            max_file_age_ms: 0,
         }
     }
 }
@@ -170,6 +176,9 @@ pub struct Stream {
     pub(super) eos: bool,
     /// Raw frames dropped before the encoder because it could not keep up.
     pub(super) dropped: Arc<AtomicU64>,
+    /// Gaps in the audio's timestamps filled with silence, and the silence (ns).
+    pub(super) audio_gaps: Arc<AtomicU64>,
+    pub(super) silence: Arc<AtomicU64>,
 }
 
 impl Stream {

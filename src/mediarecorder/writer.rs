@@ -1,12 +1,12 @@
 //! The writer: carries out the engine's file actions. It owns the recording's muxer
-//! sessions, names the files, keeps `max-files`, and counts what the writer dropped.
+//! sessions, names the files, hands finished files to retention, and counts what the
+//! writer dropped.
 //! Nothing here blocks: sessions open, close and files are removed by jobs that the
 //! element runs on its dispatcher thread, in the order they were made.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use gst::glib;
 
@@ -15,6 +15,7 @@ use super::engine::{FileId, FileSummary, Write};
 use super::mimetype::Container;
 use super::naming;
 use super::opening::{OpenRequest, SessionHandle};
+use super::retention::{Policy, Retention};
 use super::session::{FinishReport, KeepBytes, OnEvent, SessionConfig};
 use super::timeline::Kind;
 
@@ -25,8 +26,6 @@ const MAX_NAME_TRIES: u32 = 1000;
 pub enum FileJob {
     Open(OpenRequest),
     Close(ClosingFile),
-    /// A file of this recording beyond `max-files`, to delete once it is finalized.
-    Remove(PathBuf),
 }
 
 /// What the writer needs from the element.
@@ -45,7 +44,7 @@ pub struct WriterConfig {
     pub location: Option<String>,
     pub timeslice: Option<gst::ClockTime>,
     pub cluster_duration: gst::ClockTime,
-    pub max_files: u32,
+    pub retention: Policy,
 }
 
 /// A file the engine closed, to be finalized.
@@ -53,6 +52,7 @@ pub struct ClosingFile {
     session: SessionHandle,
     pub path: Option<PathBuf>,
     summary: FileSummary,
+    retention: Arc<Mutex<Retention>>,
 }
 
 /// What `file-closed` reports about a finished file.
@@ -60,6 +60,8 @@ pub struct ClosedFile {
     pub path: Option<PathBuf>,
     pub summary: FileSummary,
     pub report: FinishReport,
+    /// The recording's retention, which the finished file joins.
+    pub retention: Arc<Mutex<Retention>>,
 }
 
 impl ClosingFile {
@@ -69,6 +71,7 @@ impl ClosingFile {
             report: self.session.finish(timeout),
             path: self.path,
             summary: self.summary,
+            retention: self.retention,
         }
     }
 }
@@ -78,8 +81,7 @@ pub struct Writer {
     hooks: WriterHooks,
     open: Vec<(FileId, SessionHandle, Option<PathBuf>)>,
     current: Option<FileId>,
-    /// Paths of the files this recording wrote, oldest first (for `max-files`).
-    written: VecDeque<PathBuf>,
+    retention: Arc<Mutex<Retention>>,
     /// Frames dropped because the writer fell behind (all files of the recording).
     dropped: Arc<AtomicU64>,
 }
@@ -87,28 +89,18 @@ pub struct Writer {
 impl Writer {
     pub fn new(config: WriterConfig, hooks: WriterHooks) -> Self {
         Writer {
+            retention: Arc::new(Mutex::new(Retention::new(config.retention))),
             config,
             hooks,
             open: Vec::new(),
             current: None,
-            written: VecDeque::new(),
             dropped: Arc::default(),
         }
     }
 
     /// Opens file `file` for `tracks` (with their caps): returns the jobs to run.
-    pub fn open(&mut self, file: FileId, tracks: Vec<(usize, Kind, gst::Caps)>) -> Vec<FileJob> {
-        let mut jobs = Vec::new();
+    pub fn open(&mut self, file: FileId, tracks: Vec<(usize, Kind, gst::Caps)>) -> FileJob {
         let path = self.next_path();
-        if let Some(path) = &path {
-            self.written.push_back(path.clone());
-            let max = self.config.max_files as usize;
-            while max > 0 && self.written.len() > max {
-                if let Some(oldest) = self.written.pop_front() {
-                    jobs.push(FileJob::Remove(oldest));
-                }
-            }
-        }
         let config = SessionConfig {
             container: self.config.container,
             location: path.clone(),
@@ -122,11 +114,9 @@ impl Writer {
             self.hooks.keep_bytes.clone(),
             self.hooks.on_event.clone(),
         );
-        // The open job precedes the removal: a file is removed after the next opened.
-        jobs.insert(0, FileJob::Open(request));
         self.open.push((file, session, path));
         self.current = Some(file);
-        jobs
+        FileJob::Open(request)
     }
 
     /// Hands a frame to its file (a queue: does not block).
@@ -168,6 +158,7 @@ impl Writer {
             session,
             path,
             summary,
+            retention: self.retention.clone(),
         })
     }
 
@@ -183,6 +174,11 @@ impl Writer {
     pub fn bytes_written(&self) -> u64 {
         self.current_session()
             .map_or(0, SessionHandle::bytes_written)
+    }
+
+    /// Whether `retention` is this recording's.
+    pub fn owns(&self, retention: &Arc<Mutex<Retention>>) -> bool {
+        Arc::ptr_eq(&self.retention, retention)
     }
 
     /// Frames the writer could not take.
