@@ -29,6 +29,19 @@ fn camera_and_microphone() -> Vec<TrackSetup> {
     ]
 }
 
+/// A live camera and microphone whose audio format is not known yet, after the
+/// camera's first two frames.
+fn two_frames_before_the_audio_format() -> Run {
+    let tracks = vec![
+        track(VIDEO, Kind::Video, true, true),
+        track(AUDIO, Kind::Audio, true, false),
+    ];
+    let mut run = Run::new(Limits::default(), tracks);
+    run.next_video();
+    run.next_video();
+    run
+}
+
 /// A recording fed by hand; the payload of each frame is its running time.
 struct Run {
     engine: Engine<u64>,
@@ -486,13 +499,7 @@ fn a_non_live_recording_waits_for_a_slow_stream_however_long() {
 
 #[test]
 fn the_first_file_opens_once_every_stream_told_its_format() {
-    let tracks = vec![
-        track(VIDEO, Kind::Video, true, true),
-        track(AUDIO, Kind::Audio, true, false),
-    ];
-    let mut run = Run::new(Limits::default(), tracks);
-    run.next_video();
-    run.next_video();
+    let mut run = two_frames_before_the_audio_format();
     assert!(run.opened().is_empty(), "audio's format is not known yet");
     run.engine.caps_known(AUDIO, Kind::Audio, 48_000);
     run.audio_at(0);
@@ -644,13 +651,7 @@ fn encoder_priming_and_decoding_order_carry_into_the_file() {
 
 #[test]
 fn finishing_before_the_first_file_opened_writes_what_waited() {
-    let tracks = vec![
-        track(VIDEO, Kind::Video, true, true),
-        track(AUDIO, Kind::Audio, true, false),
-    ];
-    let mut run = Run::new(Limits::default(), tracks);
-    run.next_video();
-    run.next_video();
+    let mut run = two_frames_before_the_audio_format();
     run.finish();
     assert_eq!(run.opened(), vec![(0, 0)]);
     assert_eq!(run.writes(0, VIDEO).len(), 2);
