@@ -4,6 +4,7 @@
 use gst::glib;
 
 pub mod mediarecorder;
+pub mod repair;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     mediarecorder::register(plugin)

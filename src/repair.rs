@@ -1,0 +1,397 @@
+//! Finalizing a WebM or Matroska file that was cut short (a killed recorder, a power
+//! cut, a copy that stopped): such a file plays up to its last complete block but has
+//! no Duration and no Cues, so players cannot seek in it. Its audio and video are
+//! remuxed, as they are, through `matroskademux ! webmmux` (`matroskamux` for a
+//! Matroska file) into a new file that has both. Nothing is decoded or re-encoded; a
+//! block cut off at the end is left out. Tracks other than audio and video (subtitles)
+//! are left out.
+//!
+//! The `mediarecorder` element runs this on the files its journal says a crash left
+//! unfinished; `examples/repair.rs` runs it on any file. Call `gst::init()` first.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::glib;
+use gst::prelude::*;
+
+/// What a repaired file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairReport {
+    /// The media time the repaired file spans (its Duration).
+    pub duration: gst::ClockTime,
+    /// The repaired file's size.
+    pub bytes: u64,
+    /// Blocks (video frames and audio packets) copied, all tracks together.
+    pub frames: u64,
+}
+
+/// Suffix of the temporary file a repair in place writes beside the original; hidden
+/// (a leading dot), so no recorder's name pattern takes it for a recording.
+const TEMP_SUFFIX: &str = ".mediarecorder-repair";
+
+/// A track may be this far ahead of another in the file before the copy waits for the
+/// other (files interleave their tracks within a cluster, a second or two).
+const MAX_TRACK_LEAD_BYTES: u32 = 64 * 1024 * 1024;
+
+/// Finalizes `path` in place: remuxes it into a hidden file beside it, then renames
+/// that over the original. The original is left as it was when anything fails.
+///
+/// Errors: `gst::StreamError` when the file holds no media that can be recovered (not
+/// WebM or Matroska, or not one complete frame); `gst::ResourceError` when reading or
+/// writing failed (worth trying again); `gst::CoreError::MissingPlugin` when a
+/// GStreamer element is missing.
+pub fn repair_file(path: &Path) -> Result<RepairReport, glib::Error> {
+    let temp = temp_path(path);
+    let result = repair_to(path, &temp).and_then(|mut report| {
+        replace(&temp, path).map_err(|e| {
+            glib::Error::new(
+                gst::ResourceError::Write,
+                &format!(
+                    "Cannot replace '{}' with its repaired copy: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        report.bytes = std::fs::metadata(path).map_or(report.bytes, |m| m.len());
+        Ok(report)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Writes a finalized copy of `input` to `output` (which is replaced if it exists);
+/// `input` is only read. Errors as `repair_file`.
+pub fn repair_to(input: &Path, output: &Path) -> Result<RepairReport, glib::Error> {
+    let size = check_input(input)?;
+    let muxer = match doc_type(input)?.as_str() {
+        "webm" => "webmmux",
+        _ => "matroskamux",
+    };
+    let pipeline = gst::Pipeline::with_name("mediarecorder-repair");
+    let src = make("filesrc")?;
+    src.set_property("location", input.to_string_lossy().as_ref());
+    let demux = make("matroskademux")?;
+    let mux = make(muxer)?;
+    let sink = make("filesink")?;
+    sink.set_property("location", output.to_string_lossy().as_ref());
+    pipeline
+        .add_many([&src, &demux, &mux, &sink])
+        .and_then(|_| src.link(&demux))
+        .and_then(|_| mux.link(&sink))
+        .map_err(|e| glib::Error::new(gst::CoreError::Negotiation, &e.to_string()))?;
+
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let pipeline_weak = pipeline.downgrade();
+    let mux_weak = mux.downgrade();
+    let track_stats = stats.clone();
+    let input_name = input.display().to_string();
+    demux.connect_pad_added(move |_, pad| {
+        let (Some(pipeline), Some(mux)) = (pipeline_weak.upgrade(), mux_weak.upgrade()) else {
+            return;
+        };
+        if let Err(why) = add_track(&pipeline, &mux, pad, &track_stats) {
+            let msg = format!("Cannot copy a track of '{input_name}': {why}");
+            let _ = pipeline.post_message(
+                gst::message::Error::builder(gst::StreamError::Format, &msg)
+                    .src(&mux)
+                    .build(),
+            );
+        }
+    });
+
+    let result = run(&pipeline, deadline_for(size));
+    let _ = pipeline.set_state(gst::State::Null);
+    result.map_err(|err| {
+        let kind = err.kind::<gst::ResourceError>();
+        let message = format!("Cannot repair '{}': {}", input.display(), err.message());
+        match kind {
+            Some(kind) => glib::Error::new(kind, &message),
+            None if err.kind::<gst::CoreError>().is_some() => err,
+            None => glib::Error::new(gst::StreamError::Demux, &message),
+        }
+    })?;
+    let stats = stats.lock().unwrap().clone();
+    if stats.frames == 0 {
+        return Err(glib::Error::new(
+            gst::StreamError::Demux,
+            &format!(
+                "Cannot repair '{}': it holds no complete frame",
+                input.display()
+            ),
+        ));
+    }
+    Ok(RepairReport {
+        duration: gst::ClockTime::from_nseconds(stats.end.saturating_sub(stats.start)),
+        bytes: std::fs::metadata(output).map_or(0, |m| m.len()),
+        frames: stats.frames,
+    })
+}
+
+/// The hidden file a repair of `path` in place writes first.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}{TEMP_SUFFIX}"))
+}
+
+#[derive(Clone, Default)]
+struct Stats {
+    frames: u64,
+    start: u64,
+    end: u64,
+}
+
+fn make(factory: &str) -> Result<gst::Element, glib::Error> {
+    gst::ElementFactory::make(factory).build().map_err(|_| {
+        let package = match factory {
+            "filesrc" | "filesink" | "queue" | "fakesink" => "libgstreamer1.0-0",
+            _ => "gstreamer1.0-plugins-good",
+        };
+        glib::Error::new(
+            gst::CoreError::MissingPlugin,
+            &format!("GStreamer element '{factory}' is missing: install {package}"),
+        )
+    })
+}
+
+/// A regular file that can be read; its size.
+fn check_input(input: &Path) -> Result<u64, glib::Error> {
+    let meta = std::fs::metadata(input).map_err(|e| {
+        glib::Error::new(
+            gst::ResourceError::NotFound,
+            &format!("Cannot read '{}': {e}", input.display()),
+        )
+    })?;
+    if !meta.is_file() {
+        return Err(glib::Error::new(
+            gst::ResourceError::OpenRead,
+            &format!("Cannot repair '{}': not a regular file", input.display()),
+        ));
+    }
+    Ok(meta.len())
+}
+
+/// The EBML DocType of a file ("webm", "matroska").
+fn doc_type(input: &Path) -> Result<String, glib::Error> {
+    let mut head = Vec::new();
+    std::fs::File::open(input)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(|e| {
+            glib::Error::new(
+                gst::ResourceError::OpenRead,
+                &format!("Cannot read '{}': {e}", input.display()),
+            )
+        })?;
+    parse_doc_type(&head).ok_or_else(|| {
+        glib::Error::new(
+            gst::StreamError::WrongType,
+            &format!(
+                "Cannot repair '{}': not a WebM or Matroska file",
+                input.display()
+            ),
+        )
+    })
+}
+
+/// An EBML variable-length number at the start of `data`: its value (without the length
+/// marker unless `keep_marker`) and its length.
+fn vint(data: &[u8], keep_marker: bool) -> Option<(u64, usize)> {
+    let first = *data.first()?;
+    let len = first.leading_zeros() as usize + 1;
+    if len > 8 || data.len() < len {
+        return None;
+    }
+    let mut value = if keep_marker {
+        u64::from(first)
+    } else {
+        u64::from(first) & (0xFF >> len)
+    };
+    for b in &data[1..len] {
+        value = (value << 8) | u64::from(*b);
+    }
+    Some((value, len))
+}
+
+/// The DocType in an EBML header, from the first bytes of a file.
+fn parse_doc_type(data: &[u8]) -> Option<String> {
+    const EBML: u64 = 0x1A45_DFA3;
+    const DOC_TYPE: u64 = 0x4282;
+    let (id, n) = vint(data, true)?;
+    if id != EBML {
+        return None;
+    }
+    let (size, m) = vint(&data[n..], false)?;
+    let body = data.get(n + m..)?;
+    let mut header = &body[..body.len().min(size as usize)];
+    while !header.is_empty() {
+        let (id, n) = vint(header, true)?;
+        let (size, m) = vint(&header[n..], false)?;
+        let end = (n + m).checked_add(usize::try_from(size).ok()?)?;
+        let payload = header.get(n + m..end)?;
+        if id == DOC_TYPE {
+            let text = String::from_utf8_lossy(payload);
+            return Some(text.trim_end_matches('\0').to_string());
+        }
+        header = &header[end..];
+    }
+    None
+}
+
+/// Links a demuxed audio or video track to the muxer through a queue (the demuxer
+/// feeds every track from one thread, and the muxer waits for all of them); other
+/// tracks go to a fakesink.
+fn add_track(
+    pipeline: &gst::Pipeline,
+    mux: &gst::Element,
+    pad: &gst::Pad,
+    stats: &Arc<Mutex<Stats>>,
+) -> Result<(), String> {
+    let caps = pad.current_caps().or_else(|| pad.allowed_caps());
+    let media = caps
+        .as_ref()
+        .and_then(|c| c.structure(0))
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+    let template = if media.starts_with("video/") {
+        Some("video_%u")
+    } else if media.starts_with("audio/") {
+        Some("audio_%u")
+    } else {
+        None
+    };
+    let Some(template) = template else {
+        let sink = make("fakesink").map_err(|e| e.to_string())?;
+        sink.set_property("sync", false);
+        sink.set_property("async", false);
+        pipeline.add(&sink).map_err(|e| e.to_string())?;
+        sink.sync_state_with_parent().map_err(|e| e.to_string())?;
+        let sink_pad = sink.static_pad("sink").ok_or("fakesink has no pad")?;
+        return pad.link(&sink_pad).map(|_| ()).map_err(|e| e.to_string());
+    };
+    let queue = make("queue").map_err(|e| e.to_string())?;
+    queue.set_property("max-size-buffers", 0u32);
+    queue.set_property("max-size-time", 0u64);
+    queue.set_property("max-size-bytes", MAX_TRACK_LEAD_BYTES);
+    pipeline.add(&queue).map_err(|e| e.to_string())?;
+    let mux_pad = mux
+        .request_pad_simple(template)
+        .ok_or_else(|| format!("the muxer takes no more {media} tracks"))?;
+    let queue_src = queue.static_pad("src").ok_or("queue has no src pad")?;
+    queue_src
+        .link(&mux_pad)
+        .map_err(|_| format!("{} cannot store {media}", mux.name()))?;
+    queue.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let queue_sink = queue.static_pad("sink").ok_or("queue has no sink pad")?;
+    pad.link(&queue_sink).map_err(|e| e.to_string())?;
+    let stats = stats.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &info.data {
+            if let Some(pts) = buffer.pts().or(buffer.dts()) {
+                let end = pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+                let mut s = stats.lock().unwrap();
+                s.start = if s.frames == 0 {
+                    pts.nseconds()
+                } else {
+                    s.start.min(pts.nseconds())
+                };
+                s.end = s.end.max(end.nseconds());
+                s.frames += 1;
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}
+
+/// A copy runs at disk speed (a few hundred MB/s); the deadline only catches a copy
+/// that stalls.
+fn deadline_for(size: u64) -> Duration {
+    Duration::from_secs(60 + size / (16 * 1024 * 1024))
+}
+
+/// Plays the pipeline to its end.
+fn run(pipeline: &gst::Pipeline, limit: Duration) -> Result<(), glib::Error> {
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        let error = bus
+            .pop_filtered(&[gst::MessageType::Error])
+            .and_then(|msg| match msg.view() {
+                gst::MessageView::Error(e) => Some(e.error()),
+                _ => None,
+            });
+        return Err(error.unwrap_or_else(|| {
+            glib::Error::new(gst::ResourceError::Failed, "the copy did not start")
+        }));
+    }
+    let deadline = Instant::now() + limit;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        ) else {
+            break;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => return Ok(()),
+            gst::MessageView::Error(e) => return Err(e.error()),
+            _ => {}
+        }
+    }
+    Err(glib::Error::new(
+        gst::ResourceError::Failed,
+        &format!("the copy did not finish within {} s", limit.as_secs()),
+    ))
+}
+
+/// Renames `temp` over `path` once its bytes are on disk, keeping `path`'s permissions:
+/// a power cut then leaves either the old file or the new one, never an empty one.
+fn replace(temp: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(temp)?.sync_all()?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(temp, meta.permissions());
+    }
+    std::fs::rename(temp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_types_are_read_from_the_ebml_header() {
+        // EBML header: EBMLVersion 1, DocType "webm", DocTypeVersion 4.
+        let mut header = vec![0x1A, 0x45, 0xDF, 0xA3, 0x8F];
+        header.extend_from_slice(&[0x42, 0x86, 0x81, 0x01]);
+        header.extend_from_slice(&[0x42, 0x82, 0x84, b'w', b'e', b'b', b'm']);
+        header.extend_from_slice(&[0x42, 0x87, 0x81, 0x04]);
+        header.extend_from_slice(&[0x18, 0x53, 0x80, 0x67]);
+        assert_eq!(parse_doc_type(&header).as_deref(), Some("webm"));
+        // Cut inside the DocType, or not EBML at all.
+        assert_eq!(parse_doc_type(&header[..12]), None);
+        assert_eq!(parse_doc_type(b"RIFF\0\0\0\0WAVE"), None);
+        assert_eq!(parse_doc_type(&[]), None);
+    }
+
+    #[test]
+    fn the_temporary_file_is_hidden_beside_the_original() {
+        assert_eq!(
+            temp_path(Path::new("/d/rec-00001.webm")),
+            Path::new("/d/.rec-00001.webm.mediarecorder-repair")
+        );
+        assert_eq!(
+            temp_path(Path::new("out.webm")),
+            Path::new(".out.webm.mediarecorder-repair")
+        );
+    }
+}
