@@ -10,6 +10,8 @@ use gst::subclass::prelude::*;
 
 use super::chunks::Chunk;
 use super::imp::{MediaRecorder, CAT};
+use super::journal;
+use super::mimetype::Container;
 use super::opening::OpenRequest;
 use super::recording::Recording;
 use super::session::SessionEvent;
@@ -198,6 +200,9 @@ impl MediaRecorder {
                 }
             }
         }
+        if let Some(p) = &closed.path {
+            journal::mark_finished(p, closed.report.finalized);
+        }
         self.apply_retention(&closed);
         closed
     }
@@ -206,7 +211,22 @@ impl MediaRecorder {
     /// thread under the state lock (opening may block); there already (a recording
     /// that ends before its first file opened), at once. A failure ends the recording.
     fn open_session(&self, request: OpenRequest) {
+        // A WebM or Matroska file is journaled until it is finalized, so that a crash
+        // leaves a record of it (see `journal`); a fragmented MP4 file needs no repair.
+        let journaled = match request.config.container {
+            Container::WebM | Container::Matroska => request.config.location.clone(),
+            Container::Mp4 => None,
+        };
         let open = move || {
+            if let Some(path) = &journaled {
+                if let Err(e) = journal::mark_unfinished(path) {
+                    gst::warning!(
+                        CAT,
+                        "Cannot journal {} ({e}): after a crash it would not be finalized",
+                        path.display()
+                    );
+                }
+            }
             let on_event = request.on_event.clone();
             if let Err(err) = request.open() {
                 on_event(SessionEvent::Error(err, None));

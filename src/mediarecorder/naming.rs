@@ -129,6 +129,20 @@ pub fn highest_index<'a>(pattern: &str, names: impl IntoIterator<Item = &'a str>
         .max()
 }
 
+/// Whether the file-name part of `pattern` could have made the file `name` (date fields
+/// match any date), also with the `-n` a repeated name gets (`with_suffix`).
+pub fn matches(pattern: &str, name: &str) -> bool {
+    let file_part = pattern.rsplit('/').next().unwrap_or(pattern);
+    let pieces = parse(file_part);
+    let unsuffixed = name.rsplit_once('.').and_then(|(stem, ext)| {
+        let (base, n) = stem.rsplit_once('-')?;
+        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then(|| format!("{base}.{ext}"))
+    });
+    std::iter::once(name)
+        .chain(unsuffixed.as_deref())
+        .any(|n| match_name(&pieces, n, Some(0)).is_some())
+}
+
 /// Matches `name` against `pieces`; the index it holds when it matches.
 fn match_name(pieces: &[Piece], name: &str, index: Option<u64>) -> Option<u64> {
     let Some((piece, rest)) = pieces.split_first() else {
@@ -241,6 +255,21 @@ mod tests {
         assert_eq!(highest_index("cam-%H%M%S.webm", ["cam-120000.webm"]), None);
         // Indices wider than the pattern's width still count.
         assert_eq!(highest_index("r%02d.webm", ["r123.webm"]), Some(123));
+    }
+
+    #[test]
+    fn names_a_pattern_makes_are_recognized() {
+        assert!(matches("/d/rec-%05d.webm", "rec-00003.webm"));
+        assert!(!matches("/d/rec-%05d.webm", "rec-abc.webm"));
+        assert!(!matches(
+            "/d/rec-%05d.webm",
+            ".rec-00003.webm.mediarecorder-partial"
+        ));
+        assert!(!matches("rec-%05d.webm", "other-00003.webm"));
+        assert!(matches("x-%H%M%S.webm", "x-120509.webm"));
+        assert!(matches("x-%H%M%S.webm", "x-120509-2.webm"));
+        assert!(matches("cam-%Y%m%d-%03d.webm", "cam-20261130-004.webm"));
+        assert!(!matches("cam-%Y%m%d-%03d.webm", "cam-20261130.webm"));
     }
 
     #[test]

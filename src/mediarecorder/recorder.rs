@@ -468,10 +468,12 @@ impl MediaRecorder {
         }
     }
 
-    /// Checks that `location` takes the recording, and where a pattern's index goes on.
+    /// Checks that `location` takes the recording, and where a pattern's index goes on;
+    /// starts finalizing what a crash left unfinished there.
     fn prepare_location(&self, location: &str) -> Result<(), glib::Error> {
         check_location(location)?;
         self.skip_existing_indices(location);
+        self.recover_unfinished(location);
         Ok(())
     }
 

@@ -1,0 +1,310 @@
+//! The journal of unfinished files: which recordings a crash may have left without
+//! their Duration and Cues.
+//!
+//! One marker per file, beside it: `rec-00002.webm` is unfinished while
+//! `.rec-00002.webm.mediarecorder-partial` exists. The marker is made before the
+//! recording's first byte (written under a temporary name, synced, renamed, and the
+//! folder synced) and removed once the file is finalized, or removed for holding no
+//! frame. Only files named by a marker are ever touched, so files of other programs,
+//! and of this element before it had a journal, are left alone.
+//!
+//! Whether a marker is stale (its writer died) or in use is told by a lock, not by
+//! guessing: the writer holds an exclusive `flock` on the marker for as long as it
+//! writes the file. The kernel drops the lock when the process dies, however it dies;
+//! a file whose finalizing failed has its lock dropped and its marker kept, so it too
+//! is recovered later. Whoever recovers a file holds the same lock meanwhile, so two
+//! recorders starting at once do not both take it. On a file system without locks a
+//! marker is never taken (a live writer cannot be told apart).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+
+const MARKER_SUFFIX: &str = ".mediarecorder-partial";
+/// A marker being written, before it is renamed into place.
+const NEW_SUFFIX: &str = ".new";
+
+/// The markers of the files this process is writing, each open and locked.
+static WRITING: LazyLock<Mutex<HashMap<PathBuf, File>>> = LazyLock::new(Mutex::default);
+
+/// The marker saying that `path` is unfinished.
+pub fn marker_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}{MARKER_SUFFIX}"))
+}
+
+/// The name of the file a marker's name stands for.
+fn named_by_marker(marker_name: &str) -> Option<&str> {
+    marker_name
+        .strip_prefix('.')?
+        .strip_suffix(MARKER_SUFFIX)
+        .filter(|n| !n.is_empty())
+}
+
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Makes the marker for `path`, locked; returns it open (the lock lasts while it is).
+fn write_marker(path: &Path) -> io::Result<File> {
+    let marker = marker_path(path);
+    let mut new = marker.clone().into_os_string();
+    new.push(NEW_SUFFIX);
+    let new = PathBuf::from(new);
+    let file = write_and_rename(path, &new, &marker).inspect_err(|_| {
+        let _ = std::fs::remove_file(&new);
+    })?;
+    // The marker must be on disk before the recording it names.
+    File::open(folder_of(path))?.sync_all()?;
+    Ok(file)
+}
+
+fn write_and_rename(path: &Path, new: &Path, marker: &Path) -> io::Result<File> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(new)?;
+    // A file system without locks: the marker still records the file, but no recorder
+    // will take it (see the module's comment).
+    let _ = file.try_lock();
+    writeln!(
+        file,
+        "mediarecorder: '{}' is being recorded by process {}. If that process is gone, the \
+         next recording to this location finalizes the file.",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    )?;
+    file.sync_all()?;
+    std::fs::rename(new, marker)?;
+    Ok(file)
+}
+
+/// Records that `path` is being written and not finished yet; call before the file is
+/// created. The mark lasts until `mark_finished`.
+pub fn mark_unfinished(path: &Path) -> io::Result<()> {
+    let file = write_marker(path)?;
+    WRITING.lock().unwrap().insert(path.to_path_buf(), file);
+    Ok(())
+}
+
+/// `path` is no longer written by this process. Its mark is removed when the file was
+/// finalized (or is gone); otherwise it stays, unlocked, so the file is recovered later.
+pub fn mark_finished(path: &Path, finalized: bool) {
+    let lock = WRITING.lock().unwrap().remove(path);
+    // Removed while still locked: a recorder that opened the marker meanwhile finds it
+    // unlinked once it gets the lock, and leaves it.
+    if finalized || std::fs::symlink_metadata(path).is_err() {
+        let _ = std::fs::remove_file(marker_path(path));
+    }
+    drop(lock);
+}
+
+/// An unfinished file this process has taken to recover: its marker stays locked until
+/// the claim is finished or dropped.
+pub struct Claim {
+    pub path: PathBuf,
+    lock: File,
+}
+
+impl Claim {
+    /// Done with the file: its mark is removed if `done`, else kept for another try.
+    pub fn finish(self, done: bool) {
+        if done {
+            let _ = std::fs::remove_file(marker_path(&self.path));
+        }
+        drop(self.lock);
+    }
+
+    /// Renames the file to `to` (which must not exist), its mark with it.
+    pub fn set_aside(self, to: &Path) -> io::Result<Claim> {
+        let lock = write_marker(to)?;
+        if let Err(e) = std::fs::rename(&self.path, to) {
+            let _ = std::fs::remove_file(marker_path(to));
+            return Err(e);
+        }
+        let _ = std::fs::remove_file(marker_path(&self.path));
+        Ok(Claim {
+            path: to.to_path_buf(),
+            lock,
+        })
+    }
+}
+
+/// Takes the unfinished files in `folder` whose names `wanted` accepts and whose
+/// writer is gone. A marker whose file is gone, or is not a regular file, is removed.
+pub fn claim_unfinished(folder: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Claim> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut claims = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let marker_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = named_by_marker(&marker_name) else {
+            continue;
+        };
+        if !wanted(name) {
+            continue;
+        }
+        let marker = entry.path();
+        let Ok(lock) = File::open(&marker) else {
+            continue;
+        };
+        // Held by a live writer or another recorder; or locks do not work here.
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        // Removed (finalized) between opening and locking?
+        let same = match (lock.metadata(), std::fs::symlink_metadata(&marker)) {
+            (Ok(held), Ok(now)) => held.dev() == now.dev() && held.ino() == now.ino(),
+            _ => false,
+        };
+        if !same {
+            continue;
+        }
+        let path = folder.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => claims.push(Claim { path, lock }),
+            _ => {
+                let _ = std::fs::remove_file(&marker);
+            }
+        }
+    }
+    claims.sort_by(|a, b| a.path.cmp(&b.path));
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mr-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names(claims: &[Claim]) -> Vec<String> {
+        claims
+            .iter()
+            .map(|c| c.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn all(_: &str) -> bool {
+        true
+    }
+
+    #[test]
+    fn markers_sit_hidden_beside_their_files() {
+        assert_eq!(
+            marker_path(Path::new("/d/rec-00002.webm")),
+            Path::new("/d/.rec-00002.webm.mediarecorder-partial")
+        );
+        assert_eq!(
+            named_by_marker(".rec-00002.webm.mediarecorder-partial"),
+            Some("rec-00002.webm")
+        );
+        assert_eq!(named_by_marker("rec-00002.webm"), None);
+        assert_eq!(named_by_marker(".mediarecorder-partial"), None);
+        assert_eq!(named_by_marker(".x.webm.mediarecorder-partial.new"), None);
+    }
+
+    #[test]
+    fn a_file_being_written_is_not_taken_and_a_finalized_one_leaves_no_mark() {
+        let dir = folder("writing");
+        let file = dir.join("rec-00000.webm");
+        mark_unfinished(&file).unwrap();
+        std::fs::write(&file, b"media").unwrap();
+        assert!(marker_path(&file).exists());
+        assert!(!dir
+            .join(".rec-00000.webm.mediarecorder-partial.new")
+            .exists());
+        // Locked by its writer (this process): not stale.
+        assert!(claim_unfinished(&dir, all).is_empty());
+        mark_finished(&file, true);
+        assert!(!marker_path(&file).exists());
+        assert!(claim_unfinished(&dir, all).is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_whose_finalizing_failed_is_taken_once() {
+        let dir = folder("failed");
+        let file = dir.join("rec-00001.webm");
+        mark_unfinished(&file).unwrap();
+        std::fs::write(&file, b"media").unwrap();
+        mark_finished(&file, false);
+        assert!(marker_path(&file).exists(), "the mark stays");
+        let claims = claim_unfinished(&dir, all);
+        assert_eq!(names(&claims), ["rec-00001.webm"]);
+        // Taken: a second recorder starting meanwhile leaves it.
+        assert!(claim_unfinished(&dir, all).is_empty());
+        // A failed repair worth retrying keeps the mark; a done one removes it.
+        claims.into_iter().for_each(|c| c.finish(false));
+        let claims = claim_unfinished(&dir, all);
+        assert_eq!(names(&claims), ["rec-00001.webm"]);
+        claims.into_iter().for_each(|c| c.finish(true));
+        assert!(!marker_path(&file).exists());
+        assert!(file.exists(), "the file itself stays");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_files_the_journal_names_are_taken() {
+        let dir = folder("names");
+        // A crashed writer's marker (no lock), one for another pattern, a foreign file
+        // without a marker, a marker whose file is gone, and one for a FIFO.
+        for name in ["rec-00003.webm", "other-00001.webm", "rec-00009.webm"] {
+            std::fs::write(dir.join(name), b"media").unwrap();
+        }
+        for name in [
+            "rec-00003.webm",
+            "other-00001.webm",
+            "rec-00004.webm",
+            "rec-fifo.webm",
+        ] {
+            std::fs::write(marker_path(&dir.join(name)), b"").unwrap();
+        }
+        let fifo = dir.join("rec-fifo.webm");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        let claims = claim_unfinished(&dir, |n| n.starts_with("rec-"));
+        assert_eq!(names(&claims), ["rec-00003.webm"]);
+        assert!(!marker_path(&dir.join("rec-00004.webm")).exists());
+        assert!(!marker_path(&fifo).exists());
+        assert!(marker_path(&dir.join("other-00001.webm")).exists());
+        assert!(!marker_path(&dir.join("rec-00009.webm")).exists());
+        drop(claims);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_set_aside_takes_its_mark_along() {
+        let dir = folder("aside");
+        let file = dir.join("out.webm");
+        std::fs::write(&file, b"media").unwrap();
+        std::fs::write(marker_path(&file), b"").unwrap();
+        let claim = claim_unfinished(&dir, all).pop().unwrap();
+        let to = dir.join("out-recovered.webm");
+        let claim = claim.set_aside(&to).unwrap();
+        assert_eq!(claim.path, to);
+        assert!(!file.exists() && !marker_path(&file).exists());
+        assert_eq!(std::fs::read(&to).unwrap(), b"media");
+        assert!(marker_path(&to).exists());
+        // Still taken while the claim lasts; stale again if it is dropped unfinished.
+        assert!(claim_unfinished(&dir, all).is_empty());
+        drop(claim);
+        assert_eq!(names(&claim_unfinished(&dir, all)), ["out-recovered.webm"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
