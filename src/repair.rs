@@ -106,24 +106,31 @@ pub fn repair_to(input: &Path, output: &Path) -> Result<RepairReport, glib::Erro
 
     let result = run(&pipeline, deadline_for(size));
     let _ = pipeline.set_state(gst::State::Null);
-    result.map_err(|err| {
-        let kind = err.kind::<gst::ResourceError>();
-        let message = format!("Cannot repair '{}': {}", input.display(), err.message());
-        match kind {
-            Some(kind) => glib::Error::new(kind, &message),
-            None if err.kind::<gst::CoreError>().is_some() => err,
-            None => glib::Error::new(gst::StreamError::Demux, &message),
-        }
-    })?;
     let stats = stats.lock().unwrap().clone();
-    if stats.frames == 0 {
-        return Err(glib::Error::new(
+    let no_frame = || {
+        glib::Error::new(
             gst::StreamError::Demux,
             &format!(
                 "Cannot repair '{}': it holds no complete frame",
                 input.display()
             ),
-        ));
+        )
+    };
+    result.map_err(|err| {
+        let message = format!("Cannot repair '{}': {}", input.display(), err.message());
+        if let Some(kind) = err.kind::<gst::ResourceError>() {
+            glib::Error::new(kind, &message)
+        } else if err.kind::<gst::CoreError>().is_some() {
+            err
+        } else if stats.frames == 0 {
+            // The demuxer's own words ("general stream error") say less.
+            no_frame()
+        } else {
+            glib::Error::new(gst::StreamError::Demux, &message)
+        }
+    })?;
+    if stats.frames == 0 {
+        return Err(no_frame());
     }
     Ok(RepairReport {
         duration: gst::ClockTime::from_nseconds(stats.end.saturating_sub(stats.start)),
