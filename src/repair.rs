@@ -68,6 +68,15 @@ pub fn repair_file(path: &Path) -> Result<RepairReport, glib::Error> {
 /// `input` is only read. Errors as `repair_file`.
 pub fn repair_to(input: &Path, output: &Path) -> Result<RepairReport, glib::Error> {
     let size = check_input(input)?;
+    if is_same_file(input, output) {
+        return Err(glib::Error::new(
+            gst::ResourceError::Settings,
+            &format!(
+                "Cannot repair '{}' into itself: give another output, or repair it in place",
+                input.display()
+            ),
+        ));
+    }
     let muxer = match doc_type(input)?.as_str() {
         "webm" => "webmmux",
         _ => "matroskamux",
@@ -183,6 +192,15 @@ fn check_input(input: &Path) -> Result<u64, glib::Error> {
         ));
     }
     Ok(meta.len())
+}
+
+/// Whether `b` names the file `a` names (writing it would cut what is being read).
+fn is_same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// The EBML DocType of a file ("webm", "matroska").

@@ -559,6 +559,13 @@ fn the_repair_example_finalizes_a_file_cut_mid_cluster() {
         .collect();
     assert!(names.is_empty(), "left beside it: {names:?}");
 
+    // Into itself: refused, rather than cut while being read.
+    let before = std::fs::read(&out).unwrap();
+    assert!(!run_repair(&[&out, &dir.join("./out.webm")])
+        .status
+        .success());
+    assert!(std::fs::read(&out).unwrap() == before, "out.webm changed");
+
     // A file with nothing to recover fails and stays as it was.
     let header_only = dir.join("header.webm");
     std::fs::write(&header_only, &data[..index.cluster_offsets[0].min(400)]).unwrap();
