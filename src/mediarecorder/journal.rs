@@ -139,10 +139,16 @@ impl Claim {
     }
 }
 
-/// Takes the unfinished files in `folder` whose names `wanted` accepts and whose
-/// writer is gone. A marker whose file is gone, or is not a regular file, is removed.
+/// Takes the unfinished files in `folder` (empty: the current folder, and the paths
+/// are then plain names) whose names `wanted` accepts and whose writer is gone. A marker
+/// whose file is gone, or is not a regular file, is removed.
 pub fn claim_unfinished(folder: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Claim> {
-    let Ok(entries) = std::fs::read_dir(folder) else {
+    let listed = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let Ok(entries) = std::fs::read_dir(listed) else {
         return Vec::new();
     };
     let mut claims = Vec::new();
@@ -154,7 +160,8 @@ pub fn claim_unfinished(folder: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Cla
         if !wanted(name) {
             continue;
         }
-        let marker = entry.path();
+        let path = folder.join(name);
+        let marker = marker_path(&path);
         let Ok(lock) = File::open(&marker) else {
             continue;
         };
@@ -170,7 +177,6 @@ pub fn claim_unfinished(folder: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Cla
         if !same {
             continue;
         }
-        let path = folder.join(name);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() => claims.push(Claim { path, lock }),
             _ => {

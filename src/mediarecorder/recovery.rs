@@ -72,10 +72,7 @@ impl MediaRecorder {
     /// recording about to replace it.
     pub(super) fn recover_unfinished(&self, location: &str) {
         let path = Path::new(location);
-        let folder = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let folder = path.parent().unwrap_or(Path::new(""));
         let claims = journal::claim_unfinished(folder, |name| belongs(location, name));
         if claims.is_empty() {
             return;
