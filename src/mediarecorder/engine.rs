@@ -37,6 +37,9 @@ pub struct Limits {
     pub file_duration: Option<u64>,
     /// Bytes of media per file (`max-file-size`).
     pub file_size: Option<u64>,
+    /// Files start where the wall clock is a multiple of `file_duration` (the first
+    /// file is shorter): `segment-align=clock`.
+    pub align_to_clock: bool,
 }
 
 /// A stream taking part, as known when the recording starts.
@@ -106,6 +109,9 @@ pub enum Action<P> {
         file: FileId,
         start: u64,
         tracks: Vec<(usize, Kind)>,
+        /// Wall-clock time (ns since 1970) at which the file starts, when known: its
+        /// name's date fields.
+        wall_clock: Option<u64>,
     },
     Write(Write<P>),
     Close {
@@ -211,6 +217,8 @@ pub struct Engine<P> {
     /// Wall-clock time at which the recording first had to wait for a stream.
     waiting_since: Option<Duration>,
     next_progress: u64,
+    /// Wall-clock time (ns since 1970) at running time 0, once known.
+    wall_at_zero: Option<i64>,
 }
 
 impl<P: Clone> Engine<P> {
@@ -243,6 +251,7 @@ impl<P: Clone> Engine<P> {
             reached_duration: false,
             waiting_since: None,
             next_progress: PROGRESS_INTERVAL,
+            wall_at_zero: None,
         }
     }
 
@@ -263,7 +272,17 @@ impl<P: Clone> Engine<P> {
         !self.expected.is_empty() && self.expected.iter().all(|id| self.finished.contains(id))
     }
 
+    /// Whether the engine still needs to know the wall clock.
+    pub fn needs_wall_clock(&self) -> bool {
+        self.wall_at_zero.is_none()
+    }
+
     // ----- inputs -----
+
+    /// The wall-clock time (ns since 1970) at running time 0.
+    pub fn wall_clock(&mut self, at_zero: i64) {
+        self.wall_at_zero = Some(at_zero);
+    }
 
     /// A track's encoded format became known (its first frame follows).
     pub fn caps_known(&mut self, track: usize, kind: Kind, rate: u64) {
@@ -466,9 +485,46 @@ impl<P: Clone> Engine<P> {
         self.limits.file_duration.is_some() || self.limits.file_size.is_some()
     }
 
-    /// Media time where a file starting at `start` ends by `max-file-duration`.
+    /// Media time where a file starting at `start` ends by `max-file-duration`: that
+    /// long after its start, or with `align_to_clock` where the wall clock next
+    /// reaches a multiple of it.
     fn segment_end(&self, start: u64) -> Option<u64> {
-        self.limits.file_duration.map(|d| start.saturating_add(d))
+        let length = self.limits.file_duration?;
+        match self
+            .wall_clock_of(start)
+            .filter(|_| self.limits.align_to_clock)
+        {
+            Some(wall) => Some(start + (wall / length + 1) * length - wall),
+            None => Some(start.saturating_add(length)),
+        }
+    }
+
+    /// Wall-clock time (ns since 1970) at media time `media`.
+    fn wall_clock_of(&self, media: u64) -> Option<u64> {
+        let rt = self.timeline.running_time_of(media)?;
+        u64::try_from(i64::try_from(rt).ok()?.checked_add(self.wall_at_zero?)?).ok()
+    }
+
+    /// The wall-clock time a file starting at `start` is named by: an aligned file
+    /// starts on the multiple, though its first frame may come up to half a frame
+    /// before it.
+    fn name_time(&self, start: u64) -> Option<u64> {
+        let wall = self.wall_clock_of(start)?;
+        match self
+            .limits
+            .file_duration
+            .filter(|_| self.limits.align_to_clock)
+        {
+            Some(length) => {
+                let nearest = (wall + length / 2) / length * length;
+                Some(if nearest.abs_diff(wall) < 100_000_000 {
+                    nearest
+                } else {
+                    wall
+                })
+            }
+            None => Some(wall),
+        }
     }
 
     /// Sends a placed frame to its file, starting the next file where one is due.
@@ -599,6 +655,7 @@ impl<P: Clone> Engine<P> {
             file: id,
             start,
             tracks: self.file_tracks.clone().unwrap_or_default(),
+            wall_clock: self.name_time(start),
         });
         self.current = Some(OpenFile {
             id,

@@ -713,3 +713,62 @@ fn a_cut_must_leave_the_next_packet_past_the_pre_skip() {
     assert!(cut_is_clean(13_500_000, 312, 2 * MS, 48_000));
     assert!(!cut_is_clean(13_500_000, 312, 3 * MS, 48_000));
 }
+
+#[test]
+fn clock_aligned_files_start_within_a_frame_of_each_multiple() {
+    let limits = Limits {
+        file_duration: Some(2 * SECOND),
+        align_to_clock: true,
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits, camera_and_microphone());
+    // Running time 0 is 0.4 s past an even second of the wall clock.
+    let even = 1_700_000_000 * SECOND;
+    run.engine.wall_clock((even + 400 * MS) as i64);
+    run.gop = 1;
+    run.play(7 * SECOND, 0);
+    run.finish();
+    let opens: Vec<(u64, Option<u64>)> = run
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Open {
+                start, wall_clock, ..
+            } => Some((*start, *wall_clock)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opens.len(), 4, "{opens:?}");
+    // The first file is shorter: it ends where the wall clock reaches the next even
+    // second; every later file starts within a frame of one, and is named by it.
+    assert_eq!(opens[0], (0, Some(even + 400 * MS)));
+    for (i, (start, wall)) in opens.iter().enumerate().skip(1) {
+        let aligned = 1_600 * MS + (i as u64 - 1) * 2 * SECOND;
+        assert!(
+            start.abs_diff(aligned) < FRAME,
+            "file {i} starts at {start}"
+        );
+        assert_eq!(*wall, Some(even + i as u64 * 2 * SECOND));
+    }
+    // The boundary keyframes are asked for at those moments.
+    let requests = run.keyframe_requests();
+    assert!(requests.contains(&Some(1_600 * MS)), "{requests:?}");
+    assert!(requests.contains(&Some(3_600 * MS)), "{requests:?}");
+    let frames: u64 = run.closed().iter().map(|(_, s)| s.frames).sum();
+    assert_eq!(frames, 210);
+}
+
+#[test]
+fn without_the_wall_clock_aligned_files_are_as_long_as_asked() {
+    let limits = Limits {
+        file_duration: Some(2 * SECOND),
+        align_to_clock: true,
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits, camera_and_microphone());
+    assert!(run.engine.needs_wall_clock());
+    run.play(5 * SECOND, 0);
+    run.finish();
+    let starts: Vec<u64> = run.opened().iter().map(|(_, s)| *s).collect();
+    assert_eq!(starts, vec![0, 60 * FRAME, 120 * FRAME]);
+}

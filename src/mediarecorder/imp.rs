@@ -10,7 +10,7 @@ use gst::subclass::prelude::*;
 
 use super::branch;
 use super::dispatcher::Dispatcher;
-use super::state::{self, BitrateMode, RecorderState, Settings, State};
+use super::state::{self, BitrateMode, RecorderState, SegmentAlign, Settings, State};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -258,6 +258,17 @@ impl ObjectImpl for MediaRecorder {
                          own oldest file is deleted (never any other). 0 = keep all",
                     )
                     .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("segment-align", SegmentAlign::None)
+                    .nick("Segment alignment")
+                    .blurb(
+                        "Where segment files begin: 'none', max-file-duration after the last; \
+                         'clock', where the wall clock is a multiple of max-file-duration \
+                         (60000: at :00 of every minute; the first file is shorter), the \
+                         boundary keyframe forced at that moment. Date fields in location \
+                         name each file by its own start",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("max-total-bytes")

@@ -33,7 +33,7 @@ mod state;
 pub mod timeline;
 mod writer;
 
-pub use state::{BitrateMode, RecorderState};
+pub use state::{BitrateMode, RecorderState, SegmentAlign};
 
 glib::wrapper! {
     pub struct MediaRecorder(ObjectSubclass<imp::MediaRecorder>)
@@ -44,6 +44,7 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     RecorderState::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     BitrateMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    SegmentAlign::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "mediarecorder",

@@ -23,7 +23,7 @@ use super::naming;
 use super::recording::{audio_rate, Followup, Plan, Recording, SubmitJob};
 use super::retention::Policy;
 use super::ring::Entry;
-use super::state::{RecorderState, Settings, State, Stream, FINALIZE_TIMEOUT};
+use super::state::{RecorderState, SegmentAlign, Settings, State, Stream, FINALIZE_TIMEOUT};
 use super::timeline::Kind;
 use super::writer::{WriterConfig, WriterHooks};
 
@@ -172,6 +172,7 @@ impl MediaRecorder {
             "max-total-bytes" => s.max_total_bytes = value.get().unwrap_or(0),
             "min-free-bytes" => s.min_free_bytes = value.get().unwrap_or(0),
             "max-file-age" => s.max_file_age_ms = value.get().unwrap_or(0),
+            "segment-align" => s.segment_align = value.get().unwrap_or_default(),
             "audio-encoder" => s.audio_encoder = value.get().ok().flatten(),
             _ => {}
         }
@@ -243,6 +244,7 @@ impl MediaRecorder {
                     "max-total-bytes" => s.max_total_bytes.to_value(),
                     "min-free-bytes" => s.min_free_bytes.to_value(),
                     "max-file-age" => s.max_file_age_ms.to_value(),
+                    "segment-align" => s.segment_align.to_value(),
                     "audio-encoder" => s.audio_encoder.to_value(),
                     _ => unimplemented!("property {name}"),
                 }
@@ -515,6 +517,7 @@ impl MediaRecorder {
                 duration: ms_to_ns(settings.duration_ms),
                 file_duration: ms_to_ns(settings.max_file_duration_ms),
                 file_size: (settings.max_file_size > 0).then_some(settings.max_file_size),
+                align_to_clock: settings.segment_align == SegmentAlign::Clock,
             },
             writer: WriterConfig {
                 container: rtype.container,
@@ -783,6 +786,11 @@ impl MediaRecorder {
                 }
             }
             let rec = state.recording.as_mut().expect("a recording is current");
+            if rec.needs_wall_clock() {
+                if let Some(at_zero) = self.wall_clock_at_zero() {
+                    rec.wall_clock(at_zero);
+                }
+            }
             followups.extend(rec.feed(id, buffer, rt));
             if rec.is_complete() {
                 ended = self.take_recording(&mut state, None).is_some();
@@ -823,6 +831,21 @@ impl MediaRecorder {
                 posted.wait(FINALIZE_TIMEOUT * 2);
             }
         }
+    }
+}
+
+impl MediaRecorder {
+    /// Wall-clock time (ns since 1970) at running time 0: the clock's time now, less
+    /// the running time now.
+    fn wall_clock_at_zero(&self) -> Option<i64> {
+        let running = self.obj().current_running_time()?.nseconds();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        i64::try_from(now)
+            .ok()?
+            .checked_sub(i64::try_from(running).ok()?)
     }
 }
 

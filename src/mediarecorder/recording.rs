@@ -105,6 +105,16 @@ impl Recording {
         }
     }
 
+    /// Whether the wall clock at running time 0 is still unknown.
+    pub fn needs_wall_clock(&self) -> bool {
+        self.engine.needs_wall_clock()
+    }
+
+    /// The wall-clock time (ns since 1970) at running time 0.
+    pub fn wall_clock(&mut self, at_zero: i64) {
+        self.engine.wall_clock(at_zero);
+    }
+
     /// A stream told its encoded format.
     pub fn caps_known(&mut self, stream: usize, kind: Kind, caps: &gst::Caps) {
         self.engine.caps_known(stream, kind, audio_rate(kind, caps));
@@ -227,7 +237,12 @@ impl Recording {
         followups: &mut Vec<Followup>,
     ) -> Vec<FileJob> {
         match action {
-            Action::Open { file, tracks, .. } => {
+            Action::Open {
+                file,
+                tracks,
+                wall_clock,
+                ..
+            } => {
                 let tracks = tracks
                     .into_iter()
                     .filter_map(|(id, kind)| {
@@ -236,7 +251,7 @@ impl Recording {
                         Some((id, kind, caps))
                     })
                     .collect();
-                return vec![self.writer.open(file, tracks)];
+                return vec![self.writer.open(file, tracks, wall_clock)];
             }
             Action::Write(write) => self.writer.write(write),
             Action::Close { file, summary } => {

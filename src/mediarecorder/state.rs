@@ -31,6 +31,24 @@ pub enum RecorderState {
     Paused = 2,
 }
 
+/// Where segment files begin.
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstMediaRecorderSegmentAlign")]
+pub enum SegmentAlign {
+    #[default]
+    #[enum_value(
+        name = "None: a file is max-file-duration long from its start",
+        nick = "none"
+    )]
+    None = 0,
+    #[enum_value(
+        name = "Clock: files start where the wall clock is a multiple of max-file-duration",
+        nick = "clock"
+    )]
+    Clock = 1,
+}
+
 /// The web API's `audioBitrateMode`.
 #[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
@@ -72,6 +90,7 @@ pub struct Settings {
     pub max_total_bytes: u64,
     pub min_free_bytes: u64,
     pub max_file_age_ms: u64,
+    pub segment_align: SegmentAlign,
 }
 
 impl Default for Settings {
@@ -97,6 +116,7 @@ impl Default for Settings {
             max_total_bytes: 0,
             min_free_bytes: 0,
             max_file_age_ms: 0,
+            segment_align: SegmentAlign::None,
         }
     }
 }
@@ -129,15 +149,22 @@ impl Settings {
         }
         let segmenting = self.max_file_duration_ms > 0 || self.max_file_size > 0;
         if let Some(location) = &self.location {
-            if segmenting && !naming::has_index(location) {
+            if segmenting && !naming::is_pattern(location) {
                 return Err(glib::Error::new(
                     gst::ResourceError::Settings,
                     &format!(
                         "Segments need a file name per segment: add an index such as %05d \
-                         to location '{location}'"
+                         or date fields such as %Y%m%d-%H%M%S to location '{location}'"
                     ),
                 ));
             }
+        }
+        if self.segment_align == SegmentAlign::Clock && self.max_file_duration_ms == 0 {
+            return Err(glib::Error::new(
+                gst::ResourceError::Settings,
+                "segment-align=clock aligns files of max-file-duration: set max-file-duration \
+                 too (60000 starts a file at every minute)",
+            ));
         }
         RecordingType::parse(&self.mime_type).map_err(|e| {
             glib::Error::new(

@@ -98,9 +98,15 @@ impl Writer {
         }
     }
 
-    /// Opens file `file` for `tracks` (with their caps): returns the jobs to run.
-    pub fn open(&mut self, file: FileId, tracks: Vec<(usize, Kind, gst::Caps)>) -> FileJob {
-        let path = self.next_path();
+    /// Opens file `file` for `tracks` (with their caps), named by `wall_clock` (ns
+    /// since 1970; else now): returns the job that opens it.
+    pub fn open(
+        &mut self,
+        file: FileId,
+        tracks: Vec<(usize, Kind, gst::Caps)>,
+        wall_clock: Option<u64>,
+    ) -> FileJob {
+        let path = self.next_path(wall_clock);
         let config = SessionConfig {
             container: self.config.container,
             location: path.clone(),
@@ -198,12 +204,15 @@ impl Writer {
     }
 
     /// The path of the next file, from the location pattern.
-    fn next_path(&self) -> Option<PathBuf> {
+    fn next_path(&self, wall_clock: Option<u64>) -> Option<PathBuf> {
         let location = self.config.location.as_ref()?;
         if !naming::is_pattern(location) {
             return Some(PathBuf::from(location));
         }
-        let now = glib::DateTime::now_local().ok();
+        let now = match wall_clock {
+            Some(ns) => glib::DateTime::from_unix_local((ns / 1_000_000_000) as i64).ok(),
+            None => glib::DateTime::now_local().ok(),
+        };
         let expand = |index| {
             PathBuf::from(naming::expand(location, index, |field| {
                 now.as_ref()
