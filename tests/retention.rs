@@ -106,3 +106,72 @@ fn a_byte_budget_keeps_the_newest_files_within_it() {
     assert_eq!(std::fs::metadata(&foreign).unwrap().len(), 200_000);
     assert!(dir.join("notes.txt").exists());
 }
+
+/// A small tmpfs for one test, unmounted when dropped (root only).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str, size: &str) -> SmallDisk {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::process::Command::new("umount").arg(&dir).output();
+        let dir = tmp_dir(name);
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs (this test needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn free_space_is_kept_on_a_small_disk() {
+    init();
+    // 200 kB of disk; 8 s of 500 ms files is about 190 kB, and 50 kB are kept free.
+    let disk = SmallDisk::mount("retention_free", "200k");
+    let foreign = disk.0.join("someone-elses.bin");
+    std::fs::write(&foreign, vec![1u8; 40_000]).unwrap();
+    let p = launch(&format!(
+        "mediarecorder name=r duration=8000 max-file-duration=500 \
+         video-keyframe-interval-duration=500 min-free-bytes=50000 \
+         location={}/ret-%05d.webm \
+         videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=120 ! r. \
+         audiotestsrc is-live=true ! r.",
+        disk.0.display()
+    ));
+    let removed = Arc::new(Mutex::new(Vec::new()));
+    let rm = removed.clone();
+    p.bus().unwrap().set_sync_handler(move |_, msg| {
+        if let gst::MessageView::Element(e) = msg.view() {
+            if let Some(s) = e.structure() {
+                if s.name() == "mediarecorder-file-removed" {
+                    rm.lock().unwrap().push(s.get::<String>("reason").unwrap());
+                }
+            }
+        }
+        gst::BusSyncReply::Pass
+    });
+    // The recording ends by itself, without a disk-full error.
+    expect_eos(&p, Duration::from_secs(30));
+    drop(p);
+    let removed = removed.lock().unwrap().clone();
+    assert!(!removed.is_empty(), "the disk would have filled");
+    assert!(removed.iter().all(|r| r == "min-free-bytes"), "{removed:?}");
+    let kept = files_in(&disk.0);
+    assert!(kept.len() >= 2, "{kept:?}");
+    for file in &kept {
+        assert!(decode(file).frames() > 0, "{} plays", file.display());
+    }
+    assert_eq!(std::fs::metadata(&foreign).unwrap().len(), 40_000);
+}
