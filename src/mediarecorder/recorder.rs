@@ -624,6 +624,12 @@ impl MediaRecorder {
                 }
                 Followup::GiveUp(ids) => self.warn_given_up(&ids),
                 Followup::Progress(progress) => self.post_element_message(progress),
+                Followup::SyncToDisk(path) => self.dispatcher.submit(move || {
+                    // Any descriptor of the file flushes its data.
+                    if let Ok(file) = std::fs::File::open(&path) {
+                        let _ = file.sync_data();
+                    }
+                }),
             }
         }
     }

@@ -21,6 +21,9 @@ pub enum Followup {
     GiveUp(Vec<usize>),
     /// A `mediarecorder-progress` message.
     Progress(gst::Structure),
+    /// Push the file's written data to the disk (each second of media): a power cut
+    /// then loses at most about a second, not the page cache's 30.
+    SyncToDisk(std::path::PathBuf),
 }
 
 /// Runs the writer's jobs on the element's dispatcher.
@@ -264,15 +267,20 @@ impl Recording {
             }
             Action::RequestKeyframe(at) => followups.push(Followup::RequestKeyframe(at)),
             Action::GiveUp(ids) => followups.push(Followup::GiveUp(ids)),
-            Action::Progress { recorded } => followups.push(Followup::Progress(
-                gst::Structure::builder("mediarecorder-progress")
-                    .field("recorded", gst::ClockTime::from_nseconds(recorded))
-                    .field("bytes", self.writer.bytes_written())
-                    .field("dropped", self.dropped())
-                    .field("audio-gaps", self.audio_gaps.get())
-                    .field("silence", gst::ClockTime::from_nseconds(self.silence.get()))
-                    .build(),
-            )),
+            Action::Progress { recorded } => {
+                if let Some(path) = self.writer.current_path() {
+                    followups.push(Followup::SyncToDisk(path.clone()));
+                }
+                followups.push(Followup::Progress(
+                    gst::Structure::builder("mediarecorder-progress")
+                        .field("recorded", gst::ClockTime::from_nseconds(recorded))
+                        .field("bytes", self.writer.bytes_written())
+                        .field("dropped", self.dropped())
+                        .field("audio-gaps", self.audio_gaps.get())
+                        .field("silence", gst::ClockTime::from_nseconds(self.silence.get()))
+                        .build(),
+                ))
+            }
         }
         Vec::new()
     }

@@ -176,6 +176,15 @@ impl Writer {
             .map(|(_, s, _)| s)
     }
 
+    /// The path of the file being written.
+    pub fn current_path(&self) -> Option<&PathBuf> {
+        let current = self.current?;
+        self.open
+            .iter()
+            .find(|(id, _, _)| *id == current)
+            .and_then(|(_, _, p)| p.as_ref())
+    }
+
     /// Bytes written to the current file.
     pub fn bytes_written(&self) -> u64 {
         self.current_session()
