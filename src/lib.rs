@@ -18,6 +18,9 @@ gst::plugin_define!(
     "MPL-2.0",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // Origin URL: the project has no public address. GStreamer refuses to load a plugin
+    // whose origin is empty, so this is what GStreamer's own builds say when their
+    // packager gives none.
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );
