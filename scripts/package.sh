@@ -67,7 +67,7 @@ email="${DEBEMAIL:-$(git config user.email || true)}"
 
 # Depends: the libraries it links (ldd) and the elements every WebM recording builds:
 # identity, queue, filesink (libgstreamer1.0-0); capsfilter, videoconvert, videoscale,
-# audioconvert, audioresample, opusenc, vorbisenc (gstreamer1.0-plugins-base); vp8enc,
+# audioconvert, audioresample, audiorate, opusenc, vorbisenc (gstreamer1.0-plugins-base); vp8enc,
 # vp9enc, webmmux, matroskamux, mp4mux, jpegdec (gstreamer1.0-plugins-good).
 # Suggests: what only other codecs need (AV1, H.264, AAC; decoders for re-encoding);
 # the element names the package when one of those is missing.
