@@ -43,6 +43,7 @@ fn wait_event(events: &Events, name: &str, count: usize) {
 /// after it (which must not be) is seen too.
 fn wait_stop(events: &Events, count: usize) {
     wait_event(events, "stop", count);
+    // A fixed quiet time: no event may follow, and nothing marks that none will.
     std::thread::sleep(Duration::from_millis(200));
 }
 
@@ -142,7 +143,7 @@ fn actions_follow_the_rules_in_every_state() {
     let r = recorder(&p);
     let (events, _chunks) = Events::watch(&r);
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_flowed(&r, 300 * MS, Duration::from_secs(10));
 
     // Inactive, with media flowing but autostart off.
     assert_eq!(state_of(&r), "inactive");
@@ -152,9 +153,11 @@ fn actions_follow_the_rules_in_every_state() {
     assert!(!act(&r, "stop-recording"), "stop while inactive");
     assert_eq!(state_of(&r), "inactive");
 
+    let media = MediaCount::start(&r);
     assert!(act(&r, "start-recording"), "start while inactive");
     assert_eq!(state_of(&r), "recording", "state changes at once");
-    std::thread::sleep(Duration::from_millis(300));
+    media.wait_recorded(300 * MS, Duration::from_secs(10));
+    drop(media);
     // Recording.
     assert!(!act(&r, "start-recording"), "start while recording");
     assert!(!act(&r, "resume-recording"), "resume while recording");
@@ -162,15 +165,17 @@ fn actions_follow_the_rules_in_every_state() {
     assert!(act(&r, "request-data"), "request-data while recording");
     assert!(act(&r, "pause-recording"), "pause while recording");
     assert_eq!(state_of(&r), "paused");
-    std::thread::sleep(Duration::from_millis(200));
+    wait_event(&events, "pause", 1);
     // Paused.
     assert!(!act(&r, "start-recording"), "start while paused");
     assert!(!act(&r, "pause-recording"), "pause while paused");
     assert_eq!(state_of(&r), "paused");
     assert!(act(&r, "request-data"), "request-data while paused");
+    let media = MediaCount::start(&r);
     assert!(act(&r, "resume-recording"), "resume while paused");
     assert_eq!(state_of(&r), "recording");
-    std::thread::sleep(Duration::from_millis(300));
+    media.wait_recorded(300 * MS, Duration::from_secs(10));
+    drop(media);
     assert!(act(&r, "stop-recording"), "stop while recording");
     assert_eq!(state_of(&r), "inactive");
     assert!(!act(&r, "stop-recording"), "stop again");
@@ -180,8 +185,10 @@ fn actions_follow_the_rules_in_every_state() {
 
     wait_stop(&events, 1);
     // Paused -> stop is allowed too, in a second recording.
+    let media = MediaCount::start(&r);
     assert!(act(&r, "start-recording"), "start after stop");
-    std::thread::sleep(Duration::from_millis(300));
+    media.wait_recorded(300 * MS, Duration::from_secs(10));
+    drop(media);
     assert!(act(&r, "pause-recording"));
     assert!(act(&r, "stop-recording"), "stop while paused");
     assert_eq!(state_of(&r), "inactive");
@@ -223,8 +230,10 @@ fn pause_and_resume_leave_no_gap() {
     let r = recorder(&p);
     let (events, _chunks) = Events::watch(&r);
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    wait_flowed(&r, 500 * MS, Duration::from_secs(10));
 
+    // The wall-clock time between the actions is what the file must hold: these
+    // sleeps are the test's input.
     let started = Instant::now();
     assert!(act(&r, "start-recording"));
     std::thread::sleep(Duration::from_millis(1000));
@@ -284,7 +293,7 @@ fn stop_right_after_start_keeps_the_event_order() {
     let r = recorder(&p);
     let (events, _chunks) = Events::watch(&r);
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_flowed(&r, 300 * MS, Duration::from_secs(10));
     for round in 1..=3 {
         assert!(act(&r, "start-recording"), "start #{round}");
         assert!(act(&r, "stop-recording"), "stop #{round}");
@@ -315,10 +324,12 @@ fn two_recordings_in_one_running_pipeline() {
     let (events, _chunks) = Events::watch(&r);
     p.set_state(gst::State::Playing).unwrap();
     // Inactive: media flows and is dropped.
-    std::thread::sleep(Duration::from_millis(700));
+    wait_flowed(&r, 700 * MS, Duration::from_secs(10));
     assert!(events.names().is_empty(), "{:?}", events.names());
     assert_eq!(state_of(&r), "inactive");
 
+    // Each file must hold the wall-clock time from its start to its stop: the sleeps
+    // between them are the test's input.
     let t = Instant::now();
     assert!(act(&r, "start-recording"));
     std::thread::sleep(Duration::from_millis(1000));
@@ -482,7 +493,7 @@ fn request_data_hands_over_what_was_recorded() {
     let (events, chunks) = Events::watch(&r);
     p.set_state(gst::State::Playing).unwrap();
     wait_event(&events, "start", 1);
-    std::thread::sleep(Duration::from_millis(1000));
+    wait_flowed(&r, 1000 * MS, Duration::from_secs(10));
     let written = r.property::<u64>("bytes-written");
     assert!(written > 0, "nothing written after 1 s");
     assert!(act(&r, "request-data"));
@@ -495,7 +506,7 @@ fn request_data_hands_over_what_was_recorded() {
         let blocks = webm_index(&data).blocks.len();
         assert!(blocks >= 20, "{blocks} blocks after 1 s");
     }
-    std::thread::sleep(Duration::from_millis(500));
+    wait_flowed(&r, 500 * MS, Duration::from_secs(10));
     assert!(
         r.property::<u64>("bytes-written") > written,
         "bytes-written grows"
@@ -509,6 +520,8 @@ fn request_data_hands_over_what_was_recorded() {
     assert!(act(&r, "stop-recording"));
     wait_stop(&events, 1);
     assert!(!act(&r, "request-data"), "request-data while inactive");
+    // A fixed quiet time: the refused request must fire nothing, and nothing marks
+    // that it will not.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         events.with_states(),
@@ -717,10 +730,19 @@ fn a_slow_encoder_drops_frames_without_glib_criticals() {
         .static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, |_, _| {
+            // The slowness under test.
             std::thread::sleep(Duration::from_millis(100));
             gst::PadProbeReturn::Ok
         });
-    std::thread::sleep(Duration::from_millis(2500));
+    // Drops begin once a second of raw frames waits (after about 1.5 s at a third of
+    // the live rate), then come at 20 a second: wait for as many as 2.5 s made.
+    assert!(
+        wait_until(Duration::from_secs(20), || r
+            .property::<u64>("frames-dropped")
+            >= 20),
+        "only {} frames dropped in 20 s: the probe did not slow the encoder",
+        r.property::<u64>("frames-dropped")
+    );
     assert!(act(&r, "stop-recording"));
     wait_stop(&events, 1);
     let dropped = r.property::<u64>("frames-dropped");

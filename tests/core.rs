@@ -179,9 +179,12 @@ fn shutdown_without_eos_finalizes_the_file() {
          audiotestsrc is-live=true ! r.",
         path.display()
     ));
-    let (events, _) = Events::watch(&recorder(&p));
+    let r = recorder(&p);
+    let (events, _) = Events::watch(&r);
+    let media = MediaCount::start(&r);
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(2000));
+    media.wait_recorded(2000 * MS, Duration::from_secs(15));
+    drop(media);
     let start = std::time::Instant::now();
     p.set_state(gst::State::Null).unwrap();
     assert!(
@@ -408,8 +411,10 @@ fn fifty_live_starts_all_decode_without_warnings() {
     let (events, _) = Events::watch(&r);
     p.set_state(gst::State::Playing).unwrap();
     for i in 1..=50 {
+        let media = MediaCount::start(&r);
         assert!(r.emit_by_name::<bool>("start-recording", &[]), "start {i}");
-        std::thread::sleep(Duration::from_millis(150 + (i * 37 % 100) as u64));
+        media.wait_recorded((150 + i * 37 % 100) as u64 * MS, Duration::from_secs(10));
+        drop(media);
         assert!(r.emit_by_name::<bool>("stop-recording", &[]), "stop {i}");
         assert!(
             events.wait_for("stop", i, Duration::from_secs(5)),

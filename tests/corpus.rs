@@ -477,16 +477,16 @@ fn gst_launch(dir: &Path, args: &[String], timeout: Duration) -> Launched {
         .stderr(File::create(dir.join("gst-launch.err")).unwrap())
         .spawn()
         .expect("gst-launch-1.0 runs");
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status.code().unwrap_or(-1));
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut status = None;
+    let code = if wait_until(timeout, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }) {
+        status.map(|s| s.code().unwrap_or(-1))
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     };
     Launched {
         code,

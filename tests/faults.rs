@@ -72,18 +72,16 @@ fn isolated(name: &str, deadline: Duration, body: impl FnOnce()) {
 
 /// Waits for a child; kills it after `limit` (None then).
 fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut status = None;
+    if wait_until(limit, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }) {
+        return status;
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 /// Runs `f` on a thread; fails the test if it has not returned within `limit`. The
@@ -123,20 +121,6 @@ fn null_within(p: gst::Pipeline, limit: Duration, what: &str) -> Duration {
     assert!(ok, "{what}: set_state(NULL) failed");
     println!("{what}: NULL in {took:.2?}");
     took
-}
-
-/// Polls `cond` until it holds or `timeout` passes.
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Everything the pipeline's bus carries that these tests judge, taken synchronously
@@ -483,6 +467,8 @@ fn disk_full_during_recording() {
                 "no stop within 30 s: {:?}",
                 events.names()
             );
+            // A fixed quiet time: no event may follow `stop` (the bus error came before
+            // it), and nothing marks that none will.
             std::thread::sleep(Duration::from_millis(300));
             let errors = bus.errors();
             println!("events {:?}\nbus errors {errors:?}", events.names());
@@ -545,6 +531,8 @@ fn disk_full_at_finalization() {
             "no stop within 30 s: {:?}",
             events.names()
         );
+        // A fixed quiet time: no event may follow `stop` (the bus error came before it),
+        // and nothing marks that none will.
         std::thread::sleep(Duration::from_millis(300));
         let stop_bytes = bus.stop_message().map(|s| s.get::<u64>("bytes").unwrap());
         let errors = bus.errors();
@@ -609,6 +597,8 @@ fn disk_full_at_a_segment_rotation() {
                 "no stop within 30 s: {:?}",
                 events.names()
             );
+            // A fixed quiet time: no event may follow `stop` (the bus error came before
+            // it), and nothing marks that none will.
             std::thread::sleep(Duration::from_millis(300));
             let errors = bus.errors();
             let mut on_disk: Vec<_> = std::fs::read_dir(&fs.0)
@@ -704,6 +694,7 @@ fn kill_once(dir: &Path, i: usize, mime: Option<&str>, moment: f64) -> Result<St
             stderr.lines().last().unwrap_or("").trim()
         ));
     };
+    // The moment of the kill is the test's input.
     std::thread::sleep(
         (started + Duration::from_secs_f64(moment)).saturating_duration_since(Instant::now()),
     );
@@ -896,11 +887,12 @@ fn a_repeated_strftime_name_keeps_every_file() {
             let (events, _chunks) = Events::watch(&r);
             let closed = watch_file_closed(&r, &events);
             p.set_state(gst::State::Playing).unwrap();
-            std::thread::sleep(Duration::from_millis(500));
+            wait_flowed(&r, 500 * MS, Duration::from_secs(10));
             let mut done = 0;
             let mut attempt_closed = Vec::new();
             for attempt in 1..=3 {
-                // Begin just after a second starts, so the three fall in one second.
+                // Begin just after a second starts, so the three fall in one second: the
+                // wall clock is the input here.
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
                 std::thread::sleep(Duration::from_nanos(
                     1_000_000_000 - now.subsec_nanos() as u64 + 10_000_000,
@@ -908,10 +900,12 @@ fn a_repeated_strftime_name_keeps_every_file() {
                 let began = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
                 let before = closed.lock().unwrap().len();
                 for _ in 0..3 {
+                    let media = MediaCount::start(&r);
                     assert!(r.emit_by_name::<bool>("start-recording", &[]));
                     done += 1;
                     assert!(events.wait_for("start", done, Duration::from_secs(5)));
-                    std::thread::sleep(Duration::from_millis(150));
+                    media.wait_recorded(150 * MS, Duration::from_secs(5));
+                    drop(media);
                     assert!(r.emit_by_name::<bool>("stop-recording", &[]));
                     assert!(
                         events.wait_for("stop", done, Duration::from_secs(5)),
@@ -1007,7 +1001,9 @@ fn a_fifo_at_the_next_segment_blocks_nothing() {
             let fifo = dir.join(format!("seg-{:05}.webm", first_index + 1));
             mkfifo(&fifo);
             assert_eq!(segments().len(), 1, "rotated before the FIFO was made");
-            std::thread::sleep(Duration::from_millis(2500));
+            // Well past the rotation at 1 s to the FIFO's index, media flowing in all
+            // along.
+            wait_flowed(&r, 2500 * MS, Duration::from_secs(15));
             println!("events before NULL: {:?}", events.names());
             null_within(p, Duration::from_secs(2), "a FIFO at the next segment");
             assert!(
@@ -1057,7 +1053,11 @@ fn a_fifo_as_location_does_not_hang_the_state_change() {
                 move || pp.set_state(gst::State::Playing),
             );
             println!("PLAYING: {result:?} in {took:.2?}");
-            std::thread::sleep(Duration::from_millis(1000));
+            // Refused: nothing flows, nothing to wait for. Accepted: media keeps flowing
+            // in while the FIFO's open blocks.
+            if result.is_ok() {
+                wait_flowed(&r, 1000 * MS, Duration::from_secs(10));
+            }
             null_within(p, Duration::from_secs(2), "a FIFO as location");
             if count(&events, "start") > 0 {
                 assert!(
@@ -1306,6 +1306,7 @@ fn start_from_first_stop(r: &gst::Element, delay: Duration) -> Arc<Mutex<Option<
         let r = args[0].get::<gst::Element>().unwrap();
         let mut a = a.lock().unwrap();
         if a.is_none() {
+            // A handler doing some work first: the delay is the test's input.
             std::thread::sleep(delay);
             *a = Some(r.emit_by_name::<bool>("start-recording", &[]));
         }
@@ -1366,6 +1367,8 @@ fn start_in_stop_handler(dir_name: &str, source: &str, delay: Duration) -> StopH
 
 /// After the pipeline went to NULL: lets a late `stop` come, then checks the answer.
 fn settle_and_check(what: &str, r: &gst::Element, events: &Events, answer: &Mutex<Option<bool>>) {
+    // A fixed quiet time: a `stop` owed (or a `start` not owed) may still come, and
+    // nothing marks that none will.
     std::thread::sleep(Duration::from_millis(1000));
     let answer = *answer.lock().unwrap();
     check_start_from_stop(what, r, events, answer);
@@ -1386,7 +1389,18 @@ fn start_from_a_stop_handler_at_eos() {
             } = start_in_stop_handler("faults-start-at-eos", "num-buffers=30", Duration::ZERO);
             assert!(events.wait_for("stop", 1, Duration::from_secs(10)));
             assert!(wait_until(Duration::from_secs(5), || bus.eos()), "no EOS");
-            std::thread::sleep(Duration::from_millis(500));
+            // The handler's start-recording has had its effect: refused, or a recording
+            // that started.
+            assert!(
+                wait_until(Duration::from_secs(5), || match *answer.lock().unwrap() {
+                    None => false,
+                    Some(false) => true,
+                    Some(true) => count(&events, "start") >= 2,
+                }),
+                "the stop handler's start-recording returned {:?}, then no start: {:?}",
+                *answer.lock().unwrap(),
+                events.names()
+            );
             null_within(
                 p,
                 Duration::from_secs(2),
@@ -1442,7 +1456,7 @@ fn start_from_a_stop_handler_at_shutdown() {
                 ..
             } = start_in_stop_handler("faults-start-at-null", "is-live=true", Duration::ZERO);
             assert!(events.wait_for("start", 1, Duration::from_secs(5)));
-            std::thread::sleep(Duration::from_millis(1000));
+            wait_flowed(&r, 1000 * MS, Duration::from_secs(10));
             null_within(
                 p,
                 Duration::from_secs(2),
@@ -1471,6 +1485,8 @@ fn start_recording_below_paused_is_refused() {
             r.set_state(gst::State::Ready).unwrap();
             let in_ready = r.emit_by_name::<bool>("start-recording", &[]);
             let state_in_ready = state_of(&r);
+            // Fixed quiet times: a refused start must fire nothing, in READY and after
+            // NULL, and nothing marks that nothing will.
             std::thread::sleep(Duration::from_millis(300));
             r.set_state(gst::State::Null).unwrap();
             std::thread::sleep(Duration::from_millis(300));
@@ -1550,6 +1566,8 @@ fn no_file_without_a_recording() {
             ));
             p.set_state(gst::State::Paused).unwrap();
             let _ = p.state(gst::ClockTime::from_seconds(2));
+            // A fixed quiet time: a live source sends nothing in PAUSED, so there is
+            // no event to wait for; no file may appear meanwhile.
             std::thread::sleep(Duration::from_millis(300));
             p.set_state(gst::State::Ready).unwrap();
             assert!(
@@ -1559,7 +1577,7 @@ fn no_file_without_a_recording() {
                 file_size(&path)
             );
             p.set_state(gst::State::Playing).unwrap();
-            std::thread::sleep(Duration::from_millis(500));
+            wait_flowed(&recorder(&p), 500 * MS, Duration::from_secs(10));
             null_within(p, Duration::from_secs(2), "no recording");
             assert!(
                 !path.exists(),

@@ -184,8 +184,11 @@ fn shutdown_without_eos_finalizes_the_open_segment() {
         "mediarecorder name=r max-file-duration=1000 location={}/s-%02d.webm {AV}",
         dir.display()
     ));
+    let media = MediaCount::start(&recorder(&p));
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(2600));
+    // Into the third 1 s segment, well before a fourth.
+    media.wait_recorded(2600 * MS, Duration::from_secs(15));
+    drop(media);
     p.set_state(gst::State::Null).unwrap();
     drop(p);
     let files = files_in(&dir, "webm");
@@ -208,9 +211,9 @@ fn pre_record_begins_before_the_trigger() {
     ));
     let r = recorder(&p);
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(3000));
+    wait_flowed(&r, 3000 * MS, Duration::from_secs(15));
     let held_early = r.property::<u64>("pre-record-bytes");
-    std::thread::sleep(Duration::from_millis(2000));
+    wait_flowed(&r, 2000 * MS, Duration::from_secs(15));
     let held_late = r.property::<u64>("pre-record-bytes");
     assert!(held_early > 0);
     // Bounded by the window (2 s plus at most one 1 s GOP), not by the wait.
@@ -221,8 +224,12 @@ fn pre_record_begins_before_the_trigger() {
     let (events, _) = Events::watch(&r);
     let closed = watch_closed(&r);
     let trigger = p.current_running_time().unwrap();
+    let media = MediaCount::start(&r);
     assert!(r.emit_by_name::<bool>("start-recording", &[]));
-    std::thread::sleep(Duration::from_millis(1000));
+    // The recording goes on from what was held, keyframe or not: every frame from the
+    // trigger on is recorded.
+    media.wait_flowed(1000 * MS, Duration::from_secs(10));
+    drop(media);
     assert!(r.emit_by_name::<bool>("stop-recording", &[]));
     assert!(events.wait_for("stop", 1, Duration::from_secs(10)));
     drop(p);

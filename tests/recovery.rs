@@ -120,6 +120,7 @@ fn record_and_kill(location: &str, extra: &[&str], moment: f64) -> Killed {
         let _ = child.wait();
         panic!("the recorder posted no mediarecorder-start within 10 s");
     };
+    // The moment of the kill is the test's input.
     std::thread::sleep(
         (started + Duration::from_secs_f64(moment)).saturating_duration_since(Instant::now()),
     );
@@ -418,7 +419,8 @@ fn files_the_journal_does_not_name_are_left_untouched() {
     ));
     expect_eos(&p, Duration::from_secs(20));
     drop(p);
-    // Had anything been taken, its copy would have replaced it within this time.
+    // Had anything been taken, its copy would have replaced it within this time: a
+    // fixed quiet time, as nothing marks that nothing was taken.
     std::thread::sleep(Duration::from_millis(300));
     for (path, bytes) in [&foreign, &other, &cam].iter().zip(&before) {
         assert!(

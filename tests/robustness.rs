@@ -3,7 +3,9 @@
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -20,20 +22,74 @@ fn plugin_dir() -> std::path::PathBuf {
     dir
 }
 
+/// Starts `command` with its standard output read line by line on a thread of its
+/// own (so the child never blocks on a full pipe); the lines come out of the receiver.
+fn spawn_reading_lines(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a line that `wanted` accepts; kills the child and fails the test when
+/// none comes within `timeout`.
+fn wait_for_line(
+    child: &mut Child,
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    timeout: Duration,
+    wanted: impl Fn(&str) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if wanted(&line) => return,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "gst-launch-1.0 printed no {what} within {timeout:?}; the last lines: {:?}",
+        &seen[seen.len().saturating_sub(5)..]
+    );
+}
+
 #[test]
 fn sigkill_loses_at_most_about_a_second() {
     init();
     let dir = tmp_dir("sigkill");
     let path = dir.join("killed.webm");
-    let mut child = Command::new("gst-launch-1.0")
-        .args(["-q", "videotestsrc", "is-live=true", "!"])
-        .arg("video/x-raw,width=320,height=240,framerate=30/1")
-        .args(["!", "mediarecorder"])
-        .arg(format!("location={}", path.display()))
-        .env("GST_PLUGIN_PATH", plugin_dir())
-        .env("GST_REGISTRY", dir.join("registry.bin"))
-        .spawn()
-        .expect("gst-launch-1.0 runs");
+    let (mut child, lines) = spawn_reading_lines(
+        Command::new("gst-launch-1.0")
+            .args(["videotestsrc", "is-live=true", "!"])
+            .arg("video/x-raw,width=320,height=240,framerate=30/1")
+            .args(["!", "mediarecorder"])
+            .arg(format!("location={}", path.display()))
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env("GST_REGISTRY", dir.join("registry.bin")),
+    );
+    // The clock starts when the pipeline does, not when the process does (loading
+    // the plugin registry takes its own time).
+    wait_for_line(
+        &mut child,
+        &lines,
+        "'Setting pipeline to PLAYING'",
+        Duration::from_secs(20),
+        |l| l.contains("Setting pipeline to PLAYING"),
+    );
+    // The moment of the kill is the test's input.
     std::thread::sleep(Duration::from_millis(3500));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -219,6 +275,7 @@ fn frames_without_timestamps_are_recorded() {
     let (p, feed) = feeder_pipeline(&path, "");
     for _ in 0..20 {
         feed.frame(320, 240, None);
+        // Frames without times are stamped as they arrive: their pace is the input.
         std::thread::sleep(Duration::from_millis(33));
     }
     feed.finish(&p);
@@ -311,8 +368,10 @@ fn hundreds_of_cycles_without_deadlock() {
         }
     }
     // The element still records normally afterwards.
+    let media = MediaCount::start(&r);
     assert!(r.emit_by_name::<bool>("start-recording", &[]));
-    std::thread::sleep(Duration::from_millis(1500));
+    media.wait_recorded(1500 * MS, Duration::from_secs(15));
+    drop(media);
     assert!(r.emit_by_name::<bool>("stop-recording", &[]));
     assert!(events.wait_for("stop", starts + 1, Duration::from_secs(10)));
     drop(p);
@@ -351,11 +410,14 @@ fn an_upstream_flushing_seek_keeps_the_file_whole() {
          mediarecorder name=r location={}",
         path.display()
     ));
+    let r = recorder(&p);
+    let media = MediaCount::start(&r);
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    media.wait_recorded(1500 * MS, Duration::from_secs(15));
+    drop(media);
     p.seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
         .expect("videotestsrc seeks");
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_flowed(&r, 1500 * MS, Duration::from_secs(15));
     p.set_state(gst::State::Null).unwrap();
     drop(p);
     let d = decode(&path);
@@ -372,17 +434,24 @@ fn ctrl_c_without_eos_leaves_a_finalized_file() {
     init();
     let dir = tmp_dir("sigint");
     let path = dir.join("interrupted.webm");
-    let mut child = Command::new("gst-launch-1.0")
-        .args(["-q", "mediarecorder", "name=r"])
-        .arg(format!("location={}", path.display()))
-        .args(["videotestsrc", "is-live=true", "!"])
-        .arg("video/x-raw,width=320,height=240,framerate=30/1")
-        .args(["!", "r.", "audiotestsrc", "is-live=true", "!", "r."])
-        .env("GST_PLUGIN_PATH", plugin_dir())
-        .env("GST_REGISTRY", dir.join("registry.bin"))
-        .spawn()
-        .expect("gst-launch-1.0 runs");
-    std::thread::sleep(Duration::from_millis(2500));
+    let (mut child, lines) = spawn_reading_lines(
+        Command::new("gst-launch-1.0")
+            .args(["-m", "mediarecorder", "name=r"])
+            .arg(format!("location={}", path.display()))
+            .args(["videotestsrc", "is-live=true", "!"])
+            .arg("video/x-raw,width=320,height=240,framerate=30/1")
+            .args(["!", "r.", "audiotestsrc", "is-live=true", "!", "r."])
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env("GST_REGISTRY", dir.join("registry.bin")),
+    );
+    // Interrupted once 2 s are recorded: the progress message says so.
+    wait_for_line(
+        &mut child,
+        &lines,
+        "mediarecorder-progress with 2 s recorded",
+        Duration::from_secs(20),
+        |l| recorded_in_progress(l).is_some_and(|ns| ns >= 2_000_000_000),
+    );
     let interrupted = Instant::now();
     send_sigint(child.id());
     let status = child.wait().unwrap();
@@ -397,6 +466,14 @@ fn ctrl_c_without_eos_leaves_a_finalized_file() {
     assert!(duration > 1800.0, "duration {duration}");
     assert!(!index.cue_times_ms.is_empty(), "finalized: Cues written");
     assert!(decode(&path).frames() as f64 >= duration / 1000.0 * 30.0 - 2.0);
+}
+
+/// The `recorded` of a `mediarecorder-progress` message as `gst-launch-1.0 -m` prints it.
+fn recorded_in_progress(line: &str) -> Option<u64> {
+    let (_, rest) = line.split_once("mediarecorder-progress")?;
+    let (_, value) = rest.split_once("recorded=(guint64)")?;
+    let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// Sends SIGINT, as Ctrl+C in a terminal does.
@@ -423,12 +500,14 @@ fn a_codec_change_mid_recording_is_re_encoded() {
     ));
     let r = recorder(&p);
     let (events, _) = Events::watch(&r);
+    let media = MediaCount::start(&r);
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    media.wait_recorded(1200 * MS, Duration::from_secs(15));
+    drop(media);
     let selector = p.by_name("s").unwrap();
     let second = selector.static_pad("sink_1").unwrap();
     selector.set_property("active-pad", &second);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_flowed(&r, 1500 * MS, Duration::from_secs(15));
     assert_eq!(r.property::<String>("mime-type"), "video/webm;codecs=vp8");
     p.set_state(gst::State::Null).unwrap();
     assert!(
@@ -570,8 +649,10 @@ fn a_channel_count_change_keeps_the_track_format() {
          mediarecorder name=r duration=2000 location={}",
         path.display()
     ));
+    let media = MediaCount::start(&recorder(&p));
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    media.wait_recorded(800 * MS, Duration::from_secs(10));
+    drop(media);
     // The source now delivers 8 channels: the track stays stereo.
     let eight = gst::Caps::builder("audio/x-raw")
         .field("channels", 8)

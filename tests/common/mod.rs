@@ -117,6 +117,179 @@ pub fn expect_eos(pipeline: &gst::Pipeline, timeout: Duration) -> Duration {
     }
 }
 
+/// Polls `cond` every 10 ms until it holds (true) or `timeout` has passed (false).
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Counts the media that reaches a recorder's stages: the appsinks inside it (named
+/// `stage-<pad>`) where each encoded frame is taken into the recording or left out.
+/// Counting starts when this is made, for every stream linked to the recorder then,
+/// and stops when it is dropped.
+///
+/// A frame counts (its duration) once the next one of its stream arrives: the stage
+/// handles one frame at a time on its streaming thread, so by then it has taken it.
+pub struct MediaCount {
+    recorder: gst::Element,
+    counts: Arc<Mutex<Vec<StageMedia>>>,
+    probes: Vec<(gst::Pad, gst::PadProbeId)>,
+}
+
+#[derive(Default)]
+struct StageMedia {
+    stream: String,
+    video: bool,
+    /// The last frame seen (PTS, duration), not counted yet.
+    pending: Option<(Option<gst::ClockTime>, Option<gst::ClockTime>)>,
+    /// Every frame since the count began.
+    flowed: u64,
+    /// Whether `recorded` counts yet: from the first keyframe (video), from when
+    /// video began (other streams).
+    began: bool,
+    recorded: u64,
+}
+
+impl MediaCount {
+    pub fn start(recorder: &gst::Element) -> MediaCount {
+        let bin = recorder
+            .downcast_ref::<gst::Bin>()
+            .expect("the recorder is a bin");
+        let mut stages = Vec::new();
+        for child in bin.children() {
+            let name = child.name();
+            let Some(stream) = name.strip_prefix("stage-") else {
+                continue;
+            };
+            if recorder.static_pad(stream).is_some_and(|p| p.is_linked()) {
+                let pad = child.static_pad("sink").expect("a stage has a sink pad");
+                stages.push((stream.to_string(), pad));
+            }
+        }
+        assert!(
+            !stages.is_empty(),
+            "{} has no linked stream to count media of",
+            recorder.name()
+        );
+        let counts = Arc::new(Mutex::new(
+            stages
+                .iter()
+                .map(|(stream, _)| StageMedia {
+                    stream: stream.clone(),
+                    video: stream.starts_with("video"),
+                    ..StageMedia::default()
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let probes = stages
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, pad))| {
+                let counts = counts.clone();
+                let id = pad
+                    .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                        if let Some(buffer) = info.buffer() {
+                            frame_reached_stage(&mut counts.lock().unwrap(), i, buffer);
+                        }
+                        gst::PadProbeReturn::Ok
+                    })
+                    .expect("a probe on the stage");
+                (pad, id)
+            })
+            .collect();
+        MediaCount {
+            recorder: recorder.clone(),
+            counts,
+            probes,
+        }
+    }
+
+    /// Waits until every stream has had `media` ns reach the stage since the count
+    /// began: media flowing while inactive, or what a recording already under way has
+    /// gained. Fails the test after `timeout`.
+    #[track_caller]
+    pub fn wait_flowed(&self, media: u64, timeout: Duration) {
+        self.wait(media, timeout, "flowed into", |s| s.flowed);
+    }
+
+    /// For a recording that begins or resumes after the count began: waits until it
+    /// has taken `media` ns of every stream. Video counts from its first keyframe (a
+    /// recording begins and resumes at one), other streams from when video began.
+    /// Fails the test after `timeout`.
+    #[track_caller]
+    pub fn wait_recorded(&self, media: u64, timeout: Duration) {
+        self.wait(media, timeout, "was recorded by", |s| s.recorded);
+    }
+
+    #[track_caller]
+    fn wait(&self, media: u64, timeout: Duration, what: &str, of: fn(&StageMedia) -> u64) {
+        let enough = || self.counts.lock().unwrap().iter().all(|s| of(s) >= media);
+        if wait_until(timeout, enough) {
+            return;
+        }
+        let seen: Vec<String> = self
+            .counts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {:.3} s", s.stream, of(s) as f64 / 1e9))
+            .collect();
+        panic!(
+            "waited {timeout:?} for {:.3} s of media of every stream that {what} {}: only {} \
+             (state {})",
+            media as f64 / 1e9,
+            self.recorder.name(),
+            seen.join(", "),
+            state_of(&self.recorder)
+        );
+    }
+}
+
+fn frame_reached_stage(stages: &mut [StageMedia], i: usize, buffer: &gst::BufferRef) {
+    let has_video = stages.iter().any(|s| s.video);
+    let video_began = stages.iter().any(|s| s.video && s.began);
+    let stage = &mut stages[i];
+    if let Some((pts, duration)) = stage.pending.take() {
+        let spacing = buffer.pts().zip(pts).and_then(|(b, a)| b.checked_sub(a));
+        let took = duration.or(spacing).map_or(0, gst::ClockTime::nseconds);
+        stage.flowed += took;
+        if stage.began {
+            stage.recorded += took;
+        }
+    }
+    if !stage.began {
+        stage.began = if stage.video {
+            !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
+        } else {
+            !has_video || video_began
+        };
+    }
+    stage.pending = Some((buffer.pts(), buffer.duration()));
+}
+
+impl Drop for MediaCount {
+    fn drop(&mut self) {
+        for (pad, id) in self.probes.drain(..) {
+            pad.remove_probe(id);
+        }
+    }
+}
+
+/// Waits until `media` ns of every stream have flowed into the recorder from now on
+/// (see `MediaCount::wait_flowed`).
+#[track_caller]
+pub fn wait_flowed(recorder: &gst::Element, media: u64, timeout: Duration) {
+    MediaCount::start(recorder).wait_flowed(media, timeout);
+}
+
 /// Collects the recorder's signals, in order, with the `state` read inside each.
 #[derive(Clone, Default)]
 pub struct Events(pub Arc<Mutex<Vec<(String, String)>>>);
@@ -176,14 +349,9 @@ impl Events {
 
     /// Waits until `name` has been seen `count` times.
     pub fn wait_for(&self, name: &str, count: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.names().iter().filter(|n| *n == name).count() >= count {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
+        wait_until(timeout, || {
+            self.names().iter().filter(|n| *n == name).count() >= count
+        })
     }
 }
 
