@@ -20,8 +20,8 @@ use super::timeline::Kind;
 
 /// What a session reports from its own threads.
 pub enum SessionEvent {
-    /// A timeslice chunk is complete.
-    Chunk(Chunk),
+    /// A timeslice chunk is complete and held in the cutter: take it from there.
+    Chunks(ReadyChunks),
     /// Writing failed (disk full, I/O error): the error names the path and the cause.
     Error(glib::Error, Option<String>),
 }
@@ -46,7 +46,20 @@ pub type OnEvent = Arc<dyn Fn(SessionEvent) + Send + Sync>;
 
 type Done = Arc<(Mutex<Option<Result<(), glib::Error>>>, Condvar)>;
 
+/// The timeslice chunks a session's cutter holds (see `ChunkCutter::hold`).
+pub struct ReadyChunks(Arc<Mutex<ChunkCutter>>);
+
+impl ReadyChunks {
+    /// The chunks not handed on yet, oldest first (none when another taker was first).
+    pub fn take(&self) -> Vec<Chunk> {
+        self.0.lock().unwrap().take_ready()
+    }
+}
+
 pub struct FinishReport {
+    /// Timeslice chunks cut while the file was finished and not handed on yet: they
+    /// come before `chunk`.
+    pub earlier: Vec<Chunk>,
     pub chunk: Chunk,
     /// Bytes of the file on disk (of the byte stream when there is no file).
     pub bytes: u64,
@@ -323,7 +336,8 @@ impl MuxSession {
         pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
             move |_, info| {
-                let mut cutter = cutter.lock().unwrap();
+                let shared = &cutter;
+                let mut cutter = shared.lock().unwrap();
                 match &info.data {
                     Some(gst::PadProbeData::Buffer(buffer)) => {
                         let flags = buffer.flags();
@@ -338,7 +352,8 @@ impl MuxSession {
                             Err(_) => None,
                         };
                         if let Some(chunk) = finished {
-                            on_event(SessionEvent::Chunk(chunk));
+                            cutter.hold(chunk);
+                            on_event(SessionEvent::Chunks(ReadyChunks(shared.clone())));
                         }
                     }
                     Some(gst::PadProbeData::Event(event)) => {
@@ -401,9 +416,13 @@ impl MuxSession {
     }
 
     /// Cuts what was written since the last chunk and hands it to `deliver` while the
-    /// cutter is still locked, so it cannot overtake a timeslice chunk cut before it.
-    pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) {
+    /// cutter is still locked, after the timeslice chunks it holds, so it cannot
+    /// overtake a chunk cut before it.
+    pub fn take_chunk(&self, mut deliver: impl FnMut(Chunk)) {
         let mut cutter = self.cutter.lock().unwrap();
+        for chunk in cutter.take_ready() {
+            deliver(chunk);
+        }
         deliver(cutter.take());
     }
 
@@ -437,6 +456,7 @@ impl MuxSession {
             None => cutter.bytes_written(),
         };
         FinishReport {
+            earlier: cutter.take_ready(),
             chunk: cutter.take(),
             bytes,
             finalized,
