@@ -788,3 +788,31 @@ fn a_chunk_cut_while_stopping_comes_before_the_last_one_and_stop() {
         );
     }
 }
+
+/// An Opus block is written at its time plus the track's CodecDelay (the pre-skip).
+/// Blocks must still go in time order, within each cluster too: Chromium's Media
+/// Source Extensions refuse a block earlier than the one before it. At 60 fps a video
+/// frame falls inside even the encoder's own 6.5 ms of priming.
+#[test]
+fn blocks_are_in_time_order_with_the_opus_codec_delay() {
+    init();
+    let dir = Scratch::new("block_order");
+    let path = dir.join("order.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r location={} \
+         videotestsrc num-buffers=60 ! video/x-raw,width=160,height=120,framerate=60/1 ! r. \
+         audiotestsrc num-buffers=50 samplesperbuffer=960 ! r.",
+        path.display()
+    ));
+    expect_eos(&p, Duration::from_secs(30));
+    drop(p);
+    let blocks = webm_index_of(&path).blocks;
+    assert!(blocks.len() > 100, "{} blocks", blocks.len());
+    let back: Vec<_> = blocks.windows(2).filter(|w| w[1].0 < w[0].0).collect();
+    assert!(
+        back.is_empty(),
+        "{} blocks earlier than the block before them (ms, track, key), e.g. {:?}",
+        back.len(),
+        back.first()
+    );
+}
