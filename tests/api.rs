@@ -761,3 +761,80 @@ fn a_slow_encoder_drops_frames_without_glib_criticals() {
     );
     assert!(decode(&path).frames() > 0);
 }
+
+/// A stop just after a timeslice boundary: the muxer, draining at the end, cuts the
+/// chunk of the slice before it while the recording is being finished. That chunk is
+/// emitted before the last one and before `stop`, so the chunks joined are the file
+/// in order (a Media Source Extensions preview appends them as they come).
+#[test]
+fn a_chunk_cut_while_stopping_comes_before_the_last_one_and_stop() {
+    init();
+    let dir = Scratch::new("stop_after_slice");
+    let path = dir.join("s.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r autostart=false timeslice=500 location={} {VIDEO} ! r. {AUDIO} ! r.",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let clock = p.clock().expect("a playing pipeline has a clock");
+    let base = p.base_time().expect("a playing pipeline has a base time");
+    // The first frame lands up to a frame after `start-recording`, so these stops fall
+    // from just before to 50 ms after the 500 ms boundary of media.
+    for (round, after_ms) in [0u64, 10, 20, 30, 40, 50].into_iter().enumerate() {
+        chunks.0.lock().unwrap().clear();
+        let started = r.current_running_time().expect("a running time");
+        assert!(act(&r, "start-recording"));
+        let stop_at = base + started + gst::ClockTime::from_mseconds(500 + after_ms);
+        let _ = clock.new_single_shot_id(stop_at).wait();
+        assert!(act(&r, "stop-recording"));
+        wait_stop(&events, round + 1);
+
+        let names = events.names();
+        let start = names.iter().rposition(|n| n == "start").unwrap();
+        let tail = &names[start..];
+        assert_eq!(
+            tail.last().map(String::as_str),
+            Some("stop"),
+            "{after_ms} ms after the boundary: {tail:?}"
+        );
+        let joined = chunks.joined();
+        let file = std::fs::read(&path).unwrap();
+        assert_eq!(joined.len(), file.len(), "{after_ms} ms: joined chunks");
+        let clusters = webm_index(&joined).clusters_ms;
+        assert!(
+            clusters.windows(2).all(|w| w[0] < w[1]),
+            "{after_ms} ms: clusters of the joined chunks out of order: {clusters:?}"
+        );
+    }
+}
+
+/// An Opus block is written at its time plus the track's CodecDelay (the pre-skip).
+/// Blocks must still go in time order, within each cluster too: Chromium's Media
+/// Source Extensions refuse a block earlier than the one before it. At 60 fps a video
+/// frame falls inside even the encoder's own 6.5 ms of priming.
+#[test]
+fn blocks_are_in_time_order_with_the_opus_codec_delay() {
+    init();
+    let dir = Scratch::new("block_order");
+    let path = dir.join("order.webm");
+    let p = launch(&format!(
+        "mediarecorder name=r location={} \
+         videotestsrc num-buffers=60 ! video/x-raw,width=160,height=120,framerate=60/1 ! r. \
+         audiotestsrc num-buffers=50 samplesperbuffer=960 ! r.",
+        path.display()
+    ));
+    expect_eos(&p, Duration::from_secs(30));
+    drop(p);
+    let blocks = webm_index_of(&path).blocks;
+    assert!(blocks.len() > 100, "{} blocks", blocks.len());
+    let back: Vec<_> = blocks.windows(2).filter(|w| w[1].0 < w[0].0).collect();
+    assert!(
+        back.is_empty(),
+        "{} blocks earlier than the block before them (ms, track, key), e.g. {:?}",
+        back.len(),
+        back.first()
+    );
+}

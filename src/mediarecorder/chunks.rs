@@ -6,6 +6,8 @@
 //! timeslice, a chunk ends where a cluster starts at or after the slice boundary, so
 //! every chunk after the first begins with a cluster (which begins with a keyframe).
 
+use std::collections::VecDeque;
+
 /// Bytes handed to `dataavailable`, with the media time where they start.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Chunk {
@@ -26,6 +28,8 @@ pub struct ChunkCutter {
     next_cut: u64,
     current: Chunk,
     last_timecode: u64,
+    /// Timeslice chunks cut but not handed on yet, oldest first.
+    ready: VecDeque<Chunk>,
 }
 
 impl ChunkCutter {
@@ -83,6 +87,19 @@ impl ChunkCutter {
         }
         self.current.size += len;
         finished
+    }
+
+    /// Keeps a timeslice chunk until whoever hands chunks on next takes it: the job
+    /// queued to emit it, `request-data`, or the end of the file, whichever comes first.
+    /// A chunk cut while the muxer drains at the end would otherwise be emitted after
+    /// the file's last chunk (and after `stop`).
+    pub fn hold(&mut self, chunk: Chunk) {
+        self.ready.push_back(chunk);
+    }
+
+    /// The held chunks, oldest first; they come before anything `take` cuts next.
+    pub fn take_ready(&mut self) -> Vec<Chunk> {
+        self.ready.drain(..).collect()
     }
 
     /// What was written since the last chunk (possibly nothing), as `request-data` and
@@ -143,6 +160,20 @@ mod tests {
         let last = c.take();
         assert_eq!(last.data, b"c3");
         assert_eq!(last.timecode, 3 * S);
+    }
+
+    #[test]
+    fn held_chunks_are_taken_once_in_order() {
+        let mut c = ChunkCutter::new(Some(S));
+        c.push(Some(0), b"h", Some(0), true);
+        let first = c.push(Some(1), b"c1", Some(S), true).unwrap();
+        c.hold(first);
+        let second = c.push(Some(3), b"c2", Some(2 * S), true).unwrap();
+        c.hold(second);
+        let held: Vec<Vec<u8>> = c.take_ready().into_iter().map(|c| c.data).collect();
+        assert_eq!(held, [b"h".to_vec(), b"c1".to_vec()]);
+        assert!(c.take_ready().is_empty());
+        assert_eq!(c.take().data, b"c2");
     }
 
     #[test]

@@ -86,6 +86,9 @@ impl MediaRecorder {
             let count = files.len();
             for (i, file) in files.into_iter().enumerate() {
                 let mut closed = imp.close_file(file, &mut reported);
+                for chunk in std::mem::take(&mut closed.report.earlier) {
+                    imp.emit(Event::Data(chunk), RecorderState::Inactive);
+                }
                 if i + 1 < count {
                     let chunk = std::mem::take(&mut closed.report.chunk);
                     imp.emit(Event::Data(chunk), RecorderState::Inactive);
@@ -156,6 +159,9 @@ impl MediaRecorder {
                     imp.emit(Event::Error(err), now);
                 }
                 return;
+            }
+            for earlier in std::mem::take(&mut closed.report.earlier) {
+                imp.emit(Event::Data(earlier), now);
             }
             imp.emit(Event::Data(chunk), now);
             imp.emit_file_closed(&closed, now);
@@ -420,15 +426,19 @@ impl MediaRecorder {
 
     pub(super) fn session_event(&self, recording_id: u64, event: SessionEvent) {
         match event {
-            SessionEvent::Chunk(chunk) => {
+            SessionEvent::Chunks(ready) => {
                 // Called with the chunk cutter locked, which `request-data` takes under
                 // the state lock: the state is read when the chunk is emitted instead.
+                // The chunk waits in the cutter, so the end of the file (which may
+                // run before this job) emits it before the file's last chunk.
                 let weak = self.obj().downgrade();
                 self.dispatcher.submit(move || {
                     if let Some(obj) = weak.upgrade() {
                         let imp = obj.imp();
                         let now = imp.state.lock().unwrap().recorder;
-                        imp.emit(Event::Data(chunk), now);
+                        for chunk in ready.take() {
+                            imp.emit(Event::Data(chunk), now);
+                        }
                     }
                 });
             }

@@ -147,7 +147,7 @@ impl SessionHandle {
     }
 
     /// See `MuxSession::take_chunk`; nothing is written while opening.
-    pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) {
+    pub fn take_chunk(&self, mut deliver: impl FnMut(Chunk)) {
         match &*self.slot.lock().unwrap() {
             Slot::Open(session) => session.take_chunk(deliver),
             _ => deliver(Chunk::default()),
@@ -164,6 +164,7 @@ impl SessionHandle {
             Slot::Opening { .. } | Slot::Closed => None,
         };
         FinishReport {
+            earlier: Vec::new(),
             chunk: Chunk::default(),
             bytes: 0,
             finalized: false,

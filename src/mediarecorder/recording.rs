@@ -203,7 +203,7 @@ impl Recording {
     }
 
     /// Cuts a `request-data` chunk from the current file; false when none is open.
-    pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) -> bool {
+    pub fn take_chunk(&self, deliver: impl FnMut(Chunk)) -> bool {
         self.writer.take_chunk(deliver)
     }
 

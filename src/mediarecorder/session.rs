@@ -20,8 +20,8 @@ use super::timeline::Kind;
 
 /// What a session reports from its own threads.
 pub enum SessionEvent {
-    /// A timeslice chunk is complete.
-    Chunk(Chunk),
+    /// A timeslice chunk is complete and held in the cutter: take it from there.
+    Chunks(ReadyChunks),
     /// Writing failed (disk full, I/O error): the error names the path and the cause.
     Error(glib::Error, Option<String>),
 }
@@ -46,7 +46,20 @@ pub type OnEvent = Arc<dyn Fn(SessionEvent) + Send + Sync>;
 
 type Done = Arc<(Mutex<Option<Result<(), glib::Error>>>, Condvar)>;
 
+/// The timeslice chunks a session's cutter holds (see `ChunkCutter::hold`).
+pub struct ReadyChunks(Arc<Mutex<ChunkCutter>>);
+
+impl ReadyChunks {
+    /// The chunks not handed on yet, oldest first (none when another taker was first).
+    pub fn take(&self) -> Vec<Chunk> {
+        self.0.lock().unwrap().take_ready()
+    }
+}
+
 pub struct FinishReport {
+    /// Timeslice chunks cut while the file was finished and not handed on yet: they
+    /// come before `chunk`.
+    pub earlier: Vec<Chunk>,
     pub chunk: Chunk,
     /// Bytes of the file on disk (of the byte stream when there is no file).
     pub bytes: u64,
@@ -65,6 +78,8 @@ pub struct MuxSession {
     pipeline: gst::Pipeline,
     location: Option<PathBuf>,
     sources: Vec<(usize, gst_app::AppSrc)>,
+    /// WebM or Matroska: Opus frames get a DTS at their written time (see `push`).
+    matroska: bool,
     /// Per source: a frame was dropped, so video waits for the next keyframe.
     resync: Vec<AtomicBool>,
     dropped: Arc<AtomicU64>,
@@ -109,6 +124,41 @@ fn with_pre_skip(caps: &gst::Caps, samples: u16) -> Option<gst::Caps> {
         .structure_mut(0)?
         .set("streamheader", gst::Array::from_values(patched));
     Some(caps)
+}
+
+/// The OpusHead's pre-skip (samples at 48 kHz) in Opus caps.
+fn opus_pre_skip(caps: &gst::CapsRef) -> Option<u16> {
+    let s = caps.structure(0)?;
+    if s.name() != "audio/x-opus" {
+        return None;
+    }
+    let headers = s.get::<gst::ArrayRef>("streamheader").ok()?;
+    let head = headers.iter().next()?.get::<gst::Buffer>().ok()?;
+    let head = head.map_readable().ok()?;
+    if head.len() < 12 || !head.starts_with(b"OpusHead") {
+        return None;
+    }
+    Some(u16::from_le_bytes([head[10], head[11]]))
+}
+
+/// matroskamux writes an Opus block at its PTS plus the track's CodecDelay (the
+/// pre-skip), but interleaves the tracks by DTS, or PTS where there is none. So a block
+/// could go before a video block of an earlier time, which Chromium's Media Source
+/// Extensions refuse ("a block with a timecode before the previous block"). A DTS at
+/// the time the muxer writes (as it computes it) makes the order follow the file.
+fn with_written_time_as_dts(mut buffer: gst::Buffer, pre_skip: u16) -> gst::Buffer {
+    let Some(pts) = buffer.pts() else {
+        return buffer;
+    };
+    let delay =
+        gst::ClockTime::from_nseconds((u64::from(pre_skip) * 1_000_000_000 + 24_000) / 48_000);
+    let written = if pts > delay {
+        pts + delay
+    } else {
+        gst::ClockTime::ZERO
+    };
+    buffer.make_mut().set_dts(written);
+    buffer
 }
 
 /// Write errors from the sink say what failed ("Error while seeking in file") but not
@@ -307,6 +357,7 @@ impl MuxSession {
             resync: sources.iter().map(|_| AtomicBool::new(false)).collect(),
             dropped: config.dropped.clone(),
             sources,
+            matroska: matches!(config.container, Container::WebM | Container::Matroska),
             cutter,
             done,
         })
@@ -323,7 +374,8 @@ impl MuxSession {
         pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
             move |_, info| {
-                let mut cutter = cutter.lock().unwrap();
+                let shared = &cutter;
+                let mut cutter = shared.lock().unwrap();
                 match &info.data {
                     Some(gst::PadProbeData::Buffer(buffer)) => {
                         let flags = buffer.flags();
@@ -338,7 +390,8 @@ impl MuxSession {
                             Err(_) => None,
                         };
                         if let Some(chunk) = finished {
-                            on_event(SessionEvent::Chunk(chunk));
+                            cutter.hold(chunk);
+                            on_event(SessionEvent::Chunks(ReadyChunks(shared.clone())));
                         }
                     }
                     Some(gst::PadProbeData::Event(event)) => {
@@ -380,6 +433,15 @@ impl MuxSession {
             return false;
         }
         resync.store(false, Ordering::Relaxed);
+        let pre_skip = self
+            .matroska
+            .then(|| src.caps())
+            .flatten()
+            .and_then(|caps| opus_pre_skip(&caps));
+        let buffer = match pre_skip {
+            Some(samples) if samples > 0 => with_written_time_as_dts(buffer, samples),
+            _ => buffer,
+        };
         src.push_buffer(buffer).is_ok()
     }
 
@@ -401,9 +463,13 @@ impl MuxSession {
     }
 
     /// Cuts what was written since the last chunk and hands it to `deliver` while the
-    /// cutter is still locked, so it cannot overtake a timeslice chunk cut before it.
-    pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) {
+    /// cutter is still locked, after the timeslice chunks it holds, so it cannot
+    /// overtake a chunk cut before it.
+    pub fn take_chunk(&self, mut deliver: impl FnMut(Chunk)) {
         let mut cutter = self.cutter.lock().unwrap();
+        for chunk in cutter.take_ready() {
+            deliver(chunk);
+        }
         deliver(cutter.take());
     }
 
@@ -437,6 +503,7 @@ impl MuxSession {
             None => cutter.bytes_written(),
         };
         FinishReport {
+            earlier: cutter.take_ready(),
             chunk: cutter.take(),
             bytes,
             finalized,

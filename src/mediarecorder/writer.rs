@@ -202,7 +202,7 @@ impl Writer {
     }
 
     /// Cuts a `request-data` chunk from the current file; false when none is open.
-    pub fn take_chunk(&self, deliver: impl FnOnce(Chunk)) -> bool {
+    pub fn take_chunk(&self, deliver: impl FnMut(Chunk)) -> bool {
         match self.current_session() {
             Some(session) => {
                 session.take_chunk(deliver);
