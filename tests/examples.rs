@@ -10,27 +10,13 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::cargo_build;
+
 /// An example that has not finished after this long is killed and fails its test.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Debian's Python, the one with PyGObject (the first `python3` on PATH may lack it).
 const PYTHON: &str = "/usr/bin/python3";
-
-/// The folder cargo builds this profile into (`target/debug`): this test runs from its
-/// `deps` folder, wherever `CARGO_TARGET_DIR` or `--target-dir` put it.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its path");
-    let deps = exe.parent().expect("the test is in a folder");
-    assert_eq!(
-        deps.file_name().and_then(|n| n.to_str()),
-        Some("deps"),
-        "expected the test binary in target/<profile>/deps, not {}",
-        exe.display()
-    );
-    deps.parent()
-        .expect("deps is in the profile folder")
-        .to_path_buf()
-}
 
 /// What the tests run: the folder with the plugin's cdylib and the `record` program.
 struct Built {
@@ -46,33 +32,7 @@ struct Built {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let profile_dir = profile_dir();
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("a profile folder name")
-            .to_string();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
-            .args(["build", "--lib", "--example", "record"]);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                build.arg("--release");
-            }
-            other => {
-                build.args(["--profile", other]);
-            }
-        }
-        let out = build.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build --lib --example record failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let profile_dir = cargo_build(&["--lib", "--example", "record"]);
         let built = Built {
             record: profile_dir.join("examples").join("record"),
             plugin_dir: profile_dir,

@@ -379,26 +379,7 @@ impl Drop for Tmpfs {
 /// made once, so parallel `gst-launch-1.0` runs do not race to write it.
 fn plugin_env() -> &'static (PathBuf, PathBuf) {
     static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let built = exe.parent().unwrap().join("libgstmediarecorder.so");
-        assert!(built.exists(), "no plugin at {}", built.display());
-        let dir = tmp_dir("faults-plugin");
-        // A copy, not a link: a build running meanwhile must not swap it under a run.
-        std::fs::copy(&built, dir.join("libgstmediarecorder.so")).unwrap();
-        let registry = dir.join("registry.bin");
-        let out = Command::new("gst-inspect-1.0")
-            .arg("mediarecorder")
-            .env("GST_PLUGIN_PATH", &dir)
-            .env("GST_REGISTRY", &registry)
-            .output()
-            .expect("gst-inspect-1.0 runs");
-        assert!(
-            out.status.success(),
-            "gst-inspect-1.0 finds no mediarecorder"
-        );
-        (dir, registry)
-    })
+    ENV.get_or_init(|| plugin_env_in("faults-plugin"))
 }
 
 fn gst_launch() -> Command {

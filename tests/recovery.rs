@@ -35,25 +35,7 @@ const MARKER_SUFFIX: &str = ".mediarecorder-partial";
 /// once, so the child does not scan (or race to write) the user's.
 fn plugin_env() -> &'static (PathBuf, PathBuf) {
     static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let built = exe.parent().unwrap().join("libgstmediarecorder.so");
-        assert!(built.exists(), "no plugin at {}", built.display());
-        let dir = tmp_dir("recovery-plugin");
-        std::fs::copy(&built, dir.join("libgstmediarecorder.so")).unwrap();
-        let registry = dir.join("registry.bin");
-        let out = Command::new("gst-inspect-1.0")
-            .arg("mediarecorder")
-            .env("GST_PLUGIN_PATH", &dir)
-            .env("GST_REGISTRY", &registry)
-            .output()
-            .expect("gst-inspect-1.0 runs");
-        assert!(
-            out.status.success(),
-            "gst-inspect-1.0 finds no mediarecorder"
-        );
-        (dir, registry)
-    })
+    ENV.get_or_init(|| plugin_env_in("recovery-plugin"))
 }
 
 /// How long a killed recorder recorded, measured two ways.
@@ -447,35 +429,7 @@ fn files_the_journal_does_not_name_are_left_untouched() {
 /// Builds `examples/repair.rs` into this profile's folder, once.
 fn repair_example() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let profile = name_of(&profile_dir);
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
-            .args(["build", "--quiet", "--example", "repair"]);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                build.arg("--release");
-            }
-            other => {
-                build.args(["--profile", other]);
-            }
-        }
-        let out = build.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build --example repair failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let built = profile_dir.join("examples").join("repair");
-        assert!(built.is_file(), "no {}", built.display());
-        built
-    })
+    BUILT.get_or_init(|| build_example("repair"))
 }
 
 fn run_repair(args: &[&Path]) -> std::process::Output {

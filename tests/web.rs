@@ -17,6 +17,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::build_example;
+
 /// Longest wait for the server to listen and for the page to report.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -27,57 +29,10 @@ const FRAME_S: f64 = 1.0 / 30.0;
 /// the machine's two cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The folder cargo builds this profile into (`target/debug`), wherever
-/// `CARGO_TARGET_DIR` put it: this test runs from its `deps` folder.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its path");
-    let deps = exe.parent().expect("the test is in a folder");
-    assert_eq!(
-        deps.file_name().and_then(|n| n.to_str()),
-        Some("deps"),
-        "expected the test binary in target/<profile>/deps, not {}",
-        exe.display()
-    );
-    deps.parent()
-        .expect("deps is in the profile folder")
-        .to_path_buf()
-}
-
 /// Builds the `web` example once (`cargo test --test web` does not build examples).
 fn web_example() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let profile_dir = profile_dir();
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("a profile folder name")
-            .to_string();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
-            .args(["build", "--example", "web"]);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                build.arg("--release");
-            }
-            other => {
-                build.args(["--profile", other]);
-            }
-        }
-        let out = build.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build --example web failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let web = profile_dir.join("examples").join("web");
-        assert!(web.is_file(), "no {}", web.display());
-        web
-    })
+    BUILT.get_or_init(|| build_example("web"))
 }
 
 /// The example, running; killed when dropped.

@@ -625,3 +625,86 @@ pub fn ffmpeg_warnings(path: &Path) -> String {
         .expect("ffmpeg runs");
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
+
+/// The `target/<profile>` folder this test binary was built into.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let deps = exe.parent().expect("the test is in a folder");
+    assert_eq!(
+        deps.file_name().and_then(|n| n.to_str()),
+        Some("deps"),
+        "expected the test binary in target/<profile>/deps, not {}",
+        exe.display()
+    );
+    deps.parent()
+        .expect("deps is in the profile folder")
+        .to_path_buf()
+}
+
+/// Runs `cargo build <what>` for this test's profile (`cargo test --test X` builds
+/// no examples) and returns the profile folder.
+pub fn cargo_build(what: &[&str]) -> PathBuf {
+    let profile_dir = profile_dir();
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a profile folder name")
+        .to_string();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+        .args(["build", "--quiet"])
+        .args(what);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            build.arg("--release");
+        }
+        other => {
+            build.args(["--profile", other]);
+        }
+    }
+    let out = build.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo build {} failed:\n{}",
+        what.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    profile_dir
+}
+
+/// Builds example `name` for this test's profile and returns its path.
+pub fn build_example(name: &str) -> PathBuf {
+    let built = cargo_build(&["--example", name])
+        .join("examples")
+        .join(name);
+    assert!(built.is_file(), "no {}", built.display());
+    built
+}
+
+/// A folder (named `name` in the test scratch space) holding only the plugin built
+/// with this test binary, and a registry made once, so child processes neither scan
+/// the user's registry nor race to write one. A copy, not a link: a build running
+/// meanwhile must not swap it under a run.
+pub fn plugin_env_in(name: &str) -> (PathBuf, PathBuf) {
+    let exe = std::env::current_exe().unwrap();
+    let built = exe.parent().unwrap().join("libgstmediarecorder.so");
+    assert!(built.exists(), "no plugin at {}", built.display());
+    let dir = tmp_dir(name);
+    std::fs::copy(&built, dir.join("libgstmediarecorder.so")).unwrap();
+    let registry = dir.join("registry.bin");
+    let out = std::process::Command::new("gst-inspect-1.0")
+        .arg("mediarecorder")
+        .env("GST_PLUGIN_PATH", &dir)
+        .env("GST_REGISTRY", &registry)
+        .output()
+        .expect("gst-inspect-1.0 runs");
+    assert!(
+        out.status.success(),
+        "gst-inspect-1.0 finds no mediarecorder"
+    );
+    (dir, registry)
+}
