@@ -34,9 +34,12 @@ Environment (all optional):
   BENCH_LIVE1080_S, BENCH_LIVE1080_REPS live 1080p30 recording (default 10 s, 2 runs each)
   BENCH_MEM_SHORT_S, BENCH_MEM_RES     short memory recording (default 10 s at 720)
   BENCH_MEM_HAND_LONG  1 = also record the hand pipeline for BENCH_LONG_S (default 0)
-  BENCH_DENSITY_S, BENCH_DENSITY_RES, BENCH_DENSITY_MAX, BENCH_DENSITY_TOOLS
-                  parallel live recorders: length (5), resolution (720), largest N
-                  tried (32), tools (element,hand)
+  BENCH_DENSITY_S, BENCH_DENSITY_RES, BENCH_DENSITY_N, BENCH_DENSITY_TOOLS
+                  parallel live recorders: length (5), resolution (720), the Ns swept
+                  (10,12,14,16,18), tools (element,hand,ffmpeg)
+  BENCH_DENSITY_TRIES  attempts of a failing N (1)
+  BENCH_DENSITY_ELEMENT_ENCODER  an encoder description the element gets as its
+                  video-encoder property (default none: its own choice)
   BENCH_PRERECORD_S, BENCH_PRERECORD_REPS
                   pre-record: seconds left inactive (30) and runs of each setting (1)
   BENCH_FREECAPS_FRAMES, BENCH_FREECAPS_LIVE_S, BENCH_FREECAPS_RES
