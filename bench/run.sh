@@ -13,7 +13,8 @@
 #
 # Sections (BENCH_ONLY / BENCH_SKIP, comma separated): fps, quality, cpu, live1080, mem,
 # density, prerecord, freecaps (no format in the caps: element vs hand, CPU and format
-# negotiated, non-live and live). A run of some sections rewrites only their JSON files;
+# negotiated, non-live and live), vp8speed (VP8 realtime speed and PSNR against cpu-used
+# and static-threshold). A run of some sections rewrites only their JSON files;
 # the report shows every section that has one (BENCH_MERGE=0: this run's alone).
 # BENCH_REPS sets the repetitions of the timed runs (default 3). BENCH_OUT writes the
 # report elsewhere, and then its JSON files beside it (/tmp/b.md: /tmp/b.results/), so a
