@@ -39,7 +39,7 @@ Environment (all optional):
                   (10,12,14,16,18), tools (element,hand,ffmpeg)
   BENCH_DENSITY_TRIES  attempts of a failing N (1)
   BENCH_DENSITY_ELEMENT_ENCODER  an encoder description the element gets as its
-                  video-encoder property (default none: its own choice)
+                  video-encoder property, measured as the extra tool element-enc
   BENCH_PRERECORD_S, BENCH_PRERECORD_REPS
                   pre-record: seconds left inactive (30) and runs of each setting (1)
   BENCH_FREECAPS_FRAMES, BENCH_FREECAPS_LIVE_S, BENCH_FREECAPS_RES

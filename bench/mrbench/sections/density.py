@@ -15,8 +15,8 @@ STEPS = [10, 12, 14, 16, 18]
 
 
 def commands(ctx, tool, live, outs, w, h, n, element_encoder):
-    if tool == "element":
-        extra = f'video-encoder="{element_encoder}"' if element_encoder else ""
+    if tool in ("element", "element-enc"):
+        extra = f'video-encoder="{element_encoder}"' if tool == "element-enc" else ""
         return [gst(f"{live} ! {recorder_desc('vp8', o, extra)}") for o in outs]
     if tool == "hand":
         enc = ctx.settings.hand_encoder("vp8", w, h, True)
@@ -31,10 +31,12 @@ def measure(ctx, keys):
     secs = env_int("BENCH_DENSITY_S", 5)
     w, h = RESOLUTIONS[os.environ.get("BENCH_DENSITY_RES", "720")]
     steps = [int(s) for s in env_list("BENCH_DENSITY_N", [str(s) for s in STEPS])]
-    tools = env_list("BENCH_DENSITY_TOOLS", ["element", "hand", "ffmpeg"])
     attempts = max(1, env_int("BENCH_DENSITY_TRIES", 1))
-    # an encoder the element uses as configured (its video-encoder property), else its own
+    # an encoder the element uses as configured (its video-encoder property): the
+    # element-enc rows, beside the element with its own choice
     element_encoder = os.environ.get("BENCH_DENSITY_ELEMENT_ENCODER", "").strip()
+    default_tools = ["element"] + (["element-enc"] if element_encoder else []) + ["hand", "ffmpeg"]
+    tools = env_list("BENCH_DENSITY_TOOLS", default_tools)
     n = secs * FPS
     live = f"{PATTERN} is-live=true num-buffers={n} ! {caps(w, h)}"
     src = ctx.media.gst_source(w, h, n)
@@ -93,8 +95,8 @@ def render(key, f):
             for t in f["tries"]]
     best = "\n".join(f"Most {tool} recorders that keep up: **{f['best'][tool]}**"
                      for tool in f["tools"])
-    enc = (f" The element ran with `video-encoder=\"{f['element_encoder']}\"` instead of "
-           "its own encoder." if f.get("element_encoder") else "")
+    enc = (f" `element-enc` is the element with `video-encoder=\"{f['element_encoder']}\"` "
+           "instead of its own encoder." if f.get("element_encoder") else "")
     return (
         f"Live {f['height']}p30 recorders in parallel",
         f"N recorders started together, each a live {f['seconds']} s recording in its own "
