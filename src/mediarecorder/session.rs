@@ -7,7 +7,7 @@
 //! from the element's own stage, where they are restamped to start at 0.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -80,6 +80,10 @@ pub struct MuxSession {
     sources: Vec<(usize, gst_app::AppSrc)>,
     /// WebM or Matroska: Opus frames get a DTS at their written time (see `push`).
     matroska: bool,
+    /// Per source, in WebM or Matroska: the Opus pre-skip its frames are written
+    /// after, kept here as it is set rather than read from the caps per frame; 0 for
+    /// other tracks and containers.
+    written_delay: Vec<AtomicU32>,
     /// Per source: a frame was dropped, so video waits for the next keyframe.
     resync: Vec<AtomicBool>,
     dropped: Arc<AtomicU64>,
@@ -351,13 +355,24 @@ impl MuxSession {
             }));
         }
         started.store(true, Ordering::SeqCst);
+        let matroska = matches!(config.container, Container::WebM | Container::Matroska);
         Ok(MuxSession {
             pipeline,
             location: config.location.clone(),
             resync: sources.iter().map(|_| AtomicBool::new(false)).collect(),
+            written_delay: sources
+                .iter()
+                .map(|(_, src)| {
+                    let pre_skip = matroska
+                        .then(|| src.caps())
+                        .flatten()
+                        .and_then(|caps| opus_pre_skip(&caps));
+                    AtomicU32::new(u32::from(pre_skip.unwrap_or(0)))
+                })
+                .collect(),
             dropped: config.dropped.clone(),
             sources,
-            matroska: matches!(config.container, Container::WebM | Container::Matroska),
+            matroska,
             cutter,
             done,
         })
@@ -433,14 +448,9 @@ impl MuxSession {
             return false;
         }
         resync.store(false, Ordering::Relaxed);
-        let pre_skip = self
-            .matroska
-            .then(|| src.caps())
-            .flatten()
-            .and_then(|caps| opus_pre_skip(&caps));
-        let buffer = match pre_skip {
-            Some(samples) if samples > 0 => with_written_time_as_dts(buffer, samples),
-            _ => buffer,
+        let buffer = match self.written_delay[pos].load(Ordering::Relaxed) {
+            0 => buffer,
+            samples => with_written_time_as_dts(buffer, samples as u16),
         };
         src.push_buffer(buffer).is_ok()
     }
@@ -449,12 +459,16 @@ impl MuxSession {
     /// OpusHead pre-skip, written as the track's CodecDelay). Matroska has no other way
     /// to drop the head of a first packet; call before the track's first frame.
     pub fn set_opus_pre_skip(&self, stream: usize, samples: u16) {
-        let Some((_, src)) = self.sources.iter().find(|(s, _)| *s == stream) else {
+        let Some(pos) = self.sources.iter().position(|(s, _)| *s == stream) else {
             return;
         };
+        let src = &self.sources[pos].1;
         let Some(caps) = src.caps() else { return };
         if let Some(patched) = with_pre_skip(&caps, samples) {
             src.set_caps(Some(&patched));
+            if self.matroska {
+                self.written_delay[pos].store(u32::from(samples), Ordering::Relaxed);
+            }
         }
     }
 
