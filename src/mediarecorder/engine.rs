@@ -679,11 +679,15 @@ impl<P: Clone> Engine<P> {
     /// Audio held for a video stream that never sends: after a while (live only),
     /// record the audio alone rather than nothing.
     fn give_up_on_silent_video(&mut self, now: Duration, out: &mut Vec<Action<P>>) {
+        // Once started, nothing is held for the start: no scan of the queue per frame.
+        if self.timeline.is_started() {
+            return;
+        }
         let holding = self
             .waiting
             .iter()
             .any(|w| matches!(w, Waiting::Unplaced(_)));
-        if !holding || self.timeline.is_started() || !self.wait_is_over(now) {
+        if !holding || !self.wait_is_over(now) {
             return;
         }
         let silent: Vec<usize> = self

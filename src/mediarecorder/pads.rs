@@ -12,6 +12,7 @@ use super::branch::{self, EncoderParams};
 use super::entry::EntryTimes;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
+use super::recording::audio_rate;
 use super::state::{BitrateMode, RecorderState, Stream, DROP_LEVEL};
 use super::timeline::Kind;
 
@@ -506,9 +507,7 @@ impl MediaRecorder {
             let rate = element
                 .static_pad("src")
                 .and_then(|p| p.current_caps())
-                .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("rate").ok()))
-                .unwrap_or(48_000)
-                .max(1) as u64;
+                .map_or(48_000, |caps| audio_rate(Kind::Audio, &caps));
             gaps.fetch_add(1, Ordering::Relaxed);
             silence.fetch_add(new * 1_000_000_000 / rate, Ordering::Relaxed);
         });
