@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -30,14 +29,7 @@ fn clock_aligned_segments_start_on_each_multiple_of_the_file_duration() {
          audiotestsrc is-live=true ! r.",
         dir.display()
     ));
-    let closed = Arc::new(Mutex::new(Vec::new()));
-    let c = closed.clone();
-    recorder(&p).connect("file-closed", false, move |args| {
-        c.lock()
-            .unwrap()
-            .push(args[1].get::<gst::Structure>().unwrap());
-        None
-    });
+    let closed = watch_closed(&recorder(&p));
     p.set_state(gst::State::Playing).unwrap();
     // The wall clock at running time 0, as the test sees it.
     let (_, state, _) = p.state(gst::ClockTime::from_seconds(10));

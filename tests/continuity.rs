@@ -75,14 +75,7 @@ fn a_microphone_dropping_buffers_stays_in_sync_with_the_video() {
         path.display()
     ));
     let messages = watch_messages(&p);
-    let closed = Arc::new(Mutex::new(Vec::new()));
-    let c = closed.clone();
-    recorder(&p).connect("file-closed", false, move |args| {
-        c.lock()
-            .unwrap()
-            .push(args[1].get::<gst::Structure>().unwrap());
-        None
-    });
+    let closed = watch_closed(&recorder(&p));
     expect_eos(&p, Duration::from_secs(40));
     drop(p);
 

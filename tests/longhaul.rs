@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -22,18 +21,6 @@ fn files_in(dir: &std::path::Path, ext: &str) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-fn watch_closed(r: &gst::Element) -> Arc<Mutex<Vec<gst::Structure>>> {
-    let closed = Arc::new(Mutex::new(Vec::new()));
-    let c = closed.clone();
-    r.connect("file-closed", false, move |args| {
-        c.lock()
-            .unwrap()
-            .push(args[1].get::<gst::Structure>().unwrap());
-        None
-    });
-    closed
 }
 
 #[test]

@@ -708,3 +708,16 @@ pub fn plugin_env_in(name: &str) -> (PathBuf, PathBuf) {
     );
     (dir, registry)
 }
+
+/// Collects the `file-closed` structures the recorder emits, in order.
+pub fn watch_closed(r: &gst::Element) -> Arc<Mutex<Vec<gst::Structure>>> {
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let c = closed.clone();
+    r.connect("file-closed", false, move |args| {
+        c.lock()
+            .unwrap()
+            .push(args[1].get::<gst::Structure>().unwrap());
+        None
+    });
+    closed
+}
