@@ -24,8 +24,20 @@ fn watch_messages(pipeline: &gst::Pipeline) -> Arc<Mutex<Vec<gst::Structure>>> {
     seen
 }
 
-/// The file's audio as 48 kHz mono samples, decoded by ffmpeg.
-fn audio_samples(path: &std::path::Path) -> Vec<i16> {
+/// The file's audio as 48 kHz mono samples decoded by ffmpeg, with the file time of
+/// the first one (the first packet need not be at 0: the file starts with the video).
+fn audio_samples(path: &std::path::Path) -> (f64, Vec<i16>) {
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_frames"])
+        .args(["-read_intervals", "%+#1", "-show_entries", "frame=pts_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let first: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .expect("the first audio frame's time");
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
@@ -39,26 +51,56 @@ fn audio_samples(path: &std::path::Path) -> Vec<i16> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    out.stdout
+    let samples = out
+        .stdout
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
+        .collect();
+    (first, samples)
 }
 
-/// Where each tick of `audiotestsrc wave=ticks` begins, in seconds of the file: the
-/// first loud sample after at least half a second of quiet.
-fn tick_onsets(samples: &[i16]) -> Vec<f64> {
-    let mut onsets = Vec::new();
-    let mut last_loud: Option<usize> = None;
-    for (i, s) in samples.iter().enumerate() {
-        if s.unsigned_abs() > 3000 {
-            if last_loud.is_none_or(|l| i - l > 24_000) {
-                onsets.push(i as f64 / 48_000.0);
+/// Where each tick of `audiotestsrc wave=ticks` begins: the first loud sample after
+/// at least half a second of quiet. Times are `start` plus the sample's offset.
+#[derive(Default)]
+struct TickFinder {
+    onsets: Vec<f64>,
+    last_loud: Option<f64>,
+}
+
+impl TickFinder {
+    fn feed(&mut self, start: f64, samples: impl Iterator<Item = i16>) {
+        for (i, s) in samples.enumerate() {
+            if s.unsigned_abs() > 3000 {
+                let t = start + i as f64 / 48_000.0;
+                if self.last_loud.is_none_or(|l| t - l > 0.5) {
+                    self.onsets.push(t);
+                }
+                self.last_loud = Some(t);
             }
-            last_loud = Some(i);
         }
     }
-    onsets
+}
+
+/// The running time at which each tick is captured, read from the source's buffers
+/// before any is lost.
+fn watch_ticks(source: &gst::Element) -> Arc<Mutex<TickFinder>> {
+    let ticks = Arc::new(Mutex::new(TickFinder::default()));
+    let t = ticks.clone();
+    source
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                let pts = buffer.pts().expect("a live source stamps its buffers");
+                let map = buffer.map_readable().unwrap();
+                let samples = map
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]));
+                t.lock().unwrap().feed(pts.nseconds() as f64 / 1e9, samples);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    ticks
 }
 
 #[test]
@@ -71,10 +113,11 @@ fn a_microphone_dropping_buffers_stays_in_sync_with_the_video() {
     let p = launch(&format!(
         "mediarecorder name=r duration=15000 location={} \
          videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! r. \
-         audiotestsrc is-live=true wave=ticks ! identity drop-probability=0.05 ! r.",
+         audiotestsrc name=mic is-live=true wave=ticks ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! identity drop-probability=0.05 ! r.",
         path.display()
     ));
     let messages = watch_messages(&p);
+    let captured = watch_ticks(&p.by_name("mic").unwrap());
     let closed = watch_closed(&recorder(&p));
     expect_eos(&p, Duration::from_secs(40));
     drop(p);
@@ -109,7 +152,7 @@ fn a_microphone_dropping_buffers_stays_in_sync_with_the_video() {
         "video ends at {video_end} ns, audio at {audio_end} ns"
     );
 
-    // Each tick, captured at running time k s, sits at k s minus the running time of
+    // Each tick sits at the running time it was captured at minus the running time of
     // the file's first frame, from the first second to the last.
     let first_rt = closed.lock().unwrap()[0]
         .get::<Option<gst::ClockTime>>("running-time")
@@ -117,25 +160,33 @@ fn a_microphone_dropping_buffers_stays_in_sync_with_the_video() {
         .expect("the first frame's running time")
         .nseconds() as f64
         / 1e9;
-    let onsets = tick_onsets(&audio_samples(&path));
+    let captured = std::mem::take(&mut captured.lock().unwrap().onsets);
+    let (audio_start, samples) = audio_samples(&path);
+    let mut in_file = TickFinder::default();
+    in_file.feed(audio_start, samples.into_iter());
+    let onsets = in_file.onsets;
     let mut checked = 0;
-    for k in 1..15 {
-        let expected = k as f64 - first_rt;
+    for (k, capture_rt) in captured.iter().enumerate().filter(|(_, t)| **t > first_rt) {
+        let expected = capture_rt - first_rt;
         // A tick whose first buffer was dropped begins later: only whole ticks count.
         let Some(found) = onsets.iter().find(|t| (*t - expected).abs() < 0.3) else {
             continue;
         };
         let offset = found - expected;
-        if offset > 0.020 {
-            // The tick's first buffer was lost: it begins a buffer (23 ms) late or
+        if offset > 0.015 {
+            // The tick's first buffer was lost: it begins a buffer (21 ms) late or
             // more. Audio that drifts comes early, never late.
             continue;
         }
         assert!(
-            offset >= -0.020,
+            offset >= -0.015,
             "tick {k} at {found:.3} s, expected {expected:.3} s"
         );
         checked += 1;
     }
-    assert!(checked >= 10, "{checked} ticks checked of 14: {onsets:?}");
+    assert!(
+        checked >= 10,
+        "{checked} ticks checked of {}: captured at {captured:?}, in the file at {onsets:?}",
+        captured.len()
+    );
 }
