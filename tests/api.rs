@@ -762,6 +762,27 @@ fn a_slow_encoder_drops_frames_without_glib_criticals() {
     assert!(decode(&path).frames() > 0);
 }
 
+#[test]
+fn a_live_source_with_latency_is_not_taken_for_late() {
+    init();
+    let dir = Scratch::new("latency");
+    let path = dir.join("delayed.webm");
+    // A network camera's jitterbuffer holds every frame 1.5 s (here a queue that
+    // declares it as latency): each frame arrives 1.5 s after its running time, as
+    // it should, and none is dropped as late.
+    let p = launch(&format!(
+        "videotestsrc is-live=true num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! queue min-threshold-time=1500000000 max-size-time=3000000000 max-size-buffers=0 \
+         max-size-bytes=0 ! mediarecorder name=r location={}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    expect_eos(&p, Duration::from_secs(20));
+    assert_eq!(r.property::<u64>("frames-dropped"), 0);
+    drop(p);
+    assert_eq!(decode(&path).frames(), 90);
+}
+
 /// A stop just after a timeslice boundary: the muxer, draining at the end, cuts the
 /// chunk of the slice before it while the recording is being finished. That chunk is
 /// emitted before the last one and before `stop`, so the chunks joined are the file

@@ -3,7 +3,7 @@
 //! the element's public enums and limits. Everything else reads these; this module
 //! reads nothing of the element.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ pub enum BitrateMode {
     Variable = 1,
 }
 
-/// Raw media waiting before an encoder of a live source beyond which frames are dropped.
+/// How late a live source's raw frame may reach its encoder before it is dropped instead.
 pub(super) const DROP_LEVEL: u64 = 1_000_000_000;
 /// Keeps `duration` in nanoseconds within u64.
 pub const MAX_DURATION_MS: u64 = u64::MAX / 1_000_000 - 1;
@@ -190,6 +190,7 @@ pub struct Stream {
     pub(super) pad: gst::GhostPad,
     /// The pad's target, where the branch starts.
     pub(super) entry: gst::Element,
+    /// Between the encoder and the stage.
     pub(super) queue: gst::Element,
     pub(super) sink: gst_app::AppSink,
     pub(super) middle: Vec<gst::Element>,
@@ -203,9 +204,34 @@ pub struct Stream {
     pub(super) eos: bool,
     /// Raw frames dropped before the encoder because it could not keep up.
     pub(super) dropped: Arc<AtomicU64>,
+    /// Whether, and past what upstream latency, late raw frames are dropped.
+    pub(super) late_drop: Arc<LateDrop>,
     /// Gaps in the audio's timestamps filled with silence, and the silence (ns).
     pub(super) audio_gaps: Arc<AtomicU64>,
     pub(super) silence: Arc<AtomicU64>,
+}
+
+/// The live-source rule the entry's drop probe follows, set when the chain is built.
+#[derive(Debug, Default)]
+pub struct LateDrop {
+    /// Live raw input: late frames are dropped rather than encoded.
+    pub(super) enabled: AtomicBool,
+    /// Upstream's minimum latency (ns): a frame is due at its running time plus this.
+    pub(super) latency: AtomicU64,
+}
+
+impl LateDrop {
+    /// Whether a frame of running time `frame_rt` reaching the encoder at `now_rt` is
+    /// dropped: it is more than `DROP_LEVEL` past due, so the machine cannot keep up
+    /// and encoding it would only put the recording further behind.
+    pub(super) fn drops(&self, frame_rt: u64, now_rt: u64) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+            && is_too_late(frame_rt, now_rt, self.latency.load(Ordering::Relaxed))
+    }
+}
+
+fn is_too_late(frame_rt: u64, now_rt: u64, latency: u64) -> bool {
+    now_rt.saturating_sub(frame_rt.saturating_add(latency)) > DROP_LEVEL
 }
 
 impl Stream {
@@ -239,4 +265,36 @@ pub struct State {
     pub(super) first_caps_at: Option<std::time::Instant>,
     /// The periodic check for linked pads that will never get a stream.
     pub(super) orphan_check: Option<gst::PeriodicClockId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_frame_is_dropped_only_a_drop_level_past_due() {
+        assert!(!is_too_late(5_000 * MS, 5_000 * MS, 0));
+        assert!(
+            !is_too_late(5_000 * MS, 6_000 * MS, 0),
+            "a second late is kept"
+        );
+        assert!(is_too_late(5_000 * MS, 6_001 * MS, 0));
+        // A network source's jitterbuffer delays every frame: that is not lateness.
+        assert!(!is_too_late(5_000 * MS, 8_000 * MS, 2_000 * MS));
+        assert!(is_too_late(5_000 * MS, 8_001 * MS, 2_000 * MS));
+        // A frame stamped ahead of the clock is early, never late.
+        assert!(!is_too_late(9_000 * MS, 5_000 * MS, 0));
+    }
+
+    #[test]
+    fn the_rule_applies_once_enabled() {
+        let rule = LateDrop::default();
+        assert!(!rule.drops(0, 10_000 * MS), "not a live raw stream");
+        rule.enabled.store(true, Ordering::Relaxed);
+        assert!(rule.drops(0, 10_000 * MS));
+        rule.latency.store(9_500 * MS, Ordering::Relaxed);
+        assert!(!rule.drops(0, 10_000 * MS));
+    }
 }
