@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Times both ends of one recording: from the pipeline reaching PLAYING to the first
-byte of the output file on disk, and from asking the recording to stop to the file
+media of the output file on disk (its first Cluster: a header alone holds no frame), and from asking the recording to stop to the file
 being finalized.
 
 usage: latency.py SECONDS LOCATION 'PIPELINE DESCRIPTION'
@@ -8,7 +8,7 @@ usage: latency.py SECONDS LOCATION 'PIPELINE DESCRIPTION'
 A pipeline with an element named `r` (mediarecorder) is stopped with its
 `stop-recording` action and its file is final at the element's `stop` signal; any other
 pipeline is sent EOS and its file is final at the EOS message. SECONDS after PLAYING the
-stop is asked. Prints one JSON line on stdout: first_byte_s, finalize_s (and for the
+stop is asked. Prints one JSON line on stdout: first_media_s, first_byte_s, finalize_s (and for the
 element stop_message_s, when `mediarecorder-stop` was posted), duration (ffprobe's
 reading of the file at the moment it was reported final, before the pipeline goes
 down; None when the file has no Duration), error.
@@ -35,11 +35,25 @@ def size(path):
         return 0
 
 
+CLUSTER_ID = b"\x1f\x43\xb6\x75"
+
+
+def has_cluster(path):
+    try:
+        with open(path, "rb") as f:
+            return CLUSTER_ID in f.read()
+    except OSError:
+        return False
+
+
 def watch_first_byte(path, times, done):
-    """Polls the file until it holds a byte (the file may not exist yet)."""
+    """Polls the file until it holds a byte (the file may not exist yet), then until it
+    holds a Cluster, the first frames."""
     while not done.is_set():
-        if size(path) > 0:
+        if "first_byte" not in times and size(path) > 0:
             times["first_byte"] = time.monotonic()
+        if "first_byte" in times and has_cluster(path):
+            times["first_media"] = time.monotonic()
             return
         time.sleep(POLL_S)
 
@@ -130,6 +144,7 @@ class Timing:
     def result(self, duration):
         return {
             "first_byte_s": self.since("playing", "first_byte"),
+            "first_media_s": self.since("playing", "first_media"),
             "finalize_s": self.since("ask_stop", "final"),
             "stop_message_s": self.since("ask_stop", "stop_message"),
             "duration": duration,
