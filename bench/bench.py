@@ -12,7 +12,7 @@ their files; the report always shows every section that has one.
 
 Environment (all optional):
   BENCH_ONLY      comma list of sections: fps,quality,cpu,live1080,mem,density,prerecord,
-                  freecaps,vp8speed (default all)
+                  freecaps,vp8speed,overhead,startup (default all)
   BENCH_SKIP      comma list of sections to leave out
   BENCH_RENDER_ONLY  1 = measure nothing, only render the report from the JSON files
   BENCH_MERGE     0 = the report shows only the sections of this run (default 1: every
@@ -48,6 +48,12 @@ Environment (all optional):
   BENCH_VP8SPEED_FRAMES, BENCH_VP8SPEED_RES, BENCH_VP8SPEED_CPU_USED, BENCH_VP8SPEED_PICTURES
                   VP8 speed/quality study: frames (150), resolution (720), cpu-used
                   values (8,10,12,14,16,-8,-12,-16), pictures (smpte,ball)
+  BENCH_OVERHEAD_S, BENCH_OVERHEAD_FRAMES, BENCH_OVERHEAD_RES
+                  element vs hand at the same settings, video and video+audio: live
+                  seconds (5), non-live frames (150), resolutions (720,1080)
+  BENCH_STARTUP_S, BENCH_STARTUP_RES, BENCH_STARTUP_STREAMS
+                  PLAYING to first byte and stop to finalized file, live: seconds before
+                  the stop (3), resolution (720), streams (video,video+audio)
   BENCH_WORK      scratch directory (default a new one under /tmp, removed at the end)
   BENCH_KEEP      1 = keep the scratch directory
 """

@@ -2,7 +2,8 @@
 """Prints, as JSON, the settings of the encoder `mediarecorder name=r` chose for a
 pipeline: runs it (a few frames are enough) and reads the encoder's properties.
 
-usage: encoder_settings.py 'videotestsrc num-buffers=5 ! CAPS ! mediarecorder name=r ...'
+usage: encoder_settings.py 'videotestsrc num-buffers=5 ! CAPS ! mediarecorder name=r ...' [audio]
+With `audio`, the audio encoder's settings instead (the pipeline must link audio too).
 """
 import json
 import sys
@@ -26,6 +27,9 @@ PROPS = (
     "threads",
     "row-mt",
 )
+AUDIO_ENCODERS = ("opusenc",)
+# what the element sets (bitrate, bitrate-type) and the defaults that shape the encode
+AUDIO_PROPS = ("bitrate", "bitrate-type", "audio-type", "bandwidth", "frame-size", "complexity")
 
 
 def as_text(value):
@@ -37,6 +41,8 @@ def as_text(value):
 
 
 def main():
+    audio = sys.argv[2:] == ["audio"]
+    encoders, props = (AUDIO_ENCODERS, AUDIO_PROPS) if audio else (ENCODERS, PROPS)
     Gst.init(None)
     pipeline = Gst.parse_launch(sys.argv[1])
     recorder = pipeline.get_by_name("r")
@@ -44,7 +50,7 @@ def main():
 
     def added(_bin, _sub, element):
         factory = element.get_factory()
-        if factory and factory.get_name() in ENCODERS:
+        if factory and factory.get_name() in encoders:
             found.append(element)
 
     recorder.connect("deep-element-added", added)
@@ -60,7 +66,7 @@ def main():
         result["factory"] = encoder.get_factory().get_name()
         result["props"] = {
             name: as_text(encoder.get_property(name))
-            for name in PROPS
+            for name in props
             if encoder.find_property(name) is not None
         }
     pipeline.set_state(Gst.State.NULL)

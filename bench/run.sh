@@ -9,12 +9,16 @@
 #   BENCH_ONLY=fps,quality bench/run.sh
 #   BENCH_ONLY=cpu BENCH_REPS=1 BENCH_CPU_S=2 BENCH_OUT=/tmp/b.md bench/run.sh   # quick look
 #   BENCH_ONLY=prerecord BENCH_PRERECORD_S=30 bench/run.sh
+#   BENCH_ONLY=overhead,startup BENCH_REPS=1 BENCH_OVERHEAD_S=2 BENCH_OUT=/tmp/b.md bench/run.sh
 #   BENCH_RENDER_ONLY=1 bench/run.sh   # only re-render BENCHMARKS.md from bench/results
 #
 # Sections (BENCH_ONLY / BENCH_SKIP, comma separated): fps, quality, cpu, live1080, mem,
 # density, prerecord, freecaps (no format in the caps: element vs hand, CPU and format
 # negotiated, non-live and live), vp8speed (VP8 realtime speed and PSNR against cpu-used
-# and static-threshold). A run of some sections rewrites only their JSON files;
+# and static-threshold), overhead (element vs hand at the same encoder settings, live and
+# non-live, 720p/1080p, video and video+audio: CPU per recorded second, threads, peak
+# memory), startup (PLAYING to first byte on disk, stop to finalized file, live 720p30).
+# A run of some sections rewrites only their JSON files;
 # the report shows every section that has one (BENCH_MERGE=0: this run's alone).
 # BENCH_REPS sets the repetitions of the timed runs (default 3). BENCH_OUT writes the
 # report elsewhere, and then its JSON files beside it (/tmp/b.md: /tmp/b.results/), so a

@@ -6,7 +6,7 @@ import json
 import os
 
 from .common import BENCH, PATTERN, PY, log
-from .media import caps
+from .media import audio_source, caps
 from .process import run
 
 
@@ -25,14 +25,31 @@ def recorder_desc(codec, location=None, extra=""):
     return " ".join(parts)
 
 
+def element_pipeline(video, location, audio=None):
+    """`video ! mediarecorder`, and `audio ! r.` as a second branch when given."""
+    desc = f"{video} ! {recorder_desc('vp8', location)}"
+    return f"{desc}  {audio} ! r." if audio else desc
+
+
+def hand_pipeline(video, video_enc, location, audio=None, audio_enc=None):
+    """The element's work written by hand: `videoconvert ! <encoder>` into webmmux, and
+    `audioconvert ! audioresample ! <encoder>` into the same muxer when `audio` is given."""
+    desc = f"{video} ! videoconvert ! {video_enc} ! webmmux name=m ! filesink location={location}"
+    if not audio:
+        return desc
+    return f"{desc}  {audio} ! audioconvert ! audioresample ! {audio_enc} ! m."
+
+
 def naive_encoder(codec):
     return {"vp8": "vp8enc", "vp9": "vp9enc", "av1": "av1enc ! av1parse"}[codec]
 
 
-def read_back(desc):
+def read_back(desc, audio=False):
     """The settings of the encoder the element chose in the pipeline `desc` (a few
-    frames are enough): {"factory": ..., "props": {...}}, or {"error": ...}."""
-    res = run([PY, os.path.join(BENCH, "encoder_settings.py"), desc])
+    frames are enough), its audio encoder's with `audio`: {"factory": ..., "props":
+    {...}}, or {"error": ...}."""
+    res = run([PY, os.path.join(BENCH, "encoder_settings.py"), desc]
+              + (["audio"] if audio else []))
     return json.loads(res.out.strip().splitlines()[-1])
 
 
@@ -44,6 +61,7 @@ class Settings:
     def __init__(self, media):
         self.media = media
         self.cache = {}
+        self.audio_cache = {}
         self.used = {}
 
     def forget_used(self):
@@ -61,6 +79,26 @@ class Settings:
                 f"{data['factory']} {data['props']}")
         self.used[key] = self.cache[key]
         return self.cache[key]
+
+    def audio(self, live):
+        """What the element configures for the stereo 48 kHz test tone (not in `used`:
+        the sections that record audio keep these settings in their figures)."""
+        if live not in self.audio_cache:
+            out = self.media.path("settings.webm")
+            live_s = " is-live=true" if live else ""
+            data = read_back(f"{PATTERN}{live_s} num-buffers=5 ! {caps(320, 240)} ! "
+                             f"{recorder_desc('vp8', out)}  {audio_source(live, 5)} ! r.",
+                             audio=True)
+            if "factory" not in data:
+                raise RuntimeError(f"no audio encoder settings from the element: {data}")
+            self.audio_cache[live] = data
+            log(f"element's audio encoder {'live' if live else 'non-live'}: "
+                f"{data['factory']} {data['props']}")
+        return self.audio_cache[live]
+
+    def hand_audio_encoder(self, live):
+        s = self.audio(live)
+        return f"{s['factory']} " + " ".join(f"{k}={v}" for k, v in s["props"].items())
 
     def used_records(self):
         """The streams used, as the JSON files keep them."""

@@ -9,10 +9,34 @@ from .common import FPS, PATTERN, log
 from .process import ffmpeg, gst, output, run
 
 NOTHING = {"frames": 0, "duration": 0.0, "size": 0, "kbps": 0.0}
+AUDIO_RATE = 48000
 
 
 def caps(w, h):
     return f"video/x-raw,format=I420,width={w},height={h},framerate={FPS}/1"
+
+
+def user_caps(w, h):
+    """Caps as users write them: size and rate, the format left to negotiation."""
+    return f"video/x-raw,width={w},height={h},framerate={FPS}/1"
+
+
+def video_source(w, h, live, frames=None):
+    """The test picture at 30 fps with caps as users write them; `frames` None: until
+    stopped."""
+    live_s = " is-live=true" if live else ""
+    count = f" num-buffers={frames}" if frames else ""
+    return f"{PATTERN}{live_s}{count} ! {user_caps(w, h)}"
+
+
+def audio_source(live, frames=None):
+    """A stereo 48 kHz tone in buffers of one video frame's length, so `frames` buffers
+    last as long as `frames` video frames (a microphone's rate and channels fixed, the
+    sample format left to negotiation)."""
+    live_s = " is-live=true" if live else ""
+    count = f" num-buffers={frames}" if frames else ""
+    return (f"audiotestsrc{live_s}{count} samplesperbuffer={AUDIO_RATE // FPS} ! "
+            f"audio/x-raw,rate={AUDIO_RATE},channels=2")
 
 
 def probe(path):

@@ -1,5 +1,5 @@
-"""Running commands: wall time, CPU (getrusage of the child), peak RSS and RSS samples,
-and how a command is written down for the report."""
+"""Running commands: wall time, CPU (getrusage of the child), peak RSS, RSS and thread
+count samples, and how a command is written down for the report."""
 
 import os
 import re
@@ -14,7 +14,7 @@ import time
 
 class Result:
     """One finished process: wall time, CPU (user+sys of it and its waited children),
-    peak RSS, exit status, output, and RSS samples when asked."""
+    peak RSS, exit status, output, and RSS and thread count samples when asked."""
 
     def __init__(self, cmd):
         self.cmd = cmd
@@ -26,6 +26,7 @@ class Result:
         self.timed_out = False
         self.out = ""
         self.samples = []  # (seconds since start, VmRSS kB)
+        self.thread_samples = []  # (seconds since start, threads of the process)
 
     @property
     def cpu(self):
@@ -44,6 +45,13 @@ def _rss_kb(pid):
     except OSError:
         return None
     return None
+
+
+def _threads(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return None
 
 
 def run_many(cmds, timeout=None, sample_every=None, workdir=None):
@@ -75,6 +83,9 @@ def run_many(cmds, timeout=None, sample_every=None, workdir=None):
                     rss = _rss_kb(proc.pid)
                     if rss is not None:
                         res.samples.append((time.monotonic() - start, rss))
+                    threads = _threads(proc.pid)
+                    if threads is not None:
+                        res.thread_samples.append((time.monotonic() - start, threads))
                     stop.wait(sample_every)
 
             sampler = threading.Thread(target=sample, daemon=True)
@@ -156,6 +167,13 @@ def rss_at(samples, t):
     """The last RSS sample at or before t seconds (the first one if none is)."""
     before = [rss for at, rss in samples if at <= t]
     return before[-1] if before else (samples[0][1] if samples else None)
+
+
+def threads_in_middle(res):
+    """Most threads the process had in the middle half of its run (start-up and
+    shutdown left out), or None without samples."""
+    middle = [n for t, n in res.thread_samples if res.wall / 4 <= t <= res.wall * 3 / 4]
+    return max(middle or [n for _, n in res.thread_samples], default=None)
 
 
 def rss_slope(samples, after):
