@@ -123,6 +123,83 @@ fn user_encoder_is_used_as_given() {
     assert_eq!(keys, [0, 500, 1000, 1500]);
 }
 
+/// What the element set on its VP8 encoder, read back while it records.
+#[derive(Debug)]
+struct Vp8Settings {
+    deadline: i64,
+    cpu_used: i32,
+    threads: i32,
+    lag_in_frames: i32,
+    keyframe_max_dist: i32,
+    end_usage: String,
+    target_bitrate: i32,
+}
+
+fn chosen_vp8_settings(source: &str) -> Vp8Settings {
+    init();
+    let dir = tmp_dir("vp8_settings");
+    let p = launch(&format!(
+        "{source} ! mediarecorder name=r location={}",
+        dir.join("settings.webm").display()
+    ));
+    let r = recorder(&p);
+    p.set_state(gst::State::Playing).unwrap();
+    let find = || {
+        r.downcast_ref::<gst::Bin>()
+            .unwrap()
+            .iterate_recurse()
+            .into_iter()
+            .filter_map(Result::ok)
+            .find(|e| e.factory().is_some_and(|f| f.name() == "vp8enc"))
+    };
+    // The chain is built, encoder configured, when the first caps arrive.
+    assert!(wait_until(Duration::from_secs(10), || find().is_some()));
+    let e = find().unwrap();
+    let settings = Vp8Settings {
+        deadline: e.property("deadline"),
+        cpu_used: e.property("cpu-used"),
+        threads: e.property("threads"),
+        lag_in_frames: e.property("lag-in-frames"),
+        keyframe_max_dist: e.property("keyframe-max-dist"),
+        end_usage: e.property_value("end-usage").serialize().unwrap().into(),
+        target_bitrate: e.property("target-bitrate"),
+    };
+    p.set_state(gst::State::Null).unwrap();
+    settings
+}
+
+#[test]
+fn live_vp8_settings_reach_the_encoder() {
+    // As browsers encode a camera, and as BENCHMARKS.md measured against the hand
+    // pipeline and ffmpeg: realtime, a fast preset, constant bitrate, no look-ahead,
+    // one thread for a live 30 fps picture, a keyframe every 2 s.
+    let s = chosen_vp8_settings(
+        "videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=30/1",
+    );
+    assert_eq!(
+        (
+            s.deadline,
+            s.cpu_used,
+            s.threads,
+            s.lag_in_frames,
+            s.keyframe_max_dist
+        ),
+        (1, 8, 1, 0, 60),
+        "{s:?}"
+    );
+    assert_eq!(s.end_usage, "cbr", "{s:?}");
+    assert!((1_500_000..=3_000_000).contains(&s.target_bitrate), "{s:?}");
+}
+
+#[test]
+fn a_file_is_encoded_with_the_cores_it_can_use() {
+    // Not live: as fast as the machine goes, so the threads follow the cores.
+    let s = chosen_vp8_settings("videotestsrc ! video/x-raw,width=1280,height=720,framerate=30/1");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
+    assert_eq!(s.threads, cores.min(8), "{s:?}");
+    assert_eq!(s.deadline, 1, "{s:?}");
+}
+
 #[test]
 fn keyframe_interval_duration_places_keyframes() {
     let (path, _) = record(

@@ -81,7 +81,6 @@ pub fn video_threads(width: u32, height: u32, fps: f64, live: bool, cores: u32) 
     ((pixel_rate / per_thread).ceil() as u32).clamp(1, cores.min(8))
 }
 
-/// Keyframe distance in frames for an interval in milliseconds.
 /// Smallest picture side an encoder is given: libvpx takes 1x1 but what it makes of
 /// 8x8 no player reads.
 pub const MIN_SIDE: u32 = 16;
@@ -135,6 +134,7 @@ pub fn encodable_audio(channels: u32, rate: u32, codec: AudioCodec) -> (u32, u32
     }
 }
 
+/// Keyframe distance in frames for an interval in milliseconds.
 pub fn keyframe_distance(interval_ms: u64, fps: f64) -> u32 {
     let fps = if fps.is_finite() && fps > 0.0 {
         fps
