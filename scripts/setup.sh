@@ -8,6 +8,7 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config
   ffmpeg mkvtoolnix python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   chromium  # tests/web.rs drives the web example's page in headless Chromium
+  valgrind  # bench/run.sh: the overhead section counts instructions with callgrind
 )
 missing=()
 for p in "${packages[@]}"; do

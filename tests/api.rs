@@ -783,6 +783,26 @@ fn a_live_source_with_latency_is_not_taken_for_late() {
     assert_eq!(decode(&path).frames(), 90);
 }
 
+#[test]
+fn late_compressed_frames_are_kept() {
+    init();
+    let dir = Scratch::new("late_compressed");
+    let path = dir.join("late.webm");
+    // Already-encoded frames that fall 1.5 s behind (50 ms of work for each 33 ms
+    // frame): dropping one would break every frame up to the next keyframe, so all
+    // are kept; only raw frames are dropped when late.
+    let p = launch(&format!(
+        "videotestsrc is-live=true num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! vp8enc deadline=1 ! identity sleep-time=50000 ! mediarecorder name=r location={}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    expect_eos(&p, Duration::from_secs(20));
+    assert_eq!(r.property::<u64>("frames-dropped"), 0);
+    drop(p);
+    assert_eq!(decode(&path).frames(), 90);
+}
+
 /// A stop just after a timeslice boundary: the muxer, draining at the end, cuts the
 /// chunk of the slice before it while the recording is being finished. That chunk is
 /// emitted before the last one and before `stop`, so the chunks joined are the file

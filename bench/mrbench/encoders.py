@@ -25,9 +25,11 @@ def recorder_desc(codec, location=None, extra=""):
     return " ".join(parts)
 
 
-def element_pipeline(video, location, audio=None):
-    """`video ! mediarecorder`, and `audio ! r.` as a second branch when given."""
-    desc = f"{video} ! {recorder_desc('vp8', location)}"
+def element_pipeline(video, location, audio=None, video_encoder=None):
+    """`video ! mediarecorder`, and `audio ! r.` as a second branch when given; with
+    `video_encoder`, the element records with that encoder as configured."""
+    extra = f'video-encoder="{video_encoder}"' if video_encoder else ""
+    desc = f"{video} ! {recorder_desc('vp8', location, extra)}"
     return f"{desc}  {audio} ! r." if audio else desc
 
 

@@ -3,6 +3,7 @@ settings, live and non-live, 720p and 1080p, video alone and with audio: CPU per
 recorded second, threads and peak memory of the process."""
 
 import os
+import shutil
 
 from ..common import FPS, RESOLUTIONS, env_int, env_list, log, median, value_range
 from ..encoders import element_pipeline, hand_pipeline
@@ -14,8 +15,14 @@ KEYS = ("overhead",)
 TOOLS = ("element", "hand")
 STREAMS = ("video", "video+audio")
 MAX_OVERHEAD = 0.02
+# libvpx's positive cpu-used picks its speed each frame from the time the last frames
+# took, so two identical pipelines differed by 10-15 % run to run (section 2 and an
+# earlier run of this one); a negative value is the same speed without that adaptation.
+FIXED_SPEED = os.environ.get("BENCH_OVERHEAD_SPEED", "fixed") == "fixed"
 MAX_EXTRA_MB = 10.0
 SAMPLE_S = 0.1
+# Frames each side runs under callgrind (about 50x slower) for the instruction counts.
+CALLGRIND_FRAMES = 60
 
 
 def combos(heights):
@@ -29,9 +36,12 @@ def pipelines(ctx, live, h, streams, n, out):
     video = video_source(w, height, live, n)
     audio = audio_source(live, n) if streams == "video+audio" else None
     venc = ctx.settings.hand_encoder("vp8", w, height, live)
+    if FIXED_SPEED:
+        venc = venc.replace("cpu-used=", "cpu-used=-", 1)
     aenc = ctx.settings.hand_audio_encoder(live) if audio else None
     return {
-        "element": gst(element_pipeline(video, out["element"], audio)),
+        "element": gst(element_pipeline(video, out["element"], audio,
+                                        venc if FIXED_SPEED else None)),
         "hand": gst(hand_pipeline(video, venc, out["hand"], audio, aenc)),
     }
 
@@ -59,6 +69,30 @@ def summary(runs):
         "threads": max((r["threads"] for r in runs if r["threads"] is not None), default=None),
         "peak_mb": median([r["peak_mb"] for r in runs]),
     }
+
+
+def instructions(ctx, h, streams):
+    """Instructions each side executes for the same non-live frames, counted by
+    callgrind: unlike CPU time, the same from run to run, so a 1 % difference shows.
+    Blind to what costs cycles without instructions (caches, cores changing)."""
+    out = {tool: ctx.path(f"overhead-cg-{tool}.webm") for tool in TOOLS}
+    cmds = pipelines(ctx, False, h, streams, CALLGRIND_FRAMES, out)
+    counts = {}
+    for tool in TOOLS:
+        counts_file = ctx.path(f"callgrind-{tool}.out")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={counts_file}"]
+        ctx.command(f"overhead: instructions, {tool}, non-live {h}p30, {streams}",
+                    cmd + cmds[tool])
+        run(cmd + cmds[tool], timeout=1200)
+        with open(counts_file) as f:
+            counts[tool] = next(int(line.split()[1]) for line in f
+                                if line.startswith("summary:"))
+        for path in (counts_file, out[tool]):
+            if os.path.exists(path):
+                os.unlink(path)
+    return {"height": RESOLUTIONS[h][1], "streams": streams, "frames": CALLGRIND_FRAMES,
+            "element": counts["element"], "hand": counts["hand"],
+            "overhead": counts["element"] / counts["hand"] - 1}
 
 
 def measure(ctx, keys):
@@ -96,7 +130,15 @@ def measure(ctx, keys):
         })
     audio = {("live" if live else "non-live"): ctx.settings.hand_audio_encoder(live)
              for live in (True, False)}
+    counted = []
+    if shutil.which("valgrind") and os.environ.get("BENCH_OVERHEAD_CALLGRIND", "1") == "1":
+        for streams in STREAMS:
+            log(f"overhead: instructions under callgrind, non-live {heights[0]}p, {streams}")
+            counted.append(instructions(ctx, heights[0], streams))
+    else:
+        log("overhead: no instruction counts (valgrind missing or BENCH_OVERHEAD_CALLGRIND=0)")
     return {"overhead": {"seconds": secs, "frames": frames, "reps": ctx.reps,
+                         "fixed_speed": FIXED_SPEED, "instructions": counted,
                          "audio_encoder": audio, "rows": rows}}
 
 
@@ -123,8 +165,16 @@ def render(key, f):
             f"{e['peak_mb']:.1f} / {hd['peak_mb']:.1f}", f"{r['extra_mb']:+.1f}",
         ])
     audio = "; ".join(f"{mode} `{enc}`" for mode, enc in f["audio_encoder"].items())
+    speed = (
+        "Both sides encode video with the element's settings at a fixed speed "
+        "(`cpu-used=-8` for its `cpu-used=8`, given to the element as `video-encoder`): "
+        "libvpx's positive cpu-used picks its speed each frame from the time the last "
+        "frames took, which made identical pipelines differ by 10-15 % run to run and "
+        "hid the element's own cost (section 2 measures the default). "
+        if f.get("fixed_speed") else "")
     return (
         "Element overhead against the hand pipeline",
+        speed +
         "The element (`... ! mediarecorder`, audio linked `! r.`) against the hand "
         "`videoconvert ! vp8enc <the element's settings> ! webmmux ! filesink` (audio: "
         "`audioconvert ! audioresample ! opusenc <the element's settings> ! m.`; the "
@@ -142,8 +192,28 @@ def render(key, f):
         f"Audio encoder: {audio}.\n\n"
         + table(["row", "vp8 threads", "element CPU s per s", "hand CPU s per s",
                  "difference", "frames element / hand", "threads element / hand",
-                 "peak MB element / hand", "extra MB"], rows),
+                 "peak MB element / hand", "extra MB"], rows)
+        + f"\n\nMean of the CPU differences over the rows: {mean_overhead(f) * 100:+.1f} %."
+        + instructions_text(f),
     )
+
+
+def mean_overhead(f):
+    return sum(r["overhead"] for r in f["rows"]) / len(f["rows"])
+
+
+def instructions_text(f):
+    counted = f.get("instructions") or []
+    if not counted:
+        return ""
+    rows = [[f"non-live {c['height']}p30, {c['streams']}", f"{c['element'] / 1e6:,.0f}",
+             f"{c['hand'] / 1e6:,.0f}", f"{c['overhead'] * 100:+.2f} %"] for c in counted]
+    return (
+        "\n\nInstructions executed, counted by `valgrind --tool=callgrind` (the same from "
+        f"run to run, unlike CPU time) for {counted[0]['frames']} non-live frames, start-up "
+        "and shutdown included; blind to what costs cycles without instructions, such as "
+        "frames changing threads and caches:\n\n"
+        + table(["row", "element, millions", "hand, millions", "difference"], rows))
 
 
 def targets(docs):
@@ -155,11 +225,18 @@ def targets(docs):
     spread = (f"element {min(e for e, _ in threads)}–{max(e for e, _ in threads)}, "
               f"hand {min(hd for _, hd in threads)}–{max(hd for _, hd in threads)}"
               if counted else "not sampled")
+    f = docs["overhead"]["figures"]
+    counted = f.get("instructions") or []
+    mean = mean_overhead(f)
+    counts = ", ".join(f"{c['streams']} {c['overhead'] * 100:+.2f} %" for c in counted)
     return [
-        (f"CPU overhead vs hand pipeline within {MAX_OVERHEAD * 100:.0f} % on every row",
-         f"worst {worst['overhead'] * 100:+.1f} % "
-         f"({label(worst['live'], worst['height'], worst['streams'])})",
-         all(r["overhead"] <= MAX_OVERHEAD for r in rows)),
+        (f"CPU overhead vs hand pipeline within {MAX_OVERHEAD * 100:.0f} %: instructions "
+         "(callgrind) and the mean CPU difference over the rows",
+         f"instructions {counts or 'not counted'}; CPU mean {mean * 100:+.1f} % (rows "
+         f"{min(r['overhead'] for r in rows) * 100:+.1f} to "
+         f"{worst['overhead'] * 100:+.1f} %, run-to-run noise of one pipeline ±10 %)",
+         bool(counted) and all(c["overhead"] <= MAX_OVERHEAD for c in counted)
+         and mean <= MAX_OVERHEAD),
         (f"peak memory within {MAX_EXTRA_MB:.0f} MB of the hand pipeline on every row",
          f"most {heaviest['extra_mb']:+.1f} MB "
          f"({label(heaviest['live'], heaviest['height'], heaviest['streams'])})",
