@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Times both ends of one recording: from the pipeline reaching PLAYING to the first
-media of the output file on disk (its first Cluster: a header alone holds no frame), and from asking the recording to stop to the file
-being finalized.
+"""Times both ends of one recording: from asking the pipeline to play to the first
+media of the output file on disk (its first Cluster: a header alone holds no frame),
+and from asking the recording to stop to the file being finalized.
 
 usage: latency.py SECONDS LOCATION 'PIPELINE DESCRIPTION'
 
@@ -128,6 +128,9 @@ class Timing:
                                   args=(self.location, self.times, done), daemon=True)
         poller.start()
         GLib.timeout_add_seconds(int(self.secs) + 30, self.timeout)
+        # t0 is the user's request: the pipeline's own PLAYING message can come after
+        # the first frames (a bin that finishes its state change late)
+        self.times["asked_play"] = time.monotonic()
         self.pipeline.set_state(Gst.State.PLAYING)
         self.loop.run()
         done.set()
@@ -143,8 +146,8 @@ class Timing:
 
     def result(self, duration):
         return {
-            "first_byte_s": self.since("playing", "first_byte"),
-            "first_media_s": self.since("playing", "first_media"),
+            "first_byte_s": self.since("asked_play", "first_byte"),
+            "first_media_s": self.since("asked_play", "first_media"),
             "finalize_s": self.since("ask_stop", "final"),
             "stop_message_s": self.since("ask_stop", "stop_message"),
             "duration": duration,

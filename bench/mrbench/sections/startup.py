@@ -1,5 +1,5 @@
-"""Section 11: how fast a live recording starts and ends: from PLAYING to the first
-byte of the file on disk, and from asking the recording to stop to the finalized file,
+"""Section 11: how fast a live recording starts and ends: from asking to play to the first
+frames of the file on disk, and from asking the recording to stop to the finalized file,
 the element against the hand pipeline."""
 
 import json
@@ -106,8 +106,9 @@ def render(key, f):
     return (
         f"Start and stop, live {f['height']}p30",
         "`bench/latency.py` (PyGObject) runs the pipeline of the overhead section without "
-        "`num-buffers` and notes, on time.monotonic(): the pipeline's state-changed to "
-        "PLAYING (a synchronous bus handler, in the posting thread), the first moment the "
+        "`num-buffers` and notes, on time.monotonic(): the call that sets the pipeline to "
+        "PLAYING (the pipeline's own PLAYING message came after the element's first "
+        "frames, so it is no start line), the first moment the "
         "output file holds a byte and then its first Cluster, that is its first frames "
         "(polled every 2 ms in a thread: the element writes the header as it opens the "
         "file), the moment the stop "
@@ -118,7 +119,7 @@ def render(key, f):
         "before the pipeline goes down (0: no Duration, not finalized); frames counted "
         f"with `ffprobe -count_frames` afterwards. Median and range of {f['reps']} runs "
         "taken in turn.\n\n"
-        + table(["", "PLAYING to first byte ms", "PLAYING to first frames ms",
+        + table(["", "play to first byte ms", "play to first frames ms",
                  "stop to finalized ms",
                  "stop to mediarecorder-stop ms", "duration when final s", "frames"], rows),
     )
