@@ -16,6 +16,18 @@ use std::time::Duration;
 
 use super::timeline::{Kind, Timeline, Verdict};
 
+/// A wall-clock time within 100 ms of a multiple of `length`, as that multiple: an
+/// aligned file starts on the multiple, though its first frame may come a little
+/// before or after it.
+fn on_multiple(wall: u64, length: u64) -> u64 {
+    let nearest = (wall + length / 2) / length * length;
+    if nearest.abs_diff(wall) < 100_000_000 {
+        nearest
+    } else {
+        wall
+    }
+}
+
 /// How long a live recording waits (wall-clock) for a linked stream that has sent
 /// nothing before it starts without it: a camera that never delivers must not hold the
 /// microphone back. A non-live recording waits as long as it takes: there audio runs
@@ -494,7 +506,9 @@ impl<P: Clone> Engine<P> {
             .wall_clock_of(start)
             .filter(|_| self.limits.align_to_clock)
         {
-            Some(wall) => Some(start + (wall / length + 1) * length - wall),
+            // A file that starts on a multiple (give or take a frame) ends on the next
+            // one, even when its first frame comes just before the multiple.
+            Some(wall) => Some(start + (on_multiple(wall, length) / length + 1) * length - wall),
             None => Some(start.saturating_add(length)),
         }
     }
@@ -515,14 +529,7 @@ impl<P: Clone> Engine<P> {
             .file_duration
             .filter(|_| self.limits.align_to_clock)
         {
-            Some(length) => {
-                let nearest = (wall + length / 2) / length * length;
-                Some(if nearest.abs_diff(wall) < 100_000_000 {
-                    nearest
-                } else {
-                    wall
-                })
-            }
+            Some(length) => Some(on_multiple(wall, length)),
             None => Some(wall),
         }
     }

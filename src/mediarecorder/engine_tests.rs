@@ -772,3 +772,38 @@ fn without_the_wall_clock_aligned_files_are_as_long_as_asked() {
     let starts: Vec<u64> = run.opened().iter().map(|(_, s)| *s).collect();
     assert_eq!(starts, vec![0, 60 * FRAME, 120 * FRAME]);
 }
+
+#[test]
+fn a_recording_starting_just_before_a_multiple_keeps_its_first_file_whole() {
+    let limits = Limits {
+        file_duration: Some(2 * SECOND),
+        align_to_clock: true,
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits, camera_and_microphone());
+    // Running time 0 is 50 ms before an even second: the first file is named by that
+    // second, so it must also run to the next one, not end 50 ms later under the
+    // same name as the file after it.
+    let even = 1_700_000_000 * SECOND;
+    run.engine.wall_clock((even - 50 * MS) as i64);
+    run.gop = 1;
+    run.play(7 * SECOND, 0);
+    run.finish();
+    let opens: Vec<(u64, Option<u64>)> = run
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Open {
+                start, wall_clock, ..
+            } => Some((*start, *wall_clock)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opens[0], (0, Some(even)), "{opens:?}");
+    assert!(opens[1].0.abs_diff(2_050 * MS) < FRAME, "{opens:?}");
+    let names: Vec<u64> = opens.iter().filter_map(|(_, w)| *w).collect();
+    assert!(
+        names.windows(2).all(|w| w[1] == w[0] + 2 * SECOND),
+        "{names:?}"
+    );
+}
