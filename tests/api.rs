@@ -803,6 +803,78 @@ fn late_compressed_frames_are_kept() {
     );
 }
 
+#[test]
+fn an_armed_recorder_encodes_nothing_until_started() {
+    init();
+    let dir = Scratch::new("armed");
+    let p = launch(&format!(
+        "{VIDEO} ! mediarecorder name=r autostart=false location={}",
+        dir.join("armed-%02d.webm").display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let a = arrived.clone();
+    r.sink_pads()
+        .first()
+        .and_then(|pad| pad.peer())
+        .expect("the recorder's linked pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            a.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    p.set_state(gst::State::Playing).unwrap();
+    let find_encoder = || {
+        r.downcast_ref::<gst::Bin>()
+            .unwrap()
+            .iterate_recurse()
+            .into_iter()
+            .filter_map(Result::ok)
+            .find(|e| e.factory().is_some_and(|f| f.name() == "vp8enc"))
+    };
+    assert!(wait_until(Duration::from_secs(10), || find_encoder().is_some()));
+    let encoded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let e = encoded.clone();
+    find_encoder()
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            e.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    // A second of the camera's frames while armed: none of them is encoded (an
+    // armed camera costs its capture, not an encoder working for nothing).
+    let before = count(&arrived);
+    assert!(wait_until(Duration::from_secs(10), || count(&arrived) >= before + 30));
+    assert_eq!(count(&encoded), 0, "frames encoded while nothing recorded");
+    // Two recordings, armed between them: each opens on the first frame after its
+    // start, made a keyframe (the second one's encoder last saw a frame before the
+    // pause: a frame referring to it would not decode).
+    for n in 1..=2u64 {
+        let at_start = count(&encoded);
+        assert!(act(&r, "start-recording"));
+        assert!(wait_until(Duration::from_secs(10), || count(&encoded) >= at_start + 30));
+        assert!(act(&r, "stop-recording"));
+        wait_stop(&events, n as usize);
+        let before = count(&arrived);
+        assert!(wait_until(Duration::from_secs(10), || count(&arrived) >= before + 15));
+    }
+    let encoded_in_all = count(&encoded);
+    drop(p);
+    for name in ["armed-00.webm", "armed-01.webm"] {
+        let path = dir.join(name);
+        let frames = decode(&path).frames();
+        assert!((28..=40).contains(&frames), "{name}: {frames} frames");
+        assert_eq!(webm_index_of(&path).keyframe_times_ms()[0], 0, "{name}");
+    }
+    assert!(
+        encoded_in_all <= 80,
+        "{encoded_in_all} frames encoded for 2 x ~1 s"
+    );
+}
+
 /// A stop just after a timeslice boundary: the muxer, draining at the end, cuts the
 /// chunk of the slice before it while the recording is being finished. That chunk is
 /// emitted before the last one and before `stop`, so the chunks joined are the file

@@ -453,6 +453,12 @@ impl MediaRecorder {
         late_drop
             .enabled
             .store(live && raw && keep.is_none(), Ordering::Relaxed);
+        // Only live: a file's stage must preroll, so its frames always flow. Only
+        // video: audio skipped would come back as a gap its `audiorate` fills.
+        late_drop.skip_when_idle.store(
+            live && raw && keep.is_none() && plan.kind == Kind::Video,
+            Ordering::Relaxed,
+        );
         self.count_audio_gaps(id, &plan.elements);
         // Raw frames are encoded in the thread that made them, as in a hand pipeline: a
         // queue before the encoder cost 6 % more CPU at 720p30 (the frames, 1.4 MB
@@ -522,7 +528,8 @@ impl MediaRecorder {
 
     /// A live source's raw frame that reaches the entry more than `DROP_LEVEL` past
     /// due is dropped (and counted) instead of encoded: a machine that cannot keep up
-    /// stays within a second of real time rather than falling further behind.
+    /// stays within a second of real time rather than falling further behind. Live
+    /// raw video is not encoded at all while nothing records (`records_nothing`).
     fn drop_when_late(&self, entry_src: &gst::Pad, rule: Arc<LateDrop>, counter: Arc<AtomicU64>) {
         let weak = self.obj().downgrade();
         entry_src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
@@ -535,6 +542,24 @@ impl MediaRecorder {
             let Some(gst::PadProbeData::Buffer(buffer)) = &info.data else {
                 return gst::PadProbeReturn::Ok;
             };
+            if rule.skip_when_idle.load(Ordering::Relaxed) {
+                if obj.imp().state.lock().unwrap().records_nothing() {
+                    rule.skipped.store(true, Ordering::Relaxed);
+                    drop(info.take_buffer());
+                    return gst::PadProbeReturn::Handled;
+                }
+                if rule.skipped.swap(false, Ordering::Relaxed) {
+                    // The encoder's last picture is from before the skip: the next
+                    // one must not refer to it.
+                    if let Some(peer) = pad.peer() {
+                        peer.send_event(
+                            gst_video::DownstreamForceKeyUnitEvent::builder()
+                                .all_headers(true)
+                                .build(),
+                        );
+                    }
+                }
+            }
             let frame_rt = buffer.pts().and_then(|pts| {
                 pad.sticky_event::<gst::event::Segment>(0)?
                     .segment()

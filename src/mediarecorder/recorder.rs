@@ -151,7 +151,10 @@ impl MediaRecorder {
             "audio-bits-per-second" => s.audio_bps = value.get().unwrap_or(0),
             "bits-per-second" => s.total_bps = value.get().unwrap_or(0),
             "timeslice" => s.timeslice_ms = value.get().unwrap_or(0),
-            "autostart" => s.autostart = value.get().unwrap_or(true),
+            "autostart" => {
+                s.autostart = value.get().unwrap_or(true);
+                self.state.lock().unwrap().manual_start = !s.autostart;
+            }
             "audio-bitrate-mode" => s.audio_bitrate_mode = value.get().unwrap_or_default(),
             "video-keyframe-interval-duration" => {
                 s.keyframe_interval_duration_ms = value.get().unwrap_or(0)

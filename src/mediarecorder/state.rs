@@ -211,13 +211,17 @@ pub struct Stream {
     pub(super) silence: Arc<AtomicU64>,
 }
 
-/// The live-source rule the entry's drop probe follows, set when the chain is built.
+/// The live-source rules the entry's drop probe follows, set when the chain is built.
 #[derive(Debug, Default)]
 pub struct LateDrop {
     /// Live raw input: late frames are dropped rather than encoded.
     pub(super) enabled: AtomicBool,
     /// Upstream's minimum latency (ns): a frame is due at its running time plus this.
     pub(super) latency: AtomicU64,
+    /// Live raw video: while nothing records, frames are not encoded at all.
+    pub(super) skip_when_idle: AtomicBool,
+    /// Frames were skipped: the next one encoded must be a keyframe.
+    pub(super) skipped: AtomicBool,
 }
 
 impl LateDrop {
@@ -261,10 +265,24 @@ pub struct State {
     pub(super) ring: Ring<(usize, gst::Buffer)>,
     /// `pre-record` in ns, mirrored here for the streaming threads.
     pub(super) pre_record: u64,
+    /// `autostart` off, mirrored here for the streaming threads.
+    pub(super) manual_start: bool,
     /// When a stream of this run first told its format (for `orphans`).
     pub(super) first_caps_at: Option<std::time::Instant>,
     /// The periodic check for linked pads that will never get a stream.
     pub(super) orphan_check: Option<gst::PeriodicClockId>,
+}
+
+impl State {
+    /// Whether a frame encoded now would be thrown away: nothing records, nothing is
+    /// about to start by itself, and no pre-record window keeps frames. An armed
+    /// camera then costs its capture alone, not a running encoder.
+    pub(super) fn records_nothing(&self) -> bool {
+        self.recording.is_none()
+            && self.recorder == RecorderState::Inactive
+            && self.pre_record == 0
+            && (self.manual_start || self.autostarted)
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +304,31 @@ mod tests {
         assert!(is_too_late(5_000 * MS, 8_001 * MS, 2_000 * MS));
         // A frame stamped ahead of the clock is early, never late.
         assert!(!is_too_late(9_000 * MS, 5_000 * MS, 0));
+    }
+
+    #[test]
+    fn nothing_is_recorded_only_when_no_start_or_window_waits() {
+        let mut state = State::default();
+        assert!(
+            !state.records_nothing(),
+            "autostart: the first frame starts"
+        );
+        state.autostarted = true;
+        assert!(state.records_nothing(), "stopped after an autostart");
+        state.autostarted = false;
+        state.manual_start = true;
+        assert!(
+            state.records_nothing(),
+            "armed, waiting for start-recording"
+        );
+        state.pre_record = 5_000 * MS;
+        assert!(
+            !state.records_nothing(),
+            "the pre-record window keeps frames"
+        );
+        state.pre_record = 0;
+        state.recorder = RecorderState::Recording;
+        assert!(!state.records_nothing());
     }
 
     #[test]

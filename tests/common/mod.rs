@@ -131,10 +131,11 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Counts the media that reaches a recorder's stages: the appsinks inside it (named
-/// `stage-<pad>`) where each encoded frame is taken into the recording or left out.
-/// Counting starts when this is made, for every stream linked to the recorder then,
-/// and stops when it is dropped.
+/// Counts the media that enters a recorder (at its sink pads: what flows, recording or
+/// not; a live camera's frames are not even encoded while nothing records) and that
+/// reaches its stages: the appsinks inside it (named `stage-<pad>`) where each
+/// encoded frame is taken into the recording or left out. Counting starts when this
+/// is made, for every stream linked to the recorder then, and stops when it is dropped.
 ///
 /// A frame counts (its duration) once the next one of its stream arrives: the stage
 /// handles one frame at a time on its streaming thread, so by then it has taken it.
@@ -148,9 +149,11 @@ pub struct MediaCount {
 struct StageMedia {
     stream: String,
     video: bool,
-    /// The last frame seen (PTS, duration), not counted yet.
+    /// The last frame seen at the stage (PTS, duration), not counted yet.
     pending: Option<(Option<gst::ClockTime>, Option<gst::ClockTime>)>,
-    /// Every frame since the count began.
+    /// The same at the recorder's sink pad.
+    pending_in: Option<(Option<gst::ClockTime>, Option<gst::ClockTime>)>,
+    /// Every frame that entered since the count began.
     flowed: u64,
     /// Whether `recorded` counts yet: from the first keyframe (video), from when
     /// video began (other streams).
@@ -189,22 +192,28 @@ impl MediaCount {
                 })
                 .collect::<Vec<_>>(),
         ));
-        let probes = stages
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, pad))| {
+        let mut probes = Vec::new();
+        for (i, (stream, stage)) in stages.into_iter().enumerate() {
+            let entry = recorder.static_pad(&stream).expect("the stream's pad");
+            for (pad, count) in [
+                (
+                    entry,
+                    frame_entered as fn(&mut [StageMedia], usize, &gst::BufferRef),
+                ),
+                (stage, frame_reached_stage),
+            ] {
                 let counts = counts.clone();
                 let id = pad
                     .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                         if let Some(buffer) = info.buffer() {
-                            frame_reached_stage(&mut counts.lock().unwrap(), i, buffer);
+                            count(&mut counts.lock().unwrap(), i, buffer);
                         }
                         gst::PadProbeReturn::Ok
                     })
-                    .expect("a probe on the stage");
-                (pad, id)
-            })
-            .collect();
+                    .expect("a probe on the stream");
+                probes.push((pad, id));
+            }
+        }
         MediaCount {
             recorder: recorder.clone(),
             counts,
@@ -212,9 +221,9 @@ impl MediaCount {
         }
     }
 
-    /// Waits until every stream has had `media` ns reach the stage since the count
+    /// Waits until every stream has had `media` ns enter the recorder since the count
     /// began: media flowing while inactive, or what a recording already under way has
-    /// gained. Fails the test after `timeout`.
+    /// been given. Fails the test after `timeout`.
     #[track_caller]
     pub fn wait_flowed(&self, media: u64, timeout: Duration) {
         self.wait(media, timeout, "flowed into", |s| s.flowed);
@@ -253,14 +262,31 @@ impl MediaCount {
     }
 }
 
+/// The duration of the frame before `buffer` (`pending`), and `buffer` pending next.
+fn took_before(
+    pending: &mut Option<(Option<gst::ClockTime>, Option<gst::ClockTime>)>,
+    buffer: &gst::BufferRef,
+) -> Option<u64> {
+    let took = pending.take().map(|(pts, duration)| {
+        let spacing = buffer.pts().zip(pts).and_then(|(b, a)| b.checked_sub(a));
+        duration.or(spacing).map_or(0, gst::ClockTime::nseconds)
+    });
+    *pending = Some((buffer.pts(), buffer.duration()));
+    took
+}
+
+fn frame_entered(stages: &mut [StageMedia], i: usize, buffer: &gst::BufferRef) {
+    let stage = &mut stages[i];
+    if let Some(took) = took_before(&mut stage.pending_in, buffer) {
+        stage.flowed += took;
+    }
+}
+
 fn frame_reached_stage(stages: &mut [StageMedia], i: usize, buffer: &gst::BufferRef) {
     let has_video = stages.iter().any(|s| s.video);
     let video_began = stages.iter().any(|s| s.video && s.began);
     let stage = &mut stages[i];
-    if let Some((pts, duration)) = stage.pending.take() {
-        let spacing = buffer.pts().zip(pts).and_then(|(b, a)| b.checked_sub(a));
-        let took = duration.or(spacing).map_or(0, gst::ClockTime::nseconds);
-        stage.flowed += took;
+    if let Some(took) = took_before(&mut stage.pending, buffer) {
         if stage.began {
             stage.recorded += took;
         }
@@ -272,7 +298,6 @@ fn frame_reached_stage(stages: &mut [StageMedia], i: usize, buffer: &gst::Buffer
             !has_video || video_began
         };
     }
-    stage.pending = Some((buffer.pts(), buffer.duration()));
 }
 
 impl Drop for MediaCount {
