@@ -718,14 +718,7 @@ fn a_slow_encoder_drops_frames_without_glib_criticals() {
     p.set_state(gst::State::Playing).unwrap();
     wait_event(&events, "start", 1);
     // Make the encoder take 100 ms a frame: a third of the live rate.
-    let encoder = r
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .iterate_recurse()
-        .into_iter()
-        .filter_map(Result::ok)
-        .find(|e| e.factory().is_some_and(|f| f.name() == "vp8enc"))
-        .expect("a vp8enc in the recorder");
+    let encoder = element_inside(&r, "vp8enc").expect("a vp8enc in the recorder");
     encoder
         .static_pad("src")
         .unwrap()
@@ -824,14 +817,7 @@ fn an_armed_recorder_encodes_nothing_until_started() {
             gst::PadProbeReturn::Ok
         });
     p.set_state(gst::State::Playing).unwrap();
-    let find_encoder = || {
-        r.downcast_ref::<gst::Bin>()
-            .unwrap()
-            .iterate_recurse()
-            .into_iter()
-            .filter_map(Result::ok)
-            .find(|e| e.factory().is_some_and(|f| f.name() == "vp8enc"))
-    };
+    let find_encoder = || element_inside(&r, "vp8enc");
     assert!(wait_until(Duration::from_secs(10), || find_encoder().is_some()));
     let encoded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let e = encoded.clone();

@@ -144,17 +144,12 @@ fn chosen_vp8_settings(source: &str) -> Vp8Settings {
     ));
     let r = recorder(&p);
     p.set_state(gst::State::Playing).unwrap();
-    let find = || {
-        r.downcast_ref::<gst::Bin>()
-            .unwrap()
-            .iterate_recurse()
-            .into_iter()
-            .filter_map(Result::ok)
-            .find(|e| e.factory().is_some_and(|f| f.name() == "vp8enc"))
-    };
     // The chain is built, encoder configured, when the first caps arrive.
-    assert!(wait_until(Duration::from_secs(10), || find().is_some()));
-    let e = find().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || element_inside(
+        &r, "vp8enc"
+    )
+    .is_some()));
+    let e = element_inside(&r, "vp8enc").unwrap();
     let settings = Vp8Settings {
         deadline: e.property("deadline"),
         cpu_used: e.property("cpu-used"),
@@ -259,13 +254,7 @@ fn audio_bitrate_mode_and_rate_reach_the_encoder() {
         path.display()
     ));
     expect_eos(&p, Duration::from_secs(10));
-    let bin = recorder(&p).downcast::<gst::Bin>().unwrap();
-    let opusenc = bin
-        .iterate_recurse()
-        .into_iter()
-        .filter_map(Result::ok)
-        .find(|e| e.factory().is_some_and(|f| f.name() == "opusenc"))
-        .expect("an Opus encoder");
+    let opusenc = element_inside(&recorder(&p), "opusenc").expect("an Opus encoder");
     let mode = opusenc.property_value("bitrate-type");
     let (_, mode) = gst::glib::EnumValue::from_value(&mode).unwrap();
     assert_eq!(mode.nick(), "cbr");

@@ -159,6 +159,19 @@ impl Run {
             .collect()
     }
 
+    /// Each file opened: its start and the wall-clock time it is named by.
+    fn opened_named(&self) -> Vec<(u64, Option<u64>)> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Open {
+                    start, wall_clock, ..
+                } => Some((*start, *wall_clock)),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn closed(&self) -> Vec<(FileId, FileSummary)> {
         self.actions
             .iter()
@@ -714,30 +727,28 @@ fn a_cut_must_leave_the_next_packet_past_the_pre_skip() {
     assert!(!cut_is_clean(13_500_000, 312, 3 * MS, 48_000));
 }
 
-#[test]
-fn clock_aligned_files_start_within_a_frame_of_each_multiple() {
+/// 7 s of keyframes in 2 s files aligned to the wall clock, which reads `wall_at_zero`
+/// at running time 0.
+fn aligned_run(wall_at_zero: u64) -> Run {
     let limits = Limits {
         file_duration: Some(2 * SECOND),
         align_to_clock: true,
         ..Limits::default()
     };
     let mut run = Run::new(limits, camera_and_microphone());
-    // Running time 0 is 0.4 s past an even second of the wall clock.
-    let even = 1_700_000_000 * SECOND;
-    run.engine.wall_clock((even + 400 * MS) as i64);
+    run.engine.wall_clock(wall_at_zero as i64);
     run.gop = 1;
     run.play(7 * SECOND, 0);
     run.finish();
-    let opens: Vec<(u64, Option<u64>)> = run
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Open {
-                start, wall_clock, ..
-            } => Some((*start, *wall_clock)),
-            _ => None,
-        })
-        .collect();
+    run
+}
+
+#[test]
+fn clock_aligned_files_start_within_a_frame_of_each_multiple() {
+    // Running time 0 is 0.4 s past an even second of the wall clock.
+    let even = 1_700_000_000 * SECOND;
+    let run = aligned_run(even + 400 * MS);
+    let opens = run.opened_named();
     assert_eq!(opens.len(), 4, "{opens:?}");
     // The first file is shorter: it ends where the wall clock reaches the next even
     // second; every later file starts within a frame of one, and is named by it.
@@ -775,30 +786,11 @@ fn without_the_wall_clock_aligned_files_are_as_long_as_asked() {
 
 #[test]
 fn a_recording_starting_just_before_a_multiple_keeps_its_first_file_whole() {
-    let limits = Limits {
-        file_duration: Some(2 * SECOND),
-        align_to_clock: true,
-        ..Limits::default()
-    };
-    let mut run = Run::new(limits, camera_and_microphone());
     // Running time 0 is 50 ms before an even second: the first file is named by that
     // second, so it must also run to the next one, not end 50 ms later under the
     // same name as the file after it.
     let even = 1_700_000_000 * SECOND;
-    run.engine.wall_clock((even - 50 * MS) as i64);
-    run.gop = 1;
-    run.play(7 * SECOND, 0);
-    run.finish();
-    let opens: Vec<(u64, Option<u64>)> = run
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Open {
-                start, wall_clock, ..
-            } => Some((*start, *wall_clock)),
-            _ => None,
-        })
-        .collect();
+    let opens = aligned_run(even - 50 * MS).opened_named();
     assert_eq!(opens[0], (0, Some(even)), "{opens:?}");
     assert!(opens[1].0.abs_diff(2_050 * MS) < FRAME, "{opens:?}");
     let names: Vec<u64> = opens.iter().filter_map(|(_, w)| *w).collect();

@@ -63,6 +63,17 @@ pub fn launch(description: &str) -> Running {
     Running(pipeline)
 }
 
+/// The element of `factory` inside the recorder, once its branch is built.
+pub fn element_inside(recorder: &gst::Element, factory: &str) -> Option<gst::Element> {
+    recorder
+        .downcast_ref::<gst::Bin>()
+        .expect("the recorder is a bin")
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.factory().is_some_and(|f| f.name() == factory))
+}
+
 pub fn recorder(pipeline: &gst::Pipeline) -> gst::Element {
     pipeline.by_name("r").expect("the recorder is named r")
 }
