@@ -817,6 +817,10 @@ fn an_armed_recorder_encodes_nothing_until_started() {
             gst::PadProbeReturn::Ok
         });
     p.set_state(gst::State::Playing).unwrap();
+    // The pipeline reaches PLAYING though the recorder encodes nothing: applications
+    // wait for that to call start-recording (examples/record.py, the web sample).
+    let (_, state, _) = p.state(gst::ClockTime::from_seconds(10));
+    assert_eq!(state, gst::State::Playing);
     let find_encoder = || element_inside(&r, "vp8enc");
     assert!(wait_until(Duration::from_secs(10), || find_encoder().is_some()));
     let encoded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -180,7 +180,7 @@ impl MediaRecorder {
         let dropped = Arc::new(AtomicU64::new(0));
         let late_drop = Arc::new(LateDrop::default());
         if let Some(entry_src) = entry.static_pad("src") {
-            self.drop_when_late(&entry_src, late_drop.clone(), dropped.clone());
+            self.drop_when_late(&entry_src, &sink, late_drop.clone(), dropped.clone());
             let weak = self.obj().downgrade();
             entry_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
                 if let Some(gst::PadProbeData::Event(event)) = &info.data {
@@ -530,8 +530,15 @@ impl MediaRecorder {
     /// due is dropped (and counted) instead of encoded: a machine that cannot keep up
     /// stays within a second of real time rather than falling further behind. Live
     /// raw video is not encoded at all while nothing records (`records_nothing`).
-    fn drop_when_late(&self, entry_src: &gst::Pad, rule: Arc<LateDrop>, counter: Arc<AtomicU64>) {
+    fn drop_when_late(
+        &self,
+        entry_src: &gst::Pad,
+        stage: &gst_app::AppSink,
+        rule: Arc<LateDrop>,
+        counter: Arc<AtomicU64>,
+    ) {
         let weak = self.obj().downgrade();
+        let stage = stage.downgrade();
         entry_src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             if !rule.enabled.load(Ordering::Relaxed) {
                 return gst::PadProbeReturn::Ok;
@@ -543,7 +550,14 @@ impl MediaRecorder {
                 return gst::PadProbeReturn::Ok;
             };
             if rule.skip_when_idle.load(Ordering::Relaxed) {
-                if obj.imp().state.lock().unwrap().records_nothing() {
+                // A stage that has not prerolled yet must get a frame, or the pipeline
+                // never reaches PLAYING (an application waiting for it to start the
+                // recording would wait forever).
+                let prerolled = stage.upgrade().is_some_and(|s| {
+                    s.current_state() == gst::State::Playing
+                        && s.pending_state() == gst::State::VoidPending
+                });
+                if prerolled && obj.imp().state.lock().unwrap().records_nothing() {
                     rule.skipped.store(true, Ordering::Relaxed);
                     drop(info.take_buffer());
                     return gst::PadProbeReturn::Handled;
