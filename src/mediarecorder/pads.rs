@@ -449,16 +449,14 @@ impl MediaRecorder {
         let raw = caps
             .structure(0)
             .is_some_and(|s| s.name().ends_with("/x-raw"));
+        let droppable = live && raw && keep.is_none();
         late_drop.latency.store(upstream_latency, Ordering::Relaxed);
-        late_drop
-            .enabled
-            .store(live && raw && keep.is_none(), Ordering::Relaxed);
+        late_drop.enabled.store(droppable, Ordering::Relaxed);
         // Only live: a file's stage must preroll, so its frames always flow. Only
         // video: audio skipped would come back as a gap its `audiorate` fills.
-        late_drop.skip_when_idle.store(
-            live && raw && keep.is_none() && plan.kind == Kind::Video,
-            Ordering::Relaxed,
-        );
+        late_drop
+            .skip_when_idle
+            .store(droppable && plan.kind == Kind::Video, Ordering::Relaxed);
         self.count_audio_gaps(id, &plan.elements);
         // Raw frames are encoded in the thread that made them, as in a hand pipeline: a
         // queue before the encoder cost 6 % more CPU at 720p30 (the frames, 1.4 MB
@@ -550,14 +548,18 @@ impl MediaRecorder {
                 return gst::PadProbeReturn::Ok;
             };
             if rule.skip_when_idle.load(Ordering::Relaxed) {
-                // A stage that has not prerolled yet must get a frame, or the pipeline
-                // never reaches PLAYING (an application waiting for it to start the
-                // recording would wait forever).
-                let prerolled = stage.upgrade().is_some_and(|s| {
-                    s.current_state() == gst::State::Playing
-                        && s.pending_state() == gst::State::VoidPending
-                });
-                if prerolled && obj.imp().state.lock().unwrap().records_nothing() {
+                // Skipped while nothing records (asked first: while recording, the
+                // stage goes unread) and once the stage has prerolled: one that has
+                // not must get a frame, or the pipeline never reaches PLAYING (an
+                // application waiting for it to start the recording would wait forever).
+                let idle = obj.imp().state.lock().unwrap().records_nothing();
+                let prerolled = || {
+                    stage.upgrade().is_some_and(|s| {
+                        s.current_state() == gst::State::Playing
+                            && s.pending_state() == gst::State::VoidPending
+                    })
+                };
+                if idle && prerolled() {
                     rule.skipped.store(true, Ordering::Relaxed);
                     drop(info.take_buffer());
                     return gst::PadProbeReturn::Handled;

@@ -204,7 +204,8 @@ pub struct Stream {
     pub(super) eos: bool,
     /// Raw frames dropped before the encoder because it could not keep up.
     pub(super) dropped: Arc<AtomicU64>,
-    /// Whether, and past what upstream latency, late raw frames are dropped.
+    /// Whether, and past what upstream latency, late raw frames are dropped, and
+    /// whether raw video is skipped while nothing records.
     pub(super) late_drop: Arc<LateDrop>,
     /// Gaps in the audio's timestamps filled with silence, and the silence (ns).
     pub(super) audio_gaps: Arc<AtomicU64>,
