@@ -7,6 +7,7 @@ packages=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config
   ffmpeg mkvtoolnix python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  gir1.2-gst-rtsp-server-1.0  # tests/camera/rtsp_camera.py: a local IP camera over RTSP
   chromium  # tests/web.rs drives the web example's page in headless Chromium
   valgrind  # bench/run.sh: the overhead section counts instructions with callgrind
 )
