@@ -7,7 +7,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::encoding;
-use super::mimetype::{AudioCodec, Codec, RecordingType, Requirement, VideoCodec};
+use super::mimetype::{AudioCodec, Codec, Container, RecordingType, Requirement, VideoCodec};
 use super::timeline::Kind;
 
 /// Audio timestamps may be this far off (jitter, a dropped buffer) before the gap is
@@ -131,36 +131,127 @@ pub fn kind_of(caps: &gst::CapsRef) -> Option<Kind> {
     }
 }
 
-/// Caps a sink pad takes: raw media, MJPEG, and the compressed formats this
-/// recording type stores without re-encoding.
+/// Encoded frames (kept as they are, or decoded and encoded again), as opposed to raw
+/// media and MJPEG, whose timestamps jitter as a capture card's or USB camera's do.
+pub fn is_encoded(caps: &gst::CapsRef) -> bool {
+    caps.structure(0)
+        .is_some_and(|s| !s.name().ends_with("/x-raw") && s.name() != "image/jpeg")
+}
+
+/// Compressed formats a sink pad may take besides raw media and MJPEG, as structures:
+/// every codec some container stores, and G.711 and MP3, which cameras and files send.
+fn compressed_formats() -> Vec<(Option<Codec>, gst::Structure)> {
+    let mut formats: Vec<(Option<Codec>, gst::Structure)> = VideoCodec::ALL
+        .into_iter()
+        .map(|v| {
+            (
+                Some(Codec::Video(v)),
+                gst::Structure::new_empty(v.media_type()),
+            )
+        })
+        .collect();
+    for a in AudioCodec::ALL {
+        let mut s = gst::Structure::new_empty(a.media_type());
+        if a == AudioCodec::Aac {
+            s.set("mpegversion", 4i32);
+        }
+        formats.push((Some(Codec::Audio(a)), s));
+    }
+    formats.push((None, gst::Structure::new_empty("audio/x-mulaw")));
+    formats.push((None, gst::Structure::new_empty("audio/x-alaw")));
+    formats.push((
+        None,
+        gst::Structure::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .build(),
+    ));
+    formats
+}
+
+/// Whether an installed decoder takes `format` (asked of the registry once per format).
+fn decodable(format: &gst::StructureRef) -> bool {
+    static DECODABLE: std::sync::LazyLock<Vec<gst::Structure>> = std::sync::LazyLock::new(|| {
+        let decoders = gst::ElementFactory::factories_with_type(
+            gst::ElementFactoryType::DECODER,
+            gst::Rank::MARGINAL,
+        );
+        compressed_formats()
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter(|s| {
+                let caps = gst::Caps::from(s.clone());
+                decoders.iter().any(|f| f.can_sink_any_caps(&caps))
+            })
+            .collect()
+    });
+    DECODABLE.iter().any(|s| s.as_ref() == format)
+}
+
+/// Caps a sink pad takes: raw media, MJPEG, the compressed formats this recording type
+/// stores without re-encoding, then those an installed decoder takes (decoded and
+/// encoded again: H.264 from a camera into WebM).
 pub fn accepted_caps(rtype: &RecordingType) -> gst::Caps {
+    accepted_caps_with(rtype, decodable)
+}
+
+/// `accepted_caps`, with what counts as decodable given.
+fn accepted_caps_with(
+    rtype: &RecordingType,
+    decodable: impl Fn(&gst::StructureRef) -> bool,
+) -> gst::Caps {
     let mut caps = gst::Caps::builder("video/x-raw").build();
     let caps_mut = caps.get_mut().unwrap();
     caps_mut.append(gst::Caps::builder("image/jpeg").build());
     caps_mut.append(gst::Caps::builder("audio/x-raw").build());
-    for v in [
-        VideoCodec::Vp8,
-        VideoCodec::Vp9,
-        VideoCodec::Av1,
-        VideoCodec::H264,
-    ] {
-        if rtype.accepts(Codec::Video(v)) {
-            caps_mut.append(gst::Caps::builder(v.media_type()).build());
-        }
+    let (kept, decoded): (Vec<_>, Vec<_>) = compressed_formats()
+        .into_iter()
+        .partition(|(codec, _)| codec.is_some_and(|c| rtype.accepts(c)));
+    for (_, s) in kept {
+        caps_mut.append_structure(s);
     }
-    for a in [AudioCodec::Opus, AudioCodec::Vorbis] {
-        if rtype.accepts(Codec::Audio(a)) {
-            caps_mut.append(gst::Caps::builder(a.media_type()).build());
-        }
-    }
-    if rtype.accepts(Codec::Audio(AudioCodec::Aac)) {
-        caps_mut.append(
-            gst::Caps::builder("audio/mpeg")
-                .field("mpegversion", 4i32)
-                .build(),
-        );
+    for (_, s) in decoded.into_iter().filter(|(_, s)| decodable(s)) {
+        caps_mut.append_structure(s);
     }
     caps
+}
+
+/// Why compressed input is decoded and encoded again rather than kept, for a message
+/// (`None` where it is kept, or is raw or MJPEG, which are always encoded).
+pub fn reencode_reason(input: &gst::CapsRef, rtype: &RecordingType, made: Codec) -> Option<String> {
+    let name = input.structure(0)?.name().as_str();
+    if name.ends_with("/x-raw") || name == "image/jpeg" {
+        return None;
+    }
+    let container = rtype.container.display_name();
+    let made_name = made.display_name();
+    match compressed_codec(input) {
+        Some(codec) if codec == made => None,
+        Some(codec) if rtype.accepts(codec) => Some(format!(
+            "the mime-type asks for {made_name}: {} input is decoded and encoded as {made_name}",
+            codec.display_name()
+        )),
+        Some(codec) => Some(format!(
+            "{} cannot be stored in {container}: it is decoded and encoded as {made_name}, \
+             which costs CPU (mime-type {} keeps it as it is)",
+            codec.display_name(),
+            Container::types_keeping(codec).join(" or ")
+        )),
+        None => Some(format!(
+            "{name} cannot be stored in {container}: it is decoded and encoded as {made_name}"
+        )),
+    }
+}
+
+/// The Debian package with a decoder for `media_type`.
+fn decoder_package(media_type: &str) -> &'static str {
+    match media_type {
+        "video/x-vp8" | "video/x-vp9" | "image/jpeg" | "audio/x-mulaw" | "audio/x-alaw" => {
+            "gstreamer1.0-plugins-good"
+        }
+        "video/x-av1" => "gstreamer1.0-plugins-bad",
+        "audio/x-opus" | "audio/x-vorbis" => "gstreamer1.0-plugins-base",
+        _ => "gstreamer1.0-libav",
+    }
 }
 
 /// Raw formats the encoders take without conversion (planar 4:2:0), best first.
@@ -221,31 +312,57 @@ fn compressed_codec(caps: &gst::CapsRef) -> Option<Codec> {
     AudioCodec::from_media_type(name).map(Codec::Audio)
 }
 
-/// The best-ranked installed decoder for `caps`.
-fn decoder_for(caps: &gst::CapsRef) -> Result<gst::Element, PlanError> {
+/// The best-ranked installed decoder for `caps`, or an error naming the codec and the
+/// package to install.
+fn decoder_for(caps: &gst::CapsRef, rtype: &RecordingType) -> Result<gst::Element, PlanError> {
     let name = caps
         .structure(0)
         .map(|s| s.name().to_string())
         .unwrap_or_default();
+    let general = gst::Caps::new_empty_simple(name.as_str());
     let mut factories: Vec<gst::ElementFactory> = gst::ElementFactory::factories_with_type(
         gst::ElementFactoryType::DECODER,
         gst::Rank::MARGINAL,
     )
     .into_iter()
-    .filter(|f| f.can_sink_all_caps(caps))
+    .filter(|f| f.can_sink_any_caps(caps) && f.can_sink_any_caps(&general))
     .collect();
     factories.sort_by_key(|f| std::cmp::Reverse(f.rank()));
-    let factory = factories.first().ok_or_else(|| {
-        PlanError::Unsupported(format!(
-            "no decoder for {name} is installed (gstreamer1.0-libav has most), so it cannot be re-encoded"
-        ))
-    })?;
+    let factory = factories
+        .first()
+        .ok_or_else(|| PlanError::Unsupported(missing_decoder_message(caps, rtype)))?;
     factory.create().build().map_err(|_| {
         PlanError::Unsupported(format!(
             "the decoder {} for {name} failed to load",
             factory.name()
         ))
     })
+}
+
+/// What to say when `caps` can be neither kept in `rtype` nor decoded.
+fn missing_decoder_message(caps: &gst::CapsRef, rtype: &RecordingType) -> String {
+    let name = caps
+        .structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+    let codec = compressed_codec(caps);
+    let what = codec.map_or(name.clone(), |c| c.display_name().to_string());
+    let keep = codec
+        .map(Container::types_keeping)
+        .filter(|types| !types.is_empty())
+        .map(|types| {
+            format!(
+                " (or record to {}, which keeps it as it is)",
+                types.join(" or ")
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{what} cannot be stored in {} and no {what} decoder is installed to re-encode it: \
+         install the Debian package {}{keep}",
+        rtype.container.display_name(),
+        decoder_package(&name)
+    )
 }
 
 /// Chooses and configures the chain for `caps` in a recording of `rtype`. `keep` is the
@@ -287,7 +404,17 @@ pub fn plan(
     if name == "image/jpeg" {
         elements.push(base("jpegdec")?);
     } else if name != "video/x-raw" && name != "audio/x-raw" {
-        elements.push(decoder_for(caps)?);
+        // The codec's parser first: it turns what a depayloader or demuxer gives
+        // (NAL units, byte-stream) into what the decoder takes.
+        let parser = match compressed_codec(caps) {
+            Some(Codec::Video(v)) => v.parser(),
+            Some(Codec::Audio(a)) => a.parser(),
+            None => None,
+        };
+        if let Some(parser) = parser {
+            elements.push(make(parser)?);
+        }
+        elements.push(decoder_for(caps, rtype)?);
     }
     // A user's encoder serves the first chain; a re-encode after a change makes its own.
     let (video_encoder, audio_encoder) = match keep {
@@ -535,6 +662,12 @@ fn configure_video_encoder(
             set("threads", &threads);
             set("row-mt", "true");
         }
+        VideoCodec::H265 => {
+            set("tune", "zerolatency");
+            set("speed-preset", "veryfast");
+            set("bitrate", &(bps / 1000).max(1).to_string());
+            set("key-int-max", &kf);
+        }
         VideoCodec::H264 => {
             set("tune", "zerolatency");
             set("speed-preset", "veryfast");
@@ -558,4 +691,79 @@ pub fn is_type_supported(mime: &str) -> bool {
         .requirements(video, audio)
         .iter()
         .all(|req| gst::ElementFactory::find(req.factory).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(s: &str) -> gst::Caps {
+        gst::init().unwrap();
+        s.parse().unwrap()
+    }
+
+    fn names(caps: &gst::Caps) -> Vec<String> {
+        caps.iter().map(|s| s.name().to_string()).collect()
+    }
+
+    #[test]
+    fn compressed_input_a_container_cannot_keep_is_taken_when_it_can_be_decoded() {
+        gst::init().unwrap();
+        let webm = RecordingType::parse("video/webm").unwrap();
+        let only_h264 = |s: &gst::StructureRef| s.name() == "video/x-h264";
+        let accepted = names(&accepted_caps_with(&webm, only_h264));
+        // Kept formats before the one that is decoded.
+        let vp8 = accepted.iter().position(|n| n == "video/x-vp8").unwrap();
+        let h264 = accepted.iter().position(|n| n == "video/x-h264").unwrap();
+        assert!(vp8 < h264, "{accepted:?}");
+        assert!(
+            !accepted.iter().any(|n| n == "video/x-h265"),
+            "{accepted:?}"
+        );
+        let nothing = |_: &gst::StructureRef| false;
+        assert!(!names(&accepted_caps_with(&webm, nothing))
+            .iter()
+            .any(|n| n == "video/x-h264"));
+        let mp4 = RecordingType::parse("video/mp4").unwrap();
+        let accepted = names(&accepted_caps_with(&mp4, nothing));
+        assert!(accepted.iter().any(|n| n == "video/x-h265"), "{accepted:?}");
+        assert!(accepted.iter().any(|n| n == "video/x-h264"), "{accepted:?}");
+    }
+
+    #[test]
+    fn a_reencode_says_why() {
+        let webm = RecordingType::parse("video/webm").unwrap();
+        let h264 = caps("video/x-h264, stream-format=avc");
+        let why = reencode_reason(&h264, &webm, Codec::Video(VideoCodec::Vp8)).unwrap();
+        assert!(why.contains("H.264 cannot be stored in WebM"), "{why}");
+        assert!(why.contains("video/mp4 or video/x-matroska"), "{why}");
+        let mp4 = RecordingType::parse("video/mp4").unwrap();
+        assert_eq!(
+            reencode_reason(&h264, &mp4, Codec::Video(VideoCodec::H264)),
+            None
+        );
+        let raw = caps("video/x-raw");
+        assert_eq!(
+            reencode_reason(&raw, &webm, Codec::Video(VideoCodec::Vp8)),
+            None
+        );
+        let mulaw = caps("audio/x-mulaw");
+        let why = reencode_reason(&mulaw, &webm, Codec::Audio(AudioCodec::Opus)).unwrap();
+        assert!(why.contains("audio/x-mulaw"), "{why}");
+        let vp9 = RecordingType::parse("video/webm;codecs=vp9").unwrap();
+        let why =
+            reencode_reason(&caps("video/x-vp8"), &vp9, Codec::Video(VideoCodec::Vp9)).unwrap();
+        assert!(why.contains("asks for VP9"), "{why}");
+    }
+
+    #[test]
+    fn a_codec_that_cannot_be_decoded_names_the_package() {
+        let webm = RecordingType::parse("video/webm").unwrap();
+        let msg = missing_decoder_message(&caps("video/x-h265"), &webm);
+        assert!(msg.contains("H.265 cannot be stored in WebM"), "{msg}");
+        assert!(msg.contains("gstreamer1.0-libav"), "{msg}");
+        assert!(msg.contains("video/mp4 or video/x-matroska"), "{msg}");
+        let msg = missing_decoder_message(&caps("audio/x-mulaw"), &webm);
+        assert!(msg.contains("gstreamer1.0-plugins-good"), "{msg}");
+    }
 }

@@ -38,7 +38,7 @@ pub fn auto_video_bitrate(width: u32, height: u32, fps: f64, codec: VideoCodec) 
     };
     let bits_per_pixel = match codec {
         VideoCodec::Vp8 | VideoCodec::H264 => 0.08,
-        VideoCodec::Vp9 | VideoCodec::Av1 => 0.05,
+        VideoCodec::Vp9 | VideoCodec::Av1 | VideoCodec::H265 => 0.05,
     };
     let bps = f64::from(width) * f64::from(height) * fps * bits_per_pixel;
     bps.clamp(150_000.0, 20_000_000.0) as u32
@@ -90,7 +90,7 @@ pub fn max_side(codec: VideoCodec) -> u32 {
     match codec {
         VideoCodec::Vp8 => 16_383,
         VideoCodec::Vp9 | VideoCodec::Av1 => 16_384,
-        VideoCodec::H264 => 8_192,
+        VideoCodec::H264 | VideoCodec::H265 => 8_192,
     }
 }
 

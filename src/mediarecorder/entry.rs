@@ -17,6 +17,120 @@
 //! Streams whose frames are reordered (B-frames: a DTS apart from the PTS) are left
 //! alone by the caller.
 
+/// How long an encoded audio packet lasts, for packets that come without a duration
+/// (depayloaders leave it out: `rtpmp4gdepay`, `rtpopusdepay`). Without it, packets
+/// kept as they are could not be laid end to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketLength {
+    /// Every packet holds `samples` at `rate` (AAC: 1024 samples, or 960, 512, 480).
+    Fixed { samples: u64, rate: u64 },
+    /// Each packet says it in its first byte (Opus's table of contents, RFC 6716 3.1).
+    OpusToc,
+}
+
+impl PacketLength {
+    /// AAC's packet length from its AudioSpecificConfig (`codec_data`), else 1024
+    /// samples at the rate the caps give.
+    pub fn aac(codec_data: Option<&[u8]>, caps_rate: Option<u64>) -> Option<Self> {
+        codec_data
+            .and_then(aac_frame_from_config)
+            .or_else(|| caps_rate.filter(|r| *r > 0).map(|rate| (1024, rate)))
+            .map(|(samples, rate)| PacketLength::Fixed { samples, rate })
+    }
+
+    /// The duration of `packet` in nanoseconds.
+    pub fn duration(&self, packet: &[u8]) -> Option<u64> {
+        match *self {
+            PacketLength::Fixed { samples, rate } => {
+                (rate > 0).then(|| samples * 1_000_000_000 / rate)
+            }
+            PacketLength::OpusToc => opus_packet_duration(packet),
+        }
+    }
+}
+
+/// Samples per frame and the rate they are at, from an MPEG-4 AudioSpecificConfig
+/// (ISO 14496-3 1.6.2.1). With SBR (HE-AAC), the core's: 1024 samples at half the
+/// output rate last as long as the 2048 the decoder outputs.
+fn aac_frame_from_config(config: &[u8]) -> Option<(u64, u64)> {
+    const RATES: [u64; 13] = [
+        96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025,
+        8_000, 7_350,
+    ];
+    let mut bits = Bits {
+        data: config,
+        pos: 0,
+    };
+    let object_type = |bits: &mut Bits| -> Option<u64> {
+        let t = bits.read(5)?;
+        if t == 31 {
+            Some(32 + bits.read(6)?)
+        } else {
+            Some(t)
+        }
+    };
+    let rate = |bits: &mut Bits| -> Option<u64> {
+        match bits.read(4)? {
+            15 => bits.read(24),
+            i => RATES.get(i as usize).copied(),
+        }
+    };
+    let mut aot = object_type(&mut bits)?;
+    let core_rate = rate(&mut bits)?;
+    let _channels = bits.read(4)?;
+    if aot == 5 || aot == 29 {
+        let _extension_rate = rate(&mut bits)?;
+        aot = object_type(&mut bits)?;
+    }
+    // GASpecificConfig's frameLengthFlag, for the types that have one.
+    let short = match aot {
+        1..=4 | 6 | 7 | 17 | 19..=23 => bits.read(1)? == 1,
+        _ => false,
+    };
+    let samples = match (aot, short) {
+        (23, true) => 480,
+        (23, false) => 512,
+        (_, true) => 960,
+        (_, false) => 1024,
+    };
+    (core_rate > 0).then_some((samples, core_rate))
+}
+
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Bits<'_> {
+    fn read(&mut self, n: usize) -> Option<u64> {
+        let mut v = 0;
+        for _ in 0..n {
+            let byte = *self.data.get(self.pos / 8)?;
+            v = (v << 1) | u64::from((byte >> (7 - self.pos % 8)) & 1);
+            self.pos += 1;
+        }
+        Some(v)
+    }
+}
+
+/// An Opus packet's duration from its TOC byte (and frame count byte, for code 3).
+fn opus_packet_duration(packet: &[u8]) -> Option<u64> {
+    let toc = *packet.first()?;
+    let config = toc >> 3;
+    // Frame sizes in units of 0.5 ms.
+    let frame = match config {
+        0..=11 => [20, 40, 80, 120][(config % 4) as usize],
+        12..=15 => [20, 40][(config % 2) as usize],
+        _ => [5, 10, 20, 40][(config % 4) as usize],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u64::from(*packet.get(1)? & 0x3f),
+    };
+    Some(frame * frames * 500_000)
+}
+
 /// A step back shorter than this is jitter; a longer one, a jump of the clock.
 const JITTER_LIMIT: u64 = 500_000_000;
 const MILLISECOND: u64 = 1_000_000;
@@ -29,6 +143,13 @@ pub struct EntryTimes {
     offset: u64,
     /// Audio: a packet never starts before the previous one ends.
     end_to_end: bool,
+    /// Encoded audio: how long a packet without a duration lasts.
+    packets: Option<PacketLength>,
+    /// Frames kept as they are (no encoder after the entry) keep their own times:
+    /// evened out, a camera whose clock runs a little slow (frames 31.7 ms apart,
+    /// stamped 33.3 ms long) would drift until a frame snaps back to its own time,
+    /// 8 ms after the one before it.
+    keep_own_times: bool,
 }
 
 impl EntryTimes {
@@ -44,8 +165,22 @@ impl EntryTimes {
     pub fn reset(&mut self) {
         *self = EntryTimes {
             end_to_end: self.end_to_end,
+            packets: self.packets,
+            keep_own_times: self.keep_own_times,
             ..EntryTimes::default()
         };
+    }
+
+    /// The stream's format is known (or changed): how long its packets last, and
+    /// whether it is encoded already (its frames keep their own times).
+    pub fn set_format(&mut self, packets: Option<PacketLength>, encoded: bool) {
+        self.packets = packets;
+        self.keep_own_times = encoded;
+    }
+
+    /// The duration of a packet that came without one, where its format tells it.
+    pub fn packet_duration(&self, packet: &[u8]) -> Option<u64> {
+        self.packets?.duration(packet)
     }
 
     /// The time a frame stamped `pts` is given.
@@ -56,10 +191,12 @@ impl EntryTimes {
             if time + JITTER_LIMIT <= last {
                 self.offset += next - time;
                 time = next;
-            } else if last_duration.is_some_and(|d| {
-                // Jitter; or, for audio, an overlap.
-                next.abs_diff(time) < d * 3 / 4 || (self.end_to_end && time < next)
-            }) {
+            } else if !self.keep_own_times
+                && last_duration.is_some_and(|d| {
+                    // Jitter; or, for audio, an overlap.
+                    next.abs_diff(time) < d * 3 / 4 || (self.end_to_end && time < next)
+                })
+            {
                 time = next;
             } else if time < last + MILLISECOND {
                 time = last + MILLISECOND;
@@ -78,6 +215,66 @@ mod tests {
     const FRAME: u64 = 33_333_333;
 
     #[test]
+    fn aac_packets_last_their_frame_length() {
+        // AAC-LC, 48 kHz, mono (what avenc_aac and cameras send): 1024 samples.
+        let lc = PacketLength::aac(Some(&[0x11, 0x88]), Some(48_000)).unwrap();
+        assert_eq!(
+            lc,
+            PacketLength::Fixed {
+                samples: 1024,
+                rate: 48_000
+            }
+        );
+        assert_eq!(lc.duration(&[0; 4]), Some(21_333_333));
+        // 960-sample frames (frameLengthFlag), 44.1 kHz stereo.
+        assert_eq!(
+            PacketLength::aac(Some(&[0x12, 0x14]), None),
+            Some(PacketLength::Fixed {
+                samples: 960,
+                rate: 44_100
+            })
+        );
+        // HE-AAC (SBR, type 5): the core's 1024 samples at 24 kHz, though it plays
+        // at 48 kHz.
+        assert_eq!(
+            PacketLength::aac(Some(&[0x2B, 0x09, 0x88]), Some(48_000)),
+            Some(PacketLength::Fixed {
+                samples: 1024,
+                rate: 24_000
+            })
+        );
+        // AAC-LD (type 23): 512 samples.
+        assert_eq!(
+            PacketLength::aac(Some(&[0xB9, 0x88, 0x00]), None),
+            Some(PacketLength::Fixed {
+                samples: 512,
+                rate: 48_000
+            })
+        );
+        // No configuration: 1024 at the caps' rate; nothing at all: unknown.
+        assert_eq!(
+            PacketLength::aac(None, Some(16_000)),
+            Some(PacketLength::Fixed {
+                samples: 1024,
+                rate: 16_000
+            })
+        );
+        assert_eq!(PacketLength::aac(Some(&[0x11]), None), None);
+    }
+
+    #[test]
+    fn opus_packets_say_their_length() {
+        let opus = PacketLength::OpusToc;
+        // CELT fullband 20 ms, one frame (opusenc's default).
+        assert_eq!(opus.duration(&[0xFC, 0xFF]), Some(20 * MS));
+        // SILK 60 ms; two 10 ms CELT frames; code 3 with 3 frames of 2.5 ms.
+        assert_eq!(opus.duration(&[0x18]), Some(60 * MS));
+        assert_eq!(opus.duration(&[0xF1]), Some(20 * MS));
+        assert_eq!(opus.duration(&[0x83, 0x03]), Some(7_500_000));
+        assert_eq!(opus.duration(&[]), None);
+    }
+
+    #[test]
     fn jitter_is_evened_out() {
         let mut t = EntryTimes::default();
         let mut out = Vec::new();
@@ -87,6 +284,23 @@ mod tests {
         }
         let expected: Vec<u64> = (0..6).map(|i| 1_000 * MS + i * FRAME).collect();
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn encoded_frames_keep_their_own_times_in_order() {
+        let mut t = EntryTimes::default();
+        t.set_format(None, true);
+        // A camera whose clock runs slow: frames 31.7 ms apart, stamped 33.3 ms long.
+        let step = 31_700_000;
+        let out: Vec<u64> = (0..40).map(|i| t.place(i * step, Some(FRAME))).collect();
+        assert_eq!(out, (0..40).map(|i| i * step).collect::<Vec<_>>());
+        // Still never back, nor equal.
+        assert_eq!(t.place(39 * step, Some(FRAME)), 39 * step + MS);
+        // Evened out, the same frames drift ahead and one snaps back to its own time
+        // (what encoded frames must not get).
+        let mut t = EntryTimes::default();
+        let out: Vec<u64> = (0..40).map(|i| t.place(i * step, Some(FRAME))).collect();
+        assert!(out.windows(2).any(|w| w[1] - w[0] < 10 * MS), "{out:?}");
     }
 
     #[test]

@@ -401,10 +401,12 @@ impl ElementImpl for MediaRecorder {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let video = gst::Caps::from_str_or_any(
-                "video/x-raw; image/jpeg; video/x-vp8; video/x-vp9; video/x-av1; video/x-h264",
+                "video/x-raw; image/jpeg; video/x-vp8; video/x-vp9; video/x-av1; video/x-h264; \
+                 video/x-h265",
             );
             let audio = gst::Caps::from_str_or_any(
-                "audio/x-raw; audio/x-opus; audio/x-vorbis; audio/mpeg, mpegversion=(int)4",
+                "audio/x-raw; audio/x-opus; audio/x-vorbis; audio/mpeg, mpegversion=(int)4; \
+                 audio/x-mulaw; audio/x-alaw; audio/mpeg, mpegversion=(int)1",
             );
             vec![
                 gst::PadTemplate::new(

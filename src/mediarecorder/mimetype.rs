@@ -20,6 +20,7 @@ pub enum VideoCodec {
     Vp9,
     Av1,
     H264,
+    H265,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,15 @@ pub enum AudioCodec {
 pub enum Codec {
     Video(VideoCodec),
     Audio(AudioCodec),
+}
+
+impl Codec {
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Codec::Video(v) => v.display_name(),
+            Codec::Audio(a) => a.display_name(),
+        }
+    }
 }
 
 /// A GStreamer element a recording needs, with the Debian package that ships it.
@@ -68,9 +78,38 @@ impl Container {
             (Container::WebM, Codec::Video(v)) => matches!(v, Vp8 | Vp9 | Av1),
             (Container::WebM, Codec::Audio(a)) => matches!(a, Opus | Vorbis),
             (Container::Matroska, _) => true,
-            (Container::Mp4, Codec::Video(v)) => matches!(v, H264 | Vp9 | Av1),
+            (Container::Mp4, Codec::Video(v)) => matches!(v, H264 | H265 | Vp9 | Av1),
             (Container::Mp4, Codec::Audio(a)) => matches!(a, Aac | Opus),
         }
+    }
+
+    /// The container's name for people.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Container::WebM => "WebM",
+            Container::Matroska => "Matroska",
+            Container::Mp4 => "MP4",
+        }
+    }
+
+    /// The `mime-type` values whose container stores `codec` as it is.
+    pub fn types_keeping(codec: Codec) -> Vec<&'static str> {
+        let kind = match codec {
+            Codec::Video(_) => "video",
+            Codec::Audio(_) => "audio",
+        };
+        [Container::Mp4, Container::Matroska, Container::WebM]
+            .into_iter()
+            .filter(|c| c.accepts(codec))
+            .map(|c| match (kind, c) {
+                ("video", Container::Mp4) => "video/mp4",
+                ("video", Container::Matroska) => "video/x-matroska",
+                ("video", _) => "video/webm",
+                (_, Container::Mp4) => "audio/mp4",
+                (_, Container::Matroska) => "audio/x-matroska",
+                (_, _) => "audio/webm",
+            })
+            .collect()
     }
 
     fn default_video(self) -> VideoCodec {
@@ -99,6 +138,7 @@ impl Container {
     fn codec_name(self, codec: Codec) -> &'static str {
         match (self, codec) {
             (Container::Mp4, Codec::Video(VideoCodec::H264)) => "avc1",
+            (Container::Mp4, Codec::Video(VideoCodec::H265)) => "hvc1",
             (Container::Mp4, Codec::Video(VideoCodec::Av1)) => "av01",
             (Container::Mp4, Codec::Video(VideoCodec::Vp9)) => "vp09",
             (Container::Mp4, Codec::Audio(AudioCodec::Aac)) => "mp4a",
@@ -106,6 +146,7 @@ impl Container {
             (_, Codec::Video(VideoCodec::Vp9)) => "vp9",
             (_, Codec::Video(VideoCodec::Av1)) => "av1",
             (_, Codec::Video(VideoCodec::H264)) => "avc1",
+            (_, Codec::Video(VideoCodec::H265)) => "hevc",
             (_, Codec::Audio(AudioCodec::Opus)) => "opus",
             (_, Codec::Audio(AudioCodec::Vorbis)) => "vorbis",
             (_, Codec::Audio(AudioCodec::Aac)) => "mp4a",
@@ -114,6 +155,19 @@ impl Container {
 }
 
 impl VideoCodec {
+    pub const ALL: [VideoCodec; 5] = [Self::Vp8, Self::Vp9, Self::Av1, Self::H264, Self::H265];
+
+    /// The codec's name for people.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            VideoCodec::Vp8 => "VP8",
+            VideoCodec::Vp9 => "VP9",
+            VideoCodec::Av1 => "AV1",
+            VideoCodec::H264 => "H.264",
+            VideoCodec::H265 => "H.265",
+        }
+    }
+
     /// Encoder and, where the muxer needs one, the parser after it.
     pub fn encoder(self) -> Requirement {
         match self {
@@ -121,6 +175,7 @@ impl VideoCodec {
             VideoCodec::Vp9 => req("vp9enc", GOOD),
             VideoCodec::Av1 => req("av1enc", BAD),
             VideoCodec::H264 => req("x264enc", UGLY),
+            VideoCodec::H265 => req("x265enc", BAD),
         }
     }
 
@@ -130,6 +185,7 @@ impl VideoCodec {
             VideoCodec::Vp9 => None,
             VideoCodec::Av1 => Some(req("av1parse", BAD)),
             VideoCodec::H264 => Some(req("h264parse", BAD)),
+            VideoCodec::H265 => Some(req("h265parse", BAD)),
         }
     }
 
@@ -140,17 +196,26 @@ impl VideoCodec {
             VideoCodec::Vp9 => "video/x-vp9",
             VideoCodec::Av1 => "video/x-av1",
             VideoCodec::H264 => "video/x-h264",
+            VideoCodec::H265 => "video/x-h265",
         }
     }
 
     pub fn from_media_type(name: &str) -> Option<Self> {
-        [Self::Vp8, Self::Vp9, Self::Av1, Self::H264]
-            .into_iter()
-            .find(|c| c.media_type() == name)
+        Self::ALL.into_iter().find(|c| c.media_type() == name)
     }
 }
 
 impl AudioCodec {
+    pub const ALL: [AudioCodec; 3] = [Self::Opus, Self::Vorbis, Self::Aac];
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            AudioCodec::Opus => "Opus",
+            AudioCodec::Vorbis => "Vorbis",
+            AudioCodec::Aac => "AAC",
+        }
+    }
+
     pub fn encoder(self) -> Requirement {
         match self {
             AudioCodec::Opus => req("opusenc", BASE),
@@ -175,9 +240,7 @@ impl AudioCodec {
     }
 
     pub fn from_media_type(name: &str) -> Option<Self> {
-        [Self::Opus, Self::Vorbis, Self::Aac]
-            .into_iter()
-            .find(|c| c.media_type() == name)
+        Self::ALL.into_iter().find(|c| c.media_type() == name)
     }
 }
 
@@ -319,6 +382,7 @@ fn codec_from_id(id: &str) -> Option<Codec> {
         "vp9" | "vp09" => Codec::Video(VideoCodec::Vp9),
         "av1" | "av01" => Codec::Video(VideoCodec::Av1),
         "h264" | "avc1" | "avc3" => Codec::Video(VideoCodec::H264),
+        "h265" | "hevc" | "hvc1" | "hev1" => Codec::Video(VideoCodec::H265),
         "opus" => Codec::Audio(AudioCodec::Opus),
         "vorbis" => Codec::Audio(AudioCodec::Vorbis),
         "mp4a" | "aac" => Codec::Audio(AudioCodec::Aac),
@@ -552,5 +616,33 @@ mod tests {
         assert!(any.passes_through(Codec::Video(VideoCodec::Vp8)));
         assert!(any.passes_through(Codec::Audio(AudioCodec::Opus)));
         assert!(!any.passes_through(Codec::Video(VideoCodec::H264)));
+    }
+
+    #[test]
+    fn h265_is_kept_in_mp4_and_matroska_not_in_webm() {
+        let h265 = Codec::Video(VideoCodec::H265);
+        assert!(RecordingType::parse("video/mp4")
+            .unwrap()
+            .passes_through(h265));
+        assert!(RecordingType::parse("video/x-matroska")
+            .unwrap()
+            .passes_through(h265));
+        assert!(!RecordingType::parse("video/webm")
+            .unwrap()
+            .passes_through(h265));
+        let t = RecordingType::parse("video/mp4;codecs=hvc1.1.6.L93.B0,mp4a.40.2").unwrap();
+        assert_eq!(t.video_codec(), Some(VideoCodec::H265));
+        assert_eq!(
+            t.effective(t.video_codec(), t.audio_codec()),
+            "video/mp4;codecs=hvc1,mp4a"
+        );
+        assert!(matches!(
+            RecordingType::parse("video/webm;codecs=hev1"),
+            Err(MimeError::CodecNotInContainer { .. })
+        ));
+        assert_eq!(
+            VideoCodec::from_media_type("video/x-h265"),
+            Some(VideoCodec::H265)
+        );
     }
 }

@@ -9,7 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::branch::{self, EncoderParams};
-use super::entry::EntryTimes;
+use super::entry::{EntryTimes, PacketLength};
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
 use super::recording::audio_rate;
@@ -141,12 +141,26 @@ impl MediaRecorder {
                     buffer.make_mut().set_pts(pts);
                 }
             }
+            let mut times = times.lock().unwrap();
+            if buffer.duration().is_none() {
+                // Encoded audio from a depayloader comes without durations: without
+                // them, packets kept as they are could not be laid end to end.
+                let duration = buffer
+                    .map_readable()
+                    .ok()
+                    .and_then(|data| times.packet_duration(&data));
+                if let Some(duration) = duration {
+                    buffer
+                        .make_mut()
+                        .set_duration(gst::ClockTime::from_nseconds(duration));
+                }
+            }
             if let Some(pts) = buffer
                 .pts()
                 .filter(|p| buffer.dts().is_none_or(|d| d == *p))
             {
                 let duration = buffer.duration().map(gst::ClockTime::nseconds);
-                let placed = times.lock().unwrap().place(pts.nseconds(), duration);
+                let placed = times.place(pts.nseconds(), duration);
                 let placed = gst::ClockTime::from_nseconds(placed);
                 if placed != pts {
                     let b = buffer.make_mut();
@@ -168,6 +182,10 @@ impl MediaRecorder {
                     times_for_events.lock().unwrap().reset();
                 }
                 if let gst::EventView::Caps(c) = event.view() {
+                    times_for_events
+                        .lock()
+                        .unwrap()
+                        .set_format(packet_length(c.caps()), branch::is_encoded(c.caps()));
                     if let Some(obj) = weak.upgrade() {
                         // On failure an error is posted; the unlinked queue then
                         // stops the stream.
@@ -488,6 +506,16 @@ impl MediaRecorder {
             plan.kind,
             plan.codec
         );
+        if keep.is_none() {
+            if let Some(why) = branch::reencode_reason(caps, &rtype, plan.codec) {
+                gst::element_imp_info!(
+                    self,
+                    gst::StreamError::Format,
+                    ("Pad {}: {}", pad.name(), why),
+                    ["Pad {}: {}", pad.name(), why]
+                );
+            }
+        }
         let input = caps.structure(0).map(|s| s.name().to_string());
         self.with_stream(id, |s| {
             s.codec = Some(plan.codec);
@@ -604,5 +632,23 @@ impl MediaRecorder {
             drop(info.take_buffer());
             gst::PadProbeReturn::Handled
         });
+    }
+}
+
+/// How long a packet of encoded audio in `caps` lasts, for packets without a duration.
+fn packet_length(caps: &gst::CapsRef) -> Option<PacketLength> {
+    let s = caps.structure(0)?;
+    match s.name().as_str() {
+        "audio/mpeg" if s.get::<i32>("mpegversion").ok() == Some(4) => {
+            let config = s.get::<gst::Buffer>("codec_data").ok();
+            let config = config.as_ref().and_then(|b| b.map_readable().ok());
+            let rate = s
+                .get::<i32>("rate")
+                .ok()
+                .and_then(|r| u64::try_from(r).ok());
+            PacketLength::aac(config.as_deref(), rate)
+        }
+        "audio/x-opus" => Some(PacketLength::OpusToc),
+        _ => None,
     }
 }
