@@ -145,10 +145,11 @@ pub struct EntryTimes {
     end_to_end: bool,
     /// Encoded audio: how long a packet without a duration lasts.
     packets: Option<PacketLength>,
-    /// Frames kept as they are (no encoder after the entry) keep their own times:
-    /// evened out, a camera whose clock runs a little slow (frames 31.7 ms apart,
-    /// stamped 33.3 ms long) would drift until a frame snaps back to its own time,
-    /// 8 ms after the one before it.
+    /// Encoded frames (from a camera, a file) are moved only forward, never closer
+    /// than a frame: evened out both ways, frames of a network camera whose jitter
+    /// buffer slides them 25 ms earlier over their first second drift ahead until one
+    /// snaps back to its own time, 8 ms after the one before it. A late one (a gap)
+    /// keeps its own time.
     keep_own_times: bool,
 }
 
@@ -190,6 +191,13 @@ impl EntryTimes {
             let next = last + last_duration.unwrap_or(MILLISECOND);
             if time + JITTER_LIMIT <= last {
                 self.offset += next - time;
+                time = next;
+            } else if self.keep_own_times && last_duration.is_some() && time < next {
+                // Encoded frames of a network camera come as its jitter buffer stamps
+                // them: sliding 25 ms earlier over their first second, bunched up by
+                // up to 250 ms under load. Each starts where the one before ends
+                // (players and ffmpeg put a frame per time slot); a later one (a
+                // frame lost on the way) keeps its own time.
                 time = next;
             } else if !self.keep_own_times
                 && last_duration.is_some_and(|d| {
@@ -287,19 +295,31 @@ mod tests {
     }
 
     #[test]
-    fn encoded_frames_keep_their_own_times_in_order() {
+    fn encoded_frames_are_never_closer_than_a_frame_and_keep_their_gaps() {
         let mut t = EntryTimes::default();
         t.set_format(None, true);
-        // A camera whose clock runs slow: frames 31.7 ms apart, stamped 33.3 ms long.
-        let step = 31_700_000;
-        let out: Vec<u64> = (0..40).map(|i| t.place(i * step, Some(FRAME))).collect();
-        assert_eq!(out, (0..40).map(|i| i * step).collect::<Vec<_>>());
-        // Still never back, nor equal.
-        assert_eq!(t.place(39 * step, Some(FRAME)), 39 * step + MS);
-        // Evened out, the same frames drift ahead and one snaps back to its own time
-        // (what encoded frames must not get).
+        // A camera's frames as rtspsrc stamps them: sliding 25.6 ms earlier over the
+        // first 40 frames, then steady.
+        let slide = |i: u64| (i.min(40) * 640_000) as i64;
+        let own = |i: u64| (1_000 * MS + i * FRAME) as i64 - slide(i);
+        let out: Vec<u64> = (0..60)
+            .map(|i| t.place(own(i) as u64, Some(FRAME)))
+            .collect();
+        assert!(out.windows(2).all(|w| w[1] - w[0] == FRAME), "{out:?}");
+        // A frame lost on the network: the gap stays.
+        let after_gap = own(61) as u64 + FRAME;
+        assert_eq!(t.place(after_gap, Some(FRAME)), after_gap);
+        // Bunched up by 250 ms (a jitter buffer under load): still a frame apart.
+        assert_eq!(
+            t.place(after_gap - 250 * MS, Some(FRAME)),
+            after_gap + FRAME
+        );
+        // Evened out both ways, the same frames snap back to their own time once they
+        // drift by 3/4 of a frame: what encoded frames must not get.
         let mut t = EntryTimes::default();
-        let out: Vec<u64> = (0..40).map(|i| t.place(i * step, Some(FRAME))).collect();
+        let out: Vec<u64> = (0..60)
+            .map(|i| t.place(own(i) as u64, Some(FRAME)))
+            .collect();
         assert!(out.windows(2).any(|w| w[1] - w[0] < 10 * MS), "{out:?}");
     }
 

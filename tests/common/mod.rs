@@ -757,3 +757,149 @@ pub fn watch_closed(r: &gst::Element) -> Arc<Mutex<Vec<gst::Structure>>> {
     });
     closed
 }
+
+/// A local IP camera: `tests/camera/rtsp_camera.py` (an RTSP server on 127.0.0.1) in a
+/// child process, stopped when this is dropped (also on panic). Mounts `/h264-aac`,
+/// `/h265-opus`, `/h264-pcmu`, ...: see the script.
+pub struct Camera {
+    child: std::process::Child,
+    /// `rtsp://127.0.0.1:PORT/`
+    pub url: String,
+}
+
+impl Camera {
+    /// Starts a camera on a free port, with the script's extra `args`.
+    pub fn start(args: &[&str]) -> Camera {
+        Camera::start_on(0, args)
+    }
+
+    /// Starts a camera on `port` (0: a free one), waiting up to 10 s for it to serve.
+    pub fn start_on(port: u16, args: &[&str]) -> Camera {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/camera/rtsp_camera.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(&script)
+            .args(["--port", &port.to_string()])
+            .args(args)
+            // Closing its stdin (when this is dropped, or the test process dies) ends it.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("/usr/bin/python3 runs (scripts/setup.sh installs it)");
+        let stdout = child.stdout.take().expect("the camera's stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let camera = |url: String| Camera { child, url };
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.starts_with("rtsp://") => camera(line.trim().to_string()),
+            other => {
+                let mut c = camera(String::new());
+                c.stop();
+                panic!(
+                    "the test camera did not start ({other:?}): is gir1.2-gst-rtsp-server-1.0 \
+                     installed (scripts/setup.sh)?"
+                )
+            }
+        }
+    }
+
+    /// The URL of one of its mounts, as `h264-aac`.
+    pub fn mount(&self, name: &str) -> String {
+        format!("{}{name}", self.url)
+    }
+
+    /// The port it serves on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the camera's URL has a port")
+    }
+
+    /// Stops it now, as a camera that loses power.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One packet of a file as ffprobe reads it.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub stream: usize,
+    pub pts: Option<f64>,
+    pub dts: Option<f64>,
+    pub keyframe: bool,
+}
+
+/// Every packet of `path`, in file order.
+pub fn ffprobe_packets(path: &Path) -> Vec<Packet> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .arg("packet=stream_index,pts_time,dts_time,flags")
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            Some(Packet {
+                stream: f.first()?.parse().ok()?,
+                pts: f.get(1)?.parse().ok(),
+                dts: f.get(2)?.parse().ok(),
+                keyframe: f.get(3)?.starts_with('K'),
+            })
+        })
+        .collect()
+}
+
+/// Each stream of `path` as `codec_type,codec_name,profile` (`video,h264,High`).
+pub fn ffprobe_streams(path: &Path) -> Vec<String> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .arg("stream=codec_type,codec_name,profile")
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            // ffprobe prints the fields in its own order: name, profile, type.
+            let f: Vec<&str> = l.split(',').collect();
+            format!(
+                "{},{},{}",
+                f.get(2).unwrap_or(&""),
+                f.first().unwrap_or(&""),
+                f.get(1).unwrap_or(&"")
+            )
+        })
+        .collect()
+}
+
+/// What `ffmpeg -v error -xerror` prints decoding `path` (empty for a clean file).
+pub fn ffmpeg_errors(path: &Path) -> String {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-xerror", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
