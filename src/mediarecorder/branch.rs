@@ -314,18 +314,30 @@ fn compressed_codec(caps: &gst::CapsRef) -> Option<Codec> {
 
 /// The best-ranked installed decoder for `caps`, or an error naming the codec and the
 /// package to install.
-fn decoder_for(caps: &gst::CapsRef, rtype: &RecordingType) -> Result<gst::Element, PlanError> {
+/// `parsed`: a parser comes first, turning the stream into the form the decoder takes
+/// (a decoder that takes some form of it will do); else the decoder must take `caps`
+/// as they are (which leaves out `vp8alphadecodebin`, for VP8 with `codec-alpha`).
+fn decoder_for(
+    caps: &gst::CapsRef,
+    parsed: bool,
+    rtype: &RecordingType,
+) -> Result<gst::Element, PlanError> {
     let name = caps
         .structure(0)
         .map(|s| s.name().to_string())
         .unwrap_or_default();
-    let general = gst::Caps::new_empty_simple(name.as_str());
     let mut factories: Vec<gst::ElementFactory> = gst::ElementFactory::factories_with_type(
         gst::ElementFactoryType::DECODER,
         gst::Rank::MARGINAL,
     )
     .into_iter()
-    .filter(|f| f.can_sink_any_caps(caps) && f.can_sink_any_caps(&general))
+    .filter(|f| {
+        if parsed {
+            f.can_sink_any_caps(caps)
+        } else {
+            f.can_sink_all_caps(caps)
+        }
+    })
     .collect();
     factories.sort_by_key(|f| std::cmp::Reverse(f.rank()));
     let factory = factories
@@ -414,7 +426,7 @@ pub fn plan(
         if let Some(parser) = parser {
             elements.push(make(parser)?);
         }
-        elements.push(decoder_for(caps, rtype)?);
+        elements.push(decoder_for(caps, parser.is_some(), rtype)?);
     }
     // A user's encoder serves the first chain; a re-encode after a change makes its own.
     let (video_encoder, audio_encoder) = match keep {
