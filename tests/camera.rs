@@ -325,7 +325,7 @@ fn kept_video_frames_are_the_bytes_the_camera_sent() {
 }
 
 #[test]
-fn a_decoded_camera_and_h264_into_webm_are_encoded_as_vp8_saying_why() {
+fn a_decoded_camera_and_h264_or_h265_into_webm_are_encoded_as_vp8_saying_why() {
     init();
     let dir = tmp_dir("camera-webm");
     let camera = Camera::start(&[]);
@@ -339,25 +339,27 @@ fn a_decoded_camera_and_h264_into_webm_are_encoded_as_vp8_saying_why() {
     ));
     let frames = judge(&decoded, &["video,vp8,0", "audio,opus,unknown"]);
     assert!(frames >= 80, "{frames} frames");
-    // H.264 kept up to the recorder, which WebM cannot store: decoded, encoded as VP8,
-    // with a message saying why; the Opus beside it kept as it is.
-    let depayloaded = dir.join("depayloaded.webm");
-    let pipeline = launch(&format!(
-        "rtspsrc location={} protocols=tcp name=s s. ! rtph264depay ! h264parse ! r. \
-         s. ! rtpopusdepay ! r. mediarecorder name=r duration={RECORD_MS} location={}",
-        camera.mount("h264-opus"),
-        depayloaded.display()
-    ));
-    let (end, said) = play_collecting(&pipeline, Duration::from_secs(20));
-    assert!(matches!(end, End::Eos(_)), "{end:?}");
-    assert!(
-        said.iter()
-            .any(|m| m.contains("H.264 cannot be stored in WebM") && m.contains("VP8")),
-        "no message says why H.264 is re-encoded: {said:?}"
-    );
-    drop(pipeline);
-    let frames = judge(&depayloaded, &["video,vp8,0", "audio,opus,unknown"]);
-    assert!(frames >= 80, "{frames} frames");
+    // H.264 or H.265 kept up to the recorder, which WebM cannot store: decoded, encoded
+    // as VP8, with a message saying why; the Opus beside it kept as it is.
+    for (codec, name) in [("h264", "H.264"), ("h265", "H.265")] {
+        let depayloaded = dir.join(format!("{codec}-depayloaded.webm"));
+        let pipeline = launch(&format!(
+            "rtspsrc location={} protocols=tcp name=s s. ! rtp{codec}depay ! {codec}parse ! r. \
+             s. ! rtpopusdepay ! r. mediarecorder name=r duration={RECORD_MS} location={}",
+            camera.mount(&format!("{codec}-opus")),
+            depayloaded.display()
+        ));
+        let (end, said) = play_collecting(&pipeline, Duration::from_secs(20));
+        assert!(matches!(end, End::Eos(_)), "{codec}: {end:?}");
+        let why = format!("{name} cannot be stored in WebM");
+        assert!(
+            said.iter().any(|m| m.contains(&why) && m.contains("VP8")),
+            "no message says why {name} is re-encoded: {said:?}"
+        );
+        drop(pipeline);
+        let frames = judge(&depayloaded, &["video,vp8,0", "audio,opus,unknown"]);
+        assert!(frames >= 80, "{codec}: {frames} frames");
+    }
     // The issue's own line, without a camera.
     let h264 = dir.join("h264.webm");
     let pipeline = launch(&format!(
