@@ -38,3 +38,29 @@ fn missing_encoder_names_element_and_package() {
     let supported = recorder(&p).emit_by_name::<bool>("is-type-supported", &[&"video/webm"]);
     assert!(!supported, "video/webm needs vp8enc");
 }
+
+/// H.265 into WebM must be decoded: with no H.265 decoder, the error names the codec and
+/// the package, rather than a link that fails without a word.
+#[test]
+fn missing_decoder_names_codec_and_package() {
+    init();
+    let registry = gst::Registry::get();
+    for decoder in ["avdec_h265", "libde265dec"] {
+        if let Some(feature) = registry.lookup_feature(decoder) {
+            registry.remove_feature(&feature);
+        }
+    }
+    let dir = tmp_dir("missing_decoder");
+    let p = launch(&format!(
+        "videotestsrc num-buffers=5 ! x265enc ! h265parse ! mediarecorder name=r location={}",
+        dir.join("x.webm").display()
+    ));
+    match play(&p, Duration::from_secs(10)) {
+        End::Error(msg) => {
+            assert!(msg.contains("H.265 cannot be stored in WebM"), "{msg}");
+            assert!(msg.contains("gstreamer1.0-libav"), "{msg}");
+            assert!(msg.contains("video/mp4 or video/x-matroska"), "{msg}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

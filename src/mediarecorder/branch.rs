@@ -168,37 +168,12 @@ fn compressed_formats() -> Vec<(Option<Codec>, gst::Structure)> {
     formats
 }
 
-/// Whether an installed decoder takes `format` (asked of the registry once per format).
-fn decodable(format: &gst::StructureRef) -> bool {
-    static DECODABLE: std::sync::LazyLock<Vec<gst::Structure>> = std::sync::LazyLock::new(|| {
-        let decoders = gst::ElementFactory::factories_with_type(
-            gst::ElementFactoryType::DECODER,
-            gst::Rank::MARGINAL,
-        );
-        compressed_formats()
-            .into_iter()
-            .map(|(_, s)| s)
-            .filter(|s| {
-                let caps = gst::Caps::from(s.clone());
-                decoders.iter().any(|f| f.can_sink_any_caps(&caps))
-            })
-            .collect()
-    });
-    DECODABLE.iter().any(|s| s.as_ref() == format)
-}
-
 /// Caps a sink pad takes: raw media, MJPEG, the compressed formats this recording type
-/// stores without re-encoding, then those an installed decoder takes (decoded and
-/// encoded again: H.264 from a camera into WebM).
+/// stores without re-encoding, then those it decodes and encodes again (H.264 from a
+/// camera into WebM). A format whose decoder is missing is taken too, so that the
+/// recording fails with an error naming the codec and the package to install rather
+/// than a link that fails without a word.
 pub fn accepted_caps(rtype: &RecordingType) -> gst::Caps {
-    accepted_caps_with(rtype, decodable)
-}
-
-/// `accepted_caps`, with what counts as decodable given.
-fn accepted_caps_with(
-    rtype: &RecordingType,
-    decodable: impl Fn(&gst::StructureRef) -> bool,
-) -> gst::Caps {
     let mut caps = gst::Caps::builder("video/x-raw").build();
     let caps_mut = caps.get_mut().unwrap();
     caps_mut.append(gst::Caps::builder("image/jpeg").build());
@@ -206,10 +181,7 @@ fn accepted_caps_with(
     let (kept, decoded): (Vec<_>, Vec<_>) = compressed_formats()
         .into_iter()
         .partition(|(codec, _)| codec.is_some_and(|c| rtype.accepts(c)));
-    for (_, s) in kept {
-        caps_mut.append_structure(s);
-    }
-    for (_, s) in decoded.into_iter().filter(|(_, s)| decodable(s)) {
+    for (_, s) in kept.into_iter().chain(decoded) {
         caps_mut.append_structure(s);
     }
     caps
@@ -719,27 +691,18 @@ mod tests {
     }
 
     #[test]
-    fn compressed_input_a_container_cannot_keep_is_taken_when_it_can_be_decoded() {
+    fn compressed_input_a_container_cannot_keep_is_taken_after_what_it_keeps() {
         gst::init().unwrap();
         let webm = RecordingType::parse("video/webm").unwrap();
-        let only_h264 = |s: &gst::StructureRef| s.name() == "video/x-h264";
-        let accepted = names(&accepted_caps_with(&webm, only_h264));
-        // Kept formats before the one that is decoded.
-        let vp8 = accepted.iter().position(|n| n == "video/x-vp8").unwrap();
-        let h264 = accepted.iter().position(|n| n == "video/x-h264").unwrap();
-        assert!(vp8 < h264, "{accepted:?}");
-        assert!(
-            !accepted.iter().any(|n| n == "video/x-h265"),
-            "{accepted:?}"
-        );
-        let nothing = |_: &gst::StructureRef| false;
-        assert!(!names(&accepted_caps_with(&webm, nothing))
-            .iter()
-            .any(|n| n == "video/x-h264"));
+        let accepted = names(&accepted_caps(&webm));
+        let at = |name: &str| accepted.iter().position(|n| n == name).unwrap();
+        assert!(at("video/x-vp8") < at("video/x-h264"), "{accepted:?}");
+        assert!(at("video/x-av1") < at("video/x-h265"), "{accepted:?}");
+        assert!(at("audio/x-opus") < at("audio/x-mulaw"), "{accepted:?}");
         let mp4 = RecordingType::parse("video/mp4").unwrap();
-        let accepted = names(&accepted_caps_with(&mp4, nothing));
-        assert!(accepted.iter().any(|n| n == "video/x-h265"), "{accepted:?}");
-        assert!(accepted.iter().any(|n| n == "video/x-h264"), "{accepted:?}");
+        let accepted = names(&accepted_caps(&mp4));
+        let at = |name: &str| accepted.iter().position(|n| n == name).unwrap();
+        assert!(at("video/x-h265") < at("video/x-vp8"), "{accepted:?}");
     }
 
     #[test]
