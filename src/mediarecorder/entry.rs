@@ -179,6 +179,11 @@ impl EntryTimes {
         self.keep_own_times = encoded;
     }
 
+    /// Whether the format tells how long a packet lasts.
+    pub fn knows_packet_length(&self) -> bool {
+        self.packets.is_some()
+    }
+
     /// The duration of a packet that came without one, where its format tells it.
     pub fn packet_duration(&self, packet: &[u8]) -> Option<u64> {
         self.packets?.duration(packet)

@@ -142,7 +142,7 @@ impl MediaRecorder {
                 }
             }
             let mut times = times.lock().unwrap();
-            if buffer.duration().is_none() {
+            if buffer.duration().is_none() && times.knows_packet_length() {
                 // Encoded audio from a depayloader comes without durations: without
                 // them, packets kept as they are could not be laid end to end.
                 let duration = buffer
