@@ -134,8 +134,6 @@ fn opus_packet_duration(packet: &[u8]) -> Option<u64> {
 /// A step back shorter than this is jitter; a longer one, a jump of the clock.
 const JITTER_LIMIT: u64 = 500_000_000;
 const MILLISECOND: u64 = 1_000_000;
-/// How far encoded frames may be placed after their own times (see `place`).
-const MAX_LEAD: u64 = 300_000_000;
 
 #[derive(Debug, Default)]
 pub struct EntryTimes {
@@ -199,20 +197,13 @@ impl EntryTimes {
             if time + JITTER_LIMIT <= last {
                 self.offset += next - time;
                 time = next;
-            } else if let Some(d) = last_duration.filter(|_| self.keep_own_times && time < next) {
+            } else if self.keep_own_times && last_duration.is_some() && time < next {
                 // Encoded frames of a network camera come as its jitter buffer stamps
                 // them: sliding 25 ms earlier over their first second, bunched up by
                 // up to 250 ms under load. Each starts where the one before ends
                 // (players and ffmpeg put a frame per time slot); a later one (a
-                // frame lost on the way) keeps its own time. A source whose frames
-                // come faster than their duration says (a camera clock a little fast)
-                // would run ahead without end: beyond `MAX_LEAD`, frames come 1/8
-                // closer until they are back within it.
-                time = if next - time > MAX_LEAD {
-                    time.max(last + d - d / 8)
-                } else {
-                    next
-                };
+                // frame lost on the way) keeps its own time.
+                time = next;
             } else if !self.keep_own_times
                 && last_duration.is_some_and(|d| {
                     // Jitter; or, for audio, an overlap.
@@ -328,23 +319,6 @@ mod tests {
             t.place(after_gap - 250 * MS, Some(FRAME)),
             after_gap + FRAME
         );
-        // A camera clock 0.1 % fast: an hour's frames stay within MAX_LEAD (and a
-        // frame) of their own times, none closer than 7/8 of a frame.
-        let mut t = EntryTimes::default();
-        t.set_format(None, true);
-        let mut last = None;
-        for i in 0..108_000u64 {
-            let own = i * (FRAME - FRAME / 1000);
-            let placed = t.place(own, Some(FRAME));
-            assert!(
-                placed - own <= MAX_LEAD + FRAME,
-                "frame {i}: {placed} for {own}"
-            );
-            if let Some(last) = last {
-                assert!(placed - last >= FRAME - FRAME / 8, "frame {i}");
-            }
-            last = Some(placed);
-        }
         // Evened out both ways, the same frames snap back to their own time once they
         // drift by 3/4 of a frame: what encoded frames must not get.
         let mut t = EntryTimes::default();
