@@ -202,7 +202,9 @@ impl EntryTimes {
                 // them: sliding 25 ms earlier over their first second, bunched up by
                 // up to 250 ms under load. Each starts where the one before ends
                 // (players and ffmpeg put a frame per time slot); a later one (a
-                // frame lost on the way) keeps its own time.
+                // frame lost on the way) keeps its own time. A camera whose clock runs
+                // fast runs ahead of its own times, as its audio does (laid end to end),
+                // so the two stay together.
                 time = next;
             } else if !self.keep_own_times
                 && last_duration.is_some_and(|d| {
