@@ -10,9 +10,12 @@
 //!   a WebM's millisecond timecodes); audio that overlaps the previous packet follows
 //!   its end instead (overlapping samples would be cut before the encoder, where gaps
 //!   are filled with silence);
-//! - a step back of half a second or more without a flush (a camera whose clock
-//!   jumped) is mapped forward: the stream goes on where it was, and every later time
-//!   moves by the same amount. A flush or a new segment starts afresh (`reset`).
+//! - video that steps back further than jitter (an RTP stream lined up with another,
+//!   tens of milliseconds) and a step back of half a second or more without a flush
+//!   (a camera whose clock jumped) are mapped forward: the stream goes on where it
+//!   was, and every later time moves by the same amount, until a step forward takes
+//!   the amount back (so sync returns). A flush or a new segment starts afresh
+//!   (`reset`).
 //!
 //! Streams whose frames are reordered (B-frames: a DTS apart from the PTS) are left
 //! alone by the caller.
@@ -53,13 +56,28 @@ impl EntryTimes {
         let mut time = pts.saturating_add(self.offset);
         if let Some((last, last_duration)) = self.last {
             let next = last + last_duration.unwrap_or(MILLISECOND);
+            let video_step = last_duration.filter(|_| !self.end_to_end);
             if time + JITTER_LIMIT <= last {
                 self.offset += next - time;
                 time = next;
+            } else if let Some(d) = video_step.filter(|&d| time > next + d * 3 / 4) {
+                // A step forward first gives back what earlier steps back added.
+                let back = (time - next).min(self.offset);
+                self.offset -= back;
+                time -= back;
+                if time - next < d * 3 / 4 {
+                    time = next;
+                }
             } else if last_duration.is_some_and(|d| {
                 // Jitter; or, for audio, an overlap.
                 next.abs_diff(time) < d * 3 / 4 || (self.end_to_end && time < next)
             }) {
+                time = next;
+            } else if video_step.is_some() && time < next {
+                // A step back shorter than a clock jump (RTP streams lined up with
+                // each other): the stream goes on where it was, and so do the frames
+                // after it, rather than two frames sharing a frame's time.
+                self.offset += next - time;
                 time = next;
             } else if time < last + MILLISECOND {
                 time = last + MILLISECOND;
@@ -118,6 +136,32 @@ mod tests {
             packet,
             "still audio after a flush"
         );
+    }
+
+    #[test]
+    fn video_lined_up_back_then_forward_keeps_every_frame_a_frame_apart() {
+        // rtpbin lining audio and video up: back 42 ms at frame 100, then forward
+        // 141 ms at frame 200.
+        let mut t = EntryTimes::default();
+        let shift = |i: u64| -> i64 {
+            match i {
+                0..100 => 0,
+                100..200 => -42,
+                _ => 99,
+            }
+        };
+        let mut placed = Vec::new();
+        for i in 0..300u64 {
+            let pts = (1_000 * MS + i * FRAME) as i64 + shift(i) * MS as i64;
+            placed.push(t.place(pts as u64, Some(FRAME)));
+        }
+        for (i, pair) in placed.windows(2).enumerate() {
+            assert!(pair[1] - pair[0] >= FRAME, "frame {} at {pair:?}", i + 1);
+        }
+        // The step back moves the frames after it to follow on; the step forward
+        // takes that back, so the last frames have their own times again.
+        assert_eq!(placed[100], placed[99] + FRAME);
+        assert_eq!(placed[299], 1_000 * MS + 299 * FRAME + 99 * MS);
     }
 
     #[test]
