@@ -33,6 +33,15 @@ fn on_multiple(wall: u64, length: u64) -> u64 {
 /// microphone back. A non-live recording waits as long as it takes: there audio runs
 /// seconds ahead of video as a matter of course, and upstream queues give the slack.
 pub const LIVE_STREAM_WAIT: Duration = Duration::from_secs(3);
+/// Audio that starts at least this long before a non-live recording's first video
+/// keyframe is kept, and the video track starts later (as ffmpeg writes a file whose
+/// video starts late). A shorter lead is cut, so the file starts with its picture and
+/// the audio's first packet follows the rule of `cut_is_clean`.
+pub const AUDIO_LEAD_KEPT: u64 = 100_000_000;
+/// Audio left out before the first video keyframe (a live recording starts with a
+/// picture) is reported from this much on: less is the usual wait for an encoder's
+/// first keyframe.
+pub const AUDIO_LEFT_OUT_REPORTED: u64 = 500_000_000;
 /// Media time between progress reports.
 const PROGRESS_INTERVAL: u64 = 1_000_000_000;
 /// A step back in running time this large means the running time restarted.
@@ -52,6 +61,9 @@ pub struct Limits {
     /// Files start where the wall clock is a multiple of `file_duration` (the first
     /// file is shorter): `segment-align=clock`.
     pub align_to_clock: bool,
+    /// The container starts every track at the file's start (fragmented MP4): audio
+    /// before the first video keyframe cannot be kept.
+    pub tracks_start_together: bool,
 }
 
 /// A stream taking part, as known when the recording starts.
@@ -134,6 +146,9 @@ pub enum Action<P> {
     RequestKeyframe(Option<u64>),
     /// These linked tracks sent nothing in time: the recording goes on without them.
     GiveUp(Vec<usize>),
+    /// This much audio (ns) came before the recording's first video keyframe and was
+    /// left out.
+    AudioLeftOut(u64),
     /// Another second of media is recorded.
     Progress {
         recorded: u64,
@@ -231,6 +246,10 @@ pub struct Engine<P> {
     next_progress: u64,
     /// Wall-clock time (ns since 1970) at running time 0, once known.
     wall_at_zero: Option<i64>,
+    /// Audio (ns) dropped for coming before the recording's start, and whether that
+    /// was reported.
+    audio_left_out: u64,
+    left_out_reported: bool,
 }
 
 impl<P: Clone> Engine<P> {
@@ -264,6 +283,8 @@ impl<P: Clone> Engine<P> {
             waiting_since: None,
             next_progress: PROGRESS_INTERVAL,
             wall_at_zero: None,
+            audio_left_out: 0,
+            left_out_reported: false,
         }
     }
 
@@ -363,6 +384,7 @@ impl<P: Clone> Engine<P> {
     /// (the previous one first).
     pub fn finish(&mut self) -> Vec<Action<P>> {
         let mut out = Vec::new();
+        self.report_left_out(&mut out);
         if self.file_tracks.is_none() && self.has_placed_waiting() {
             self.open_first_file(&mut out);
         }
@@ -384,6 +406,12 @@ impl<P: Clone> Engine<P> {
     // ----- placing -----
 
     fn place(&mut self, frame: Frame<P>, kind: Kind, out: &mut Vec<Action<P>>) {
+        if kind == Kind::Video && frame.keyframe && !self.timeline.is_started() {
+            self.start_with_early_audio(frame.rt);
+        }
+        if kind == Kind::Audio && self.current.is_none() && self.timeline.is_started() {
+            self.move_start_to_early_audio(frame.rt);
+        }
         let verdict = match kind {
             Kind::Video => self.timeline.video(
                 frame.track,
@@ -395,7 +423,16 @@ impl<P: Clone> Engine<P> {
             Kind::Audio => self.timeline.audio(frame.track, frame.rt, frame.duration),
         };
         match verdict {
-            Verdict::Drop => {}
+            Verdict::Drop => {
+                let before_start = self.timeline.generation() == 1
+                    && self
+                        .timeline
+                        .anchor_rt()
+                        .is_some_and(|start| frame.rt < start);
+                if kind == Kind::Audio && before_start {
+                    self.audio_left_out += frame.duration.unwrap_or(0);
+                }
+            }
             Verdict::Hold => self.waiting.push_back(Waiting::Unplaced(frame)),
             Verdict::Finished => {
                 self.finished.insert(frame.track);
@@ -417,6 +454,9 @@ impl<P: Clone> Engine<P> {
                     // The next packet starts less than half a packet after the start.
                     return;
                 }
+                if kind == Kind::Audio {
+                    self.report_left_out(out);
+                }
                 let mut placed = Placed {
                     track: frame.track,
                     kind,
@@ -432,6 +472,75 @@ impl<P: Clone> Engine<P> {
                 placed.cut(clip_start, clip_end, rate);
                 self.route(placed, out);
             }
+        }
+    }
+
+    /// A non-live recording whose held audio starts well before its first video
+    /// keyframe (at `keyframe_rt`) starts with that audio: nothing of a file is lost.
+    /// A live one starts with the picture, and so does a file whose tracks must start
+    /// together.
+    fn start_with_early_audio(&mut self, keyframe_rt: u64) {
+        if !self.may_start_with_audio() {
+            return;
+        }
+        let first_audio = self
+            .waiting
+            .iter()
+            .filter_map(|w| match w {
+                Waiting::Unplaced(f) => Some(f.rt),
+                Waiting::Placed(_) => None,
+            })
+            .min();
+        if let Some(first) = first_audio.filter(|&a| a + AUDIO_LEAD_KEPT <= keyframe_rt) {
+            self.timeline.start_at(first);
+        }
+    }
+
+    /// The first audio of a non-live recording that started with a video keyframe,
+    /// before its file opened (the audio's encoder was slower to deliver): where it
+    /// starts well before the keyframe, the recording starts with it instead, and the
+    /// frames waiting for the file move later by as much.
+    fn move_start_to_early_audio(&mut self, audio_rt: u64) {
+        if !self.may_start_with_audio()
+            || self.timeline.generation() != 1
+            || self.timeline.audio_started()
+        {
+            return;
+        }
+        let Some(start) = self.timeline.anchor_rt() else {
+            return;
+        };
+        if audio_rt + AUDIO_LEAD_KEPT > start {
+            return;
+        }
+        let later = self.timeline.move_start(audio_rt);
+        for item in self.waiting.iter_mut() {
+            if let Waiting::Placed(placed) = item {
+                placed.pts += later;
+            }
+        }
+    }
+
+    /// Audio before the first picture may be kept: not live, and the container lets a
+    /// track start after the file.
+    fn may_start_with_audio(&self) -> bool {
+        let live = self
+            .tracks
+            .iter()
+            .any(|t| self.expected.contains(&t.id) && t.live);
+        !live && !self.limits.tracks_start_together
+    }
+
+    /// Once the audio has reached the recording's start (or the recording ends): says
+    /// how much audio before the start was left out, where that is more than an
+    /// encoder's wait.
+    fn report_left_out(&mut self, out: &mut Vec<Action<P>>) {
+        if self.left_out_reported {
+            return;
+        }
+        self.left_out_reported = true;
+        if self.audio_left_out >= AUDIO_LEFT_OUT_REPORTED {
+            out.push(Action::AudioLeftOut(self.audio_left_out));
         }
     }
 

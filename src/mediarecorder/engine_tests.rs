@@ -510,6 +510,113 @@ fn a_non_live_recording_waits_for_a_slow_stream_however_long() {
     );
 }
 
+fn left_out(run: &Run) -> Vec<u64> {
+    run.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::AudioLeftOut(ns) => Some(*ns),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A file whose audio starts `lead` before its video, played (non-live) or captured
+/// (live) for 6 s: audio from 0, video from `lead`.
+fn audio_first(live: bool, lead: u64) -> Run {
+    let tracks = vec![
+        track(VIDEO, Kind::Video, live, true),
+        track(AUDIO, Kind::Audio, live, true),
+    ];
+    let mut run = Run::new(Limits::default(), tracks);
+    let mut audio_rt = 0;
+    let mut video_rt = lead;
+    while audio_rt < 6 * SECOND || video_rt < 6 * SECOND {
+        if audio_rt <= video_rt && audio_rt < 6 * SECOND {
+            run.audio_at(audio_rt);
+            audio_rt += PACKET;
+        } else {
+            run.video_at(video_rt, video_rt == lead);
+            video_rt += FRAME;
+        }
+    }
+    run.finish();
+    run
+}
+
+#[test]
+fn a_file_whose_video_starts_late_keeps_the_audio_before_it() {
+    let run = audio_first(false, 2 * SECOND);
+    let audio = run.writes(0, AUDIO);
+    assert_eq!(audio.len(), 300, "all 6 s of audio");
+    assert_eq!(audio[0].pts, 0);
+    let video = run.writes(0, VIDEO);
+    assert_eq!(video[0].pts, 2 * SECOND, "the video track starts at 2 s");
+    assert_eq!(video.len(), 120);
+    assert!(left_out(&run).is_empty());
+    // The audio's encoder delivers after the first pictures arrived (the file is not
+    // open yet): the start moves back to the audio.
+    let tracks = vec![
+        track(VIDEO, Kind::Video, false, true),
+        track(AUDIO, Kind::Audio, false, false),
+    ];
+    let mut run = Run::new(Limits::default(), tracks);
+    for i in 0..30 {
+        run.video_at(2 * SECOND + i * FRAME, i == 0);
+    }
+    run.engine.caps_known(AUDIO, Kind::Audio, 48_000);
+    for i in 0..150 {
+        run.audio_at(i * PACKET);
+    }
+    run.finish();
+    assert_eq!(run.writes(0, AUDIO).len(), 150);
+    assert_eq!(run.writes(0, AUDIO)[0].pts, 0);
+    assert_eq!(run.writes(0, VIDEO)[0].pts, 2 * SECOND);
+    assert_eq!(run.writes(0, VIDEO)[29].pts, 2 * SECOND + 29 * FRAME);
+    // A lead shorter than AUDIO_LEAD_KEPT: the file starts with its picture.
+    let run = audio_first(false, 60 * MS);
+    assert_eq!(run.writes(0, VIDEO)[0].pts, 0);
+    assert_eq!(run.writes(0, AUDIO)[0].pts, 0);
+    assert!(left_out(&run).is_empty(), "shorter than an encoder's wait");
+}
+
+#[test]
+fn a_container_whose_tracks_start_together_reports_the_audio_it_leaves_out() {
+    let tracks = vec![
+        track(VIDEO, Kind::Video, false, true),
+        track(AUDIO, Kind::Audio, false, true),
+    ];
+    let limits = Limits {
+        tracks_start_together: true,
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits, tracks);
+    for i in 0..100 {
+        run.audio_at(i * PACKET);
+    }
+    run.video_at(2 * SECOND, true);
+    run.audio_at(2 * SECOND);
+    run.finish();
+    assert_eq!(run.writes(0, VIDEO)[0].pts, 0);
+    assert_eq!(left_out(&run), [2 * SECOND]);
+}
+
+#[test]
+fn audio_a_live_recording_leaves_out_before_its_first_picture_is_reported() {
+    let run = audio_first(true, 2 * SECOND);
+    assert_eq!(
+        run.writes(0, VIDEO)[0].pts,
+        0,
+        "a live recording starts with video"
+    );
+    assert_eq!(run.writes(0, AUDIO).len(), 200);
+    assert_eq!(left_out(&run), [2 * SECOND], "said once, with how much");
+    let run = audio_first(true, 300 * MS);
+    assert!(
+        left_out(&run).is_empty(),
+        "an encoder's usual wait is not reported"
+    );
+}
+
 #[test]
 fn the_first_file_opens_once_every_stream_told_its_format() {
     let mut run = two_frames_before_the_audio_format();

@@ -61,6 +61,13 @@ impl Container {
         }
     }
 
+    /// Whether a track may start after the file does (a video track whose first
+    /// frame comes seconds after the audio's): Matroska block times say it;
+    /// fragmented MP4 as `mp4mux` writes it starts every track at the file's start.
+    pub fn tracks_start_late(self) -> bool {
+        self != Container::Mp4
+    }
+
     fn accepts(self, codec: Codec) -> bool {
         use AudioCodec::*;
         use VideoCodec::*;

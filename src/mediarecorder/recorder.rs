@@ -521,6 +521,7 @@ impl MediaRecorder {
                 file_duration: ms_to_ns(settings.max_file_duration_ms),
                 file_size: (settings.max_file_size > 0).then_some(settings.max_file_size),
                 align_to_clock: settings.segment_align == SegmentAlign::Clock,
+                tracks_start_together: !rtype.container.tracks_start_late(),
             },
             writer: WriterConfig {
                 container: rtype.container,
@@ -626,6 +627,17 @@ impl MediaRecorder {
                     request_keyframes(sinks, at);
                 }
                 Followup::GiveUp(ids) => self.warn_given_up(&ids),
+                Followup::AudioLeftOut(ns) => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Failed,
+                        (
+                            "{} ms of audio came before the first video keyframe and were \
+                             left out (a live recording, and an MP4 file, start with a picture)",
+                            ns / 1_000_000
+                        )
+                    );
+                }
                 Followup::Progress(progress) => self.post_element_message(progress),
                 Followup::SyncToDisk(path) => self.dispatcher.submit(move || {
                     // Any descriptor of the file flushes its data.

@@ -19,6 +19,8 @@ pub enum Followup {
     RequestKeyframe(Option<u64>),
     /// These pads sent nothing in time: say so.
     GiveUp(Vec<usize>),
+    /// Audio (ns) before the first video keyframe was left out: say so.
+    AudioLeftOut(u64),
     /// A `mediarecorder-progress` message.
     Progress(gst::Structure),
     /// Push the file's written data to the disk (each second of media): a power cut
@@ -267,6 +269,7 @@ impl Recording {
             }
             Action::RequestKeyframe(at) => followups.push(Followup::RequestKeyframe(at)),
             Action::GiveUp(ids) => followups.push(Followup::GiveUp(ids)),
+            Action::AudioLeftOut(ns) => followups.push(Followup::AudioLeftOut(ns)),
             Action::Progress { recorded } => {
                 if let Some(path) = self.writer.current_path() {
                     followups.push(Followup::SyncToDisk(path.clone()));

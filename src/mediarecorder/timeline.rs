@@ -192,6 +192,42 @@ impl Timeline {
         self.place(stream, Kind::Audio, rt, duration, false)
     }
 
+    /// Starts the recording at running time `rt`, before the first video keyframe
+    /// (audio that came first): the video track starts later.
+    pub fn start_at(&mut self, rt: u64) {
+        if self.offset.is_none() {
+            self.anchor(rt);
+        }
+    }
+
+    /// Whether any audio has been placed.
+    pub fn audio_started(&self) -> bool {
+        self.audio_end > 0
+    }
+
+    /// Moves the start earlier, to running time `rt` (audio that came after the video
+    /// keyframe that started the recording, though it was captured before it): what
+    /// was placed moves later by the returned amount.
+    pub fn move_start(&mut self, rt: u64) -> u64 {
+        let Some(offset) = self.offset else {
+            return 0;
+        };
+        let later = u64::try_from(offset - rt as i64).unwrap_or(0);
+        if later == 0 {
+            return 0;
+        }
+        self.offset = Some(offset - later as i64);
+        self.anchor_rt = rt;
+        for end in self.ends.values_mut() {
+            *end += later;
+        }
+        for last in self.last_video.values_mut() {
+            *last += later;
+        }
+        self.video_end += later;
+        later
+    }
+
     /// Maps `rt` to media time 0 (start) or to the pause point (resume).
     fn anchor(&mut self, rt: u64) {
         let media = if self.resuming { self.pause_point } else { 0 };
