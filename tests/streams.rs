@@ -208,3 +208,79 @@ fn a_file_whose_video_starts_late_keeps_its_audio() {
         }
     }
 }
+
+/// A live microphone recorded from the start, and a camera branch (`queue ! r.`, as
+/// `uridecodebin`'s decoded pad is linked) whose source shows up `delay` later, as a
+/// network camera's decoded video does; ended with EOS at 5.5 s. Returns how the run
+/// ended and its warnings.
+fn camera_shows_up_late(path: &Path, delay: Duration) -> (End, Vec<String>) {
+    let p = launch(&format!(
+        "mediarecorder name=r location={} \
+         audiotestsrc is-live=true ! audio/x-raw,rate=48000 ! r.audio_0 \
+         queue name=q ! r.video_1",
+        path.display()
+    ));
+    let pipeline = p.0.clone();
+    let feeder = std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let camera = gst::parse::bin_from_description(
+            "videotestsrc is-live=true ! \
+             capsfilter caps=video/x-raw,width=160,height=120,framerate=30/1",
+            true,
+        )
+        .unwrap();
+        pipeline.add(&camera).unwrap();
+        camera.link(&pipeline.by_name("q").unwrap()).unwrap();
+        camera.sync_state_with_parent().unwrap();
+        std::thread::sleep(Duration::from_millis(5_500).saturating_sub(delay));
+        pipeline.send_event(gst::event::Eos::new());
+    });
+    let ended = play_warned(&p, Duration::from_secs(20));
+    feeder.join().unwrap();
+    ended
+}
+
+#[test]
+fn a_camera_slower_to_start_than_its_microphone_is_recorded() {
+    init();
+    let dir = tmp_dir("late_camera");
+    let slow = dir.join("slow.webm");
+    let too_late = dir.join("too_late.webm");
+    // Both at once: each is mostly waiting.
+    let (slow_run, too_late_run) = std::thread::scope(|s| {
+        let a = s.spawn(|| camera_shows_up_late(&slow, Duration::from_millis(1_500)));
+        let b = s.spawn(|| camera_shows_up_late(&too_late, Duration::from_millis(4_000)));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+
+    // 1.5 s late: waited for, and recorded.
+    let (end, warnings) = slow_run;
+    assert!(matches!(end, End::Eos(_)), "{end:?}");
+    assert!(
+        !warnings.iter().any(|w| w.contains("video_1")),
+        "{warnings:?}"
+    );
+    let d = decode(&slow);
+    assert!(d.frames() >= 90, "{} video frames", d.frames());
+    assert!(
+        d.audio_duration() >= 3_500 * MS,
+        "{} ns of audio",
+        d.audio_duration()
+    );
+
+    // Later than a live recording waits (3 s): recorded without it, said by name, and
+    // the camera that comes after gets no error.
+    let (end, warnings) = too_late_run;
+    assert!(matches!(end, End::Eos(_)), "{end:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("video_1")),
+        "{warnings:?}"
+    );
+    let d = decode(&too_late);
+    assert_eq!(d.frames(), 0);
+    assert!(
+        d.audio_duration() >= 5_000 * MS,
+        "{} ns of audio",
+        d.audio_duration()
+    );
+}

@@ -1,7 +1,7 @@
 //! The element's pads: each request pad gets a branch (converters, encoder, queue,
 //! stage) built for the caps that arrive, rebuilt when the input format changes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use gst::glib;
@@ -120,7 +120,15 @@ impl MediaRecorder {
         let times = Arc::new(std::sync::Mutex::new(times));
         let times_for_events = times.clone();
         let weak = self.obj().downgrade();
+        let orphaned = Arc::new(AtomicBool::new(false));
+        let left_out = orphaned.clone();
         entry_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if left_out.load(Ordering::Relaxed) {
+                // A stream that came after the recording began without it: taken (its
+                // source goes on, no error) and left out.
+                drop(info.take_buffer());
+                return gst::PadProbeReturn::Handled;
+            }
             let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
                 return gst::PadProbeReturn::Ok;
             };
@@ -217,6 +225,7 @@ impl MediaRecorder {
             late_drop,
             audio_gaps: Arc::default(),
             silence: Arc::default(),
+            orphaned,
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
@@ -315,6 +324,22 @@ impl MediaRecorder {
             };
             if stream.kind.is_some() {
                 // Built already: a change of input is handled where the queue hands it on.
+                return true;
+            }
+            if stream.orphaned.load(Ordering::Relaxed) {
+                let pad = stream.pad.name();
+                let after = state.first_caps_at.map(|t| t.elapsed().as_secs_f64());
+                drop(state);
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Failed,
+                    (
+                        "Pad {} got its stream {:.1} s after the others, when the recording \
+                         had begun without it: it is left out",
+                        pad,
+                        after.unwrap_or(0.0)
+                    )
+                );
                 return true;
             }
             if other_has_kind {

@@ -210,6 +210,8 @@ pub struct Stream {
     /// Gaps in the audio's timestamps filled with silence, and the silence (ns).
     pub(super) audio_gaps: Arc<AtomicU64>,
     pub(super) silence: Arc<AtomicU64>,
+    /// Given up for getting no stream: what comes later is taken and left out.
+    pub(super) orphaned: Arc<AtomicBool>,
 }
 
 /// The live-source rules the entry's drop probe follows, set when the chain is built.
