@@ -284,3 +284,95 @@ fn a_camera_slower_to_start_than_its_microphone_is_recorded() {
         d.audio_duration()
     );
 }
+
+/// Writes a 90° display matrix into the first track header of an MP4 file, as a phone
+/// held upright writes its landscape sensor's frames (GStreamer 1.22's mp4mux writes
+/// none from an `image-orientation` tag).
+fn turn_mp4_by_90(path: &Path) {
+    let mut data = std::fs::read(path).unwrap();
+    let tkhd = data
+        .windows(4)
+        .position(|w| w == b"tkhd")
+        .expect("the file has a track header");
+    // After the box type: version and flags, then (version 0) creation, modification,
+    // track id, reserved, duration (4 bytes each), 8 reserved, layer, group, volume,
+    // reserved (2 each): the 3x3 matrix follows.
+    assert_eq!(data[tkhd + 4], 0, "a version 0 track header");
+    let matrix = tkhd + 4 + 4 + 5 * 4 + 8 + 4 * 2;
+    let values: [u32; 9] = [0, 0x0001_0000, 0, 0xFFFF_0000, 0, 0, 0, 0, 0x4000_0000];
+    for (i, v) in values.iter().enumerate() {
+        data[matrix + 4 * i..matrix + 4 * i + 4].copy_from_slice(&v.to_be_bytes());
+    }
+    std::fs::write(path, data).unwrap();
+}
+
+/// The video's stored size and the rotation a player applies (ffprobe's display
+/// matrix side data, 0 without one).
+fn video_geometry(path: &Path) -> (u32, u32, i32) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_streams"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    (
+        field("width").unwrap_or(0.0) as u32,
+        field("height").unwrap_or(0.0) as u32,
+        field("rotation").unwrap_or(0.0) as i32,
+    )
+}
+
+/// The size a player shows: the stored size, turned by the display matrix.
+fn shown_size(path: &Path) -> (u32, u32) {
+    let (w, h, rotation) = video_geometry(path);
+    if rotation.rem_euclid(180) == 90 {
+        (h, w)
+    } else {
+        (w, h)
+    }
+}
+
+#[test]
+fn a_phone_video_held_upright_is_recorded_upright() {
+    init();
+    let dir = tmp_dir("phone_upright");
+    // A phone's portrait video: 320x180 frames with a 90° display matrix.
+    let phone = dir.join("phone.mp4");
+    let p = launch(&format!(
+        "videotestsrc num-buffers=30 ! video/x-raw,width=320,height=180,framerate=30/1 ! \
+         x264enc ! mp4mux ! filesink location={}",
+        phone.display()
+    ));
+    expect_eos(&p, Duration::from_secs(20));
+    drop(p);
+    turn_mp4_by_90(&phone);
+    assert_eq!(
+        video_geometry(&phone),
+        (320, 180, -90),
+        "the input as phones write it"
+    );
+    assert_eq!(shown_size(&phone), (180, 320));
+
+    // Re-encoded (VP8 into WebM), and H.264 that MP4 could keep as it is.
+    for (input, mime, ext) in [
+        ("decodebin", "video/webm", "webm"),
+        ("qtdemux ! h264parse", "video/mp4", "mp4"),
+    ] {
+        let path = dir.join(format!("upright.{ext}"));
+        let p = launch(&format!(
+            "filesrc location={} ! {input} ! mediarecorder name=r mime-type={mime} \
+             location={}",
+            phone.display(),
+            path.display()
+        ));
+        expect_eos(&p, Duration::from_secs(20));
+        drop(p);
+        assert_eq!(shown_size(&path), (180, 320), "{ext}: shown upright");
+        assert_eq!(decode(&path).frames(), 30, "{ext}");
+    }
+}

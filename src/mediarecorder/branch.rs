@@ -8,6 +8,7 @@ use gst::prelude::*;
 
 use super::encoding;
 use super::mimetype::{AudioCodec, Codec, RecordingType, Requirement, VideoCodec};
+use super::orientation::Orientation;
 use super::timeline::Kind;
 
 /// Audio timestamps may be this far off (jitter, a dropped buffer) before the gap is
@@ -250,12 +251,14 @@ fn decoder_for(caps: &gst::CapsRef) -> Result<gst::Element, PlanError> {
 
 /// Chooses and configures the chain for `caps` in a recording of `rtype`. `keep` is the
 /// codec a track already has (its input changed mid-recording): the chain then makes
-/// that codec, re-encoding where needed.
+/// that codec, re-encoding where needed. Video whose `orientation` is not upright is
+/// turned upright, so re-encoded (no muxer here writes an orientation).
 pub fn plan(
     caps: &gst::CapsRef,
     rtype: &RecordingType,
     params: &EncoderParams,
     keep: Option<Codec>,
+    orientation: Orientation,
 ) -> Result<Plan, PlanError> {
     let kind = kind_of(caps).ok_or_else(|| {
         PlanError::Unsupported(format!("cannot record {caps}: neither audio nor video"))
@@ -267,7 +270,7 @@ pub fn plan(
         let fits = match keep {
             Some(kept) => kept == codec,
             None => rtype.passes_through(codec),
-        };
+        } && (kind == Kind::Audio || orientation.is_upright());
         if fits {
             let parser = match codec {
                 Codec::Video(v) => v.parser(),
@@ -322,7 +325,8 @@ pub fn plan(
                 .map(|f| f.numer() as f64 / f.denom() as f64)
                 .unwrap_or(0.0);
             // The first size is kept (a source that changes size mid-recording is
-            // scaled to it), brought into the range the encoder takes.
+            // scaled to it), turned upright, brought into the range the encoder takes.
+            let (width, height) = orientation.upright_size(width, height);
             let (width, height) = match (width, height) {
                 (0, 0) if caps.is_fixed() => {
                     return Err(PlanError::Unsupported(format!(
@@ -332,6 +336,11 @@ pub fn plan(
                 _ => encoding::encodable_size(width, height, codec).unwrap_or((0, 0)),
             };
             elements.push(base("videoconvert")?);
+            if !orientation.is_upright() {
+                let flip = base("videoflip")?;
+                flip.set_property_from_str("video-direction", orientation.video_direction());
+                elements.push(flip);
+            }
             elements.push(base("videoscale")?);
             let size = (width > 0 && height > 0).then(|| {
                 gst::Caps::builder("video/x-raw")

@@ -21,6 +21,7 @@ mod journal;
 pub mod mimetype;
 mod naming;
 mod opening;
+mod orientation;
 mod orphans;
 mod pads;
 mod recorder;

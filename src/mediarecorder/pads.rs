@@ -12,6 +12,7 @@ use super::branch::{self, EncoderParams};
 use super::entry::EntryTimes;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
+use super::orientation::Orientation;
 use super::recording::audio_rate;
 use super::state::{BitrateMode, LateDrop, RecorderState, Stream};
 use super::timeline::Kind;
@@ -182,6 +183,15 @@ impl MediaRecorder {
                         obj.imp().on_caps(id, c.caps());
                     }
                 }
+                if let gst::EventView::Tag(t) = event.view() {
+                    let orientation = t
+                        .tag()
+                        .get::<gst::tags::ImageOrientation>()
+                        .and_then(|v| Orientation::from_tag(v.get()));
+                    if let (Some(orientation), Some(obj)) = (orientation, weak.upgrade()) {
+                        obj.imp().on_orientation(id, orientation);
+                    }
+                }
             }
             gst::PadProbeReturn::Ok
         });
@@ -226,6 +236,7 @@ impl MediaRecorder {
             audio_gaps: Arc::default(),
             silence: Arc::default(),
             orphaned,
+            orientation: Orientation::default(),
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
@@ -374,6 +385,40 @@ impl MediaRecorder {
         built
     }
 
+    /// A stream's pictures are to be shown turned (`image-orientation`): its chain is
+    /// rebuilt to turn them upright, before the frames that follow the tag.
+    pub(super) fn on_orientation(&self, id: usize, orientation: Orientation) {
+        let rebuild = {
+            let mut state = self.state.lock().unwrap();
+            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
+                return;
+            };
+            if stream.orientation == orientation {
+                return;
+            }
+            stream.orientation = orientation;
+            let built = stream.kind == Some(Kind::Video) && !stream.middle.is_empty();
+            // A track that has begun keeps its codec.
+            built.then(|| {
+                (
+                    stream.encoded_caps.as_ref().and(stream.codec),
+                    stream.pad.clone(),
+                )
+            })
+        };
+        let Some((keep, pad)) = rebuild else { return };
+        let Some(caps) = pad.current_caps() else {
+            return;
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "Pad {} shows its pictures turned ({orientation:?}): recording them upright",
+            pad.name()
+        );
+        self.build_chain(id, &caps, keep);
+    }
+
     /// Caps leaving a branch's entry: a different input format than the chain was built
     /// for (a codec that changed mid-recording) gets a new chain that keeps the track's
     /// codec, re-encoding rather than failing.
@@ -410,7 +455,7 @@ impl MediaRecorder {
     pub(super) fn build_chain(&self, id: usize, caps: &gst::CapsRef, keep: Option<Codec>) -> bool {
         let settings = self.settings.lock().unwrap().clone();
         let rtype = settings.recording_type();
-        let (entry, queue, sink, pad, kinds, old, late_drop) = {
+        let (entry, queue, sink, pad, kinds, old, late_drop, orientation) = {
             let mut state = self.state.lock().unwrap();
             let kinds: Vec<Kind> = state
                 .streams
@@ -429,6 +474,7 @@ impl MediaRecorder {
                 kinds,
                 std::mem::take(&mut stream.middle),
                 stream.late_drop.clone(),
+                stream.orientation,
             )
         };
 
@@ -448,7 +494,7 @@ impl MediaRecorder {
             video_encoder: settings.video_encoder.clone(),
             audio_encoder: settings.audio_encoder.clone(),
         };
-        let plan = match branch::plan(caps, &rtype, &params, keep) {
+        let plan = match branch::plan(caps, &rtype, &params, keep, orientation) {
             Ok(plan) => plan,
             Err(err) => {
                 let err = err.to_glib();

@@ -13,6 +13,7 @@ use gst::prelude::*;
 use super::encoding;
 use super::mimetype::{Codec, RecordingType};
 use super::naming;
+use super::orientation::Orientation;
 use super::recording::Recording;
 use super::ring::Ring;
 use super::timeline::Kind;
@@ -212,6 +213,8 @@ pub struct Stream {
     pub(super) silence: Arc<AtomicU64>,
     /// Given up for getting no stream: what comes later is taken and left out.
     pub(super) orphaned: Arc<AtomicBool>,
+    /// How its pictures are turned upright (its `image-orientation` tag).
+    pub(super) orientation: Orientation,
 }
 
 /// The live-source rules the entry's drop probe follows, set when the chain is built.
