@@ -6,6 +6,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+use super::displaymatrix;
 use super::encoding;
 use super::mimetype::{AudioCodec, Codec, RecordingType, Requirement, VideoCodec};
 use super::orientation::Orientation;
@@ -34,6 +35,8 @@ pub struct Plan {
     pub kind: Kind,
     pub codec: Codec,
     pub elements: Vec<gst::Element>,
+    /// Video kept as it is whose orientation the container is to say.
+    pub orientation_in_container: Option<Orientation>,
 }
 
 #[derive(Debug)]
@@ -267,10 +270,14 @@ pub fn plan(
 
     // Compressed input the track takes as it is goes through unchanged.
     if let Some(codec) = compressed_codec(caps) {
+        // Video shown turned is kept only where the file can say so.
+        let said =
+            rtype.container.says_orientation() && displaymatrix::matrix(orientation).is_some();
+        let upright = kind == Kind::Audio || orientation.is_upright();
         let fits = match keep {
             Some(kept) => kept == codec,
             None => rtype.passes_through(codec),
-        } && (kind == Kind::Audio || orientation.is_upright());
+        } && (upright || said);
         if fits {
             let parser = match codec {
                 Codec::Video(v) => v.parser(),
@@ -281,6 +288,7 @@ pub fn plan(
                 kind,
                 codec,
                 elements,
+                orientation_in_container: (!upright).then_some(orientation),
             });
         }
     }
@@ -374,6 +382,7 @@ pub fn plan(
                 kind,
                 codec: Codec::Video(codec),
                 elements,
+                orientation_in_container: None,
             })
         }
         Kind::Audio => {
@@ -448,6 +457,7 @@ pub fn plan(
                 kind,
                 codec: Codec::Audio(codec),
                 elements,
+                orientation_in_container: None,
             })
         }
     }

@@ -68,6 +68,12 @@ impl Container {
         self != Container::Mp4
     }
 
+    /// Whether the file can say which way up its video is shown, so video kept as it
+    /// is need not be turned (MP4's display matrix, written by `displaymatrix`).
+    pub fn says_orientation(self) -> bool {
+        self == Container::Mp4
+    }
+
     fn accepts(self, codec: Codec) -> bool {
         use AudioCodec::*;
         use VideoCodec::*;

@@ -12,6 +12,7 @@ use gst::prelude::*;
 mod branch;
 pub mod chunks;
 mod dispatcher;
+mod displaymatrix;
 pub mod encoding;
 mod engine;
 mod entry;

@@ -36,6 +36,20 @@ impl Orientation {
         })
     }
 
+    /// The tag's value for this orientation.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Orientation::Upright => "rotate-0",
+            Orientation::Rotate90 => "rotate-90",
+            Orientation::Rotate180 => "rotate-180",
+            Orientation::Rotate270 => "rotate-270",
+            Orientation::Flip => "flip-rotate-0",
+            Orientation::FlipRotate90 => "flip-rotate-90",
+            Orientation::FlipRotate180 => "flip-rotate-180",
+            Orientation::FlipRotate270 => "flip-rotate-270",
+        }
+    }
+
     pub fn is_upright(self) -> bool {
         self == Orientation::Upright
     }

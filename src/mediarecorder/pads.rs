@@ -237,6 +237,7 @@ impl MediaRecorder {
             silence: Arc::default(),
             orphaned,
             orientation: Orientation::default(),
+            orientation_in_container: None,
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
@@ -561,6 +562,7 @@ impl MediaRecorder {
         );
         let input = caps.structure(0).map(|s| s.name().to_string());
         self.with_stream(id, |s| {
+            s.orientation_in_container = plan.orientation_in_container;
             s.codec = Some(plan.codec);
             s.middle = plan.elements;
             s.input = input;

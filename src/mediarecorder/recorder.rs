@@ -15,6 +15,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::chunks::Chunk;
+use super::displaymatrix;
 use super::engine::{Limits, TrackSetup, LIVE_STREAM_WAIT};
 use super::events::{Event, StopPosted};
 use super::imp::{MediaRecorder, CAT};
@@ -773,6 +774,7 @@ impl MediaRecorder {
                 // and the encoder's only change here is the frame rate (the size is
                 // kept by scaling), which every frame's timestamp already carries.
                 if stream.encoded_caps.is_none() {
+                    let caps = displaymatrix::mark(caps, stream.orientation_in_container);
                     if let Some(rec) = recording.as_mut() {
                         rec.caps_known(id, stream.likely_kind(), &caps);
                     }

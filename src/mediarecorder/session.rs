@@ -15,6 +15,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter};
+use super::displaymatrix;
 use super::mimetype::Container;
 use super::timeline::Kind;
 
@@ -245,6 +246,11 @@ impl MuxSession {
 
         let mut sources = Vec::new();
         for (stream, kind, caps) in tracks {
+            let (caps, matrix) = displaymatrix::take_mark(caps);
+            if let Some(matrix) = matrix {
+                Self::write_display_matrix(&muxer, matrix);
+            }
+            let caps = &caps;
             let src = gst_app::AppSrc::builder()
                 .name(format!("track{stream}"))
                 .caps(caps)
@@ -379,6 +385,27 @@ impl MuxSession {
     }
 
     /// Feeds the byte stream the sink receives to the chunk cutter.
+    /// Writes the video track's display matrix into every header the muxer writes
+    /// (at the start, and again when a fragmented file is finalized).
+    fn write_display_matrix(muxer: &gst::Element, matrix: [u32; 9]) {
+        let Some(pad) = muxer.static_pad("src") else {
+            return;
+        };
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer_mut() {
+                let is_header = buffer
+                    .map_readable()
+                    .is_ok_and(|m| matches!(m.get(4..8), Some(b"ftyp" | b"moov")));
+                if is_header {
+                    if let Ok(mut map) = buffer.make_mut().map_writable() {
+                        displaymatrix::write_video_matrix(&mut map, &matrix);
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+
     fn watch_bytes(
         sink: &gst::Element,
         cutter: Arc<Mutex<ChunkCutter>>,

@@ -215,6 +215,8 @@ pub struct Stream {
     pub(super) orphaned: Arc<AtomicBool>,
     /// How its pictures are turned upright (its `image-orientation` tag).
     pub(super) orientation: Orientation,
+    /// Kept as it is, its orientation written into the container (MP4's matrix).
+    pub(super) orientation_in_container: Option<Orientation>,
 }
 
 /// The live-source rules the entry's drop probe follows, set when the chain is built.
