@@ -65,14 +65,10 @@ fn lined_up(n: u64) -> i64 {
 fn video_lined_up_back_and_forward_keeps_every_frame() {
     init();
     let dir = tmp_dir("lined_up");
-    // Raw frames re-encoded, and an H.264 camera's frames kept as they are.
-    for (name, encode) in [
-        ("raw", ""),
-        (
-            "h264",
-            "x264enc tune=zerolatency key-int-max=30 ! h264parse !",
-        ),
-    ] {
+    // Raw frames re-encoded, and an H.264 camera's frames kept as they are, as an RTP
+    // depayloader gives them: without durations.
+    let h264 = "x264enc tune=zerolatency key-int-max=30 ! h264parse ! identity name=rtp !";
+    for (name, encode) in [("raw", ""), ("h264", h264)] {
         let path = dir.join(format!("{name}.mp4"));
         let p = launch(&format!(
             "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30/1 ! \
@@ -81,6 +77,16 @@ fn video_lined_up_back_and_forward_keeps_every_frame() {
             path.display()
         ));
         shift_leaving(&p.by_name("shift").unwrap(), lined_up);
+        if let Some(rtp) = p.by_name("rtp") {
+            rtp.static_pad("src")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, |_, info| {
+                    if let Some(buffer) = info.buffer_mut() {
+                        buffer.make_mut().set_duration(gst::ClockTime::NONE);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+        }
         expect_eos(&p, Duration::from_secs(30));
         let dropped = recorder(&p).property::<u64>("frames-dropped");
         drop(p);

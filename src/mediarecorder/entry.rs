@@ -32,6 +32,9 @@ pub struct EntryTimes {
     offset: u64,
     /// Audio: a packet never starts before the previous one ends.
     end_to_end: bool,
+    /// Video frames without a duration (RTP depayloaders set none): the usual step
+    /// between them, which stands in for it.
+    spacing: Option<u64>,
 }
 
 impl EntryTimes {
@@ -53,6 +56,10 @@ impl EntryTimes {
 
     /// The time a frame stamped `pts` is given.
     pub fn place(&mut self, pts: u64, duration: Option<u64>) -> u64 {
+        let duration = match duration {
+            None if !self.end_to_end => self.spacing,
+            known => known,
+        };
         let mut time = pts.saturating_add(self.offset);
         if let Some((last, last_duration)) = self.last {
             let next = last + last_duration.unwrap_or(MILLISECOND);
@@ -83,8 +90,23 @@ impl EntryTimes {
                 time = last + MILLISECOND;
             }
         }
+        if let Some((last, _)) = self.last {
+            self.learn_spacing(time.saturating_sub(last));
+        }
         self.last = Some((time, duration));
         time
+    }
+
+    /// Takes `step` between two frames as the usual spacing, unless it is a gap (half
+    /// as long again) or a frame squeezed a millisecond after the last.
+    fn learn_spacing(&mut self, step: u64) {
+        if step <= MILLISECOND {
+            return;
+        }
+        self.spacing = match self.spacing {
+            Some(usual) if step > usual * 3 / 2 => Some(usual),
+            _ => Some(step),
+        };
     }
 }
 
@@ -162,6 +184,29 @@ mod tests {
         // takes that back, so the last frames have their own times again.
         assert_eq!(placed[100], placed[99] + FRAME);
         assert_eq!(placed[299], 1_000 * MS + 299 * FRAME + 99 * MS);
+    }
+
+    #[test]
+    fn video_without_durations_lined_up_back_then_forward_keeps_its_spacing() {
+        // RTP depayloaders give frames no duration: the usual step stands in for it.
+        let mut t = EntryTimes::default();
+        let mut placed = Vec::new();
+        for i in 0..300u64 {
+            let shift: i64 = match i {
+                0..100 => 0,
+                100..200 => -42,
+                _ => 99,
+            };
+            let pts = (1_000 * MS + i * FRAME) as i64 + shift * MS as i64;
+            placed.push(t.place(pts as u64, None));
+        }
+        for (i, pair) in placed.windows(2).enumerate() {
+            assert!(
+                pair[1] - pair[0] >= FRAME - 1,
+                "frame {} at {pair:?}",
+                i + 1
+            );
+        }
     }
 
     #[test]
