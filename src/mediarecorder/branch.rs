@@ -68,7 +68,7 @@ pub fn make(req: Requirement) -> Result<gst::Element, PlanError> {
 
 fn base(factory: &'static str) -> Result<gst::Element, PlanError> {
     let package = match factory {
-        "jpegdec" => "gstreamer1.0-plugins-good",
+        "jpegdec" | "videoflip" => "gstreamer1.0-plugins-good",
         _ => "gstreamer1.0-plugins-base",
     };
     make(Requirement { factory, package })
