@@ -347,3 +347,79 @@ fn upload_example_sends_chunks_while_recording() {
     );
     assert_eq!(common::ffmpeg_warnings(&path), "", "ffmpeg on the upload");
 }
+
+/// The code block of `language` in the README's section `heading`.
+fn readme_block(heading: &str, language: &str) -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md is readable");
+    let section = readme
+        .split_once(&format!("\n## {heading}\n"))
+        .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest))
+        .unwrap_or_else(|| panic!("README.md has no section '{heading}'"));
+    section
+        .split_once(&format!("\n```{language}\n"))
+        .and_then(|(_, rest)| rest.split_once("\n```\n"))
+        .map(|(code, _)| code.to_string())
+        .unwrap_or_else(|| panic!("README.md's '{heading}' has no {language} block"))
+}
+
+/// "Using it from code" as a user follows it: a crate of their own with the README's
+/// Cargo.toml lines (the path pointed at this checkout) and its program, built and run.
+#[test]
+fn readme_program_builds_and_records() {
+    common::init();
+    let dependencies = readme_block("Using it from code", "toml");
+    let program = readme_block("Using it from code", "rust");
+    let readme_path = "path = \"../gst-plugin-mediarecorder\"";
+    assert!(dependencies.contains(readme_path), "{dependencies}");
+    let here = format!("path = {:?}", env!("CARGO_MANIFEST_DIR"));
+    let dir = common::tmp_dir("examples-readme-program");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"readme-program\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+             publish = false\n\n[workspace]\n\n{}\n",
+            dependencies.replace(readme_path, &here)
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/main.rs"), program).unwrap();
+    // This crate's versions of everything, so nothing is fetched and its builds are reused.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"),
+        dir.join("Cargo.lock"),
+    )
+    .unwrap();
+    let profile_dir = common::profile_dir();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+        .args(["build", "--quiet", "--offline"])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "the README's program does not build:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut program = Command::new(profile_dir.join("readme-program"));
+    program.current_dir(&dir).env_remove("GST_PLUGIN_PATH");
+    let run = run(program);
+    // Three 1 s chunks of a 3 s recording, and the file finalized.
+    let chunks = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" bytes at "))
+        .count();
+    assert_eq!(chunks, 3, "{}", run.stdout);
+    let file = dir.join("out.webm");
+    let duration = common::duration_ms(&file);
+    assert!(
+        (duration - 3_000.0).abs() <= 34.0,
+        "asked 3000 ms, the file says {duration} ms"
+    );
+    let frames = common::decode(&file).frames();
+    assert!((89..=91).contains(&frames), "{frames} frames decoded");
+}
