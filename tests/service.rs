@@ -7,11 +7,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use common::*;
+use gst::prelude::*;
 
 /// Frames and duration of a file's video, as ffprobe counts them.
 fn ffprobe_video(path: &Path) -> (u64, f64) {
@@ -103,4 +105,235 @@ fn mp4_timeslice_chunks_hold_every_fragment_and_play() {
         (joined_duration - file_duration).abs() < 0.05,
         "joined chunks last {joined_duration} s, the file {file_duration} s"
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Running gst-launch-1.0 as users do, with a deadline
+// ---------------------------------------------------------------------------------
+
+/// A folder holding only the plugin built with this test binary, and its registry.
+fn plugin_env() -> &'static (PathBuf, PathBuf) {
+    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    ENV.get_or_init(|| plugin_env_in("service-plugin"))
+}
+
+/// `gst-launch-1.0` finding the plugin under test.
+fn gst_launch() -> Command {
+    let (dir, registry) = plugin_env();
+    let mut c = Command::new("gst-launch-1.0");
+    c.env("GST_PLUGIN_PATH", dir)
+        .env("GST_REGISTRY", registry)
+        .env_remove("G_DEBUG");
+    c
+}
+
+/// How a child ran: its exit (None: killed at the deadline) and what it printed.
+struct Ran {
+    status: Option<ExitStatus>,
+    output: String,
+    took: Duration,
+}
+
+impl Ran {
+    #[track_caller]
+    fn assert_ended(&self, what: &str) {
+        let tail: Vec<&str> = self.output.lines().rev().take(12).collect();
+        assert!(
+            self.status.is_some(),
+            "{what}: still running after {:.1?}, killed. Last output:\n{}",
+            self.took,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// Starts `gst-launch-1.0 -e ARGS`; after `interrupt_after` sends it `signal` (as
+/// Ctrl+C or a service manager does), then waits at most `limit` in all.
+fn run_launch(
+    args: &[String],
+    log: &Path,
+    interrupt: Option<(Duration, libc::c_int)>,
+    limit: Duration,
+) -> Ran {
+    let started = Instant::now();
+    let mut child = gst_launch()
+        .args(args)
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new().append(true).open(log).unwrap(),
+        ))
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    if let Some((after, signal)) = interrupt {
+        let exited = wait_until(after, || child.try_wait().unwrap().is_some());
+        if !exited {
+            // SAFETY: signals the child this test started and has not reaped yet.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        }
+    }
+    let status = wait_or_kill(&mut child, limit.saturating_sub(started.elapsed()));
+    Ran {
+        status,
+        output: std::fs::read_to_string(log).unwrap_or_default(),
+        took: started.elapsed(),
+    }
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+// ---------------------------------------------------------------------------------
+// 7. Values typed by mistake
+// ---------------------------------------------------------------------------------
+
+/// A bitrate below what the encoder takes (bit/s typed where kbit/s was meant) used to
+/// record nothing and hang `gst-launch-1.0 -e`: the encoder made no frame, so the
+/// pipeline never reached PLAYING. Now the rate is raised to the encoder's least, a
+/// warning names the property, the value and the rate used, and the file plays.
+#[test]
+fn bitrates_below_the_encoder_range_record_and_warn() {
+    init();
+    let dir = tmp_dir("service-low-bitrates");
+    let cases = [
+        ("video-bits-per-second=500", "video-bits-per-second=500"),
+        ("video-bits-per-second=1", "video-bits-per-second=1"),
+        (
+            "bits-per-second=1",
+            "bits-per-second=1 gives the video 1 bit/s",
+        ),
+    ];
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (setting, _))| {
+                let dir = &dir;
+                scope.spawn(move || {
+                    let out = dir.join(format!("low{i}.webm"));
+                    let mut args = words(&format!("-e mediarecorder name=r {setting}"));
+                    args.push(format!("location={}", out.display()));
+                    args.extend(words(
+                        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 \
+                         ! r. audiotestsrc is-live=true ! r.",
+                    ));
+                    let log = dir.join(format!("low{i}.log"));
+                    let ran = run_launch(
+                        &args,
+                        &log,
+                        Some((Duration::from_secs(3), libc::SIGINT)),
+                        Duration::from_secs(15),
+                    );
+                    (ran, out)
+                })
+            })
+            .collect();
+        for ((setting, warning), run) in cases.iter().zip(runs) {
+            let (ran, out) = run.join().unwrap();
+            ran.assert_ended(setting);
+            assert_eq!(ran.status.and_then(|s| s.code()), Some(0), "{setting}");
+            assert!(
+                ran.output.contains(warning) && ran.output.contains("at 1000 bit/s"),
+                "{setting}: no warning naming it and the rate used in:\n{}",
+                ran.output
+            );
+            let (frames, _) = ffprobe_video(&out);
+            println!("{setting}: {frames} frames in {:.1?}", ran.took);
+            assert!(
+                frames >= 30,
+                "{setting}: {frames} frames in {}",
+                out.display()
+            );
+            assert!(
+                webm_index_of(&out).duration_ms.is_some(),
+                "{setting}: finalized"
+            );
+        }
+    });
+}
+
+/// A `duration` shorter than one frame records that one frame: a file that plays, and
+/// a `file-closed` that describes it (it used to announce a file it had removed).
+#[test]
+fn a_duration_shorter_than_a_frame_records_one_frame() {
+    init();
+    let dir = tmp_dir("service-short-duration");
+    for ms in [1u64, 10] {
+        let path = dir.join(format!("d{ms}.webm"));
+        let p = launch(&format!(
+            "mediarecorder name=r duration={ms} location={} \
+             videotestsrc ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
+             audiotestsrc ! r.",
+            path.display()
+        ));
+        let r = recorder(&p);
+        let closed = watch_closed(&r);
+        expect_eos(&p, Duration::from_secs(20));
+        drop(p);
+        let closed = closed.lock().unwrap().clone();
+        assert_eq!(closed.len(), 1, "duration={ms}: {closed:?}");
+        let info = &closed[0];
+        let size = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("duration={ms}: no file {}: {e}", path.display()))
+            .len();
+        assert_eq!(info.get::<u64>("bytes").unwrap(), size, "{info}");
+        assert_eq!(info.get::<u64>("frames").unwrap(), 1, "{info}");
+        let decoded = decode(&path);
+        assert_eq!(decoded.frames(), 1, "duration={ms}");
+        let audio = ffprobe_audio_samples(&path);
+        // One frame of 33.3 ms: 1,600 samples at 48 kHz, less the packet cut cleanly.
+        assert!(audio <= 1_600, "duration={ms}: {audio} audio samples");
+    }
+}
+
+/// `pre-record` at its maximum while armed keeps at most `ring::MAX_BYTES` (64 MiB)
+/// of encoded media, whole GOPs, and says so once. 1 MiB frames make it quick.
+#[test]
+fn pre_record_memory_is_bounded() {
+    init();
+    const MIB: usize = 1 << 20;
+    let p = launch(
+        "appsrc name=src format=time caps=video/x-vp8,width=320,height=240,framerate=30/1 \
+         ! mediarecorder name=r autostart=false pre-record=18446744073708",
+    );
+    let r = recorder(&p);
+    let src = p
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    assert_eq!(r.property::<u64>("pre-record"), 18_446_744_073_708);
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let seen = warnings.clone();
+    p.bus().unwrap().set_sync_handler(move |_, msg| {
+        if let gst::MessageView::Warning(w) = msg.view() {
+            seen.lock().unwrap().push(w.error().to_string());
+        }
+        gst::BusSyncReply::Pass
+    });
+    for i in 0..100u64 {
+        let mut buffer = gst::Buffer::with_size(MIB).unwrap();
+        {
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_nseconds(i * 33_333_333));
+            b.set_duration(gst::ClockTime::from_nseconds(33_333_333));
+            if i % 10 != 0 {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+        }
+        src.push_buffer(buffer).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    // EOS reaches the bus once the stage has taken every frame.
+    expect_eos(&p, Duration::from_secs(20));
+    let held = r.property::<u64>("pre-record-bytes") as usize;
+    println!("pre-record holds {} MiB of 100 MiB pushed", held / MIB);
+    assert!(held <= 64 * MIB, "pre-record holds {held} bytes");
+    assert!(
+        held >= 50 * MIB,
+        "the newest whole GOPs are kept: {held} bytes"
+    );
+    let warnings = warnings.lock().unwrap().clone();
+    let warned = warnings.iter().filter(|w| w.contains("pre-record")).count();
+    assert_eq!(warned, 1, "one warning names pre-record: {warnings:?}");
 }

@@ -415,6 +415,7 @@ impl MediaRecorder {
         let params = EncoderParams {
             video_bps,
             audio_bps,
+            total_bps: (settings.total_bps > 0).then_some(settings.total_bps),
             audio_constant: settings.audio_bitrate_mode == BitrateMode::Constant,
             keyframe_interval_ms: settings.keyframe_interval_ms(),
             keyframe_count: (settings.keyframe_interval_count > 0)
@@ -431,6 +432,10 @@ impl MediaRecorder {
                 return false;
             }
         };
+        for warning in &plan.warnings {
+            gst::warning!(CAT, imp = self, "{warning}");
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", warning));
+        }
         let obj = self.obj();
         for pad in [entry.static_pad("src"), queue.static_pad("src")]
             .into_iter()

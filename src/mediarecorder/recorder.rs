@@ -22,7 +22,7 @@ use super::mimetype::{Codec, RecordingType};
 use super::naming;
 use super::recording::{audio_rate, Followup, Plan, Recording, SubmitJob};
 use super::retention::Policy;
-use super::ring::Entry;
+use super::ring::{self, Entry};
 use super::state::{RecorderState, SegmentAlign, Settings, State, Stream, FINALIZE_TIMEOUT};
 use super::timeline::Kind;
 use super::writer::{WriterConfig, WriterHooks};
@@ -164,7 +164,8 @@ impl MediaRecorder {
             "pre-record" => {
                 s.pre_record_ms = value.get().unwrap_or(0);
                 let mut state = self.state.lock().unwrap();
-                state.pre_record = s.pre_record_ms * 1_000_000;
+                state.pre_record = s.pre_record_ms.saturating_mul(1_000_000);
+                state.pre_record_bounded = false;
                 if state.pre_record == 0 {
                     state.ring.clear();
                 }
@@ -637,6 +638,19 @@ impl MediaRecorder {
         }
     }
 
+    /// Says, once per window, that `pre-record` keeps less than it asks for.
+    fn warn_pre_record_bounded(&self, window: u64) {
+        let message = format!(
+            "pre-record={} ms holds more than {} MiB of encoded media: the most recent \
+             {} MiB (whole GOPs) are kept",
+            window / 1_000_000,
+            ring::MAX_BYTES >> 20,
+            ring::MAX_BYTES >> 20
+        );
+        gst::warning!(CAT, imp = self, "{message}");
+        gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", message));
+    }
+
     /// Says which pads a live recording goes on without, and why they cannot join later.
     fn warn_given_up(&self, ids: &[usize]) {
         let pads: Vec<String> = self
@@ -788,7 +802,12 @@ impl MediaRecorder {
                                 data: (id, buffer),
                             };
                             let window = state.pre_record;
-                            state.ring.push(entry, window);
+                            let bounded = state.ring.push(entry, window);
+                            if bounded && !state.pre_record_bounded {
+                                state.pre_record_bounded = true;
+                                drop(state);
+                                self.warn_pre_record_bounded(window);
+                            }
                         }
                         return Ok(gst::FlowSuccess::Ok);
                     }

@@ -266,6 +266,8 @@ pub struct State {
     pub(super) ring: Ring<(usize, gst::Buffer)>,
     /// `pre-record` in ns, mirrored here for the streaming threads.
     pub(super) pre_record: u64,
+    /// The ring's byte bound cut this window short (warned once per window).
+    pub(super) pre_record_bounded: bool,
     /// `autostart` off, mirrored here for the streaming threads.
     pub(super) manual_start: bool,
     /// When a stream of this run first told its format (for `orphans`).

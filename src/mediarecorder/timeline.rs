@@ -243,6 +243,13 @@ impl Timeline {
         };
         let end = self.ends.get(&stream).copied().unwrap_or(0);
         let mut clip_end = 0;
+        if kind == Kind::Video && self.last_video.is_empty() {
+            // A timed recording holds at least the frame that starts it, however short
+            // the duration asked for: it then lasts that frame, audio cut to match.
+            if let (Some(limit), Some(d)) = (self.limit, duration) {
+                self.limit = Some(limit.max(pts + d));
+            }
+        }
         if let Some(limit) = self.limit {
             // A video frame belongs to the side of the end where most of it lies, so
             // timestamp jitter cannot add or lose a frame.
@@ -290,6 +297,32 @@ mod tests {
             Verdict::Record { pts, .. } => pts,
             other => panic!("expected Record, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_duration_shorter_than_a_frame_records_one_frame() {
+        let mut t = Timeline::new(true, Some(MS));
+        assert_eq!(
+            t.audio(1, 4_990 * MS, Some(20 * MS)),
+            Verdict::Hold,
+            "audio waits for the video"
+        );
+        assert_eq!(pts(t.video(0, 5_000 * MS, Some(FRAME), true, false)), 0);
+        assert_eq!(
+            t.video(0, 5_000 * MS + FRAME, Some(FRAME), false, false),
+            Verdict::Finished
+        );
+        // Audio is cut where the one frame ends.
+        assert_eq!(
+            t.audio(1, 5_020 * MS, Some(20 * MS)),
+            Verdict::Record {
+                pts: 20 * MS,
+                duration: Some(FRAME - 20 * MS),
+                clip_start: 0,
+                clip_end: 40 * MS - FRAME,
+            }
+        );
+        assert_eq!(t.recorded(), FRAME);
     }
 
     #[test]
