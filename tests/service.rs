@@ -337,3 +337,187 @@ fn pre_record_memory_is_bounded() {
     let warned = warnings.iter().filter(|w| w.contains("pre-record")).count();
     assert_eq!(warned, 1, "one warning names pre-record: {warnings:?}");
 }
+
+// ---------------------------------------------------------------------------------
+// 9. Stopped as a service
+// ---------------------------------------------------------------------------------
+
+/// The settings of `examples/mediarecorder@.service` this test uses, read as systemd
+/// reads them.
+struct Unit {
+    exec_start: Vec<String>,
+    kill_signal: libc::c_int,
+    stop_timeout: Duration,
+}
+
+/// Splits a command line as systemd does: words separated by spaces, single or double
+/// quotes keeping one word whole.
+fn systemd_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(word);
+    }
+    out
+}
+
+/// Reads the unit, with its specifiers expanded for `instance` (`%i`, `%%`).
+fn read_unit(instance: &str) -> Unit {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mediarecorder@.service");
+    let text = std::fs::read_to_string(&path).expect("the example unit exists");
+    let setting = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{} sets no {key}", path.display()))
+            .trim()
+            .replace("%i", instance)
+            .replace("%%", "%")
+    };
+    let kill_signal = match setting("KillSignal").as_str() {
+        "SIGINT" => libc::SIGINT,
+        "SIGTERM" => libc::SIGTERM,
+        other => panic!("KillSignal={other}: not one this test knows"),
+    };
+    let stop_timeout = Duration::from_secs(setting("TimeoutStopSec").parse().unwrap());
+    Unit {
+        exec_start: systemd_words(&setting("ExecStart")),
+        kill_signal,
+        stop_timeout,
+    }
+}
+
+/// Runs the unit's `ExecStart` with a live test pattern as `SOURCE`, lets it record
+/// for `record_for`, then sends `signal` to its main process as `systemctl stop` does
+/// (the unit's `KillSignal`). Returns how it ended and the files it left.
+fn run_unit(name: &str, signal: libc::c_int, record_for: Duration) -> (Ran, Vec<PathBuf>) {
+    let dir = tmp_dir(name);
+    let unit = read_unit("cam1");
+    let (plugin_dir, registry) = plugin_env();
+    let log = dir.join("journal.log");
+    let started = Instant::now();
+    let mut child = Command::new(&unit.exec_start[0])
+        .args(&unit.exec_start[1..])
+        .env(
+            "SOURCE",
+            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1",
+        )
+        .env("FOLDER", &dir)
+        .env("GST_PLUGIN_PATH", plugin_dir)
+        .env("GST_REGISTRY", registry)
+        .env_remove("G_DEBUG")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
+        ))
+        .spawn()
+        .expect("the unit's ExecStart runs");
+    let webm = |dir: &Path| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "webm"))
+            .collect();
+        files.sort();
+        files
+    };
+    // Recording: a file with data in it.
+    let recording = wait_until(Duration::from_secs(10), || {
+        webm(&dir)
+            .iter()
+            .any(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 10_000))
+    });
+    assert!(
+        recording,
+        "{name}: no recording after 10 s: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    std::thread::sleep(record_for);
+    // SAFETY: signals the child this test started and has not reaped yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let status = wait_or_kill(&mut child, unit.stop_timeout);
+    let ran = Ran {
+        status,
+        output: std::fs::read_to_string(&log).unwrap_or_default(),
+        took: started.elapsed(),
+    };
+    let markers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".mediarecorder-partial"))
+        .collect();
+    let mut files = webm(&dir);
+    if !markers.is_empty() {
+        files.push(dir.join(format!("markers: {}", markers.join(", "))));
+    }
+    (ran, files)
+}
+
+/// `systemctl stop` on the example unit: the signal it sends (the unit's KillSignal,
+/// SIGINT) makes gst-launch-1.0 -e finalize the file at once: Duration and Cues, no
+/// journal marker left, every frame decodes.
+#[test]
+fn the_example_unit_finalizes_on_systemctl_stop() {
+    init();
+    let unit = read_unit("cam1");
+    assert_eq!(
+        unit.kill_signal,
+        libc::SIGINT,
+        "gst-launch-1.0 -e ends cleanly on SIGINT only"
+    );
+    let (ran, files) = run_unit(
+        "service-unit-stop",
+        unit.kill_signal,
+        Duration::from_secs(2),
+    );
+    ran.assert_ended("the unit's ExecStart after its KillSignal");
+    assert_eq!(
+        ran.status.and_then(|s| s.code()),
+        Some(0),
+        "exit after KillSignal:\n{}",
+        ran.output
+    );
+    assert_eq!(files.len(), 1, "one file and no marker: {files:?}");
+    let file = &files[0];
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("cam1-20") && name.len() == "cam1-20261206-014500.webm".len(),
+        "named by the instance and the wall clock: {name}"
+    );
+    let index = webm_index_of(file);
+    let duration = index.duration_ms.expect("finalized: a Duration");
+    assert!(!index.cue_times_ms.is_empty(), "finalized: Cues");
+    let (frames, _) = ffprobe_video(file);
+    println!(
+        "stopped after {:.1?}: {name}, {duration:.0} ms, {frames} frames, cues {:?}",
+        ran.took, index.cue_times_ms
+    );
+    assert!(duration >= 2_000.0, "{duration} ms recorded");
+    let expected = (duration / 1000.0 * 30.0).round() as u64;
+    assert!(
+        frames.abs_diff(expected) <= 1,
+        "{frames} frames in {duration} ms"
+    );
+}
