@@ -521,3 +521,97 @@ fn the_example_unit_finalizes_on_systemctl_stop() {
         "{frames} frames in {duration} ms"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// 10. After the duration: EOS or FLUSHING upstream, never an error
+// ---------------------------------------------------------------------------------
+
+/// A source pad of the test's own, linked to the recorder's `pad`, that pushes raw
+/// media with `push` and sees what the recorder returns.
+fn feeding_pad(recorder: &gst::Element, pad: &str, caps: &str) -> gst::Pad {
+    let src = gst::Pad::builder(gst::PadDirection::Src)
+        .name(format!("feed-{pad}"))
+        .build();
+    src.set_active(true).unwrap();
+    let sink = recorder.request_pad_simple(pad).unwrap();
+    src.link(&sink).unwrap();
+    assert!(src.push_event(gst::event::StreamStart::new(pad)));
+    assert!(src.push_event(gst::event::Caps::new(&caps.parse::<gst::Caps>().unwrap())));
+    let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(src.push_event(gst::event::Segment::new(&segment)));
+    src
+}
+
+/// What each push of raw media past a recorder's `duration` returned: two threads push
+/// 3 s of video and audio into `duration=500`, as a demuxer's decoders do, and the
+/// pipeline is set to NULL as soon as it posts EOS, while they still push. Returns
+/// the flows that were neither OK, EOS nor FLUSHING, and how the pipeline ended.
+fn push_past_the_duration(name: &str, audio_ahead: bool) -> (Vec<String>, String) {
+    let dir = tmp_dir(name);
+    let pipeline = gst::Pipeline::new();
+    let r = gst::ElementFactory::make("mediarecorder")
+        .property("duration", 500u64)
+        .property("location", dir.join("out.webm").to_str().unwrap())
+        .build()
+        .unwrap();
+    pipeline.add(&r).unwrap();
+    let video = feeding_pad(
+        &r,
+        "video_%u",
+        "video/x-raw,format=I420,width=64,height=48,framerate=30/1",
+    );
+    let audio = feeding_pad(
+        &r,
+        "audio_%u",
+        "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2,channel-mask=(bitmask)0x3",
+    );
+    let running = Running(pipeline);
+    running.set_state(gst::State::Playing).unwrap();
+    let bad = Arc::new(Mutex::new(Vec::new()));
+    let push = |pad: gst::Pad, size: usize, step: u64, count: u64, lead: u64| {
+        let bad = bad.clone();
+        move || {
+            for i in 0..count {
+                let mut b = gst::Buffer::with_size(size).unwrap();
+                {
+                    let b = b.get_mut().unwrap();
+                    b.set_pts(gst::ClockTime::from_nseconds(i * step));
+                    b.set_duration(gst::ClockTime::from_nseconds(step));
+                }
+                if i * step < lead {
+                    // This stream runs ahead: the other is held back meanwhile.
+                }
+                match pad.push(b) {
+                    Ok(_) => {}
+                    Err(gst::FlowError::Eos | gst::FlowError::Flushing) => {}
+                    Err(e) => {
+                        bad.lock().unwrap().push(format!(
+                            "{} buffer {i} ({} ms): {e:?}",
+                            pad.name(),
+                            i * step / 1_000_000
+                        ));
+                    }
+                }
+            }
+            let _ = pad.push_event(gst::event::Eos::new());
+        }
+    };
+    let lead = if audio_ahead { 1_000_000_000 } else { 0 };
+    let a = std::thread::spawn(push(audio, 960 * 4, 20_000_000, 150, lead));
+    let v = std::thread::spawn(push(video, 64 * 48 * 3 / 2, 33_333_333, 90, 0));
+    let end = wait_message(&running, Duration::from_secs(20));
+    let _ = running.set_state(gst::State::Null);
+    v.join().unwrap();
+    a.join().unwrap();
+    let bad = bad.lock().unwrap().clone();
+    (bad, format!("{end:?}"))
+}
+
+#[test]
+fn pushing_past_the_duration_sees_no_error() {
+    init();
+    for run in 0..6 {
+        let (bad, end) = push_past_the_duration("service-past-duration", run % 2 == 0);
+        println!("run {run}: {end}, {bad:?}");
+    }
+}

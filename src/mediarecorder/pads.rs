@@ -9,11 +9,12 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::branch::{self, EncoderParams};
+use super::engine::Capture;
 use super::entry::EntryTimes;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
 use super::recording::audio_rate;
-use super::state::{BitrateMode, LateDrop, RecorderState, Stream};
+use super::state::{BitrateMode, CaptureLog, LateDrop, RecorderState, Stream};
 use super::timeline::Kind;
 
 impl MediaRecorder {
@@ -179,8 +180,15 @@ impl MediaRecorder {
         });
         let dropped = Arc::new(AtomicU64::new(0));
         let late_drop = Arc::new(LateDrop::default());
+        let captures = Arc::new(CaptureLog::default());
         if let Some(entry_src) = entry.static_pad("src") {
-            self.drop_when_late(&entry_src, &sink, late_drop.clone(), dropped.clone());
+            self.drop_when_late(
+                &entry_src,
+                &sink,
+                late_drop.clone(),
+                dropped.clone(),
+                captures.clone(),
+            );
             let weak = self.obj().downgrade();
             entry_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
                 if let Some(gst::PadProbeData::Event(event)) = &info.data {
@@ -213,7 +221,7 @@ impl MediaRecorder {
             encoded_caps: None,
             live: false,
             eos: false,
-            dropped,
+            captures,
             late_drop,
             audio_gaps: Arc::default(),
             silence: Arc::default(),
@@ -539,6 +547,7 @@ impl MediaRecorder {
         stage: &gst_app::AppSink,
         rule: Arc<LateDrop>,
         counter: Arc<AtomicU64>,
+        captures: Arc<CaptureLog>,
     ) {
         let weak = self.obj().downgrade();
         let stage = stage.downgrade();
@@ -590,7 +599,13 @@ impl MediaRecorder {
             let (Some(frame_rt), Some(now)) = (frame_rt, obj.current_running_time()) else {
                 return gst::PadProbeReturn::Ok;
             };
-            if !rule.drops(frame_rt.nseconds(), now.nseconds()) {
+            let lost = rule.drops(frame_rt.nseconds(), now.nseconds());
+            captures.push(Capture {
+                rt: frame_rt.nseconds(),
+                duration: buffer.duration().map(gst::ClockTime::nseconds),
+                lost,
+            });
+            if !lost {
                 return gst::PadProbeReturn::Ok;
             }
             let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;

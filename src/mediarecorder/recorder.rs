@@ -508,6 +508,8 @@ impl MediaRecorder {
     /// Makes a new recording current, beginning with the pre-record ring. Called with
     /// the state locked; returns what to do once it is unlocked.
     pub(super) fn begin(&self, state: &mut State, settings: Settings) -> Vec<Followup> {
+        // What was captured before it began is not the new recording's to count.
+        state.take_captures();
         let rtype = settings.recording_type();
         let taking_part: Vec<&Stream> = state
             .streams
@@ -553,7 +555,6 @@ impl MediaRecorder {
                     (setup, s.encoded_caps.clone())
                 })
                 .collect(),
-            encoder_dropped: state.streams.iter().map(|s| s.dropped.clone()).collect(),
             audio_gaps: state.streams.iter().map(|s| s.audio_gaps.clone()).collect(),
             silence: state.streams.iter().map(|s| s.silence.clone()).collect(),
         };
@@ -628,6 +629,7 @@ impl MediaRecorder {
                 }
                 Followup::GiveUp(ids) => self.warn_given_up(&ids),
                 Followup::Progress(progress) => self.post_element_message(progress),
+                Followup::EndBy { recording, at } => self.end_at(recording, at),
                 Followup::SyncToDisk(path) => self.dispatcher.submit(move || {
                     // Any descriptor of the file flushes its data.
                     if let Ok(file) = std::fs::File::open(&path) {
@@ -636,6 +638,58 @@ impl MediaRecorder {
                 }),
             }
         }
+    }
+
+    /// At running time `at` (on the pipeline clock), ends recording `recording` if its
+    /// time is up (`Recording::time_is_up`): a live timed recording ends at its
+    /// duration even when its encoder is too far behind to deliver the frames that
+    /// would end it.
+    fn end_at(&self, recording: u64, at: u64) {
+        let obj = self.obj();
+        let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
+            return;
+        };
+        let weak = obj.downgrade();
+        let id = clock.new_single_shot_id(base + gst::ClockTime::from_nseconds(at));
+        let _ = id.wait_async(move |_, _, _| {
+            if let Some(obj) = weak.upgrade() {
+                let imp = obj.imp();
+                imp.guarded(
+                    "the end of a timed recording",
+                    || (),
+                    || imp.end_if_time_is_up(recording),
+                );
+            }
+        });
+    }
+
+    fn end_if_time_is_up(&self, recording: u64) {
+        let Some(now) = self.obj().current_running_time() else {
+            return;
+        };
+        let dropped = {
+            let mut state = self.state.lock().unwrap();
+            state.take_captures();
+            let Some(rec) = state.recording.as_mut().filter(|r| r.id == recording) else {
+                return;
+            };
+            if !rec.time_is_up(now.nseconds()) {
+                return;
+            }
+            let dropped = rec.dropped();
+            self.take_recording(&mut state, None);
+            dropped
+        };
+        self.notify_ended();
+        gst::element_imp_warning!(
+            self,
+            gst::CoreError::Failed,
+            (
+                "The encoder could not keep up: the recording ended at its duration with {} \
+                 frames lost",
+                dropped
+            )
+        );
     }
 
     /// Says, once per window, that `pre-record` keeps less than it asks for.
@@ -707,6 +761,7 @@ impl MediaRecorder {
         state: &mut State,
         error: Option<glib::Error>,
     ) -> Option<Arc<StopPosted>> {
+        state.take_captures();
         let rec = state.recording.take()?;
         state.recorder = RecorderState::Inactive;
         Some(self.queue_finish(rec, error))
@@ -764,6 +819,8 @@ impl MediaRecorder {
         let mut followups = Vec::new();
         {
             let mut state = self.state.lock().unwrap();
+            // Captures go to the recording, or are forgotten while none runs.
+            state.take_captures();
             let State {
                 streams, recording, ..
             } = &mut *state;

@@ -11,6 +11,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::encoding;
+use super::engine::Capture;
 use super::mimetype::{Codec, RecordingType};
 use super::naming;
 use super::recording::Recording;
@@ -202,14 +203,38 @@ pub struct Stream {
     /// Whether upstream is live (its latency query said so when the chain was built).
     pub(super) live: bool,
     pub(super) eos: bool,
-    /// Raw frames dropped before the encoder because it could not keep up.
-    pub(super) dropped: Arc<AtomicU64>,
+    /// A live source's raw frames as they reached the encoder or were dropped, for
+    /// the recording to count what it lost.
+    pub(super) captures: Arc<CaptureLog>,
     /// Whether, and past what upstream latency, late raw frames are dropped, and
     /// whether raw video is skipped while nothing records.
     pub(super) late_drop: Arc<LateDrop>,
     /// Gaps in the audio's timestamps filled with silence, and the silence (ns).
     pub(super) audio_gaps: Arc<AtomicU64>,
     pub(super) silence: Arc<AtomicU64>,
+}
+
+/// Captures of a live raw stream not yet handed to the recording: taken at every
+/// frame that reaches the stage and when a recording ends. At most `CAPTURE_LOG_LEN`
+/// wait (a stage that gets nothing for minutes); beyond it the oldest are forgotten,
+/// which only a recording that lasts that long without a frame would miss.
+#[derive(Debug, Default)]
+pub struct CaptureLog(std::sync::Mutex<std::collections::VecDeque<Capture>>);
+
+const CAPTURE_LOG_LEN: usize = 4096;
+
+impl CaptureLog {
+    pub(super) fn push(&self, capture: Capture) {
+        let mut log = self.0.lock().unwrap();
+        if log.len() >= CAPTURE_LOG_LEN {
+            log.pop_front();
+        }
+        log.push_back(capture);
+    }
+
+    pub(super) fn take(&self) -> Vec<Capture> {
+        self.0.lock().unwrap().drain(..).collect()
+    }
 }
 
 /// The live-source rules the entry's drop probe follows, set when the chain is built.
@@ -277,6 +302,20 @@ pub struct State {
 }
 
 impl State {
+    /// Hands the captures the streams logged to the current recording (or forgets
+    /// them when none runs).
+    pub(super) fn take_captures(&mut self) {
+        let State {
+            streams, recording, ..
+        } = self;
+        for stream in streams.iter() {
+            let captures = stream.captures.take();
+            if let Some(rec) = recording.as_mut().filter(|_| !captures.is_empty()) {
+                rec.captured(stream.id, &captures);
+            }
+        }
+    }
+
     /// Whether a frame encoded now would be thrown away: nothing records, nothing is
     /// about to start by itself, and no pre-record window keeps frames. An armed
     /// camera then costs its capture alone, not a running encoder.

@@ -105,6 +105,38 @@ impl Timeline {
             .and_then(|t| u64::try_from(t).ok())
     }
 
+    /// Whether a frame captured at running time `rt` and lasting `duration` lies
+    /// within what this recording records: after its start, not while paused or
+    /// waiting to resume, and before its end (a video frame by where most of it
+    /// lies, as `place` decides).
+    pub fn covers(&self, kind: Kind, rt: u64, duration: Option<u64>) -> bool {
+        let Some(offset) = self.offset.filter(|_| !self.paused && !self.resuming) else {
+            return false;
+        };
+        let Ok(media) = u64::try_from(rt as i64 - offset) else {
+            return false;
+        };
+        if rt < self.anchor_rt {
+            return false;
+        }
+        let slack = match kind {
+            Kind::Video => duration.unwrap_or(0) / 2,
+            Kind::Audio => 0,
+        };
+        self.limit
+            .is_none_or(|limit| media < limit && media + slack <= limit)
+    }
+
+    /// The recording's end as media time, when it has one.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Whether paused, or waiting for the keyframe that resumes.
+    pub fn is_paused(&self) -> bool {
+        self.paused || self.resuming
+    }
+
     /// Changes each time the mapping from running time to media time is set.
     pub fn generation(&self) -> u64 {
         self.generation
