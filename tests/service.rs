@@ -615,3 +615,93 @@ fn pushing_past_the_duration_sees_no_error() {
         println!("run {run}: {end}, {bad:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------
+// 8. A timed recording under an encoder that cannot keep up
+// ---------------------------------------------------------------------------------
+
+/// A timed live recording of 3 s made slow: at the encoder (`slow_encoder`: 100 ms a
+/// frame, a third of the live rate, as a machine under severe load) or before the
+/// recorder (an `identity sleep-time=100000`: frames arrive later and later, so every
+/// one after the first second and a half is dropped as too late and nothing past the
+/// end ever comes). Either way the recording ends at its duration, the pipeline
+/// reaches EOS by itself, the file is finalized, and `dropped` is exactly the frames
+/// of the 3 s that are not in the file.
+fn slow_timed_recording(name: &str, slow_encoder: bool) {
+    init();
+    let dir = tmp_dir(name);
+    let path = dir.join("slow.webm");
+    let before = if slow_encoder {
+        ""
+    } else {
+        "! identity sleep-time=100000"
+    };
+    let p = launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 {before} \
+         ! mediarecorder name=r duration=3000 location={}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    let stop = Arc::new(Mutex::new(None));
+    let s = stop.clone();
+    p.bus().unwrap().set_sync_handler(move |_, msg| {
+        if let Some(st) = msg.structure().filter(|s| s.name() == "mediarecorder-stop") {
+            *s.lock().unwrap() = Some(st.to_owned());
+        }
+        gst::BusSyncReply::Pass
+    });
+    p.set_state(gst::State::Playing).unwrap();
+    assert!(events.wait_for("start", 1, Duration::from_secs(10)));
+    if slow_encoder {
+        let encoder = element_inside(&r, "vp8enc").expect("a vp8enc in the recorder");
+        encoder
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, |_, _| {
+                // The slowness under test.
+                std::thread::sleep(Duration::from_millis(100));
+                gst::PadProbeReturn::Ok
+            });
+    }
+    let started = Instant::now();
+    match wait_message(&p, Duration::from_secs(15)) {
+        End::Eos(_) => {}
+        other => panic!("{name}: a 3 s recording did not end by itself within 15 s: {other:?}"),
+    }
+    let took = started.elapsed();
+    drop(p);
+    let stop = stop
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a mediarecorder-stop message");
+    let dropped = stop.get::<u64>("dropped").unwrap();
+    let (frames, _) = ffprobe_video(&path);
+    let duration = webm_index_of(&path)
+        .duration_ms
+        .expect("the file is finalized");
+    println!(
+        "{name}: ended after {took:.1?}: {frames} frames, {dropped} dropped, {duration:.0} ms"
+    );
+    assert!(
+        dropped > 20,
+        "{name}: the encoder kept up? {dropped} dropped"
+    );
+    assert_eq!(
+        frames + dropped,
+        90,
+        "{name}: {frames} frames in the file, {dropped} dropped"
+    );
+    assert!(duration <= 3_000.0, "{name}: {duration} ms");
+}
+
+#[test]
+fn a_timed_recording_ends_on_time_under_a_slow_encoder() {
+    slow_timed_recording("service-slow-encoder", true);
+}
+
+#[test]
+fn a_timed_recording_ends_on_time_when_nothing_past_its_end_comes() {
+    slow_timed_recording("service-slow-source", false);
+}
