@@ -9,6 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -542,11 +543,32 @@ fn feeding_pad(recorder: &gst::Element, pad: &str, caps: &str) -> gst::Pad {
     src
 }
 
+/// Makes the encoder `factory` inside `r` fail every frame (GST_FLOW_ERROR, as an
+/// encoder that already drained or is being shut down returns) once the recording has
+/// started and ended: the path by which an error flow reached a demuxer's queue.
+fn fail_encoder_after_the_end(r: &gst::Element, factory: &str, started: Arc<AtomicBool>) {
+    let encoder =
+        element_inside(r, factory).unwrap_or_else(|| panic!("no {factory} in the recorder"));
+    let recorder = r.clone();
+    encoder
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if started.load(Ordering::SeqCst) && state_of(&recorder) == "inactive" {
+                drop(info.take_buffer());
+                info.flow_res = Err(gst::FlowError::Error);
+                return gst::PadProbeReturn::Handled;
+            }
+            gst::PadProbeReturn::Ok
+        });
+}
+
 /// What each push of raw media past a recorder's `duration` returned: two threads push
 /// 3 s of video and audio into `duration=500`, as a demuxer's decoders do, and the
-/// pipeline is set to NULL as soon as it posts EOS, while they still push. Returns
-/// the flows that were neither OK, EOS nor FLUSHING, and how the pipeline ended.
-fn push_past_the_duration(name: &str, audio_ahead: bool) -> (Vec<String>, String) {
+/// pipeline is set to NULL as soon as it posts EOS, while they still push. With
+/// `failing`, the encoders fail every frame once the recording has ended. Returns the
+/// flows that were neither OK, EOS nor FLUSHING, and how the pipeline ended.
+fn push_past_the_duration(name: &str, failing: bool) -> (Vec<String>, String) {
     let dir = tmp_dir(name);
     let pipeline = gst::Pipeline::new();
     let r = gst::ElementFactory::make("mediarecorder")
@@ -555,6 +577,12 @@ fn push_past_the_duration(name: &str, audio_ahead: bool) -> (Vec<String>, String
         .build()
         .unwrap();
     pipeline.add(&r).unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    let s = started.clone();
+    r.connect("start", false, move |_| {
+        s.store(true, Ordering::SeqCst);
+        None
+    });
     let video = feeding_pad(
         &r,
         "video_%u",
@@ -568,8 +596,10 @@ fn push_past_the_duration(name: &str, audio_ahead: bool) -> (Vec<String>, String
     let running = Running(pipeline);
     running.set_state(gst::State::Playing).unwrap();
     let bad = Arc::new(Mutex::new(Vec::new()));
-    let push = |pad: gst::Pad, size: usize, step: u64, count: u64, lead: u64| {
+    let push = |pad: gst::Pad, size: usize, step: u64, count: u64, encoder: &'static str| {
         let bad = bad.clone();
+        let r = r.clone();
+        let started = started.clone();
         move || {
             for i in 0..count {
                 let mut b = gst::Buffer::with_size(size).unwrap();
@@ -577,9 +607,6 @@ fn push_past_the_duration(name: &str, audio_ahead: bool) -> (Vec<String>, String
                     let b = b.get_mut().unwrap();
                     b.set_pts(gst::ClockTime::from_nseconds(i * step));
                     b.set_duration(gst::ClockTime::from_nseconds(step));
-                }
-                if i * step < lead {
-                    // This stream runs ahead: the other is held back meanwhile.
                 }
                 match pad.push(b) {
                     Ok(_) => {}
@@ -592,13 +619,16 @@ fn push_past_the_duration(name: &str, audio_ahead: bool) -> (Vec<String>, String
                         ));
                     }
                 }
+                if i == 0 && failing {
+                    // The branch exists once the first frame went in.
+                    fail_encoder_after_the_end(&r, encoder, started.clone());
+                }
             }
             let _ = pad.push_event(gst::event::Eos::new());
         }
     };
-    let lead = if audio_ahead { 1_000_000_000 } else { 0 };
-    let a = std::thread::spawn(push(audio, 960 * 4, 20_000_000, 150, lead));
-    let v = std::thread::spawn(push(video, 64 * 48 * 3 / 2, 33_333_333, 90, 0));
+    let a = std::thread::spawn(push(audio, 960 * 4, 20_000_000, 150, "opusenc"));
+    let v = std::thread::spawn(push(video, 64 * 48 * 3 / 2, 33_333_333, 90, "vp8enc"));
     let end = wait_message(&running, Duration::from_secs(20));
     let _ = running.set_state(gst::State::Null);
     v.join().unwrap();
@@ -607,12 +637,18 @@ fn push_past_the_duration(name: &str, audio_ahead: bool) -> (Vec<String>, String
     (bad, format!("{end:?}"))
 }
 
+/// After `duration`, what upstream gets from the recorder's pads is OK, EOS or
+/// FLUSHING, never an error: also when an element of a branch fails a frame then, and
+/// while the pipeline goes to NULL under the pushing threads.
 #[test]
 fn pushing_past_the_duration_sees_no_error() {
     init();
-    for run in 0..6 {
-        let (bad, end) = push_past_the_duration("service-past-duration", run % 2 == 0);
-        println!("run {run}: {end}, {bad:?}");
+    for run in 0..4 {
+        let failing = run % 2 == 0;
+        let (bad, end) = push_past_the_duration("service-past-duration", failing);
+        println!("run {run} (encoders failing after the end: {failing}): {end}, {bad:?}");
+        assert!(end.starts_with("Eos"), "run {run}: {end}");
+        assert!(bad.is_empty(), "run {run}: upstream got errors: {bad:?}");
     }
 }
 
@@ -704,4 +740,66 @@ fn a_timed_recording_ends_on_time_under_a_slow_encoder() {
 #[test]
 fn a_timed_recording_ends_on_time_when_nothing_past_its_end_comes() {
     slow_timed_recording("service-slow-source", false);
+}
+
+/// The case that once ended in "Internal data stream error" (1 run in 12): a 5 s
+/// VP9+Opus WebM played through `uridecodebin` into `duration=2000`, run 6 times, 3 at
+/// once. Every run exits 0 by itself with a finalized 2 s file.
+#[test]
+fn a_timed_recording_of_a_file_ends_cleanly_every_time() {
+    init();
+    let dir = tmp_dir("service-file-duration");
+    let source = dir.join("vp9-opus-5s.webm");
+    let made = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=5",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=5",
+        ])
+        .args(["-ac", "2", "-c:v", "libvpx-vp9", "-deadline", "realtime"])
+        .args(["-cpu-used", "8", "-c:a", "libopus", "-f", "webm"])
+        .arg(&source)
+        .status()
+        .expect("ffmpeg runs (scripts/setup.sh installs it)");
+    assert!(made.success(), "ffmpeg could not make the source");
+    for batch in 0..2 {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..3)
+                .map(|k| {
+                    let (dir, source) = (&dir, &source);
+                    scope.spawn(move || {
+                        let out = dir.join(format!("cut-{batch}-{k}.webm"));
+                        let mut args = words("-e uridecodebin");
+                        args.push(format!("uri=file://{}", source.display()));
+                        args.extend(words("name=d mediarecorder name=r duration=2000"));
+                        args.push(format!("location={}", out.display()));
+                        args.extend(words("d. ! queue ! r. d. ! queue ! r."));
+                        let log = dir.join(format!("cut-{batch}-{k}.log"));
+                        (run_launch(&args, &log, None, Duration::from_secs(60)), out)
+                    })
+                })
+                .collect();
+            for run in runs {
+                let (ran, out) = run.join().unwrap();
+                let what = out.display().to_string();
+                ran.assert_ended(&what);
+                assert_eq!(
+                    ran.status.and_then(|s| s.code()),
+                    Some(0),
+                    "{what}: {}",
+                    ran.output
+                );
+                let duration = webm_index_of(&out).duration_ms.expect("finalized");
+                assert!((duration - 2_000.0).abs() <= 34.0, "{what}: {duration} ms");
+            }
+        });
+    }
 }

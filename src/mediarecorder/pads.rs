@@ -14,7 +14,7 @@ use super::entry::EntryTimes;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
 use super::recording::audio_rate;
-use super::state::{BitrateMode, CaptureLog, LateDrop, RecorderState, Stream};
+use super::state::{self, BitrateMode, CaptureLog, LateDrop, RecorderState, Stream};
 use super::timeline::Kind;
 
 impl MediaRecorder {
@@ -106,6 +106,26 @@ impl MediaRecorder {
                     parent,
                     || false,
                     |imp| imp.sink_query(pad.upcast_ref(), query),
+                )
+            })
+            .chain_function(|pad, parent, buffer| {
+                MediaRecorder::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| {
+                        let flow = gst::ProxyPad::chain_default(pad, Some(&*imp.obj()), buffer);
+                        imp.flow_for_upstream(pad, flow)
+                    },
+                )
+            })
+            .chain_list_function(|pad, parent, list| {
+                MediaRecorder::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| {
+                        let flow = gst::ProxyPad::chain_list_default(pad, Some(&*imp.obj()), list);
+                        imp.flow_for_upstream(pad, flow)
+                    },
                 )
             })
             .build();
@@ -228,6 +248,30 @@ impl MediaRecorder {
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
+    }
+
+    /// What a sink pad returns upstream for `flow` from its branch (see
+    /// `state::flow_for_upstream`).
+    fn flow_for_upstream(
+        &self,
+        pad: &gst::GhostPad,
+        flow: Result<gst::FlowSuccess, gst::FlowError>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Err(error) = flow else {
+            return flow;
+        };
+        let ended = self.state.lock().unwrap().ended_by_duration;
+        let returned = state::flow_for_upstream(flow, ended);
+        if returned != flow {
+            gst::info!(
+                CAT,
+                imp = self,
+                "Pad {}: the branch returned {error:?} after the recording reached its \
+                 duration: EOS upstream",
+                pad.name()
+            );
+        }
+        returned
     }
 
     pub(super) fn remove_stream(&self, pad: &gst::Pad) {

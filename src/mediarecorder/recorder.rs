@@ -301,6 +301,7 @@ impl MediaRecorder {
         }
         let mut state = self.state.lock().unwrap();
         state.autostarted = false;
+        state.ended_by_duration = false;
         state.first_caps_at = None;
         for stream in state.streams.iter_mut() {
             // A new run: streams that ended in the last one flow again.
@@ -764,6 +765,9 @@ impl MediaRecorder {
         state.take_captures();
         let rec = state.recording.take()?;
         state.recorder = RecorderState::Inactive;
+        if rec.reached_duration() && rec.autostart {
+            state.ended_by_duration = true;
+        }
         Some(self.queue_finish(rec, error))
     }
 

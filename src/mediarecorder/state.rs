@@ -260,6 +260,22 @@ impl LateDrop {
     }
 }
 
+/// What a sink pad returns upstream for what its branch returned. Once a timed
+/// recording has ended at its duration the stream is done, and upstream must see EOS
+/// (or FLUSHING), never an error: an element of the branch that fails to take a frame
+/// then (an encoder that already drained, a branch being shut down) is not a failure of
+/// the pipeline, and a demuxer's queue would post "Internal data stream error" for it.
+pub(super) fn flow_for_upstream(
+    flow: Result<gst::FlowSuccess, gst::FlowError>,
+    ended_by_duration: bool,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    match flow {
+        Err(gst::FlowError::Eos | gst::FlowError::Flushing) => flow,
+        Err(_) if ended_by_duration => Err(gst::FlowError::Eos),
+        _ => flow,
+    }
+}
+
 fn is_too_late(frame_rt: u64, now_rt: u64, latency: u64) -> bool {
     now_rt.saturating_sub(frame_rt.saturating_add(latency)) > DROP_LEVEL
 }
@@ -293,6 +309,9 @@ pub struct State {
     pub(super) pre_record: u64,
     /// The ring's byte bound cut this window short (warned once per window).
     pub(super) pre_record_bounded: bool,
+    /// A timed recording started by `autostart` reached its duration in this run:
+    /// upstream is done (see `flow_for_upstream`).
+    pub(super) ended_by_duration: bool,
     /// `autostart` off, mirrored here for the streaming threads.
     pub(super) manual_start: bool,
     /// When a stream of this run first told its format (for `orphans`).
@@ -371,6 +390,32 @@ mod tests {
         state.pre_record = 0;
         state.recorder = RecorderState::Recording;
         assert!(!state.records_nothing());
+    }
+
+    #[test]
+    fn after_the_duration_upstream_sees_eos_never_an_error() {
+        use gst::{FlowError, FlowSuccess};
+        for error in [
+            FlowError::Error,
+            FlowError::NotNegotiated,
+            FlowError::NotLinked,
+            FlowError::NotSupported,
+            FlowError::CustomError,
+        ] {
+            assert_eq!(flow_for_upstream(Err(error), true), Err(FlowError::Eos));
+            assert_eq!(
+                flow_for_upstream(Err(error), false),
+                Err(error),
+                "still recording"
+            );
+        }
+        for kept in [
+            Err(FlowError::Eos),
+            Err(FlowError::Flushing),
+            Ok(FlowSuccess::Ok),
+        ] {
+            assert_eq!(flow_for_upstream(kept, true), kept);
+        }
     }
 
     #[test]
