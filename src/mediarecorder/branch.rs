@@ -20,6 +20,8 @@ pub const AUDIO_GAP_TOLERANCE: u64 = 15_000_000;
 pub struct EncoderParams {
     pub video_bps: u32,
     pub audio_bps: u32,
+    /// `bits-per-second`, when the two rates above are its split.
+    pub total_bps: Option<u32>,
     pub audio_constant: bool,
     pub keyframe_interval_ms: u64,
     /// `video-keyframe-interval-count`, when set, wins over the duration.
@@ -37,6 +39,8 @@ pub struct Plan {
     pub elements: Vec<gst::Element>,
     /// Video kept as it is whose orientation the container is to say.
     pub orientation_in_container: Option<Orientation>,
+    /// What the user asked for that the chain does differently, to warn about.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -289,12 +293,14 @@ pub fn plan(
                 codec,
                 elements,
                 orientation_in_container: (!upright).then_some(orientation),
+                warnings: Vec::new(),
             });
         }
     }
     // Anything else is decoded (MJPEG cameras, codecs the container does not take, a
     // codec that changed mid-recording) and encoded.
     let mut elements = Vec::new();
+    let mut warnings = Vec::new();
     if name == "image/jpeg" {
         elements.push(base("jpegdec")?);
     } else if name != "video/x-raw" && name != "audio/x-raw" {
@@ -370,7 +376,11 @@ pub fn plan(
                 }
                 None => {
                     let encoder = make(codec.encoder())?;
-                    configure_video_encoder(&encoder, codec, width, height, fps, params);
+                    let refit =
+                        configure_video_encoder(&encoder, codec, width, height, fps, params);
+                    if let Some(refit) = refit {
+                        warnings.push(rate_warning("video", params, refit));
+                    }
                     (encoder, codec)
                 }
             };
@@ -383,6 +393,7 @@ pub fn plan(
                 codec: Codec::Video(codec),
                 elements,
                 orientation_in_container: None,
+                warnings,
             })
         }
         Kind::Audio => {
@@ -435,13 +446,18 @@ pub fn plan(
                 },
                 None => {
                     let encoder = make(codec.encoder())?;
+                    let range = encoding::audio_bitrate_range(codec);
                     let bps = if params.audio_bps > 0 {
-                        params.audio_bps
+                        let (bps, refit) = encoding::fit_bitrate(params.audio_bps, range);
+                        if let Some(refit) = refit {
+                            warnings.push(rate_warning("audio", params, refit));
+                        }
+                        bps
                     } else {
-                        encoding::auto_audio_bitrate(channels, codec)
+                        let auto = encoding::auto_audio_bitrate(channels, codec);
+                        encoding::fit_bitrate(auto, range).0
                     };
-                    let bps = encoding::clamp_audio_bitrate(bps, codec).to_string();
-                    set_if_present(&encoder, "bitrate", &bps);
+                    set_if_present(&encoder, "bitrate", &bps.to_string());
                     if codec == AudioCodec::Opus {
                         let mode = if params.audio_constant { "cbr" } else { "vbr" };
                         set_if_present(&encoder, "bitrate-type", mode);
@@ -458,6 +474,7 @@ pub fn plan(
                 codec: Codec::Audio(codec),
                 elements,
                 orientation_in_container: None,
+                warnings,
             })
         }
     }
@@ -507,8 +524,18 @@ fn set_keyframe_distance(encoder: &gst::Element, frames: &str) {
     }
 }
 
+/// The warning for a rate the encoder cannot take, naming the property that set it.
+fn rate_warning(kind: &str, params: &EncoderParams, refit: encoding::Refit) -> String {
+    let property = match params.total_bps {
+        Some(_) => "bits-per-second".to_string(),
+        None => format!("{kind}-bits-per-second"),
+    };
+    encoding::refit_warning(kind, &property, params.total_bps, refit)
+}
+
 /// Live settings, as browsers use: realtime deadline, a fast preset, constant bitrate,
-/// a bounded keyframe interval, no look-ahead.
+/// a bounded keyframe interval, no look-ahead. Returns how a rate asked for that the
+/// encoder cannot take was changed.
 fn configure_video_encoder(
     encoder: &gst::Element,
     codec: VideoCodec,
@@ -516,11 +543,13 @@ fn configure_video_encoder(
     height: u32,
     fps: f64,
     params: &EncoderParams,
-) {
-    let bps = if params.video_bps > 0 {
-        params.video_bps
+) -> Option<encoding::Refit> {
+    let range = encoding::video_bitrate_range(codec);
+    let (bps, refit) = if params.video_bps > 0 {
+        encoding::fit_bitrate(params.video_bps, range)
     } else {
-        encoding::auto_video_bitrate(width, height, fps, codec)
+        let auto = encoding::auto_video_bitrate(width, height, fps, codec);
+        (encoding::fit_bitrate(auto, range).0, None)
     };
     let cores = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
@@ -563,6 +592,7 @@ fn configure_video_encoder(
             set("threads", &threads);
         }
     }
+    refit
 }
 
 /// Whether this machine can record `mime` (the web API's `isTypeSupported`): the type

@@ -44,6 +44,11 @@ pub const AUDIO_LEAD_KEPT: u64 = 100_000_000;
 pub const AUDIO_LEFT_OUT_REPORTED: u64 = 500_000_000;
 /// Media time between progress reports.
 const PROGRESS_INTERVAL: u64 = 1_000_000_000;
+/// How long after its end, in running time, a live timed recording ends however far
+/// behind its encoder is: a live frame later than this is dropped before the encoder
+/// anyway (`state::DROP_LEVEL`), so by then every frame of the recording has arrived,
+/// been dropped, or is stuck in an encoder that cannot keep up.
+pub const END_GRACE: u64 = 1_000_000_000;
 /// A step back in running time this large means the running time restarted.
 const TIME_JUMP: u64 = 500_000_000;
 
@@ -153,7 +158,43 @@ pub enum Action<P> {
     Progress {
         recorded: u64,
     },
+    /// A live timed recording must have ended by this running time: ask
+    /// `time_is_up` then.
+    EndBy(u64),
 }
+
+/// A raw frame of a live source as it reached its encoder, or was dropped before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capture {
+    pub rt: u64,
+    pub duration: Option<u64>,
+    /// Dropped before the encoder: it was too late.
+    pub lost: bool,
+}
+
+/// What a recording lost of its live sources' frames.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Losses {
+    /// Running time from which video is counted: its first capture reported (frames
+    /// before it, such as the pre-record ring's, were captured before anyone looked).
+    from: Option<u64>,
+    /// Video frames captured within the recording, and written to it.
+    video_captured: u64,
+    video_written: u64,
+    /// Audio buffers captured within the recording and dropped before the encoder.
+    audio_lost: u64,
+    /// Where the last video frame captured within the recording ends (running time),
+    /// and how long it lasts.
+    video_end: Option<(u64, u64)>,
+    /// Video frames the source never delivered before the recording's time was up.
+    video_never_came: u64,
+    /// Captures reported before the recording started or resumed: judged once it has
+    /// (the frame that starts it was captured before it reaches the engine).
+    undecided: VecDeque<(usize, Capture)>,
+}
+
+/// Most captures kept undecided (two minutes of 30 fps video).
+const UNDECIDED_LEN: usize = 4096;
 
 #[derive(Debug)]
 struct Track {
@@ -250,6 +291,9 @@ pub struct Engine<P> {
     /// was reported.
     audio_left_out: u64,
     left_out_reported: bool,
+    losses: Losses,
+    /// The timeline generation for which `EndBy` was last announced.
+    end_announced: Option<u64>,
 }
 
 impl<P: Clone> Engine<P> {
@@ -285,6 +329,8 @@ impl<P: Clone> Engine<P> {
             wall_at_zero: None,
             audio_left_out: 0,
             left_out_reported: false,
+            losses: Losses::default(),
+            end_announced: None,
         }
     }
 
@@ -303,6 +349,29 @@ impl<P: Clone> Engine<P> {
     /// Every track taking part has ended or reached the duration.
     pub fn is_complete(&self) -> bool {
         !self.expected.is_empty() && self.expected.iter().all(|id| self.finished.contains(id))
+    }
+
+    /// Frames of live sources this recording lost: video frames captured within it
+    /// and not written (dropped before the encoder, or still in an encoder that could
+    /// not keep up when it ended), and audio buffers dropped before the encoder.
+    /// Exact once the recording has ended and every capture was reported.
+    pub fn lost(&self) -> u64 {
+        let l = &self.losses;
+        l.video_captured.saturating_sub(l.video_written) + l.video_never_came + l.audio_lost
+    }
+
+    /// The running time by which a live timed recording must have ended: its end plus
+    /// `END_GRACE`. None when it has no end yet (not started, paused) or is not live.
+    pub fn end_by(&self) -> Option<u64> {
+        let live = self
+            .tracks
+            .iter()
+            .any(|t| self.expected.contains(&t.id) && t.live);
+        if !live || self.timeline.is_paused() {
+            return None;
+        }
+        let end = self.timeline.running_time_of(self.timeline.limit()?)?;
+        Some(end.saturating_add(END_GRACE))
     }
 
     /// Whether the engine still needs to know the wall clock.
@@ -334,6 +403,78 @@ impl<P: Clone> Engine<P> {
         if self.expected.contains(&track) {
             self.finished.insert(track);
         }
+    }
+
+    /// Raw frames of a live track reached its encoder or were dropped before it.
+    pub fn captured(&mut self, track: usize, captures: &[Capture]) {
+        if !self.expected.contains(&track) {
+            return;
+        }
+        if let Some(first) = captures
+            .first()
+            .filter(|_| self.kind_of(track) == Kind::Video)
+        {
+            self.losses.from.get_or_insert(first.rt);
+        }
+        if !self.timeline.is_started() || self.timeline.is_paused() {
+            let undecided = &mut self.losses.undecided;
+            for c in captures {
+                if undecided.len() >= UNDECIDED_LEN {
+                    undecided.pop_front();
+                }
+                undecided.push_back((track, *c));
+            }
+            return;
+        }
+        self.count_captures(track, captures);
+    }
+
+    /// Counts what captures within the recording were lost.
+    fn count_captures(&mut self, track: usize, captures: &[Capture]) {
+        let kind = self.kind_of(track);
+        for c in captures {
+            if kind == Kind::Video && self.losses.from.is_some_and(|from| c.rt < from) {
+                continue;
+            }
+            if !self.timeline.covers(kind, c.rt, c.duration) {
+                continue;
+            }
+            match kind {
+                Kind::Video => {
+                    self.losses.video_captured += 1;
+                    if let Some(d) = c.duration.filter(|d| *d > 0) {
+                        let end = self.losses.video_end.map_or(0, |(e, _)| e);
+                        self.losses.video_end = Some((end.max(c.rt + d), d));
+                    }
+                }
+                Kind::Audio if c.lost => self.losses.audio_lost += 1,
+                Kind::Audio => {}
+            }
+        }
+    }
+
+    /// The running time is `now`: a live timed recording past `end_by` ends here,
+    /// however far behind its encoders are (what they still hold is lost). True when
+    /// it ended.
+    pub fn time_is_up(&mut self, now: u64) -> bool {
+        if self.is_complete() || self.end_by().is_none_or(|end| now < end) {
+            return false;
+        }
+        self.finished.extend(self.expected.iter().copied());
+        self.reached_duration = true;
+        // Frames that should have followed the last one captured, up to the end (a
+        // frame counts where most of it lies), never came: lost too.
+        let end = self
+            .timeline
+            .limit()
+            .and_then(|limit| self.timeline.running_time_of(limit));
+        if let (Some(end), Some((last, frame))) = (end, self.losses.video_end) {
+            let left = end.saturating_sub(last);
+            if left >= frame / 2 {
+                self.losses.video_never_came = (left - frame / 2) / frame + 1;
+            }
+        }
+        true
     }
 
     pub fn pause(&mut self) {
@@ -377,7 +518,25 @@ impl<P: Clone> Engine<P> {
         self.give_up_on_silent_video(now, &mut out);
         self.open_first_file_when_ready(now, &mut out);
         self.progress(&mut out);
+        self.announce_end(&mut out);
+        if self.timeline.is_started() && !self.timeline.is_paused() {
+            for (track, capture) in std::mem::take(&mut self.losses.undecided) {
+                self.count_captures(track, &[capture]);
+            }
+        }
         out
+    }
+
+    /// Says once per start or resume by when a live timed recording must end.
+    fn announce_end(&mut self, out: &mut Vec<Action<P>>) {
+        let generation = self.timeline.generation();
+        if self.end_announced == Some(generation) {
+            return;
+        }
+        if let Some(end) = self.end_by() {
+            self.end_announced = Some(generation);
+            out.push(Action::EndBy(end));
+        }
     }
 
     /// Ends the recording: what waits goes to the last file, and the files close
@@ -735,14 +894,26 @@ impl<P: Clone> Engine<P> {
     fn write_previous(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
         let rt = self.timeline.running_time_of(placed.pts);
         if let Some(file) = self.previous.as_mut() {
-            out.push(Action::Write(write(file, placed, counts, rt)));
+            out.push(Action::Write(write(
+                file,
+                placed,
+                counts,
+                rt,
+                &mut self.losses,
+            )));
         }
     }
 
     fn write_current(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
         let rt = self.timeline.running_time_of(placed.pts);
         if let Some(file) = self.current.as_mut() {
-            out.push(Action::Write(write(file, placed, counts, rt)));
+            out.push(Action::Write(write(
+                file,
+                placed,
+                counts,
+                rt,
+                &mut self.losses,
+            )));
         }
     }
 
@@ -908,7 +1079,16 @@ impl<P: Clone> Engine<P> {
 }
 
 /// A placed frame at its file's time; the file's summary counts it.
-fn write<P>(file: &mut OpenFile, placed: Placed<P>, counts: bool, rt: Option<u64>) -> Write<P> {
+fn write<P>(
+    file: &mut OpenFile,
+    placed: Placed<P>,
+    counts: bool,
+    rt: Option<u64>,
+    losses: &mut Losses,
+) -> Write<P> {
+    if placed.kind == Kind::Video && rt.zip(losses.from).is_some_and(|(rt, from)| rt >= from) {
+        losses.video_written += 1;
+    }
     let pts = placed.pts.saturating_sub(file.start);
     let dts = placed
         .decode_lead

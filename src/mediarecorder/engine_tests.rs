@@ -906,3 +906,97 @@ fn a_recording_starting_just_before_a_multiple_keeps_its_first_file_whole() {
         "{names:?}"
     );
 }
+
+/// A camera whose encoder falls behind: from frame 20 on only every third frame reaches
+/// the recording (the others are dropped before the encoder), and after 1.5 s none
+/// does. The recording still ends at its duration, on the running-time clock, and
+/// counts exactly the frames it lacks.
+#[test]
+fn a_live_timed_recording_ends_on_time_however_far_behind_its_encoder() {
+    let limits = Limits {
+        duration: Some(2 * SECOND),
+        ..Limits::default()
+    };
+    let start = 10 * SECOND;
+    let mut run = Run::new(limits, vec![track(VIDEO, Kind::Video, true, true)]);
+    let mut fed_within = 0;
+    let mut captured = 0;
+    // Captured from before the start (not counted) to 4 s, long past the end.
+    for i in 0..120u64 {
+        let rt = start - 5 * FRAME + i * FRAME;
+        let reaches = rt < start + 1_500 * MS && (rt < start + 20 * FRAME || i % 3 == 0);
+        run.engine.captured(
+            VIDEO,
+            &[Capture {
+                rt,
+                duration: Some(FRAME),
+                lost: !reaches && rt < start + 1_500 * MS,
+            }],
+        );
+        if rt >= start && rt < start + 2 * SECOND && rt < start + 1_800 * MS {
+            captured += 1;
+        }
+        if rt >= start + 1_800 * MS {
+            // From 1.8 s on, the source itself delivers nothing more.
+            break;
+        }
+        if reaches {
+            run.video_at(rt, rt == start);
+            if rt >= start {
+                fed_within += 1;
+            }
+        }
+    }
+    let end_by: Vec<u64> = run
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::EndBy(at) => Some(*at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(end_by, [start + 2 * SECOND + END_GRACE], "announced once");
+    assert!(!run.engine.is_complete(), "no frame past the end arrived");
+    assert!(!run.engine.time_is_up(start + 2 * SECOND + END_GRACE - 1));
+    assert!(run.engine.time_is_up(start + 2 * SECOND + END_GRACE));
+    assert!(run.engine.is_complete() && run.engine.reached_duration());
+    assert!(!run.engine.time_is_up(start + 5 * SECOND), "once");
+    run.finish();
+    let written = run.writes(0, VIDEO).len() as u64;
+    assert_eq!(captured, 54, "1.8 s at 30 fps captured");
+    assert_eq!(
+        written, fed_within,
+        "the frames before the start are left out"
+    );
+    assert!(written < 40, "{written}");
+    // 2 s at 30 fps, less what is in the file: the 6 frames after 1.8 s never came.
+    assert_eq!(run.engine.lost(), 60 - written);
+}
+
+#[test]
+fn frames_lost_after_the_end_or_while_paused_do_not_count() {
+    let limits = Limits {
+        duration: Some(SECOND),
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits, camera_and_microphone());
+    let lost = |rt| Capture {
+        rt,
+        duration: Some(PACKET),
+        lost: true,
+    };
+    run.play(500 * MS, 0);
+    run.engine.captured(AUDIO, &[lost(400 * MS)]);
+    assert_eq!(run.engine.lost(), 1, "within the recording");
+    run.engine.pause();
+    run.engine.captured(AUDIO, &[lost(520 * MS)]);
+    run.engine.resume();
+    assert_eq!(
+        run.engine.end_by(),
+        None,
+        "no end while waiting for the keyframe that resumes"
+    );
+    run.play(2 * SECOND, 0);
+    run.engine.captured(AUDIO, &[lost(1_900 * MS)]);
+    assert_eq!(run.engine.lost(), 1);
+}

@@ -9,12 +9,13 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::branch::{self, EncoderParams};
+use super::engine::Capture;
 use super::entry::EntryTimes;
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
 use super::orientation::Orientation;
 use super::recording::audio_rate;
-use super::state::{BitrateMode, LateDrop, RecorderState, Stream};
+use super::state::{self, BitrateMode, CaptureLog, LateDrop, RecorderState, Stream};
 use super::timeline::Kind;
 
 impl MediaRecorder {
@@ -108,6 +109,26 @@ impl MediaRecorder {
                     |imp| imp.sink_query(pad.upcast_ref(), query),
                 )
             })
+            .chain_function(|pad, parent, buffer| {
+                MediaRecorder::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| {
+                        let flow = gst::ProxyPad::chain_default(pad, Some(&*imp.obj()), buffer);
+                        imp.flow_for_upstream(pad, flow)
+                    },
+                )
+            })
+            .chain_list_function(|pad, parent, list| {
+                MediaRecorder::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| {
+                        let flow = gst::ProxyPad::chain_list_default(pad, Some(&*imp.obj()), list);
+                        imp.flow_for_upstream(pad, flow)
+                    },
+                )
+            })
             .build();
         // Frames without timestamps are stamped where they enter, with the running
         // time they arrive at: the encoder and the stage then keep their spacing. Then
@@ -197,8 +218,15 @@ impl MediaRecorder {
         });
         let dropped = Arc::new(AtomicU64::new(0));
         let late_drop = Arc::new(LateDrop::default());
+        let captures = Arc::new(CaptureLog::default());
         if let Some(entry_src) = entry.static_pad("src") {
-            self.drop_when_late(&entry_src, &sink, late_drop.clone(), dropped.clone());
+            self.drop_when_late(
+                &entry_src,
+                &sink,
+                late_drop.clone(),
+                dropped.clone(),
+                captures.clone(),
+            );
             let weak = self.obj().downgrade();
             entry_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
                 if let Some(gst::PadProbeData::Event(event)) = &info.data {
@@ -231,7 +259,7 @@ impl MediaRecorder {
             encoded_caps: None,
             live: false,
             eos: false,
-            dropped,
+            captures,
             late_drop,
             audio_gaps: Arc::default(),
             silence: Arc::default(),
@@ -241,6 +269,30 @@ impl MediaRecorder {
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
+    }
+
+    /// What a sink pad returns upstream for `flow` from its branch (see
+    /// `state::flow_for_upstream`).
+    fn flow_for_upstream(
+        &self,
+        pad: &gst::GhostPad,
+        flow: Result<gst::FlowSuccess, gst::FlowError>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Err(error) = flow else {
+            return flow;
+        };
+        let ended = self.state.lock().unwrap().ended_by_duration;
+        let returned = state::flow_for_upstream(flow, ended);
+        if returned != flow {
+            gst::info!(
+                CAT,
+                imp = self,
+                "Pad {}: the branch returned {error:?} after the recording reached its \
+                 duration: EOS upstream",
+                pad.name()
+            );
+        }
+        returned
     }
 
     pub(super) fn remove_stream(&self, pad: &gst::Pad) {
@@ -487,6 +539,7 @@ impl MediaRecorder {
         let params = EncoderParams {
             video_bps,
             audio_bps,
+            total_bps: (settings.total_bps > 0).then_some(settings.total_bps),
             audio_constant: settings.audio_bitrate_mode == BitrateMode::Constant,
             keyframe_interval_ms: settings.keyframe_interval_ms(),
             keyframe_count: (settings.keyframe_interval_count > 0)
@@ -503,6 +556,10 @@ impl MediaRecorder {
                 return false;
             }
         };
+        for warning in &plan.warnings {
+            gst::warning!(CAT, imp = self, "{warning}");
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", warning));
+        }
         let obj = self.obj();
         for pad in [entry.static_pad("src"), queue.static_pad("src")]
             .into_iter()
@@ -607,6 +664,7 @@ impl MediaRecorder {
         stage: &gst_app::AppSink,
         rule: Arc<LateDrop>,
         counter: Arc<AtomicU64>,
+        captures: Arc<CaptureLog>,
     ) {
         let weak = self.obj().downgrade();
         let stage = stage.downgrade();
@@ -658,7 +716,13 @@ impl MediaRecorder {
             let (Some(frame_rt), Some(now)) = (frame_rt, obj.current_running_time()) else {
                 return gst::PadProbeReturn::Ok;
             };
-            if !rule.drops(frame_rt.nseconds(), now.nseconds()) {
+            let lost = rule.drops(frame_rt.nseconds(), now.nseconds());
+            captures.push(Capture {
+                rt: frame_rt.nseconds(),
+                duration: buffer.duration().map(gst::ClockTime::nseconds),
+                lost,
+            });
+            if !lost {
                 return gst::PadProbeReturn::Ok;
             }
             let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
