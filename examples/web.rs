@@ -594,13 +594,13 @@ fn serve_recording(app: &App, request: Request) -> io::Result<()> {
         Err(e) => return request.respond(text(404, &format!("{RECORDING}: {e}\n"))),
     };
     let length = file.metadata()?.len();
-    let range = header_value(&request, "Range");
+    let range = header_value(&request, "Range").map(str::to_string);
     let common = [
         header("Content-Type", "video/webm"),
         header("Accept-Ranges", "bytes"),
         header("Cache-Control", "no-store"),
     ];
-    let (status, first, last) = match byte_range(range, length) {
+    let (status, first, last) = match byte_range(range.as_deref(), length) {
         Span::Whole => (200, 0, length),
         Span::Part(first, last) => (206, first, last + 1),
         Span::Unsatisfiable => {
@@ -627,7 +627,24 @@ fn serve_recording(app: &App, request: Request) -> io::Result<()> {
     )
     // A Content-Length, not chunks, whatever the size: players want to know it.
     .with_chunked_threshold(usize::MAX);
-    request.respond(body)
+    // What a player asked for and got: how a player reads the file, when it cannot.
+    let asked = format!(
+        "{} {} (Range: {})",
+        request.method(),
+        request.url(),
+        range.as_deref().unwrap_or("none")
+    );
+    let started = Instant::now();
+    let answered = request.respond(body);
+    let outcome = match &answered {
+        Ok(()) => "sent".to_string(),
+        Err(e) => format!("not sent: {e}"),
+    };
+    println!(
+        "Served {asked}: {status}, bytes {first}..{last} of {length}, {outcome} in {:?}",
+        started.elapsed()
+    );
+    answered
 }
 
 /// What a `Range` header asks of a file of `length` bytes.

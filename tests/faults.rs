@@ -12,7 +12,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -68,20 +68,6 @@ fn isolated(name: &str, deadline: Duration, body: impl FnOnce()) {
             None => panic!("{name}: failed ({s})\n{panic}"),
         },
     }
-}
-
-/// Waits for a child; kills it after `limit` (None then).
-fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let mut status = None;
-    if wait_until(limit, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    }) {
-        return status;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 /// Runs `f` on a thread; fails the test if it has not returned within `limit`. The

@@ -1,8 +1,9 @@
 //! The browser sample (`examples/web.rs`) in a real browser. The test starts the
 //! example on a free loopback port and opens its page in headless Chromium with
 //! `?autotest=1`: the page clicks Start itself (and Stop, with `&stop=MS`), checks its
-//! preview, the recording's `<video>` and the download, and posts what it found back
-//! to the server, which writes it beside the recording. The test then judges that
+//! preview, the recording's `<video>` (seeking in it a second after it shows, as a
+//! person would) and the download, and posts what it found back to the server, which
+//! writes it beside the recording. The test then judges that
 //! report and the file: its length, its bytes, and how ffprobe decodes it.
 
 mod common;

@@ -6,8 +6,10 @@
 use gst::glib;
 use gst::prelude::*;
 
+use super::displaymatrix;
 use super::encoding;
 use super::mimetype::{AudioCodec, Codec, Container, RecordingType, Requirement, VideoCodec};
+use super::orientation::Orientation;
 use super::timeline::Kind;
 
 /// Audio timestamps may be this far off (jitter, a dropped buffer) before the gap is
@@ -18,6 +20,8 @@ pub const AUDIO_GAP_TOLERANCE: u64 = 15_000_000;
 pub struct EncoderParams {
     pub video_bps: u32,
     pub audio_bps: u32,
+    /// `bits-per-second`, when the two rates above are its split.
+    pub total_bps: Option<u32>,
     pub audio_constant: bool,
     pub keyframe_interval_ms: u64,
     /// `video-keyframe-interval-count`, when set, wins over the duration.
@@ -33,6 +37,10 @@ pub struct Plan {
     pub kind: Kind,
     pub codec: Codec,
     pub elements: Vec<gst::Element>,
+    /// Video kept as it is whose orientation the container is to say.
+    pub orientation_in_container: Option<Orientation>,
+    /// What the user asked for that the chain does differently, to warn about.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -64,7 +72,7 @@ pub fn make(req: Requirement) -> Result<gst::Element, PlanError> {
 
 fn base(factory: &'static str) -> Result<gst::Element, PlanError> {
     let package = match factory {
-        "jpegdec" => "gstreamer1.0-plugins-good",
+        "jpegdec" | "videoflip" => "gstreamer1.0-plugins-good",
         _ => "gstreamer1.0-plugins-base",
     };
     make(Requirement { factory, package })
@@ -129,13 +137,6 @@ pub fn kind_of(caps: &gst::CapsRef) -> Option<Kind> {
     } else {
         None
     }
-}
-
-/// Encoded frames (kept as they are, or decoded and encoded again), as opposed to raw
-/// media and MJPEG, whose timestamps jitter as a capture card's or USB camera's do.
-pub fn is_encoded(caps: &gst::CapsRef) -> bool {
-    caps.structure(0)
-        .is_some_and(|s| !s.name().ends_with("/x-raw") && s.name() != "image/jpeg")
 }
 
 /// Compressed formats a sink pad may take besides raw media and MJPEG, as structures:
@@ -351,12 +352,14 @@ fn missing_decoder_message(caps: &gst::CapsRef, rtype: &RecordingType) -> String
 
 /// Chooses and configures the chain for `caps` in a recording of `rtype`. `keep` is the
 /// codec a track already has (its input changed mid-recording): the chain then makes
-/// that codec, re-encoding where needed.
+/// that codec, re-encoding where needed. Video whose `orientation` is not upright is
+/// turned upright, so re-encoded (no muxer here writes an orientation).
 pub fn plan(
     caps: &gst::CapsRef,
     rtype: &RecordingType,
     params: &EncoderParams,
     keep: Option<Codec>,
+    orientation: Orientation,
 ) -> Result<Plan, PlanError> {
     let kind = kind_of(caps).ok_or_else(|| {
         PlanError::Unsupported(format!("cannot record {caps}: neither audio nor video"))
@@ -365,10 +368,14 @@ pub fn plan(
 
     // Compressed input the track takes as it is goes through unchanged.
     if let Some(codec) = compressed_codec(caps) {
+        // Video shown turned is kept only where the file can say so.
+        let said =
+            rtype.container.says_orientation() && displaymatrix::matrix(orientation).is_some();
+        let upright = kind == Kind::Audio || orientation.is_upright();
         let fits = match keep {
             Some(kept) => kept == codec,
             None => rtype.passes_through(codec),
-        };
+        } && (upright || said);
         if fits {
             let parser = match codec {
                 Codec::Video(v) => v.parser(),
@@ -379,12 +386,15 @@ pub fn plan(
                 kind,
                 codec,
                 elements,
+                orientation_in_container: (!upright).then_some(orientation),
+                warnings: Vec::new(),
             });
         }
     }
     // Anything else is decoded (MJPEG cameras, codecs the container does not take, a
     // codec that changed mid-recording) and encoded.
     let mut elements = Vec::new();
+    let mut warnings = Vec::new();
     if name == "image/jpeg" {
         elements.push(base("jpegdec")?);
     } else if name != "video/x-raw" && name != "audio/x-raw" {
@@ -433,7 +443,8 @@ pub fn plan(
                 .map(|f| f.numer() as f64 / f.denom() as f64)
                 .unwrap_or(0.0);
             // The first size is kept (a source that changes size mid-recording is
-            // scaled to it), brought into the range the encoder takes.
+            // scaled to it), turned upright, brought into the range the encoder takes.
+            let (width, height) = orientation.upright_size(width, height);
             let (width, height) = match (width, height) {
                 (0, 0) if caps.is_fixed() => {
                     return Err(PlanError::Unsupported(format!(
@@ -443,6 +454,11 @@ pub fn plan(
                 _ => encoding::encodable_size(width, height, codec).unwrap_or((0, 0)),
             };
             elements.push(base("videoconvert")?);
+            if !orientation.is_upright() {
+                let flip = base("videoflip")?;
+                flip.set_property_from_str("video-direction", orientation.video_direction());
+                elements.push(flip);
+            }
             elements.push(base("videoscale")?);
             let size = (width > 0 && height > 0).then(|| {
                 gst::Caps::builder("video/x-raw")
@@ -464,7 +480,11 @@ pub fn plan(
                 }
                 None => {
                     let encoder = make(codec.encoder())?;
-                    configure_video_encoder(&encoder, codec, width, height, fps, params);
+                    let refit =
+                        configure_video_encoder(&encoder, codec, width, height, fps, params);
+                    if let Some(refit) = refit {
+                        warnings.push(rate_warning("video", params, refit));
+                    }
                     (encoder, codec)
                 }
             };
@@ -476,6 +496,8 @@ pub fn plan(
                 kind,
                 codec: Codec::Video(codec),
                 elements,
+                orientation_in_container: None,
+                warnings,
             })
         }
         Kind::Audio => {
@@ -528,13 +550,18 @@ pub fn plan(
                 },
                 None => {
                     let encoder = make(codec.encoder())?;
+                    let range = encoding::audio_bitrate_range(codec);
                     let bps = if params.audio_bps > 0 {
-                        params.audio_bps
+                        let (bps, refit) = encoding::fit_bitrate(params.audio_bps, range);
+                        if let Some(refit) = refit {
+                            warnings.push(rate_warning("audio", params, refit));
+                        }
+                        bps
                     } else {
-                        encoding::auto_audio_bitrate(channels, codec)
+                        let auto = encoding::auto_audio_bitrate(channels, codec);
+                        encoding::fit_bitrate(auto, range).0
                     };
-                    let bps = encoding::clamp_audio_bitrate(bps, codec).to_string();
-                    set_if_present(&encoder, "bitrate", &bps);
+                    set_if_present(&encoder, "bitrate", &bps.to_string());
                     if codec == AudioCodec::Opus {
                         let mode = if params.audio_constant { "cbr" } else { "vbr" };
                         set_if_present(&encoder, "bitrate-type", mode);
@@ -550,6 +577,8 @@ pub fn plan(
                 kind,
                 codec: Codec::Audio(codec),
                 elements,
+                orientation_in_container: None,
+                warnings,
             })
         }
     }
@@ -599,8 +628,18 @@ fn set_keyframe_distance(encoder: &gst::Element, frames: &str) {
     }
 }
 
+/// The warning for a rate the encoder cannot take, naming the property that set it.
+fn rate_warning(kind: &str, params: &EncoderParams, refit: encoding::Refit) -> String {
+    let property = match params.total_bps {
+        Some(_) => "bits-per-second".to_string(),
+        None => format!("{kind}-bits-per-second"),
+    };
+    encoding::refit_warning(kind, &property, params.total_bps, refit)
+}
+
 /// Live settings, as browsers use: realtime deadline, a fast preset, constant bitrate,
-/// a bounded keyframe interval, no look-ahead.
+/// a bounded keyframe interval, no look-ahead. Returns how a rate asked for that the
+/// encoder cannot take was changed.
 fn configure_video_encoder(
     encoder: &gst::Element,
     codec: VideoCodec,
@@ -608,11 +647,13 @@ fn configure_video_encoder(
     height: u32,
     fps: f64,
     params: &EncoderParams,
-) {
-    let bps = if params.video_bps > 0 {
-        params.video_bps
+) -> Option<encoding::Refit> {
+    let range = encoding::video_bitrate_range(codec);
+    let (bps, refit) = if params.video_bps > 0 {
+        encoding::fit_bitrate(params.video_bps, range)
     } else {
-        encoding::auto_video_bitrate(width, height, fps, codec)
+        let auto = encoding::auto_video_bitrate(width, height, fps, codec);
+        (encoding::fit_bitrate(auto, range).0, None)
     };
     let cores = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
@@ -661,6 +702,7 @@ fn configure_video_encoder(
             set("threads", &threads);
         }
     }
+    refit
 }
 
 /// Whether this machine can record `mime` (the web API's `isTypeSupported`): the type

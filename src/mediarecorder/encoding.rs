@@ -20,7 +20,9 @@ pub fn split_total_bitrate(total: u32, has_video: bool, has_audio: bool) -> (u32
             } else {
                 total / 10
             };
-            (total - audio, audio)
+            // Neither share may read as 0 ("automatic"): a tiny total stays tiny, and
+            // the encoders' least rates then apply (see `fit_bitrate`).
+            ((total - audio).max(1), audio.max(1))
         }
         (true, false) => (total, 0),
         (false, true) => (0, total),
@@ -52,13 +54,59 @@ pub fn auto_audio_bitrate(channels: u32, codec: AudioCodec) -> u32 {
     (per_channel * channels.clamp(1, 8)).min(510_000)
 }
 
-/// The range each encoder takes, so a user's number never fails a property set.
-pub fn clamp_audio_bitrate(bps: u32, codec: AudioCodec) -> u32 {
+/// The bitrates (bit/s) each audio encoder takes, so a user's number never fails a
+/// property set.
+pub fn audio_bitrate_range(codec: AudioCodec) -> (u32, u32) {
     match codec {
-        AudioCodec::Opus => bps.clamp(4_000, 650_000),
-        AudioCodec::Vorbis => bps.clamp(16_000, 250_000),
-        AudioCodec::Aac => bps.clamp(16_000, 512_000),
+        AudioCodec::Opus => (4_000, 650_000),
+        AudioCodec::Vorbis => (16_000, 250_000),
+        AudioCodec::Aac => (16_000, 512_000),
     }
+}
+
+/// The bitrates (bit/s) each video encoder takes. libvpx, libaom and x264 count in
+/// kbit/s: below 1 kbit/s vp8enc and vp9enc are configured with 0 and encode no frame
+/// at all (a recording that never starts), so 1 kbit/s is the least.
+pub fn video_bitrate_range(codec: VideoCodec) -> (u32, u32) {
+    match codec {
+        VideoCodec::Vp8 | VideoCodec::Vp9 => (1_000, i32::MAX as u32),
+        VideoCodec::Av1 => (1_000, u32::MAX),
+        VideoCodec::H264 => (1_000, 2_048_000_000),
+        // x265enc: 1 to 102,400 kbit/s.
+        VideoCodec::H265 => (1_000, 102_400_000),
+    }
+}
+
+/// A bitrate asked for that the encoder cannot take, and the one it is given instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refit {
+    pub asked: u32,
+    pub used: u32,
+}
+
+/// The rate an encoder taking `range` is given for `asked` bit/s: the same, or the
+/// nearest it takes (then a `Refit` to warn about).
+pub fn fit_bitrate(asked: u32, range: (u32, u32)) -> (u32, Option<Refit>) {
+    let used = asked.clamp(range.0, range.1);
+    (used, (used != asked).then_some(Refit { asked, used }))
+}
+
+/// The warning for a refitted rate: names the property that was set, what it was set
+/// to, and the rate used. `total` is `bits-per-second` when that was the property.
+pub fn refit_warning(kind: &str, property: &str, total: Option<u32>, refit: Refit) -> String {
+    let set = match total {
+        Some(total) => format!("{property}={total} gives the {kind} {} bit/s", refit.asked),
+        None => format!("{property}={}", refit.asked),
+    };
+    let side = if refit.used > refit.asked {
+        "below the least"
+    } else {
+        "above the most"
+    };
+    format!(
+        "{set}, {side} the {kind} encoder takes: recording {kind} at {} bit/s",
+        refit.used
+    )
 }
 
 /// Encoder threads. A live source needs only as many as keep up with its picture rate
@@ -152,6 +200,66 @@ mod tests {
     fn total_goes_to_the_only_kind() {
         assert_eq!(split_total_bitrate(1_000_000, true, false), (1_000_000, 0));
         assert_eq!(split_total_bitrate(96_000, false, true), (0, 96_000));
+    }
+
+    #[test]
+    fn a_tiny_total_leaves_neither_kind_automatic() {
+        assert_eq!(split_total_bitrate(1, true, true), (1, 1));
+        assert_eq!(split_total_bitrate(5, true, true), (5, 1));
+        assert_eq!(split_total_bitrate(100, true, true), (90, 10));
+    }
+
+    #[test]
+    fn rates_outside_the_encoder_range_are_refitted() {
+        let vp8 = video_bitrate_range(VideoCodec::Vp8);
+        assert_eq!(
+            fit_bitrate(999, vp8),
+            (
+                1_000,
+                Some(Refit {
+                    asked: 999,
+                    used: 1_000
+                })
+            )
+        );
+        assert_eq!(fit_bitrate(1, vp8).0, 1_000);
+        assert_eq!(fit_bitrate(1_000, vp8), (1_000, None));
+        assert_eq!(fit_bitrate(2_500_000, vp8), (2_500_000, None));
+        assert_eq!(fit_bitrate(u32::MAX, vp8).0, i32::MAX as u32);
+        for codec in [VideoCodec::Vp9, VideoCodec::Av1, VideoCodec::H264] {
+            assert_eq!(fit_bitrate(500, video_bitrate_range(codec)).0, 1_000);
+        }
+        let opus = audio_bitrate_range(AudioCodec::Opus);
+        assert_eq!(fit_bitrate(1, opus).0, 4_000);
+        assert_eq!(fit_bitrate(700_000, opus).0, 650_000);
+    }
+
+    #[test]
+    fn the_warning_names_the_property_and_the_rate_used() {
+        let refit = Refit {
+            asked: 500,
+            used: 1_000,
+        };
+        assert_eq!(
+            refit_warning("video", "video-bits-per-second", None, refit),
+            "video-bits-per-second=500, below the least the video encoder takes: \
+             recording video at 1000 bit/s"
+        );
+        let refit = Refit {
+            asked: 1,
+            used: 1_000,
+        };
+        assert_eq!(
+            refit_warning("video", "bits-per-second", Some(1), refit),
+            "bits-per-second=1 gives the video 1 bit/s, below the least the video \
+             encoder takes: recording video at 1000 bit/s"
+        );
+        let refit = Refit {
+            asked: 900_000,
+            used: 650_000,
+        };
+        assert!(refit_warning("audio", "audio-bits-per-second", None, refit)
+            .contains("above the most the audio encoder takes: recording audio at 650000"));
     }
 
     #[test]

@@ -33,8 +33,22 @@ fn on_multiple(wall: u64, length: u64) -> u64 {
 /// microphone back. A non-live recording waits as long as it takes: there audio runs
 /// seconds ahead of video as a matter of course, and upstream queues give the slack.
 pub const LIVE_STREAM_WAIT: Duration = Duration::from_secs(3);
+/// Audio that starts at least this long before a non-live recording's first video
+/// keyframe is kept, and the video track starts later (as ffmpeg writes a file whose
+/// video starts late). A shorter lead is cut, so the file starts with its picture and
+/// the audio's first packet follows the rule of `cut_is_clean`.
+pub const AUDIO_LEAD_KEPT: u64 = 100_000_000;
+/// Audio left out before the first video keyframe (a live recording starts with a
+/// picture) is reported from this much on: less is the usual wait for an encoder's
+/// first keyframe.
+pub const AUDIO_LEFT_OUT_REPORTED: u64 = 500_000_000;
 /// Media time between progress reports.
 const PROGRESS_INTERVAL: u64 = 1_000_000_000;
+/// How long after its end, in running time, a live timed recording ends however far
+/// behind its encoder is: a live frame later than this is dropped before the encoder
+/// anyway (`state::DROP_LEVEL`), so by then every frame of the recording has arrived,
+/// been dropped, or is stuck in an encoder that cannot keep up.
+pub const END_GRACE: u64 = 1_000_000_000;
 /// A step back in running time this large means the running time restarted.
 const TIME_JUMP: u64 = 500_000_000;
 
@@ -52,6 +66,9 @@ pub struct Limits {
     /// Files start where the wall clock is a multiple of `file_duration` (the first
     /// file is shorter): `segment-align=clock`.
     pub align_to_clock: bool,
+    /// The container starts every track at the file's start (fragmented MP4): audio
+    /// before the first video keyframe cannot be kept.
+    pub tracks_start_together: bool,
 }
 
 /// A stream taking part, as known when the recording starts.
@@ -134,11 +151,50 @@ pub enum Action<P> {
     RequestKeyframe(Option<u64>),
     /// These linked tracks sent nothing in time: the recording goes on without them.
     GiveUp(Vec<usize>),
+    /// This much audio (ns) came before the recording's first video keyframe and was
+    /// left out.
+    AudioLeftOut(u64),
     /// Another second of media is recorded.
     Progress {
         recorded: u64,
     },
+    /// A live timed recording must have ended by this running time: ask
+    /// `time_is_up` then.
+    EndBy(u64),
 }
+
+/// A raw frame of a live source as it reached its encoder, or was dropped before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capture {
+    pub rt: u64,
+    pub duration: Option<u64>,
+    /// Dropped before the encoder: it was too late.
+    pub lost: bool,
+}
+
+/// What a recording lost of its live sources' frames.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Losses {
+    /// Running time from which video is counted: its first capture reported (frames
+    /// before it, such as the pre-record ring's, were captured before anyone looked).
+    from: Option<u64>,
+    /// Video frames captured within the recording, and written to it.
+    video_captured: u64,
+    video_written: u64,
+    /// Audio buffers captured within the recording and dropped before the encoder.
+    audio_lost: u64,
+    /// Where the last video frame captured within the recording ends (running time),
+    /// and how long it lasts.
+    video_end: Option<(u64, u64)>,
+    /// Video frames the source never delivered before the recording's time was up.
+    video_never_came: u64,
+    /// Captures reported before the recording started or resumed: judged once it has
+    /// (the frame that starts it was captured before it reaches the engine).
+    undecided: VecDeque<(usize, Capture)>,
+}
+
+/// Most captures kept undecided (two minutes of 30 fps video).
+const UNDECIDED_LEN: usize = 4096;
 
 #[derive(Debug)]
 struct Track {
@@ -231,6 +287,13 @@ pub struct Engine<P> {
     next_progress: u64,
     /// Wall-clock time (ns since 1970) at running time 0, once known.
     wall_at_zero: Option<i64>,
+    /// Audio (ns) dropped for coming before the recording's start, and whether that
+    /// was reported.
+    audio_left_out: u64,
+    left_out_reported: bool,
+    losses: Losses,
+    /// The timeline generation for which `EndBy` was last announced.
+    end_announced: Option<u64>,
 }
 
 impl<P: Clone> Engine<P> {
@@ -264,6 +327,10 @@ impl<P: Clone> Engine<P> {
             waiting_since: None,
             next_progress: PROGRESS_INTERVAL,
             wall_at_zero: None,
+            audio_left_out: 0,
+            left_out_reported: false,
+            losses: Losses::default(),
+            end_announced: None,
         }
     }
 
@@ -282,6 +349,29 @@ impl<P: Clone> Engine<P> {
     /// Every track taking part has ended or reached the duration.
     pub fn is_complete(&self) -> bool {
         !self.expected.is_empty() && self.expected.iter().all(|id| self.finished.contains(id))
+    }
+
+    /// Frames of live sources this recording lost: video frames captured within it
+    /// and not written (dropped before the encoder, or still in an encoder that could
+    /// not keep up when it ended), and audio buffers dropped before the encoder.
+    /// Exact once the recording has ended and every capture was reported.
+    pub fn lost(&self) -> u64 {
+        let l = &self.losses;
+        l.video_captured.saturating_sub(l.video_written) + l.video_never_came + l.audio_lost
+    }
+
+    /// The running time by which a live timed recording must have ended: its end plus
+    /// `END_GRACE`. None when it has no end yet (not started, paused) or is not live.
+    pub fn end_by(&self) -> Option<u64> {
+        let live = self
+            .tracks
+            .iter()
+            .any(|t| self.expected.contains(&t.id) && t.live);
+        if !live || self.timeline.is_paused() {
+            return None;
+        }
+        let end = self.timeline.running_time_of(self.timeline.limit()?)?;
+        Some(end.saturating_add(END_GRACE))
     }
 
     /// Whether the engine still needs to know the wall clock.
@@ -313,6 +403,78 @@ impl<P: Clone> Engine<P> {
         if self.expected.contains(&track) {
             self.finished.insert(track);
         }
+    }
+
+    /// Raw frames of a live track reached its encoder or were dropped before it.
+    pub fn captured(&mut self, track: usize, captures: &[Capture]) {
+        if !self.expected.contains(&track) {
+            return;
+        }
+        if let Some(first) = captures
+            .first()
+            .filter(|_| self.kind_of(track) == Kind::Video)
+        {
+            self.losses.from.get_or_insert(first.rt);
+        }
+        if !self.timeline.is_started() || self.timeline.is_paused() {
+            let undecided = &mut self.losses.undecided;
+            for c in captures {
+                if undecided.len() >= UNDECIDED_LEN {
+                    undecided.pop_front();
+                }
+                undecided.push_back((track, *c));
+            }
+            return;
+        }
+        self.count_captures(track, captures);
+    }
+
+    /// Counts what captures within the recording were lost.
+    fn count_captures(&mut self, track: usize, captures: &[Capture]) {
+        let kind = self.kind_of(track);
+        for c in captures {
+            if kind == Kind::Video && self.losses.from.is_some_and(|from| c.rt < from) {
+                continue;
+            }
+            if !self.timeline.covers(kind, c.rt, c.duration) {
+                continue;
+            }
+            match kind {
+                Kind::Video => {
+                    self.losses.video_captured += 1;
+                    if let Some(d) = c.duration.filter(|d| *d > 0) {
+                        let end = self.losses.video_end.map_or(0, |(e, _)| e);
+                        self.losses.video_end = Some((end.max(c.rt + d), d));
+                    }
+                }
+                Kind::Audio if c.lost => self.losses.audio_lost += 1,
+                Kind::Audio => {}
+            }
+        }
+    }
+
+    /// The running time is `now`: a live timed recording past `end_by` ends here,
+    /// however far behind its encoders are (what they still hold is lost). True when
+    /// it ended.
+    pub fn time_is_up(&mut self, now: u64) -> bool {
+        if self.is_complete() || self.end_by().is_none_or(|end| now < end) {
+            return false;
+        }
+        self.finished.extend(self.expected.iter().copied());
+        self.reached_duration = true;
+        // Frames that should have followed the last one captured, up to the end (a
+        // frame counts where most of it lies), never came: lost too.
+        let end = self
+            .timeline
+            .limit()
+            .and_then(|limit| self.timeline.running_time_of(limit));
+        if let (Some(end), Some((last, frame))) = (end, self.losses.video_end) {
+            let left = end.saturating_sub(last);
+            if left >= frame / 2 {
+                self.losses.video_never_came = (left - frame / 2) / frame + 1;
+            }
+        }
+        true
     }
 
     pub fn pause(&mut self) {
@@ -356,13 +518,32 @@ impl<P: Clone> Engine<P> {
         self.give_up_on_silent_video(now, &mut out);
         self.open_first_file_when_ready(now, &mut out);
         self.progress(&mut out);
+        self.announce_end(&mut out);
+        if self.timeline.is_started() && !self.timeline.is_paused() {
+            for (track, capture) in std::mem::take(&mut self.losses.undecided) {
+                self.count_captures(track, &[capture]);
+            }
+        }
         out
+    }
+
+    /// Says once per start or resume by when a live timed recording must end.
+    fn announce_end(&mut self, out: &mut Vec<Action<P>>) {
+        let generation = self.timeline.generation();
+        if self.end_announced == Some(generation) {
+            return;
+        }
+        if let Some(end) = self.end_by() {
+            self.end_announced = Some(generation);
+            out.push(Action::EndBy(end));
+        }
     }
 
     /// Ends the recording: what waits goes to the last file, and the files close
     /// (the previous one first).
     pub fn finish(&mut self) -> Vec<Action<P>> {
         let mut out = Vec::new();
+        self.report_left_out(&mut out);
         if self.file_tracks.is_none() && self.has_placed_waiting() {
             self.open_first_file(&mut out);
         }
@@ -384,6 +565,12 @@ impl<P: Clone> Engine<P> {
     // ----- placing -----
 
     fn place(&mut self, frame: Frame<P>, kind: Kind, out: &mut Vec<Action<P>>) {
+        if kind == Kind::Video && frame.keyframe && !self.timeline.is_started() {
+            self.start_with_early_audio(frame.rt);
+        }
+        if kind == Kind::Audio && self.current.is_none() && self.timeline.is_started() {
+            self.move_start_to_early_audio(frame.rt);
+        }
         let verdict = match kind {
             Kind::Video => self.timeline.video(
                 frame.track,
@@ -395,7 +582,16 @@ impl<P: Clone> Engine<P> {
             Kind::Audio => self.timeline.audio(frame.track, frame.rt, frame.duration),
         };
         match verdict {
-            Verdict::Drop => {}
+            Verdict::Drop => {
+                let before_start = self.timeline.generation() == 1
+                    && self
+                        .timeline
+                        .anchor_rt()
+                        .is_some_and(|start| frame.rt < start);
+                if kind == Kind::Audio && before_start {
+                    self.audio_left_out += frame.duration.unwrap_or(0);
+                }
+            }
             Verdict::Hold => self.waiting.push_back(Waiting::Unplaced(frame)),
             Verdict::Finished => {
                 self.finished.insert(frame.track);
@@ -417,6 +613,9 @@ impl<P: Clone> Engine<P> {
                     // The next packet starts less than half a packet after the start.
                     return;
                 }
+                if kind == Kind::Audio {
+                    self.report_left_out(out);
+                }
                 let mut placed = Placed {
                     track: frame.track,
                     kind,
@@ -432,6 +631,75 @@ impl<P: Clone> Engine<P> {
                 placed.cut(clip_start, clip_end, rate);
                 self.route(placed, out);
             }
+        }
+    }
+
+    /// A non-live recording whose held audio starts well before its first video
+    /// keyframe (at `keyframe_rt`) starts with that audio: nothing of a file is lost.
+    /// A live one starts with the picture, and so does a file whose tracks must start
+    /// together.
+    fn start_with_early_audio(&mut self, keyframe_rt: u64) {
+        if !self.may_start_with_audio() {
+            return;
+        }
+        let first_audio = self
+            .waiting
+            .iter()
+            .filter_map(|w| match w {
+                Waiting::Unplaced(f) => Some(f.rt),
+                Waiting::Placed(_) => None,
+            })
+            .min();
+        if let Some(first) = first_audio.filter(|&a| a + AUDIO_LEAD_KEPT <= keyframe_rt) {
+            self.timeline.start_at(first);
+        }
+    }
+
+    /// The first audio of a non-live recording that started with a video keyframe,
+    /// before its file opened (the audio's encoder was slower to deliver): where it
+    /// starts well before the keyframe, the recording starts with it instead, and the
+    /// frames waiting for the file move later by as much.
+    fn move_start_to_early_audio(&mut self, audio_rt: u64) {
+        if !self.may_start_with_audio()
+            || self.timeline.generation() != 1
+            || self.timeline.audio_started()
+        {
+            return;
+        }
+        let Some(start) = self.timeline.anchor_rt() else {
+            return;
+        };
+        if audio_rt + AUDIO_LEAD_KEPT > start {
+            return;
+        }
+        let later = self.timeline.move_start(audio_rt);
+        for item in self.waiting.iter_mut() {
+            if let Waiting::Placed(placed) = item {
+                placed.pts += later;
+            }
+        }
+    }
+
+    /// Audio before the first picture may be kept: not live, and the container lets a
+    /// track start after the file.
+    fn may_start_with_audio(&self) -> bool {
+        let live = self
+            .tracks
+            .iter()
+            .any(|t| self.expected.contains(&t.id) && t.live);
+        !live && !self.limits.tracks_start_together
+    }
+
+    /// Once the audio has reached the recording's start (or the recording ends): says
+    /// how much audio before the start was left out, where that is more than an
+    /// encoder's wait.
+    fn report_left_out(&mut self, out: &mut Vec<Action<P>>) {
+        if self.left_out_reported {
+            return;
+        }
+        self.left_out_reported = true;
+        if self.audio_left_out >= AUDIO_LEFT_OUT_REPORTED {
+            out.push(Action::AudioLeftOut(self.audio_left_out));
         }
     }
 
@@ -626,14 +894,26 @@ impl<P: Clone> Engine<P> {
     fn write_previous(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
         let rt = self.timeline.running_time_of(placed.pts);
         if let Some(file) = self.previous.as_mut() {
-            out.push(Action::Write(write(file, placed, counts, rt)));
+            out.push(Action::Write(write(
+                file,
+                placed,
+                counts,
+                rt,
+                &mut self.losses,
+            )));
         }
     }
 
     fn write_current(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
         let rt = self.timeline.running_time_of(placed.pts);
         if let Some(file) = self.current.as_mut() {
-            out.push(Action::Write(write(file, placed, counts, rt)));
+            out.push(Action::Write(write(
+                file,
+                placed,
+                counts,
+                rt,
+                &mut self.losses,
+            )));
         }
     }
 
@@ -799,7 +1079,16 @@ impl<P: Clone> Engine<P> {
 }
 
 /// A placed frame at its file's time; the file's summary counts it.
-fn write<P>(file: &mut OpenFile, placed: Placed<P>, counts: bool, rt: Option<u64>) -> Write<P> {
+fn write<P>(
+    file: &mut OpenFile,
+    placed: Placed<P>,
+    counts: bool,
+    rt: Option<u64>,
+    losses: &mut Losses,
+) -> Write<P> {
+    if placed.kind == Kind::Video && rt.zip(losses.from).is_some_and(|(rt, from)| rt >= from) {
+        losses.video_written += 1;
+    }
     let pts = placed.pts.saturating_sub(file.start);
     let dts = placed
         .decode_lead

@@ -510,6 +510,113 @@ fn a_non_live_recording_waits_for_a_slow_stream_however_long() {
     );
 }
 
+fn left_out(run: &Run) -> Vec<u64> {
+    run.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::AudioLeftOut(ns) => Some(*ns),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A file whose audio starts `lead` before its video, played (non-live) or captured
+/// (live) for 6 s: audio from 0, video from `lead`.
+fn audio_first(live: bool, lead: u64) -> Run {
+    let tracks = vec![
+        track(VIDEO, Kind::Video, live, true),
+        track(AUDIO, Kind::Audio, live, true),
+    ];
+    let mut run = Run::new(Limits::default(), tracks);
+    let mut audio_rt = 0;
+    let mut video_rt = lead;
+    while audio_rt < 6 * SECOND || video_rt < 6 * SECOND {
+        if audio_rt <= video_rt && audio_rt < 6 * SECOND {
+            run.audio_at(audio_rt);
+            audio_rt += PACKET;
+        } else {
+            run.video_at(video_rt, video_rt == lead);
+            video_rt += FRAME;
+        }
+    }
+    run.finish();
+    run
+}
+
+#[test]
+fn a_file_whose_video_starts_late_keeps_the_audio_before_it() {
+    let run = audio_first(false, 2 * SECOND);
+    let audio = run.writes(0, AUDIO);
+    assert_eq!(audio.len(), 300, "all 6 s of audio");
+    assert_eq!(audio[0].pts, 0);
+    let video = run.writes(0, VIDEO);
+    assert_eq!(video[0].pts, 2 * SECOND, "the video track starts at 2 s");
+    assert_eq!(video.len(), 120);
+    assert!(left_out(&run).is_empty());
+    // The audio's encoder delivers after the first pictures arrived (the file is not
+    // open yet): the start moves back to the audio.
+    let tracks = vec![
+        track(VIDEO, Kind::Video, false, true),
+        track(AUDIO, Kind::Audio, false, false),
+    ];
+    let mut run = Run::new(Limits::default(), tracks);
+    for i in 0..30 {
+        run.video_at(2 * SECOND + i * FRAME, i == 0);
+    }
+    run.engine.caps_known(AUDIO, Kind::Audio, 48_000);
+    for i in 0..150 {
+        run.audio_at(i * PACKET);
+    }
+    run.finish();
+    assert_eq!(run.writes(0, AUDIO).len(), 150);
+    assert_eq!(run.writes(0, AUDIO)[0].pts, 0);
+    assert_eq!(run.writes(0, VIDEO)[0].pts, 2 * SECOND);
+    assert_eq!(run.writes(0, VIDEO)[29].pts, 2 * SECOND + 29 * FRAME);
+    // A lead shorter than AUDIO_LEAD_KEPT: the file starts with its picture.
+    let run = audio_first(false, 60 * MS);
+    assert_eq!(run.writes(0, VIDEO)[0].pts, 0);
+    assert_eq!(run.writes(0, AUDIO)[0].pts, 0);
+    assert!(left_out(&run).is_empty(), "shorter than an encoder's wait");
+}
+
+#[test]
+fn a_container_whose_tracks_start_together_reports_the_audio_it_leaves_out() {
+    let tracks = vec![
+        track(VIDEO, Kind::Video, false, true),
+        track(AUDIO, Kind::Audio, false, true),
+    ];
+    let limits = Limits {
+        tracks_start_together: true,
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits, tracks);
+    for i in 0..100 {
+        run.audio_at(i * PACKET);
+    }
+    run.video_at(2 * SECOND, true);
+    run.audio_at(2 * SECOND);
+    run.finish();
+    assert_eq!(run.writes(0, VIDEO)[0].pts, 0);
+    assert_eq!(left_out(&run), [2 * SECOND]);
+}
+
+#[test]
+fn audio_a_live_recording_leaves_out_before_its_first_picture_is_reported() {
+    let run = audio_first(true, 2 * SECOND);
+    assert_eq!(
+        run.writes(0, VIDEO)[0].pts,
+        0,
+        "a live recording starts with video"
+    );
+    assert_eq!(run.writes(0, AUDIO).len(), 200);
+    assert_eq!(left_out(&run), [2 * SECOND], "said once, with how much");
+    let run = audio_first(true, 300 * MS);
+    assert!(
+        left_out(&run).is_empty(),
+        "an encoder's usual wait is not reported"
+    );
+}
+
 #[test]
 fn the_first_file_opens_once_every_stream_told_its_format() {
     let mut run = two_frames_before_the_audio_format();
@@ -798,4 +905,98 @@ fn a_recording_starting_just_before_a_multiple_keeps_its_first_file_whole() {
         names.windows(2).all(|w| w[1] == w[0] + 2 * SECOND),
         "{names:?}"
     );
+}
+
+/// A camera whose encoder falls behind: from frame 20 on only every third frame reaches
+/// the recording (the others are dropped before the encoder), and after 1.5 s none
+/// does. The recording still ends at its duration, on the running-time clock, and
+/// counts exactly the frames it lacks.
+#[test]
+fn a_live_timed_recording_ends_on_time_however_far_behind_its_encoder() {
+    let limits = Limits {
+        duration: Some(2 * SECOND),
+        ..Limits::default()
+    };
+    let start = 10 * SECOND;
+    let mut run = Run::new(limits, vec![track(VIDEO, Kind::Video, true, true)]);
+    let mut fed_within = 0;
+    let mut captured = 0;
+    // Captured from before the start (not counted) to 4 s, long past the end.
+    for i in 0..120u64 {
+        let rt = start - 5 * FRAME + i * FRAME;
+        let reaches = rt < start + 1_500 * MS && (rt < start + 20 * FRAME || i % 3 == 0);
+        run.engine.captured(
+            VIDEO,
+            &[Capture {
+                rt,
+                duration: Some(FRAME),
+                lost: !reaches && rt < start + 1_500 * MS,
+            }],
+        );
+        if rt >= start && rt < start + 2 * SECOND && rt < start + 1_800 * MS {
+            captured += 1;
+        }
+        if rt >= start + 1_800 * MS {
+            // From 1.8 s on, the source itself delivers nothing more.
+            break;
+        }
+        if reaches {
+            run.video_at(rt, rt == start);
+            if rt >= start {
+                fed_within += 1;
+            }
+        }
+    }
+    let end_by: Vec<u64> = run
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::EndBy(at) => Some(*at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(end_by, [start + 2 * SECOND + END_GRACE], "announced once");
+    assert!(!run.engine.is_complete(), "no frame past the end arrived");
+    assert!(!run.engine.time_is_up(start + 2 * SECOND + END_GRACE - 1));
+    assert!(run.engine.time_is_up(start + 2 * SECOND + END_GRACE));
+    assert!(run.engine.is_complete() && run.engine.reached_duration());
+    assert!(!run.engine.time_is_up(start + 5 * SECOND), "once");
+    run.finish();
+    let written = run.writes(0, VIDEO).len() as u64;
+    assert_eq!(captured, 54, "1.8 s at 30 fps captured");
+    assert_eq!(
+        written, fed_within,
+        "the frames before the start are left out"
+    );
+    assert!(written < 40, "{written}");
+    // 2 s at 30 fps, less what is in the file: the 6 frames after 1.8 s never came.
+    assert_eq!(run.engine.lost(), 60 - written);
+}
+
+#[test]
+fn frames_lost_after_the_end_or_while_paused_do_not_count() {
+    let limits = Limits {
+        duration: Some(SECOND),
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits, camera_and_microphone());
+    let lost = |rt| Capture {
+        rt,
+        duration: Some(PACKET),
+        lost: true,
+    };
+    run.play(500 * MS, 0);
+    run.engine.captured(AUDIO, &[lost(400 * MS)]);
+    assert_eq!(run.engine.lost(), 1, "within the recording");
+    run.engine.pause();
+    run.engine.captured(AUDIO, &[lost(520 * MS)]);
+    run.engine.resume();
+    assert_eq!(
+        run.engine.end_by(),
+        None,
+        "no end while waiting for the keyframe that resumes"
+    );
+    run.play(2 * SECOND, 0);
+    run.engine.captured(AUDIO, &[lost(1_900 * MS)]);
+    assert_eq!(run.engine.lost(), 1);
 }

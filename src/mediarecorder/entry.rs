@@ -10,9 +10,12 @@
 //!   a WebM's millisecond timecodes); audio that overlaps the previous packet follows
 //!   its end instead (overlapping samples would be cut before the encoder, where gaps
 //!   are filled with silence);
-//! - a step back of half a second or more without a flush (a camera whose clock
-//!   jumped) is mapped forward: the stream goes on where it was, and every later time
-//!   moves by the same amount. A flush or a new segment starts afresh (`reset`).
+//! - video that steps back further than jitter (an RTP stream lined up with another,
+//!   tens of milliseconds) and a step back of half a second or more without a flush
+//!   (a camera whose clock jumped) are mapped forward: the stream goes on where it
+//!   was, and every later time moves by the same amount, until a step forward takes
+//!   the amount back (so sync returns). A flush or a new segment starts afresh
+//!   (`reset`).
 //!
 //! Streams whose frames are reordered (B-frames: a DTS apart from the PTS) are left
 //! alone by the caller.
@@ -143,14 +146,11 @@ pub struct EntryTimes {
     offset: u64,
     /// Audio: a packet never starts before the previous one ends.
     end_to_end: bool,
+    /// Video frames without a duration (RTP depayloaders set none): the usual step
+    /// between them, which stands in for it.
+    spacing: Option<u64>,
     /// Encoded audio: how long a packet without a duration lasts.
     packets: Option<PacketLength>,
-    /// Encoded frames (from a camera, a file) are moved only forward, never closer
-    /// than a frame: evened out both ways, frames of a network camera whose jitter
-    /// buffer slides them 25 ms earlier over their first second drift ahead until one
-    /// snaps back to its own time, 8 ms after the one before it. A late one (a gap)
-    /// keeps its own time.
-    keep_own_times: bool,
 }
 
 impl EntryTimes {
@@ -167,16 +167,13 @@ impl EntryTimes {
         *self = EntryTimes {
             end_to_end: self.end_to_end,
             packets: self.packets,
-            keep_own_times: self.keep_own_times,
             ..EntryTimes::default()
         };
     }
 
-    /// The stream's format is known (or changed): how long its packets last, and
-    /// whether it is encoded already (its frames keep their own times).
-    pub fn set_format(&mut self, packets: Option<PacketLength>, encoded: bool) {
+    /// The stream's format is known (or changed): how long its packets last.
+    pub fn set_packet_length(&mut self, packets: Option<PacketLength>) {
         self.packets = packets;
-        self.keep_own_times = encoded;
     }
 
     /// Whether the format tells how long a packet lasts.
@@ -191,34 +188,57 @@ impl EntryTimes {
 
     /// The time a frame stamped `pts` is given.
     pub fn place(&mut self, pts: u64, duration: Option<u64>) -> u64 {
+        let duration = match duration {
+            None if !self.end_to_end => self.spacing,
+            known => known,
+        };
         let mut time = pts.saturating_add(self.offset);
         if let Some((last, last_duration)) = self.last {
             let next = last + last_duration.unwrap_or(MILLISECOND);
+            let video_step = last_duration.filter(|_| !self.end_to_end);
             if time + JITTER_LIMIT <= last {
                 self.offset += next - time;
                 time = next;
-            } else if self.keep_own_times && last_duration.is_some() && time < next {
-                // Encoded frames of a network camera come as its jitter buffer stamps
-                // them: sliding 25 ms earlier over their first second, bunched up by
-                // up to 250 ms under load. Each starts where the one before ends
-                // (players and ffmpeg put a frame per time slot); a later one (a
-                // frame lost on the way) keeps its own time. A camera whose clock runs
-                // fast runs ahead of its own times, as its audio does (laid end to end),
-                // so the two stay together.
+            } else if let Some(d) = video_step.filter(|&d| time > next + d * 3 / 4) {
+                // A step forward first gives back what earlier steps back added.
+                let back = (time - next).min(self.offset);
+                self.offset -= back;
+                time -= back;
+                if time - next < d * 3 / 4 {
+                    time = next;
+                }
+            } else if last_duration.is_some_and(|d| {
+                // Jitter; or, for audio, an overlap.
+                next.abs_diff(time) < d * 3 / 4 || (self.end_to_end && time < next)
+            }) {
                 time = next;
-            } else if !self.keep_own_times
-                && last_duration.is_some_and(|d| {
-                    // Jitter; or, for audio, an overlap.
-                    next.abs_diff(time) < d * 3 / 4 || (self.end_to_end && time < next)
-                })
-            {
+            } else if video_step.is_some() && time < next {
+                // A step back shorter than a clock jump (RTP streams lined up with
+                // each other): the stream goes on where it was, and so do the frames
+                // after it, rather than two frames sharing a frame's time.
+                self.offset += next - time;
                 time = next;
             } else if time < last + MILLISECOND {
                 time = last + MILLISECOND;
             }
         }
+        if let Some((last, _)) = self.last {
+            self.learn_spacing(time.saturating_sub(last));
+        }
         self.last = Some((time, duration));
         time
+    }
+
+    /// Takes `step` between two frames as the usual spacing, unless it is a gap (half
+    /// as long again) or a frame squeezed a millisecond after the last.
+    fn learn_spacing(&mut self, step: u64) {
+        if step <= MILLISECOND {
+            return;
+        }
+        self.spacing = match self.spacing {
+            Some(usual) if step > usual * 3 / 2 => Some(usual),
+            _ => Some(step),
+        };
     }
 }
 
@@ -290,21 +310,8 @@ mod tests {
     }
 
     #[test]
-    fn jitter_is_evened_out() {
+    fn a_cameras_frames_are_never_closer_than_a_frame_and_keep_their_gaps() {
         let mut t = EntryTimes::default();
-        let mut out = Vec::new();
-        for (i, jitter) in [0i64, 20, -20, 15, -10, 5].into_iter().enumerate() {
-            let pts = (1_000 * MS + i as u64 * FRAME) as i64 + jitter * MS as i64;
-            out.push(t.place(pts as u64, Some(FRAME)));
-        }
-        let expected: Vec<u64> = (0..6).map(|i| 1_000 * MS + i * FRAME).collect();
-        assert_eq!(out, expected);
-    }
-
-    #[test]
-    fn encoded_frames_are_never_closer_than_a_frame_and_keep_their_gaps() {
-        let mut t = EntryTimes::default();
-        t.set_format(None, true);
         // A camera's frames as rtspsrc stamps them: sliding 25.6 ms earlier over the
         // first 40 frames, then steady.
         let slide = |i: u64| (i.min(40) * 640_000) as i64;
@@ -321,13 +328,18 @@ mod tests {
             t.place(after_gap - 250 * MS, Some(FRAME)),
             after_gap + FRAME
         );
-        // Evened out both ways, the same frames snap back to their own time once they
-        // drift by 3/4 of a frame: what encoded frames must not get.
+    }
+
+    #[test]
+    fn jitter_is_evened_out() {
         let mut t = EntryTimes::default();
-        let out: Vec<u64> = (0..60)
-            .map(|i| t.place(own(i) as u64, Some(FRAME)))
-            .collect();
-        assert!(out.windows(2).any(|w| w[1] - w[0] < 10 * MS), "{out:?}");
+        let mut out = Vec::new();
+        for (i, jitter) in [0i64, 20, -20, 15, -10, 5].into_iter().enumerate() {
+            let pts = (1_000 * MS + i as u64 * FRAME) as i64 + jitter * MS as i64;
+            out.push(t.place(pts as u64, Some(FRAME)));
+        }
+        let expected: Vec<u64> = (0..6).map(|i| 1_000 * MS + i * FRAME).collect();
+        assert_eq!(out, expected);
     }
 
     #[test]
@@ -359,6 +371,55 @@ mod tests {
             packet,
             "still audio after a flush"
         );
+    }
+
+    #[test]
+    fn video_lined_up_back_then_forward_keeps_every_frame_a_frame_apart() {
+        // rtpbin lining audio and video up: back 42 ms at frame 100, then forward
+        // 141 ms at frame 200.
+        let mut t = EntryTimes::default();
+        let shift = |i: u64| -> i64 {
+            match i {
+                0..100 => 0,
+                100..200 => -42,
+                _ => 99,
+            }
+        };
+        let mut placed = Vec::new();
+        for i in 0..300u64 {
+            let pts = (1_000 * MS + i * FRAME) as i64 + shift(i) * MS as i64;
+            placed.push(t.place(pts as u64, Some(FRAME)));
+        }
+        for (i, pair) in placed.windows(2).enumerate() {
+            assert!(pair[1] - pair[0] >= FRAME, "frame {} at {pair:?}", i + 1);
+        }
+        // The step back moves the frames after it to follow on; the step forward
+        // takes that back, so the last frames have their own times again.
+        assert_eq!(placed[100], placed[99] + FRAME);
+        assert_eq!(placed[299], 1_000 * MS + 299 * FRAME + 99 * MS);
+    }
+
+    #[test]
+    fn video_without_durations_lined_up_back_then_forward_keeps_its_spacing() {
+        // RTP depayloaders give frames no duration: the usual step stands in for it.
+        let mut t = EntryTimes::default();
+        let mut placed = Vec::new();
+        for i in 0..300u64 {
+            let shift: i64 = match i {
+                0..100 => 0,
+                100..200 => -42,
+                _ => 99,
+            };
+            let pts = (1_000 * MS + i * FRAME) as i64 + shift * MS as i64;
+            placed.push(t.place(pts as u64, None));
+        }
+        for (i, pair) in placed.windows(2).enumerate() {
+            assert!(
+                pair[1] - pair[0] >= FRAME - 1,
+                "frame {} at {pair:?}",
+                i + 1
+            );
+        }
     }
 
     #[test]

@@ -93,7 +93,8 @@ impl MediaRecorder {
                     let chunk = std::mem::take(&mut closed.report.chunk);
                     imp.emit(Event::Data(chunk), RecorderState::Inactive);
                 }
-                if closed.report.finalized {
+                // A file that got no frame was removed: nothing to announce.
+                if closed.report.finalized && closed.summary.frames > 0 {
                     imp.emit_file_closed(&closed, RecorderState::Inactive);
                 }
                 last = Some(closed);

@@ -71,6 +71,19 @@ impl Container {
         }
     }
 
+    /// Whether a track may start after the file does (a video track whose first
+    /// frame comes seconds after the audio's): Matroska block times say it;
+    /// fragmented MP4 as `mp4mux` writes it starts every track at the file's start.
+    pub fn tracks_start_late(self) -> bool {
+        self != Container::Mp4
+    }
+
+    /// Whether the file can say which way up its video is shown, so video kept as it
+    /// is need not be turned (MP4's display matrix, written by `displaymatrix`).
+    pub fn says_orientation(self) -> bool {
+        self == Container::Mp4
+    }
+
     fn accepts(self, codec: Codec) -> bool {
         use AudioCodec::*;
         use VideoCodec::*;

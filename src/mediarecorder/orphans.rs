@@ -6,16 +6,24 @@
 //! message). While a run starts, such a pad is found (the element feeding it has no
 //! linked input, and another stream has been flowing for a while) and its stage is
 //! ended: the recording goes on without it, with a warning naming the pad.
+//!
+//! A stream that is slow to start is not such a pad: a live source's (a network
+//! camera's decoded video shows up seconds after its audio) is waited for as long as
+//! a live recording waits for any stream (`LIVE_STREAM_WAIT`), and a pad that has seen
+//! its stream start is only waiting for its format. Whatever comes on a pad after it
+//! was given up is taken and left out, with a warning: its source gets no error.
 
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::engine::LIVE_STREAM_WAIT;
 use super::imp::{MediaRecorder, CAT};
 
 /// How long another stream flows before a pad whose feeder has no input is given up:
-/// a demuxer exposes its streams within milliseconds of each other.
+/// a demuxer exposes its streams within milliseconds of each other. Live, the wait is
+/// `LIVE_STREAM_WAIT`.
 const ORPHAN_GRACE: Duration = Duration::from_secs(1);
 const CHECK_EVERY: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 
@@ -26,19 +34,28 @@ pub struct Candidate {
     pub started: bool,
     /// The element feeding the pad has input pads, none of them linked.
     pub feeder_unfed: bool,
+    /// The stream has started (`stream-start` reached the pad): its format is to come.
+    pub stream_began: bool,
 }
 
-/// Which pads to give up at `now`, when another stream first flowed at `first_flow`.
-pub fn orphans(candidates: &[Candidate], first_flow: Option<Instant>, now: Instant) -> Vec<usize> {
+/// Which pads to give up at `now`, when another stream first flowed at `first_flow`;
+/// `live`: the streams that flow are live.
+pub fn orphans(
+    candidates: &[Candidate],
+    first_flow: Option<Instant>,
+    now: Instant,
+    live: bool,
+) -> Vec<usize> {
     let Some(first) = first_flow else {
         return Vec::new();
     };
-    if now.duration_since(first) < ORPHAN_GRACE {
+    let grace = if live { LIVE_STREAM_WAIT } else { ORPHAN_GRACE };
+    if now.duration_since(first) < grace {
         return Vec::new();
     }
     candidates
         .iter()
-        .filter(|c| !c.started && c.feeder_unfed)
+        .filter(|c| !c.started && !c.stream_began && c.feeder_unfed)
         .map(|c| c.id)
         .collect()
 }
@@ -77,7 +94,7 @@ impl MediaRecorder {
     }
 
     fn end_orphans(&self) {
-        let (orphans, sinks, done) = {
+        let (orphans, sinks, done, grace) = {
             let state = self.state.lock().unwrap();
             let linked: Vec<_> = state.streams.iter().filter(|s| s.pad.is_linked()).collect();
             let candidates: Vec<Candidate> = linked
@@ -86,16 +103,22 @@ impl MediaRecorder {
                     id: s.id,
                     started: s.kind.is_some() || s.eos,
                     feeder_unfed: feeder_unfed(s.pad.upcast_ref()),
+                    stream_began: s.pad.sticky_event::<gst::event::StreamStart>(0).is_some(),
                 })
                 .collect();
             let done = candidates.iter().all(|c| c.started);
-            let orphans = orphans(&candidates, state.first_caps_at, Instant::now());
+            let live = state.streams.iter().any(|s| s.live);
+            let orphans = orphans(&candidates, state.first_caps_at, Instant::now(), live);
+            for s in linked.iter().filter(|s| orphans.contains(&s.id)) {
+                s.orphaned.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             let sinks: Vec<(String, gst_app::AppSink)> = linked
                 .iter()
                 .filter(|s| orphans.contains(&s.id))
                 .map(|s| (s.pad.name().to_string(), s.sink.clone()))
                 .collect();
-            (orphans, sinks, done)
+            let grace = if live { LIVE_STREAM_WAIT } else { ORPHAN_GRACE };
+            (orphans, sinks, done, grace)
         };
         if done || !orphans.is_empty() {
             self.stop_watching_for_orphans();
@@ -106,10 +129,11 @@ impl MediaRecorder {
                 self,
                 gst::StreamError::Failed,
                 (
-                    "Pad {} is linked but gets no stream (the element feeding it has no \
-                     input: a branch for a stream the source does not have): recording \
-                     without it",
-                    pad
+                    "Pad {} is linked but gets no stream (the element feeding it has had \
+                     no input for {} s: a branch for a stream the source does not have): \
+                     recording without it",
+                    pad,
+                    grace.as_secs()
                 )
             );
             // Ended like a stream that reached its end: the stage prerolls on the EOS
@@ -128,28 +152,51 @@ impl MediaRecorder {
 mod tests {
     use super::*;
 
+    fn candidate(id: usize, started: bool, feeder_unfed: bool, stream_began: bool) -> Candidate {
+        Candidate {
+            id,
+            started,
+            feeder_unfed,
+            stream_began,
+        }
+    }
+
     #[test]
     fn only_unfed_pads_are_given_up_after_the_grace() {
         let candidates = [
-            Candidate {
-                id: 0,
-                started: true,
-                feeder_unfed: false,
-            },
-            Candidate {
-                id: 1,
-                started: false,
-                feeder_unfed: true,
-            },
-            Candidate {
-                id: 2,
-                started: false,
-                feeder_unfed: false,
-            },
+            candidate(0, true, false, true),
+            candidate(1, false, true, false),
+            candidate(2, false, false, false),
         ];
         let t0 = Instant::now();
-        assert!(orphans(&candidates, None, t0).is_empty());
-        assert!(orphans(&candidates, Some(t0), t0 + Duration::from_millis(900)).is_empty());
-        assert_eq!(orphans(&candidates, Some(t0), t0 + ORPHAN_GRACE), [1]);
+        assert!(orphans(&candidates, None, t0, false).is_empty());
+        let early = t0 + Duration::from_millis(900);
+        assert!(orphans(&candidates, Some(t0), early, false).is_empty());
+        assert_eq!(
+            orphans(&candidates, Some(t0), t0 + ORPHAN_GRACE, false),
+            [1]
+        );
+    }
+
+    #[test]
+    fn a_live_stream_slow_to_start_is_waited_for() {
+        // A network camera's decoded video appears seconds after its audio.
+        let candidates = [
+            candidate(0, true, false, true),
+            candidate(1, false, true, false),
+        ];
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_millis(2_500);
+        assert!(orphans(&candidates, Some(t0), later, true).is_empty());
+        assert_eq!(
+            orphans(&candidates, Some(t0), t0 + LIVE_STREAM_WAIT, true),
+            [1]
+        );
+        // A stream that has started only waits for its format: never an orphan here.
+        let candidates = [
+            candidate(0, true, false, true),
+            candidate(1, false, true, true),
+        ];
+        assert!(orphans(&candidates, Some(t0), t0 + Duration::from_secs(60), false).is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! The element's pads: each request pad gets a branch (converters, encoder, queue,
 //! stage) built for the caps that arrive, rebuilt when the input format changes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use gst::glib;
@@ -9,11 +9,13 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::branch::{self, EncoderParams};
+use super::engine::Capture;
 use super::entry::{EntryTimes, PacketLength};
 use super::imp::{MediaRecorder, CAT};
 use super::mimetype::Codec;
+use super::orientation::Orientation;
 use super::recording::audio_rate;
-use super::state::{BitrateMode, LateDrop, RecorderState, Stream};
+use super::state::{self, BitrateMode, CaptureLog, LateDrop, RecorderState, Stream};
 use super::timeline::Kind;
 
 impl MediaRecorder {
@@ -107,6 +109,26 @@ impl MediaRecorder {
                     |imp| imp.sink_query(pad.upcast_ref(), query),
                 )
             })
+            .chain_function(|pad, parent, buffer| {
+                MediaRecorder::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| {
+                        let flow = gst::ProxyPad::chain_default(pad, Some(&*imp.obj()), buffer);
+                        imp.flow_for_upstream(pad, flow)
+                    },
+                )
+            })
+            .chain_list_function(|pad, parent, list| {
+                MediaRecorder::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| {
+                        let flow = gst::ProxyPad::chain_list_default(pad, Some(&*imp.obj()), list);
+                        imp.flow_for_upstream(pad, flow)
+                    },
+                )
+            })
             .build();
         // Frames without timestamps are stamped where they enter, with the running
         // time they arrive at: the encoder and the stage then keep their spacing. Then
@@ -120,7 +142,15 @@ impl MediaRecorder {
         let times = Arc::new(std::sync::Mutex::new(times));
         let times_for_events = times.clone();
         let weak = self.obj().downgrade();
+        let orphaned = Arc::new(AtomicBool::new(false));
+        let left_out = orphaned.clone();
         entry_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if left_out.load(Ordering::Relaxed) {
+                // A stream that came after the recording began without it: taken (its
+                // source goes on, no error) and left out.
+                drop(info.take_buffer());
+                return gst::PadProbeReturn::Handled;
+            }
             let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
                 return gst::PadProbeReturn::Ok;
             };
@@ -185,11 +215,20 @@ impl MediaRecorder {
                     times_for_events
                         .lock()
                         .unwrap()
-                        .set_format(packet_length(c.caps()), branch::is_encoded(c.caps()));
+                        .set_packet_length(packet_length(c.caps()));
                     if let Some(obj) = weak.upgrade() {
                         // On failure an error is posted; the unlinked queue then
                         // stops the stream.
                         obj.imp().on_caps(id, c.caps());
+                    }
+                }
+                if let gst::EventView::Tag(t) = event.view() {
+                    let orientation = t
+                        .tag()
+                        .get::<gst::tags::ImageOrientation>()
+                        .and_then(|v| Orientation::from_tag(v.get()));
+                    if let (Some(orientation), Some(obj)) = (orientation, weak.upgrade()) {
+                        obj.imp().on_orientation(id, orientation);
                     }
                 }
             }
@@ -197,8 +236,15 @@ impl MediaRecorder {
         });
         let dropped = Arc::new(AtomicU64::new(0));
         let late_drop = Arc::new(LateDrop::default());
+        let captures = Arc::new(CaptureLog::default());
         if let Some(entry_src) = entry.static_pad("src") {
-            self.drop_when_late(&entry_src, &sink, late_drop.clone(), dropped.clone());
+            self.drop_when_late(
+                &entry_src,
+                &sink,
+                late_drop.clone(),
+                dropped.clone(),
+                captures.clone(),
+            );
             let weak = self.obj().downgrade();
             entry_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
                 if let Some(gst::PadProbeData::Event(event)) = &info.data {
@@ -231,13 +277,40 @@ impl MediaRecorder {
             encoded_caps: None,
             live: false,
             eos: false,
-            dropped,
+            captures,
             late_drop,
             audio_gaps: Arc::default(),
             silence: Arc::default(),
+            orphaned,
+            orientation: Orientation::default(),
+            orientation_in_container: None,
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
+    }
+
+    /// What a sink pad returns upstream for `flow` from its branch (see
+    /// `state::flow_for_upstream`).
+    fn flow_for_upstream(
+        &self,
+        pad: &gst::GhostPad,
+        flow: Result<gst::FlowSuccess, gst::FlowError>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Err(error) = flow else {
+            return flow;
+        };
+        let ended = self.state.lock().unwrap().ended_by_duration;
+        let returned = state::flow_for_upstream(flow, ended);
+        if returned != flow {
+            gst::info!(
+                CAT,
+                imp = self,
+                "Pad {}: the branch returned {error:?} after the recording reached its \
+                 duration: EOS upstream",
+                pad.name()
+            );
+        }
+        returned
     }
 
     pub(super) fn remove_stream(&self, pad: &gst::Pad) {
@@ -335,6 +408,22 @@ impl MediaRecorder {
                 // Built already: a change of input is handled where the queue hands it on.
                 return true;
             }
+            if stream.orphaned.load(Ordering::Relaxed) {
+                let pad = stream.pad.name();
+                let after = state.first_caps_at.map(|t| t.elapsed().as_secs_f64());
+                drop(state);
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Failed,
+                    (
+                        "Pad {} got its stream {:.1} s after the others, when the recording \
+                         had begun without it: it is left out",
+                        pad,
+                        after.unwrap_or(0.0)
+                    )
+                );
+                return true;
+            }
             if other_has_kind {
                 let what = if kind == Some(Kind::Video) {
                     "video"
@@ -365,6 +454,40 @@ impl MediaRecorder {
             self.with_stream(id, |s| s.kind = None);
         }
         built
+    }
+
+    /// A stream's pictures are to be shown turned (`image-orientation`): its chain is
+    /// rebuilt to turn them upright, before the frames that follow the tag.
+    pub(super) fn on_orientation(&self, id: usize, orientation: Orientation) {
+        let rebuild = {
+            let mut state = self.state.lock().unwrap();
+            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
+                return;
+            };
+            if stream.orientation == orientation {
+                return;
+            }
+            stream.orientation = orientation;
+            let built = stream.kind == Some(Kind::Video) && !stream.middle.is_empty();
+            // A track that has begun keeps its codec.
+            built.then(|| {
+                (
+                    stream.encoded_caps.as_ref().and(stream.codec),
+                    stream.pad.clone(),
+                )
+            })
+        };
+        let Some((keep, pad)) = rebuild else { return };
+        let Some(caps) = pad.current_caps() else {
+            return;
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "Pad {} shows its pictures turned ({orientation:?}): recording them upright",
+            pad.name()
+        );
+        self.build_chain(id, &caps, keep);
     }
 
     /// Caps leaving a branch's entry: a different input format than the chain was built
@@ -403,7 +526,7 @@ impl MediaRecorder {
     pub(super) fn build_chain(&self, id: usize, caps: &gst::CapsRef, keep: Option<Codec>) -> bool {
         let settings = self.settings.lock().unwrap().clone();
         let rtype = settings.recording_type();
-        let (entry, queue, sink, pad, kinds, old, late_drop) = {
+        let (entry, queue, sink, pad, kinds, old, late_drop, orientation) = {
             let mut state = self.state.lock().unwrap();
             let kinds: Vec<Kind> = state
                 .streams
@@ -422,6 +545,7 @@ impl MediaRecorder {
                 kinds,
                 std::mem::take(&mut stream.middle),
                 stream.late_drop.clone(),
+                stream.orientation,
             )
         };
 
@@ -433,6 +557,7 @@ impl MediaRecorder {
         let params = EncoderParams {
             video_bps,
             audio_bps,
+            total_bps: (settings.total_bps > 0).then_some(settings.total_bps),
             audio_constant: settings.audio_bitrate_mode == BitrateMode::Constant,
             keyframe_interval_ms: settings.keyframe_interval_ms(),
             keyframe_count: (settings.keyframe_interval_count > 0)
@@ -441,7 +566,7 @@ impl MediaRecorder {
             video_encoder: settings.video_encoder.clone(),
             audio_encoder: settings.audio_encoder.clone(),
         };
-        let plan = match branch::plan(caps, &rtype, &params, keep) {
+        let plan = match branch::plan(caps, &rtype, &params, keep, orientation) {
             Ok(plan) => plan,
             Err(err) => {
                 let err = err.to_glib();
@@ -449,6 +574,10 @@ impl MediaRecorder {
                 return false;
             }
         };
+        for warning in &plan.warnings {
+            gst::warning!(CAT, imp = self, "{warning}");
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", warning));
+        }
         let obj = self.obj();
         for pad in [entry.static_pad("src"), queue.static_pad("src")]
             .into_iter()
@@ -518,6 +647,7 @@ impl MediaRecorder {
         }
         let input = caps.structure(0).map(|s| s.name().to_string());
         self.with_stream(id, |s| {
+            s.orientation_in_container = plan.orientation_in_container;
             s.codec = Some(plan.codec);
             s.middle = plan.elements;
             s.input = input;
@@ -562,6 +692,7 @@ impl MediaRecorder {
         stage: &gst_app::AppSink,
         rule: Arc<LateDrop>,
         counter: Arc<AtomicU64>,
+        captures: Arc<CaptureLog>,
     ) {
         let weak = self.obj().downgrade();
         let stage = stage.downgrade();
@@ -613,7 +744,13 @@ impl MediaRecorder {
             let (Some(frame_rt), Some(now)) = (frame_rt, obj.current_running_time()) else {
                 return gst::PadProbeReturn::Ok;
             };
-            if !rule.drops(frame_rt.nseconds(), now.nseconds()) {
+            let lost = rule.drops(frame_rt.nseconds(), now.nseconds());
+            captures.push(Capture {
+                rt: frame_rt.nseconds(),
+                duration: buffer.duration().map(gst::ClockTime::nseconds),
+                lost,
+            });
+            if !lost {
                 return gst::PadProbeReturn::Ok;
             }
             let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;

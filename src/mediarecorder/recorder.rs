@@ -15,6 +15,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::chunks::Chunk;
+use super::displaymatrix;
 use super::engine::{Limits, TrackSetup, LIVE_STREAM_WAIT};
 use super::events::{Event, StopPosted};
 use super::imp::{MediaRecorder, CAT};
@@ -22,7 +23,7 @@ use super::mimetype::{Codec, RecordingType};
 use super::naming;
 use super::recording::{audio_rate, Followup, Plan, Recording, SubmitJob};
 use super::retention::Policy;
-use super::ring::Entry;
+use super::ring::{self, Entry};
 use super::state::{RecorderState, SegmentAlign, Settings, State, Stream, FINALIZE_TIMEOUT};
 use super::timeline::Kind;
 use super::writer::{WriterConfig, WriterHooks};
@@ -164,7 +165,8 @@ impl MediaRecorder {
             "pre-record" => {
                 s.pre_record_ms = value.get().unwrap_or(0);
                 let mut state = self.state.lock().unwrap();
-                state.pre_record = s.pre_record_ms * 1_000_000;
+                state.pre_record = s.pre_record_ms.saturating_mul(1_000_000);
+                state.pre_record_bounded = false;
                 if state.pre_record == 0 {
                     state.ring.clear();
                 }
@@ -300,6 +302,7 @@ impl MediaRecorder {
         }
         let mut state = self.state.lock().unwrap();
         state.autostarted = false;
+        state.ended_by_duration = false;
         state.first_caps_at = None;
         for stream in state.streams.iter_mut() {
             // A new run: streams that ended in the last one flow again.
@@ -507,6 +510,8 @@ impl MediaRecorder {
     /// Makes a new recording current, beginning with the pre-record ring. Called with
     /// the state locked; returns what to do once it is unlocked.
     pub(super) fn begin(&self, state: &mut State, settings: Settings) -> Vec<Followup> {
+        // What was captured before it began is not the new recording's to count.
+        state.take_captures();
         let rtype = settings.recording_type();
         let taking_part: Vec<&Stream> = state
             .streams
@@ -521,6 +526,7 @@ impl MediaRecorder {
                 file_duration: ms_to_ns(settings.max_file_duration_ms),
                 file_size: (settings.max_file_size > 0).then_some(settings.max_file_size),
                 align_to_clock: settings.segment_align == SegmentAlign::Clock,
+                tracks_start_together: !rtype.container.tracks_start_late(),
             },
             writer: WriterConfig {
                 container: rtype.container,
@@ -552,7 +558,6 @@ impl MediaRecorder {
                     (setup, s.encoded_caps.clone())
                 })
                 .collect(),
-            encoder_dropped: state.streams.iter().map(|s| s.dropped.clone()).collect(),
             audio_gaps: state.streams.iter().map(|s| s.audio_gaps.clone()).collect(),
             silence: state.streams.iter().map(|s| s.silence.clone()).collect(),
         };
@@ -626,7 +631,19 @@ impl MediaRecorder {
                     request_keyframes(sinks, at);
                 }
                 Followup::GiveUp(ids) => self.warn_given_up(&ids),
+                Followup::AudioLeftOut(ns) => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Failed,
+                        (
+                            "{} ms of audio came before the first video keyframe and were \
+                             left out (a live recording, and an MP4 file, start with a picture)",
+                            ns / 1_000_000
+                        )
+                    );
+                }
                 Followup::Progress(progress) => self.post_element_message(progress),
+                Followup::EndBy { recording, at } => self.end_at(recording, at),
                 Followup::SyncToDisk(path) => self.dispatcher.submit(move || {
                     // Any descriptor of the file flushes its data.
                     if let Ok(file) = std::fs::File::open(&path) {
@@ -635,6 +652,71 @@ impl MediaRecorder {
                 }),
             }
         }
+    }
+
+    /// At running time `at` (on the pipeline clock), ends recording `recording` if its
+    /// time is up (`Recording::time_is_up`): a live timed recording ends at its
+    /// duration even when its encoder is too far behind to deliver the frames that
+    /// would end it.
+    fn end_at(&self, recording: u64, at: u64) {
+        let obj = self.obj();
+        let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
+            return;
+        };
+        let weak = obj.downgrade();
+        let id = clock.new_single_shot_id(base + gst::ClockTime::from_nseconds(at));
+        let _ = id.wait_async(move |_, _, _| {
+            if let Some(obj) = weak.upgrade() {
+                let imp = obj.imp();
+                imp.guarded(
+                    "the end of a timed recording",
+                    || (),
+                    || imp.end_if_time_is_up(recording),
+                );
+            }
+        });
+    }
+
+    fn end_if_time_is_up(&self, recording: u64) {
+        let Some(now) = self.obj().current_running_time() else {
+            return;
+        };
+        let dropped = {
+            let mut state = self.state.lock().unwrap();
+            state.take_captures();
+            let Some(rec) = state.recording.as_mut().filter(|r| r.id == recording) else {
+                return;
+            };
+            if !rec.time_is_up(now.nseconds()) {
+                return;
+            }
+            let dropped = rec.dropped();
+            self.take_recording(&mut state, None);
+            dropped
+        };
+        self.notify_ended();
+        gst::element_imp_warning!(
+            self,
+            gst::CoreError::Failed,
+            (
+                "The encoder could not keep up: the recording ended at its duration with {} \
+                 frames lost",
+                dropped
+            )
+        );
+    }
+
+    /// Says, once per window, that `pre-record` keeps less than it asks for.
+    fn warn_pre_record_bounded(&self, window: u64) {
+        let message = format!(
+            "pre-record={} ms holds more than {} MiB of encoded media: the most recent \
+             {} MiB (whole GOPs) are kept",
+            window / 1_000_000,
+            ring::MAX_BYTES >> 20,
+            ring::MAX_BYTES >> 20
+        );
+        gst::warning!(CAT, imp = self, "{message}");
+        gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", message));
     }
 
     /// Says which pads a live recording goes on without, and why they cannot join later.
@@ -693,8 +775,12 @@ impl MediaRecorder {
         state: &mut State,
         error: Option<glib::Error>,
     ) -> Option<Arc<StopPosted>> {
+        state.take_captures();
         let rec = state.recording.take()?;
         state.recorder = RecorderState::Inactive;
+        if rec.reached_duration() && rec.autostart {
+            state.ended_by_duration = true;
+        }
         Some(self.queue_finish(rec, error))
     }
 
@@ -750,6 +836,8 @@ impl MediaRecorder {
         let mut followups = Vec::new();
         {
             let mut state = self.state.lock().unwrap();
+            // Captures go to the recording, or are forgotten while none runs.
+            state.take_captures();
             let State {
                 streams, recording, ..
             } = &mut *state;
@@ -761,6 +849,7 @@ impl MediaRecorder {
                 // and the encoder's only change here is the frame rate (the size is
                 // kept by scaling), which every frame's timestamp already carries.
                 if stream.encoded_caps.is_none() {
+                    let caps = displaymatrix::mark(caps, stream.orientation_in_container);
                     if let Some(rec) = recording.as_mut() {
                         rec.caps_known(id, stream.likely_kind(), &caps);
                     }
@@ -788,7 +877,12 @@ impl MediaRecorder {
                                 data: (id, buffer),
                             };
                             let window = state.pre_record;
-                            state.ring.push(entry, window);
+                            let bounded = state.ring.push(entry, window);
+                            if bounded && !state.pre_record_bounded {
+                                state.pre_record_bounded = true;
+                                drop(state);
+                                self.warn_pre_record_bounded(window);
+                            }
                         }
                         return Ok(gst::FlowSuccess::Ok);
                     }

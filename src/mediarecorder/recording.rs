@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::chunks::Chunk;
-use super::engine::{Action, Engine, Frame, Limits, TrackSetup};
+use super::engine::{Action, Capture, Engine, Frame, Limits, TrackSetup};
 use super::retention::Retention;
 use super::timeline::Kind;
 use super::writer::{ClosingFile, FileJob, Writer, WriterConfig, WriterHooks};
@@ -19,11 +19,16 @@ pub enum Followup {
     RequestKeyframe(Option<u64>),
     /// These pads sent nothing in time: say so.
     GiveUp(Vec<usize>),
+    /// Audio (ns) before the first video keyframe was left out: say so.
+    AudioLeftOut(u64),
     /// A `mediarecorder-progress` message.
     Progress(gst::Structure),
     /// Push the file's written data to the disk (each second of media): a power cut
     /// then loses at most about a second, not the page cache's 30.
     SyncToDisk(std::path::PathBuf),
+    /// Ask recording `recording` at running time `at` whether its time is up
+    /// (`Recording::time_is_up`).
+    EndBy { recording: u64, at: u64 },
 }
 
 /// Runs the writer's jobs on the element's dispatcher.
@@ -39,7 +44,6 @@ pub struct Recording {
     submit: SubmitJob,
     /// Encoded caps of each track, once known.
     caps: Vec<(usize, Option<gst::Caps>)>,
-    encoder_dropped: Since,
     audio_gaps: Since,
     silence: Since,
     /// Origin of the wall clock the engine waits with.
@@ -52,8 +56,6 @@ pub struct Plan {
     pub writer: WriterConfig,
     /// The linked streams taking part, with their encoded caps where known.
     pub tracks: Vec<(TrackSetup, Option<gst::Caps>)>,
-    /// The encoders' counters of dropped frames.
-    pub encoder_dropped: Vec<Arc<AtomicU64>>,
     /// The audio branches' counters of gaps filled and of the silence that filled them.
     pub audio_gaps: Vec<Arc<AtomicU64>>,
     pub silence: Vec<Arc<AtomicU64>>,
@@ -101,7 +103,6 @@ impl Recording {
             writer: Writer::new(plan.writer, hooks),
             submit,
             caps,
-            encoder_dropped: Since::new(plan.encoder_dropped),
             audio_gaps: Since::new(plan.audio_gaps),
             silence: Since::new(plan.silence),
             began: Instant::now(),
@@ -156,6 +157,17 @@ impl Recording {
         self.carry_out(actions)
     }
 
+    /// Raw frames of a live stream reached its encoder or were dropped before it.
+    pub fn captured(&mut self, stream: usize, captures: &[Capture]) {
+        self.engine.captured(stream, captures);
+    }
+
+    /// The running time is `now`: a live timed recording past its end (and a grace
+    /// second) ends, however far behind its encoders are. True when it ended.
+    pub fn time_is_up(&mut self, now: u64) -> bool {
+        self.engine.time_is_up(now)
+    }
+
     pub fn end_of_stream(&mut self, stream: usize) {
         self.engine.end_of_stream(stream);
     }
@@ -185,9 +197,11 @@ impl Recording {
         self.writer.bytes_written()
     }
 
-    /// Frames dropped during this recording: by the encoders' queues and the writer.
+    /// Frames this recording lost: live frames captured within it that are not in
+    /// it (dropped before the encoder, or left in one that could not keep up), and
+    /// frames the writer could not take.
     pub fn dropped(&self) -> u64 {
-        self.encoder_dropped.get() + self.writer.dropped()
+        self.engine.lost() + self.writer.dropped()
     }
 
     /// Gaps in the audio filled with silence during this recording, and the silence.
@@ -267,6 +281,11 @@ impl Recording {
             }
             Action::RequestKeyframe(at) => followups.push(Followup::RequestKeyframe(at)),
             Action::GiveUp(ids) => followups.push(Followup::GiveUp(ids)),
+            Action::AudioLeftOut(ns) => followups.push(Followup::AudioLeftOut(ns)),
+            Action::EndBy(at) => followups.push(Followup::EndBy {
+                recording: self.id,
+                at,
+            }),
             Action::Progress { recorded } => {
                 if let Some(path) = self.writer.current_path() {
                     followups.push(Followup::SyncToDisk(path.clone()));

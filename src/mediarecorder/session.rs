@@ -14,7 +14,8 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 
-use super::chunks::{Chunk, ChunkCutter};
+use super::chunks::{Chunk, ChunkCutter, Mark};
+use super::displaymatrix;
 use super::mimetype::Container;
 use super::timeline::Kind;
 
@@ -189,6 +190,29 @@ fn name_the_file(
     )
 }
 
+/// Where a buffer of `container`'s muxer stands in its stream: WebM and Matroska
+/// clusters begin with a keyframe buffer that is not a header; an MP4 fragment begins
+/// with the buffer holding its `moof` box (mp4mux writes each box as a buffer).
+fn mark_of(container: Container, buffer: &gst::BufferRef, data: &[u8]) -> Mark {
+    let time = buffer.pts().map(gst::ClockTime::nseconds);
+    match container {
+        Container::WebM | Container::Matroska => {
+            let flags = buffer.flags();
+            match time {
+                Some(ts)
+                    if !flags.contains(gst::BufferFlags::DELTA_UNIT)
+                        && !flags.contains(gst::BufferFlags::HEADER) =>
+                {
+                    Mark::Cluster(ts)
+                }
+                _ => Mark::Within(time),
+            }
+        }
+        Container::Mp4 if data.get(4..8) == Some(&b"moof"[..]) => Mark::Fragment,
+        Container::Mp4 => Mark::Within(time),
+    }
+}
+
 impl MuxSession {
     /// Builds the pipeline and opens the file. Fails, with nothing written, when the
     /// muxer is missing or the location cannot be opened.
@@ -245,6 +269,11 @@ impl MuxSession {
 
         let mut sources = Vec::new();
         for (stream, kind, caps) in tracks {
+            let (caps, matrix) = displaymatrix::take_mark(caps);
+            if let Some(matrix) = matrix {
+                Self::write_display_matrix(&muxer, matrix);
+            }
+            let caps = &caps;
             let src = gst_app::AppSrc::builder()
                 .name(format!("track{stream}"))
                 .caps(caps)
@@ -281,7 +310,13 @@ impl MuxSession {
         let cutter = Arc::new(Mutex::new(ChunkCutter::new(
             config.timeslice.map(|t| t.nseconds()),
         )));
-        Self::watch_bytes(&sink, cutter.clone(), keep_bytes, on_event.clone());
+        Self::watch_bytes(
+            &sink,
+            config.container,
+            cutter.clone(),
+            keep_bytes,
+            on_event.clone(),
+        );
 
         let done: Done = Arc::default();
         let started = Arc::new(AtomicBool::new(false));
@@ -378,9 +413,31 @@ impl MuxSession {
         })
     }
 
+    /// Writes the video track's display matrix into every header the muxer writes
+    /// (at the start, and again when a fragmented file is finalized).
+    fn write_display_matrix(muxer: &gst::Element, matrix: [u32; 9]) {
+        let Some(pad) = muxer.static_pad("src") else {
+            return;
+        };
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer_mut() {
+                let is_header = buffer
+                    .map_readable()
+                    .is_ok_and(|m| matches!(m.get(4..8), Some(b"ftyp" | b"moov")));
+                if is_header {
+                    if let Ok(mut map) = buffer.make_mut().map_writable() {
+                        displaymatrix::write_video_matrix(&mut map, &matrix);
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+
     /// Feeds the byte stream the sink receives to the chunk cutter.
     fn watch_bytes(
         sink: &gst::Element,
+        container: Container,
         cutter: Arc<Mutex<ChunkCutter>>,
         keep_bytes: KeepBytes,
         on_event: OnEvent,
@@ -393,15 +450,9 @@ impl MuxSession {
                 let mut cutter = shared.lock().unwrap();
                 match &info.data {
                     Some(gst::PadProbeData::Buffer(buffer)) => {
-                        let flags = buffer.flags();
-                        let cluster_start = (!flags.contains(gst::BufferFlags::DELTA_UNIT)
-                            && !flags.contains(gst::BufferFlags::HEADER))
-                        .then(|| buffer.pts().map(|t| t.nseconds()))
-                        .flatten();
-                        let offset = Some(buffer.offset()).filter(|o| *o != u64::MAX);
                         let keep = keep_bytes();
                         let finished = match buffer.map_readable() {
-                            Ok(map) => cutter.push(offset, &map, cluster_start, keep),
+                            Ok(map) => cutter.push(&map, mark_of(container, buffer, &map), keep),
                             Err(_) => None,
                         };
                         if let Some(chunk) = finished {

@@ -11,8 +11,10 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::encoding;
+use super::engine::Capture;
 use super::mimetype::{Codec, RecordingType};
 use super::naming;
+use super::orientation::Orientation;
 use super::recording::Recording;
 use super::ring::Ring;
 use super::timeline::Kind;
@@ -202,14 +204,44 @@ pub struct Stream {
     /// Whether upstream is live (its latency query said so when the chain was built).
     pub(super) live: bool,
     pub(super) eos: bool,
-    /// Raw frames dropped before the encoder because it could not keep up.
-    pub(super) dropped: Arc<AtomicU64>,
+    /// A live source's raw frames as they reached the encoder or were dropped, for
+    /// the recording to count what it lost.
+    pub(super) captures: Arc<CaptureLog>,
     /// Whether, and past what upstream latency, late raw frames are dropped, and
     /// whether raw video is skipped while nothing records.
     pub(super) late_drop: Arc<LateDrop>,
     /// Gaps in the audio's timestamps filled with silence, and the silence (ns).
     pub(super) audio_gaps: Arc<AtomicU64>,
     pub(super) silence: Arc<AtomicU64>,
+    /// Given up for getting no stream: what comes later is taken and left out.
+    pub(super) orphaned: Arc<AtomicBool>,
+    /// How its pictures are turned upright (its `image-orientation` tag).
+    pub(super) orientation: Orientation,
+    /// Kept as it is, its orientation written into the container (MP4's matrix).
+    pub(super) orientation_in_container: Option<Orientation>,
+}
+
+/// Captures of a live raw stream not yet handed to the recording: taken at every
+/// frame that reaches the stage and when a recording ends. At most `CAPTURE_LOG_LEN`
+/// wait (a stage that gets nothing for minutes); beyond it the oldest are forgotten,
+/// which only a recording that lasts that long without a frame would miss.
+#[derive(Debug, Default)]
+pub struct CaptureLog(std::sync::Mutex<std::collections::VecDeque<Capture>>);
+
+const CAPTURE_LOG_LEN: usize = 4096;
+
+impl CaptureLog {
+    pub(super) fn push(&self, capture: Capture) {
+        let mut log = self.0.lock().unwrap();
+        if log.len() >= CAPTURE_LOG_LEN {
+            log.pop_front();
+        }
+        log.push_back(capture);
+    }
+
+    pub(super) fn take(&self) -> Vec<Capture> {
+        self.0.lock().unwrap().drain(..).collect()
+    }
 }
 
 /// The live-source rules the entry's drop probe follows, set when the chain is built.
@@ -232,6 +264,22 @@ impl LateDrop {
     pub(super) fn drops(&self, frame_rt: u64, now_rt: u64) -> bool {
         self.enabled.load(Ordering::Relaxed)
             && is_too_late(frame_rt, now_rt, self.latency.load(Ordering::Relaxed))
+    }
+}
+
+/// What a sink pad returns upstream for what its branch returned. Once a timed
+/// recording has ended at its duration the stream is done, and upstream must see EOS
+/// (or FLUSHING), never an error: an element of the branch that fails to take a frame
+/// then (an encoder that already drained, a branch being shut down) is not a failure of
+/// the pipeline, and a demuxer's queue would post "Internal data stream error" for it.
+pub(super) fn flow_for_upstream(
+    flow: Result<gst::FlowSuccess, gst::FlowError>,
+    ended_by_duration: bool,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    match flow {
+        Err(gst::FlowError::Eos | gst::FlowError::Flushing) => flow,
+        Err(_) if ended_by_duration => Err(gst::FlowError::Eos),
+        _ => flow,
     }
 }
 
@@ -266,6 +314,11 @@ pub struct State {
     pub(super) ring: Ring<(usize, gst::Buffer)>,
     /// `pre-record` in ns, mirrored here for the streaming threads.
     pub(super) pre_record: u64,
+    /// The ring's byte bound cut this window short (warned once per window).
+    pub(super) pre_record_bounded: bool,
+    /// A timed recording started by `autostart` reached its duration in this run:
+    /// upstream is done (see `flow_for_upstream`).
+    pub(super) ended_by_duration: bool,
     /// `autostart` off, mirrored here for the streaming threads.
     pub(super) manual_start: bool,
     /// When a stream of this run first told its format (for `orphans`).
@@ -275,6 +328,20 @@ pub struct State {
 }
 
 impl State {
+    /// Hands the captures the streams logged to the current recording (or forgets
+    /// them when none runs).
+    pub(super) fn take_captures(&mut self) {
+        let State {
+            streams, recording, ..
+        } = self;
+        for stream in streams.iter() {
+            let captures = stream.captures.take();
+            if let Some(rec) = recording.as_mut().filter(|_| !captures.is_empty()) {
+                rec.captured(stream.id, &captures);
+            }
+        }
+    }
+
     /// Whether a frame encoded now would be thrown away: nothing records, nothing is
     /// about to start by itself, and no pre-record window keeps frames. An armed
     /// camera then costs its capture alone, not a running encoder.
@@ -330,6 +397,32 @@ mod tests {
         state.pre_record = 0;
         state.recorder = RecorderState::Recording;
         assert!(!state.records_nothing());
+    }
+
+    #[test]
+    fn after_the_duration_upstream_sees_eos_never_an_error() {
+        use gst::{FlowError, FlowSuccess};
+        for error in [
+            FlowError::Error,
+            FlowError::NotNegotiated,
+            FlowError::NotLinked,
+            FlowError::NotSupported,
+            FlowError::CustomError,
+        ] {
+            assert_eq!(flow_for_upstream(Err(error), true), Err(FlowError::Eos));
+            assert_eq!(
+                flow_for_upstream(Err(error), false),
+                Err(error),
+                "still recording"
+            );
+        }
+        for kept in [
+            Err(FlowError::Eos),
+            Err(FlowError::Flushing),
+            Ok(FlowSuccess::Ok),
+        ] {
+            assert_eq!(flow_for_upstream(kept, true), kept);
+        }
     }
 
     #[test]

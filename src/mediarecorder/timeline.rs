@@ -105,6 +105,38 @@ impl Timeline {
             .and_then(|t| u64::try_from(t).ok())
     }
 
+    /// Whether a frame captured at running time `rt` and lasting `duration` lies
+    /// within what this recording records: after its start, not while paused or
+    /// waiting to resume, and before its end (a video frame by where most of it
+    /// lies, as `place` decides).
+    pub fn covers(&self, kind: Kind, rt: u64, duration: Option<u64>) -> bool {
+        let Some(offset) = self.offset.filter(|_| !self.paused && !self.resuming) else {
+            return false;
+        };
+        let Ok(media) = u64::try_from(rt as i64 - offset) else {
+            return false;
+        };
+        if rt < self.anchor_rt {
+            return false;
+        }
+        let slack = match kind {
+            Kind::Video => duration.unwrap_or(0) / 2,
+            Kind::Audio => 0,
+        };
+        self.limit
+            .is_none_or(|limit| media < limit && media + slack <= limit)
+    }
+
+    /// The recording's end as media time, when it has one.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Whether paused, or waiting for the keyframe that resumes.
+    pub fn is_paused(&self) -> bool {
+        self.paused || self.resuming
+    }
+
     /// Changes each time the mapping from running time to media time is set.
     pub fn generation(&self) -> u64 {
         self.generation
@@ -192,6 +224,42 @@ impl Timeline {
         self.place(stream, Kind::Audio, rt, duration, false)
     }
 
+    /// Starts the recording at running time `rt`, before the first video keyframe
+    /// (audio that came first): the video track starts later.
+    pub fn start_at(&mut self, rt: u64) {
+        if self.offset.is_none() {
+            self.anchor(rt);
+        }
+    }
+
+    /// Whether any audio has been placed.
+    pub fn audio_started(&self) -> bool {
+        self.audio_end > 0
+    }
+
+    /// Moves the start earlier, to running time `rt` (audio that came after the video
+    /// keyframe that started the recording, though it was captured before it): what
+    /// was placed moves later by the returned amount.
+    pub fn move_start(&mut self, rt: u64) -> u64 {
+        let Some(offset) = self.offset else {
+            return 0;
+        };
+        let later = u64::try_from(offset - rt as i64).unwrap_or(0);
+        if later == 0 {
+            return 0;
+        }
+        self.offset = Some(offset - later as i64);
+        self.anchor_rt = rt;
+        for end in self.ends.values_mut() {
+            *end += later;
+        }
+        for last in self.last_video.values_mut() {
+            *last += later;
+        }
+        self.video_end += later;
+        later
+    }
+
     /// Maps `rt` to media time 0 (start) or to the pause point (resume).
     fn anchor(&mut self, rt: u64) {
         let media = if self.resuming { self.pause_point } else { 0 };
@@ -243,6 +311,13 @@ impl Timeline {
         };
         let end = self.ends.get(&stream).copied().unwrap_or(0);
         let mut clip_end = 0;
+        if kind == Kind::Video && self.last_video.is_empty() {
+            // A timed recording holds at least the frame that starts it, however short
+            // the duration asked for: it then lasts that frame, audio cut to match.
+            if let (Some(limit), Some(d)) = (self.limit, duration) {
+                self.limit = Some(limit.max(pts + d));
+            }
+        }
         if let Some(limit) = self.limit {
             // A video frame belongs to the side of the end where most of it lies, so
             // timestamp jitter cannot add or lose a frame.
@@ -290,6 +365,32 @@ mod tests {
             Verdict::Record { pts, .. } => pts,
             other => panic!("expected Record, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_duration_shorter_than_a_frame_records_one_frame() {
+        let mut t = Timeline::new(true, Some(MS));
+        assert_eq!(
+            t.audio(1, 4_990 * MS, Some(20 * MS)),
+            Verdict::Hold,
+            "audio waits for the video"
+        );
+        assert_eq!(pts(t.video(0, 5_000 * MS, Some(FRAME), true, false)), 0);
+        assert_eq!(
+            t.video(0, 5_000 * MS + FRAME, Some(FRAME), false, false),
+            Verdict::Finished
+        );
+        // Audio is cut where the one frame ends.
+        assert_eq!(
+            t.audio(1, 5_020 * MS, Some(20 * MS)),
+            Verdict::Record {
+                pts: 20 * MS,
+                duration: Some(FRAME - 20 * MS),
+                clip_start: 0,
+                clip_end: 40 * MS - FRAME,
+            }
+        );
+        assert_eq!(t.recorded(), FRAME);
     }
 
     #[test]

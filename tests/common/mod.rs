@@ -142,6 +142,23 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Waits for a child; kills it after `limit` (None then).
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let mut status = None;
+    if wait_until(limit, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }) {
+        return status;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 /// Counts the media that enters a recorder (at its sink pads: what flows, recording or
 /// not; a live camera's frames are not even encoded while nothing records) and that
 /// reaches its stages: the appsinks inside it (named `stage-<pad>`) where each
