@@ -11,7 +11,6 @@ use gst::subclass::prelude::*;
 use super::chunks::Chunk;
 use super::imp::{MediaRecorder, CAT};
 use super::journal;
-use super::mimetype::Container;
 use super::opening::OpenRequest;
 use super::recording::Recording;
 use super::session::SessionEvent;
@@ -193,7 +192,7 @@ impl MediaRecorder {
                 self.emit(Event::Error(err.clone()), RecorderState::Inactive);
             }
         }
-        if closed.summary.frames == 0 {
+        if closed.summary.frames == 0 && closed.regular {
             if let Some(p) = &closed.path {
                 if std::fs::remove_file(p).is_ok() {
                     gst::info!(
@@ -206,7 +205,7 @@ impl MediaRecorder {
                 }
             }
         }
-        if let Some(p) = &closed.path {
+        if let Some(p) = closed.path.as_ref().filter(|_| closed.regular) {
             journal::mark_finished(p, closed.report.finalized);
         }
         self.apply_retention(&closed);
@@ -217,22 +216,8 @@ impl MediaRecorder {
     /// thread under the state lock (opening may block); there already (a recording
     /// that ends before its first file opened), at once. A failure ends the recording.
     fn open_session(&self, request: OpenRequest) {
-        // A WebM or Matroska file is journaled until it is finalized, so that a crash
-        // leaves a record of it (see `journal`); a fragmented MP4 file needs no repair.
-        let journaled = match request.config.container {
-            Container::WebM | Container::Matroska => request.config.location.clone(),
-            Container::Mp4 => None,
-        };
+        // The file is claimed and journaled as it opens (see `claim`).
         let open = move || {
-            if let Some(path) = &journaled {
-                if let Err(e) = journal::mark_unfinished(path) {
-                    gst::warning!(
-                        CAT,
-                        "Cannot journal {} ({e}): after a crash it would not be finalized",
-                        path.display()
-                    );
-                }
-            }
             let on_event = request.on_event.clone();
             if let Err(err) = request.open() {
                 on_event(SessionEvent::Error(err, None));
@@ -249,7 +234,7 @@ impl MediaRecorder {
     /// policy names goes: oldest first, each announced by a `mediarecorder-file-removed`
     /// message.
     fn apply_retention(&self, closed: &ClosedFile) {
-        let Some(path) = closed.path.as_ref() else {
+        let Some(path) = closed.path.as_ref().filter(|_| closed.regular) else {
             return;
         };
         let now = std::time::SystemTime::now()

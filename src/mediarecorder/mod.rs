@@ -11,6 +11,7 @@ use gst::prelude::*;
 
 mod branch;
 pub mod chunks;
+mod claim;
 mod dispatcher;
 pub mod encoding;
 mod engine;
