@@ -583,7 +583,6 @@ fn killed_plain_name_is_set_aside(dir: &Path, name: &str, mime: &str, max_loss: 
 }
 
 #[test]
-#[ignore = "issue 23: fixed by a later commit"]
 fn a_killed_mp4_is_recovered_beside_it_not_overwritten() {
     let dir = tmp_dir("recovery-mp4");
     // A fragment per keyframe interval (1 s): a kill loses at most the one being made.
