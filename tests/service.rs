@@ -206,7 +206,6 @@ fn own_files(dir: &Path, prefix: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "issue 23: fixed by a later commit"]
 fn max_files_counts_the_files_of_earlier_runs() {
     init();
     let dir = tmp_dir("service-retention-runs");
@@ -251,7 +250,6 @@ fn max_files_counts_the_files_of_earlier_runs() {
 }
 
 #[test]
-#[ignore = "issue 23: fixed by a later commit"]
 fn max_total_bytes_counts_the_files_of_earlier_runs() {
     init();
     let dir = tmp_dir("service-retention-bytes");
@@ -280,7 +278,6 @@ fn max_total_bytes_counts_the_files_of_earlier_runs() {
 }
 
 #[test]
-#[ignore = "issue 23: fixed by a later commit"]
 fn max_files_counts_the_files_of_earlier_recordings() {
     init();
     let dir = tmp_dir("service-retention-recordings");
@@ -359,7 +356,6 @@ fn watch_warnings(p: &gst::Pipeline) -> (Texts, Texts) {
 }
 
 #[test]
-#[ignore = "issue 23: fixed by a later commit"]
 fn a_budget_smaller_than_one_file_keeps_it_and_says_so() {
     init();
     for (property, value) in [

@@ -19,6 +19,7 @@ mod entry;
 mod events;
 mod imp;
 mod journal;
+mod manifest;
 pub mod mimetype;
 mod naming;
 mod opening;

@@ -87,7 +87,10 @@ pub struct Writer {
 impl Writer {
     pub fn new(config: WriterConfig, hooks: WriterHooks) -> Self {
         Writer {
-            retention: Arc::new(Mutex::new(Retention::new(config.retention))),
+            retention: Arc::new(Mutex::new(Retention::new(
+                config.retention,
+                config.location.clone(),
+            ))),
             config,
             hooks,
             open: Vec::new(),
