@@ -535,16 +535,16 @@ fn the_repair_example_finalizes_a_file_cut_mid_cluster() {
 // MP4 and Matroska (issue 23): journaled and recovered like WebM, never overwritten
 // ---------------------------------------------------------------------------------
 
-/// Kills a recording to the plain name `name` in `mime`, starts the same command again,
+/// Kills a recording to the plain name `name` with `args`, starts the same command again,
 /// and checks that the killed file was set aside, finalized, and holds what was recorded
 /// up to the kill (less at most `max_loss` s); returns the recovered file.
-fn killed_plain_name_is_set_aside(dir: &Path, name: &str, mime: &str, max_loss: f64) -> PathBuf {
+fn killed_plain_name_is_set_aside(dir: &Path, name: &str, args: &[&str], max_loss: f64) -> PathBuf {
     let location = format!("{}/{name}", dir.display());
-    let mime_arg = format!("mime-type={mime}");
-    let killed_run = record_and_kill(&location, &[&mime_arg], 2.5);
+    let mime = args.join(" ");
+    let killed_run = record_and_kill(&location, args, 2.5);
     assert_eq!(journaled(dir), [name], "the journal names the killed file");
     let killed_bytes = std::fs::metadata(dir.join(name)).unwrap().len();
-    let recovered = restart(&location, &format!("mime-type={mime}"), 1);
+    let recovered = restart(&location, &mime, 1);
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     let path = check_message(&recovered[0]);
     let (stem, ext) = name.rsplit_once('.').unwrap();
@@ -585,8 +585,13 @@ fn killed_plain_name_is_set_aside(dir: &Path, name: &str, mime: &str, max_loss: 
 #[test]
 fn a_killed_mp4_is_recovered_beside_it_not_overwritten() {
     let dir = tmp_dir("recovery-mp4");
-    // A fragment per keyframe interval (1 s): a kill loses at most the one being made.
-    let path = killed_plain_name_is_set_aside(&dir, "rec.mp4", "video/mp4", 1.5);
+    // A fragment per keyframe interval (1 s here): a kill loses the one being made
+    // (0.5 s at 2.5 s), or one more if the last was not written out yet.
+    let args = [
+        "mime-type=video/mp4",
+        "video-keyframe-interval-duration=1000",
+    ];
+    let path = killed_plain_name_is_set_aside(&dir, "rec.mp4", &args, 1.5);
     let info = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "format=format_name"])
         .args(["-of", "csv=p=0"])
@@ -599,6 +604,7 @@ fn a_killed_mp4_is_recovered_beside_it_not_overwritten() {
 #[test]
 fn a_killed_matroska_file_is_recovered_beside_it() {
     let dir = tmp_dir("recovery-mkv");
-    let path = killed_plain_name_is_set_aside(&dir, "rec.mkv", "video/x-matroska", MAX_LOSS_S);
+    let args = ["mime-type=video/x-matroska"];
+    let path = killed_plain_name_is_set_aside(&dir, "rec.mkv", &args, MAX_LOSS_S);
     check_seekable(&path);
 }
