@@ -608,3 +608,41 @@ fn a_killed_matroska_file_is_recovered_beside_it() {
     let path = killed_plain_name_is_set_aside(&dir, "rec.mkv", &args, MAX_LOSS_S);
     check_seekable(&path);
 }
+
+#[test]
+fn the_repair_example_finalizes_an_mp4_cut_mid_fragment() {
+    init();
+    let dir = tmp_dir("recovery-repair-mp4");
+    // A fragmented MP4 of 3 s in 1 s fragments, as the element writes them.
+    let whole = dir.join("whole.mp4");
+    let p = launch(&format!(
+        "videotestsrc num-buffers=90 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 \
+         ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! queue \
+         ! mp4mux name=m fragment-duration=1000 ! filesink location={} \
+         audiotestsrc num-buffers=150 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 \
+         ! opusenc ! queue ! m.",
+        whole.display()
+    ));
+    expect_eos(&p, Duration::from_secs(30));
+    drop(p);
+    // Cut in the middle of the last fragment: its `mfra` and part of its media gone.
+    let data = std::fs::read(&whole).unwrap();
+    let cut = dir.join("cut.mp4");
+    std::fs::write(&cut, &data[..data.len() * 5 / 6]).unwrap();
+    let run = run_repair(&[&cut]);
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "repair failed");
+    let duration = ffprobe_duration(&cut).expect("a duration");
+    let warnings = ffmpeg_warnings(&cut);
+    assert!(warnings.is_empty(), "ffmpeg warns: {warnings}");
+    let decoded = decode(&cut);
+    println!("{duration:.3} s, {} video frames", decoded.frames());
+    // The first two fragments whole, and what of the third was written.
+    assert!(duration >= 2.0 && duration < 3.0, "{duration} s");
+    assert!(decoded.frames() >= 60, "{} frames", decoded.frames());
+    assert!(decoded.audio_samples() > 0);
+}
