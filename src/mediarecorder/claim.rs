@@ -70,7 +70,9 @@ pub fn decide(found: Found, pattern: bool) -> Take {
              user's file could be overwritten): remove the link, or set location to the file \
              it points at",
         ),
-        (Found::Folder, false) => Take::Refuse("it is a folder"),
+        (Found::Folder, false) => {
+            Take::Refuse("Is a directory: give a file name, or a pattern, inside it")
+        }
     }
 }
 
