@@ -282,6 +282,31 @@ mod tests {
     }
 
     #[test]
+    fn a_name_is_claimed_by_one_marker_only() {
+        let dir = folder("claim");
+        let file = dir.join("rec-00007.webm");
+        assert!(mark_new(&file).unwrap());
+        // Another recorder (here the same process) finds the marker: not its name.
+        assert!(!mark_new(&file).unwrap());
+        // Threads racing for one name: exactly one gets it.
+        let other = dir.join("rec-00008.webm");
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| mark_new(&other).unwrap()))
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+        // Released without a file: the name is free again; no temporary is left.
+        mark_finished(&file, true);
+        mark_finished(&other, true);
+        assert!(mark_new(&file).unwrap());
+        mark_finished(&file, true);
+        assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_file_whose_finalizing_failed_is_taken_once() {
         let dir = folder("failed");
         let file = dir.join("rec-00001.webm");
