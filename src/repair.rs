@@ -46,7 +46,16 @@ const MAX_TRACK_LEAD_BYTES: u32 = 64 * 1024 * 1024;
 /// GStreamer element is missing.
 pub fn repair_file(path: &Path) -> Result<RepairReport, glib::Error> {
     let temp = temp_path(path);
-    let result = repair_to(path, &temp).and_then(|mut report| {
+    // Made here, new and not through a symlink (a link planted at the hidden name must
+    // not lead the copy into another file); the copy writes this very file.
+    let made = create_temp(&temp).map_err(|e| {
+        glib::Error::new(
+            gst::ResourceError::OpenWrite,
+            &format!("Cannot make '{}' to repair into: {e}", temp.display()),
+        )
+    })?;
+    let output = by_descriptor(&made).unwrap_or_else(|| temp.clone());
+    let result = repair_to(path, &output).and_then(|mut report| {
         replace(&temp, path).map_err(|e| {
             glib::Error::new(
                 gst::ResourceError::Write,
@@ -59,10 +68,32 @@ pub fn repair_file(path: &Path) -> Result<RepairReport, glib::Error> {
         report.bytes = std::fs::metadata(path).map_or(report.bytes, |m| m.len());
         Ok(report)
     });
+    drop(made);
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+/// A new, empty file at `temp`, whatever was there (a leftover, or a symlink) removed.
+fn create_temp(temp: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(temp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(temp)
+}
+
+/// The name that opens `file` itself, whatever happens to its own name (Linux).
+fn by_descriptor(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    path.exists().then_some(path)
 }
 
 /// Writes a finalized copy of `input` to `output` (which is replaced if it exists);
@@ -466,6 +497,23 @@ mod tests {
         assert_eq!(parse_format(&header), Some(Format::Matroska("webm".into())));
         assert_eq!(parse_format(b"\0\0\0\x18ftypiso6"), Some(Format::Mp4));
         assert_eq!(parse_format(b"\0\0\0\x18moov"), None);
+    }
+
+    #[test]
+    fn a_symlink_at_the_temporary_name_is_replaced_not_followed() {
+        let dir = std::env::temp_dir().join(format!("mr-repair-temp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let temp = temp_path(&dir.join("rec.webm"));
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+        let made = create_temp(&temp).unwrap();
+        let through = by_descriptor(&made).unwrap();
+        std::fs::write(&through, b"copy").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&temp).unwrap(), b"copy");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
