@@ -50,6 +50,10 @@ pub struct OpenRequest {
 impl OpenRequest {
     /// Opens the session and hands it what waited. The error names the file.
     pub fn open(mut self) -> Result<(), glib::Error> {
+        if !matches!(*self.handle.slot.lock().unwrap(), Slot::Opening { .. }) {
+            // Finished before it opened: no file to claim.
+            return Ok(());
+        }
         // Claimed here, on the dispatcher thread: names are probed and files created
         // off the streaming threads and the state lock.
         let claimed = self.names.as_ref().map(claim::claim).transpose();
