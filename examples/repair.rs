@@ -1,4 +1,4 @@
-//! Finalizes a WebM or Matroska file that was cut short (a killed recorder, a power
+//! Finalizes a WebM, Matroska or fragmented MP4 file that was cut short (a killed recorder, a power
 //! cut, a copy that stopped), so that players can seek in it again.
 //!
 //! ```sh
@@ -20,7 +20,7 @@ use gstmediarecorder::repair;
 
 const USAGE: &str = "usage: repair FILE [OUT]
 
-  FILE  a WebM or Matroska file without Duration or Cues (repaired in place)
+  FILE  a WebM, Matroska or MP4 file cut short (repaired in place)
   OUT   write the repaired copy here instead, leaving FILE as it is";
 
 fn main() -> ExitCode {

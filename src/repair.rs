@@ -1,10 +1,11 @@
-//! Finalizing a WebM or Matroska file that was cut short (a killed recorder, a power
-//! cut, a copy that stopped): such a file plays up to its last complete block but has
-//! no Duration and no Cues, so players cannot seek in it. Its audio and video are
-//! remuxed, as they are, through `matroskademux ! webmmux` (`matroskamux` for a
-//! Matroska file) into a new file that has both. Nothing is decoded or re-encoded; a
-//! block cut off at the end is left out. Tracks other than audio and video (subtitles)
-//! are left out.
+//! Finalizing a WebM, Matroska or fragmented MP4 file that was cut short (a killed
+//! recorder, a power cut, a copy that stopped): such a file plays up to its last
+//! complete block but has no Duration and no Cues (an MP4: no total duration and no
+//! `mfra` index), so players cannot seek in it. Its audio and video are remuxed, as
+//! they are, through `matroskademux ! webmmux` (`matroskamux` for a Matroska file;
+//! `qtdemux ! <parser> ! mp4mux` for an MP4, giving a plain MP4 with its index) into a
+//! new file that has both. Nothing is decoded or re-encoded; a block cut off at the end
+//! is left out. Tracks other than audio and video (subtitles) are left out.
 //!
 //! The `mediarecorder` element runs this on the files its journal says a crash left
 //! unfinished; `examples/repair.rs` runs it on any file. Call `gst::init()` first.
@@ -45,7 +46,16 @@ const MAX_TRACK_LEAD_BYTES: u32 = 64 * 1024 * 1024;
 /// GStreamer element is missing.
 pub fn repair_file(path: &Path) -> Result<RepairReport, glib::Error> {
     let temp = temp_path(path);
-    let result = repair_to(path, &temp).and_then(|mut report| {
+    // Made here, new and not through a symlink (a link planted at the hidden name must
+    // not lead the copy into another file); the copy writes this very file.
+    let made = create_temp(&temp).map_err(|e| {
+        glib::Error::new(
+            gst::ResourceError::OpenWrite,
+            &format!("Cannot make '{}' to repair into: {e}", temp.display()),
+        )
+    })?;
+    let output = by_descriptor(&made).unwrap_or_else(|| temp.clone());
+    let result = repair_to(path, &output).and_then(|mut report| {
         replace(&temp, path).map_err(|e| {
             glib::Error::new(
                 gst::ResourceError::Write,
@@ -58,10 +68,32 @@ pub fn repair_file(path: &Path) -> Result<RepairReport, glib::Error> {
         report.bytes = std::fs::metadata(path).map_or(report.bytes, |m| m.len());
         Ok(report)
     });
+    drop(made);
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+/// A new, empty file at `temp`, whatever was there (a leftover, or a symlink) removed.
+fn create_temp(temp: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(temp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(temp)
+}
+
+/// The name that opens `file` itself, whatever happens to its own name (Linux).
+fn by_descriptor(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    path.exists().then_some(path)
 }
 
 /// Writes a finalized copy of `input` to `output` (which is replaced if it exists);
@@ -77,14 +109,17 @@ pub fn repair_to(input: &Path, output: &Path) -> Result<RepairReport, glib::Erro
             ),
         ));
     }
-    let muxer = match doc_type(input)?.as_str() {
-        "webm" => "webmmux",
-        _ => "matroskamux",
+    let format = format_of(input)?;
+    let (demuxer, muxer) = match &format {
+        Format::Mp4 => ("qtdemux", "mp4mux"),
+        Format::Matroska(doc) if doc == "webm" => ("matroskademux", "webmmux"),
+        Format::Matroska(_) => ("matroskademux", "matroskamux"),
     };
+    let parse = format == Format::Mp4;
     let pipeline = gst::Pipeline::with_name("mediarecorder-repair");
     let src = make("filesrc")?;
     src.set_property("location", input.to_string_lossy().as_ref());
-    let demux = make("matroskademux")?;
+    let demux = make(demuxer)?;
     let mux = make(muxer)?;
     let sink = make("filesink")?;
     sink.set_property("location", output.to_string_lossy().as_ref());
@@ -103,7 +138,7 @@ pub fn repair_to(input: &Path, output: &Path) -> Result<RepairReport, glib::Erro
         let (Some(pipeline), Some(mux)) = (pipeline_weak.upgrade(), mux_weak.upgrade()) else {
             return;
         };
-        if let Err(why) = add_track(&pipeline, &mux, pad, &track_stats) {
+        if let Err(why) = add_track(&pipeline, &mux, pad, &track_stats, parse) {
             let msg = format!("Cannot copy a track of '{input_name}': {why}");
             let _ = pipeline.post_message(
                 gst::message::Error::builder(gst::StreamError::Format, &msg)
@@ -168,6 +203,9 @@ fn make(factory: &str) -> Result<gst::Element, glib::Error> {
     gst::ElementFactory::make(factory).build().map_err(|_| {
         let package = match factory {
             "filesrc" | "filesink" | "queue" | "fakesink" => "libgstreamer1.0-0",
+            "h264parse" | "h265parse" | "av1parse" | "vp9parse" | "opusparse" => {
+                "gstreamer1.0-plugins-bad"
+            }
             _ => "gstreamer1.0-plugins-good",
         };
         glib::Error::new(
@@ -203,8 +241,25 @@ fn is_same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The EBML DocType of a file ("webm", "matroska").
-fn doc_type(input: &Path) -> Result<String, glib::Error> {
+/// What a file to repair holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Format {
+    /// WebM or Matroska, by its EBML DocType ("webm", "matroska").
+    Matroska(String),
+    /// ISO BMFF (MP4), by its leading `ftyp` box.
+    Mp4,
+}
+
+/// The format of a file, from its first bytes.
+fn parse_format(head: &[u8]) -> Option<Format> {
+    if head.get(4..8) == Some(b"ftyp") {
+        return Some(Format::Mp4);
+    }
+    parse_doc_type(head).map(Format::Matroska)
+}
+
+/// The format of the file `input`.
+fn format_of(input: &Path) -> Result<Format, glib::Error> {
     let mut head = Vec::new();
     std::fs::File::open(input)
         .and_then(|f| f.take(4096).read_to_end(&mut head))
@@ -214,11 +269,11 @@ fn doc_type(input: &Path) -> Result<String, glib::Error> {
                 &format!("Cannot read '{}': {e}", input.display()),
             )
         })?;
-    parse_doc_type(&head).ok_or_else(|| {
+    parse_format(&head).ok_or_else(|| {
         glib::Error::new(
             gst::StreamError::WrongType,
             &format!(
-                "Cannot repair '{}': not a WebM or Matroska file",
+                "Cannot repair '{}': not a WebM, Matroska or MP4 file",
                 input.display()
             ),
         )
@@ -269,14 +324,29 @@ fn parse_doc_type(data: &[u8]) -> Option<String> {
     None
 }
 
+/// The parser that gives `mp4mux` what it needs of a track `qtdemux` gives (Opus
+/// caps without their header, for one), by the track's media type.
+fn mp4_parser(media: &str) -> Option<&'static str> {
+    Some(match media {
+        "video/x-h264" => "h264parse",
+        "video/x-h265" => "h265parse",
+        "video/x-av1" => "av1parse",
+        "video/x-vp9" => "vp9parse",
+        "audio/x-opus" => "opusparse",
+        "audio/mpeg" => "aacparse",
+        _ => return None,
+    })
+}
+
 /// Links a demuxed audio or video track to the muxer through a queue (the demuxer
-/// feeds every track from one thread, and the muxer waits for all of them); other
-/// tracks go to a fakesink.
+/// feeds every track from one thread, and the muxer waits for all of them), and with
+/// `parse` through its parser; other tracks go to a fakesink.
 fn add_track(
     pipeline: &gst::Pipeline,
     mux: &gst::Element,
     pad: &gst::Pad,
     stats: &Arc<Mutex<Stats>>,
+    parse: bool,
 ) -> Result<(), String> {
     let caps = pad.current_caps().or_else(|| pad.allowed_caps());
     let media = caps
@@ -308,10 +378,28 @@ fn add_track(
     let mux_pad = mux
         .request_pad_simple(template)
         .ok_or_else(|| format!("the muxer takes no more {media} tracks"))?;
+    let parser = match mp4_parser(&media).filter(|_| parse) {
+        Some(factory) => Some(make(factory).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let queue_src = queue.static_pad("src").ok_or("queue has no src pad")?;
-    queue_src
+    let to_mux = match &parser {
+        Some(parser) => {
+            pipeline.add(parser).map_err(|e| e.to_string())?;
+            let parser_sink = parser.static_pad("sink").ok_or("a parser without a pad")?;
+            queue_src
+                .link(&parser_sink)
+                .map_err(|_| format!("{} cannot parse {media}", parser.name()))?;
+            parser.static_pad("src").ok_or("a parser without a pad")?
+        }
+        None => queue_src,
+    };
+    to_mux
         .link(&mux_pad)
         .map_err(|_| format!("{} cannot store {media}", mux.name()))?;
+    if let Some(parser) = &parser {
+        parser.sync_state_with_parent().map_err(|e| e.to_string())?;
+    }
     queue.sync_state_with_parent().map_err(|e| e.to_string())?;
     let queue_sink = queue.static_pad("sink").ok_or("queue has no sink pad")?;
     pad.link(&queue_sink).map_err(|e| e.to_string())?;
@@ -406,6 +494,26 @@ mod tests {
         assert_eq!(parse_doc_type(&header[..12]), None);
         assert_eq!(parse_doc_type(b"RIFF\0\0\0\0WAVE"), None);
         assert_eq!(parse_doc_type(&[]), None);
+        assert_eq!(parse_format(&header), Some(Format::Matroska("webm".into())));
+        assert_eq!(parse_format(b"\0\0\0\x18ftypiso6"), Some(Format::Mp4));
+        assert_eq!(parse_format(b"\0\0\0\x18moov"), None);
+    }
+
+    #[test]
+    fn a_symlink_at_the_temporary_name_is_replaced_not_followed() {
+        let dir = std::env::temp_dir().join(format!("mr-repair-temp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let temp = temp_path(&dir.join("rec.webm"));
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+        let made = create_temp(&temp).unwrap();
+        let through = by_descriptor(&made).unwrap();
+        std::fs::write(&through, b"copy").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&temp).unwrap(), b"copy");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -530,3 +530,119 @@ fn the_repair_example_finalizes_a_file_cut_mid_cluster() {
     println!("{}", String::from_utf8_lossy(&run.stderr).trim());
     assert!(std::fs::read(&header_only).unwrap() == data[..index.cluster_offsets[0].min(400)]);
 }
+
+// ---------------------------------------------------------------------------------
+// MP4 and Matroska (issue 23): journaled and recovered like WebM, never overwritten
+// ---------------------------------------------------------------------------------
+
+/// Kills a recording to the plain name `name` with `args`, starts the same command again,
+/// and checks that the killed file was set aside, finalized, and holds what was recorded
+/// up to the kill (less at most `max_loss` s); returns the recovered file.
+fn killed_plain_name_is_set_aside(dir: &Path, name: &str, args: &[&str], max_loss: f64) -> PathBuf {
+    let location = format!("{}/{name}", dir.display());
+    let mime = args.join(" ");
+    let killed_run = record_and_kill(&location, args, 2.5);
+    assert_eq!(journaled(dir), [name], "the journal names the killed file");
+    let killed_bytes = std::fs::metadata(dir.join(name)).unwrap().len();
+    let recovered = restart(&location, &mime, 1);
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    let path = check_message(&recovered[0]);
+    let (stem, ext) = name.rsplit_once('.').unwrap();
+    assert_eq!(name_of(&path), format!("{stem}-recovered.{ext}"));
+    assert!(journaled(dir).is_empty(), "{:?}", journaled(dir));
+    let duration = ffprobe_duration(&path).expect("the recovered file has a duration");
+    println!(
+        "{mime}: {killed_bytes} bytes killed; {}",
+        killed_run.show(duration)
+    );
+    assert!(
+        killed_run.lost(duration) <= max_loss,
+        "{}",
+        killed_run.show(duration)
+    );
+    let warnings = ffmpeg_warnings(&path);
+    assert!(
+        warnings.is_empty(),
+        "{}: ffmpeg warns: {warnings}",
+        path.display()
+    );
+    let decoded = decode(&path);
+    assert!(
+        decoded.frames() as f64 >= (duration - 0.1) * 30.0,
+        "{} frames in {duration:.3} s",
+        decoded.frames()
+    );
+    assert!(decoded.audio_samples() > 0);
+    // The new recording took the plain name and was finished.
+    let new = ffprobe_duration(&dir.join(name)).expect("the new recording is finished");
+    assert!(
+        (new - 0.3).abs() < 0.1,
+        "the new recording lasts {new:.3} s"
+    );
+    path
+}
+
+#[test]
+fn a_killed_mp4_is_recovered_beside_it_not_overwritten() {
+    let dir = tmp_dir("recovery-mp4");
+    // A fragment per keyframe interval (1 s here): a kill loses the one being made
+    // (0.5 s at 2.5 s), or one more if the last was not written out yet.
+    let args = [
+        "mime-type=video/mp4",
+        "video-keyframe-interval-duration=1000",
+    ];
+    let path = killed_plain_name_is_set_aside(&dir, "rec.mp4", &args, 1.5);
+    let info = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=format_name"])
+        .args(["-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&info.stdout).contains("mp4"));
+}
+
+#[test]
+fn a_killed_matroska_file_is_recovered_beside_it() {
+    let dir = tmp_dir("recovery-mkv");
+    let args = ["mime-type=video/x-matroska"];
+    let path = killed_plain_name_is_set_aside(&dir, "rec.mkv", &args, MAX_LOSS_S);
+    check_seekable(&path);
+}
+
+#[test]
+fn the_repair_example_finalizes_an_mp4_cut_mid_fragment() {
+    init();
+    let dir = tmp_dir("recovery-repair-mp4");
+    // A fragmented MP4 of 3 s in 1 s fragments, as the element writes them.
+    let whole = dir.join("whole.mp4");
+    let p = launch(&format!(
+        "videotestsrc num-buffers=90 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 \
+         ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! queue \
+         ! mp4mux name=m fragment-duration=1000 ! filesink location={} \
+         audiotestsrc num-buffers=150 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 \
+         ! opusenc ! queue ! m.",
+        whole.display()
+    ));
+    expect_eos(&p, Duration::from_secs(30));
+    drop(p);
+    // Cut in the middle of the last fragment: its `mfra` and part of its media gone.
+    let data = std::fs::read(&whole).unwrap();
+    let cut = dir.join("cut.mp4");
+    std::fs::write(&cut, &data[..data.len() * 5 / 6]).unwrap();
+    let run = run_repair(&[&cut]);
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "repair failed");
+    let duration = ffprobe_duration(&cut).expect("a duration");
+    let warnings = ffmpeg_warnings(&cut);
+    assert!(warnings.is_empty(), "ffmpeg warns: {warnings}");
+    let decoded = decode(&cut);
+    println!("{duration:.3} s, {} video frames", decoded.frames());
+    // The first two fragments whole, and what of the third was written.
+    assert!((2.0..3.0).contains(&duration), "{duration} s");
+    assert!(decoded.frames() >= 60, "{} frames", decoded.frames());
+    assert!(decoded.audio_samples() > 0);
+}

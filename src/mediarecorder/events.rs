@@ -11,9 +11,10 @@ use gst::subclass::prelude::*;
 use super::chunks::Chunk;
 use super::imp::{MediaRecorder, CAT};
 use super::journal;
-use super::mimetype::Container;
+use super::manifest::Manifest;
 use super::opening::OpenRequest;
 use super::recording::Recording;
+use super::retention::{Finished, Reason};
 use super::session::SessionEvent;
 use super::state::{RecorderState, FINALIZE_TIMEOUT};
 use super::writer::{ClosedFile, ClosingFile, FileJob};
@@ -194,7 +195,7 @@ impl MediaRecorder {
                 self.emit(Event::Error(err.clone()), RecorderState::Inactive);
             }
         }
-        if closed.summary.frames == 0 {
+        if closed.summary.frames == 0 && closed.regular {
             if let Some(p) = &closed.path {
                 if std::fs::remove_file(p).is_ok() {
                     gst::info!(
@@ -207,7 +208,7 @@ impl MediaRecorder {
                 }
             }
         }
-        if let Some(p) = &closed.path {
+        if let Some(p) = closed.path.as_ref().filter(|_| closed.regular) {
             journal::mark_finished(p, closed.report.finalized);
         }
         self.apply_retention(&closed);
@@ -218,22 +219,8 @@ impl MediaRecorder {
     /// thread under the state lock (opening may block); there already (a recording
     /// that ends before its first file opened), at once. A failure ends the recording.
     fn open_session(&self, request: OpenRequest) {
-        // A WebM or Matroska file is journaled until it is finalized, so that a crash
-        // leaves a record of it (see `journal`); a fragmented MP4 file needs no repair.
-        let journaled = match request.config.container {
-            Container::WebM | Container::Matroska => request.config.location.clone(),
-            Container::Mp4 => None,
-        };
+        // The file is claimed and journaled as it opens (see `claim`).
         let open = move || {
-            if let Some(path) = &journaled {
-                if let Err(e) = journal::mark_unfinished(path) {
-                    gst::warning!(
-                        CAT,
-                        "Cannot journal {} ({e}): after a crash it would not be finalized",
-                        path.display()
-                    );
-                }
-            }
             let on_event = request.on_event.clone();
             if let Err(err) = request.open() {
                 on_event(SessionEvent::Error(err, None));
@@ -246,11 +233,19 @@ impl MediaRecorder {
         }
     }
 
-    /// A finished file joins its recording's retention, and what the retention
-    /// policy names goes: oldest first, each announced by a `mediarecorder-file-removed`
-    /// message.
+    /// A finished file joins the record of its location's files (see `manifest`),
+    /// and what the retention policy names of them goes: oldest first, each announced
+    /// by a `mediarecorder-file-removed` message. The file just finished is kept; a
+    /// limit that cannot be met without deleting it is reported in a warning.
     fn apply_retention(&self, closed: &ClosedFile) {
-        let Some(path) = closed.path.as_ref() else {
+        let Some(path) = closed.path.as_ref().filter(|_| closed.regular) else {
+            return;
+        };
+        let (policy, location) = {
+            let retention = closed.retention.lock().unwrap();
+            (retention.policy, retention.location.clone())
+        };
+        let Some(location) = location.filter(|_| policy.any()) else {
             return;
         };
         let now = std::time::SystemTime::now()
@@ -263,20 +258,58 @@ impl MediaRecorder {
             .recording
             .as_ref()
             .and_then(|r| r.bytes_in_progress_for(&closed.retention));
-        let free = free_bytes(path);
-        let removals = {
-            let mut retention = closed.retention.lock().unwrap();
-            if closed.report.finalized && closed.summary.frames > 0 {
-                retention.finished(path.clone(), closed.report.bytes, now);
+        let manifest = match Manifest::open(&location) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    (
+                        "Cannot keep the record of the files of '{}' ({}): retention \
+                         deletes nothing",
+                        location,
+                        e
+                    )
+                );
+                return;
             }
-            retention.removals(now, writing, free)
         };
-        for removal in removals {
+        let mut entries = manifest.read();
+        if closed.report.finalized && closed.summary.frames > 0 {
+            let name = path.file_name();
+            entries.retain(|e| Some(std::ffi::OsStr::new(&e.name)) != name);
+            entries.extend(Manifest::entry_for(path, closed.report.bytes, now));
+        }
+        let files: Vec<Finished> = entries
+            .iter()
+            .map(|e| Finished {
+                path: manifest.path_of(e),
+                bytes: e.bytes,
+                at: e.at,
+            })
+            .collect();
+        let free = free_bytes(path);
+        let verdict = closed
+            .retention
+            .lock()
+            .unwrap()
+            .removals(&files, path, now, writing, free);
+        for removal in verdict.removals {
             let shown = removal.path.display();
-            if let Err(e) = std::fs::remove_file(&removal.path) {
-                gst::warning!(CAT, imp = self, "Cannot remove {shown}: {e}");
+            let Some(i) = entries
+                .iter()
+                .position(|e| manifest.path_of(e) == removal.path)
+            else {
                 continue;
+            };
+            // Checked again just before: a name someone else took meanwhile stays.
+            if manifest.still_ours(&entries[i]) {
+                if let Err(e) = std::fs::remove_file(&removal.path) {
+                    gst::warning!(CAT, imp = self, "Cannot remove {shown}: {e}");
+                    continue;
+                }
             }
+            entries.remove(i);
             gst::info!(
                 CAT,
                 imp = self,
@@ -289,6 +322,36 @@ impl MediaRecorder {
                     .field("bytes", removal.bytes)
                     .field("reason", removal.reason.name())
                     .build(),
+            );
+        }
+        if let Err(e) = manifest.write(&entries) {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "Cannot update the record of {location}: {e}"
+            );
+        }
+        drop(manifest);
+        if let Some(reason) = verdict.unmet {
+            let limit = match reason {
+                Reason::MaxFiles => u64::from(policy.max_files),
+                Reason::MaxTotalBytes => policy.max_total_bytes,
+                Reason::MinFreeBytes => policy.min_free_bytes,
+                Reason::MaxAge => policy.max_age / 1_000_000,
+            };
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::NoSpaceLeft,
+                (
+                    "{}={} cannot be met: '{}' ({} bytes) was just finished and is kept, \
+                     every older file of this location is gone{}",
+                    reason.name(),
+                    limit,
+                    path.display(),
+                    closed.report.bytes,
+                    free.map(|f| format!(" ({f} bytes free)"))
+                        .unwrap_or_default()
+                )
             );
         }
     }

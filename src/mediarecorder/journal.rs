@@ -19,8 +19,9 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 const MARKER_SUFFIX: &str = ".mediarecorder-partial";
@@ -53,25 +54,51 @@ fn folder_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Makes the marker for `path`, locked; returns it open (the lock lasts while it is).
-fn write_marker(path: &Path) -> io::Result<File> {
-    let marker = marker_path(path);
-    let mut new = marker.clone().into_os_string();
-    new.push(NEW_SUFFIX);
-    let new = PathBuf::from(new);
-    let file = write_and_rename(path, &new, &marker).inspect_err(|_| {
-        let _ = std::fs::remove_file(&new);
-    })?;
-    // The marker must be on disk before the recording it names.
-    File::open(folder_of(path))?.sync_all()?;
-    Ok(file)
+/// A hidden name, unique to this process and call, to write a marker under before
+/// it takes its place.
+fn temp_marker(path: &Path) -> PathBuf {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let mut new = marker_path(path).into_os_string();
+    new.push(format!(
+        ".{}-{}{NEW_SUFFIX}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    ));
+    PathBuf::from(new)
 }
 
-fn write_and_rename(path: &Path, new: &Path, marker: &Path) -> io::Result<File> {
+/// Makes the marker for `path`, locked; returns it open (the lock lasts while it is).
+/// With `exclusive`, `None` when a marker is there already (another recorder claimed
+/// the name); otherwise an old marker is replaced.
+fn write_marker(path: &Path, exclusive: bool) -> io::Result<Option<File>> {
+    let marker = marker_path(path);
+    let new = temp_marker(path);
+    let placed = write_locked(path, &new).and_then(|file| {
+        if exclusive {
+            // A hard link is made only where no name is: the claim is atomic.
+            match std::fs::hard_link(&new, &marker) {
+                Ok(()) => Ok(Some(file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(e),
+            }
+        } else {
+            std::fs::rename(&new, &marker).map(|_| Some(file))
+        }
+    });
+    let _ = std::fs::remove_file(&new);
+    let placed = placed?;
+    if placed.is_some() {
+        // The marker must be on disk before the recording it names.
+        File::open(folder_of(path))?.sync_all()?;
+    }
+    Ok(placed)
+}
+
+fn write_locked(path: &Path, new: &Path) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(new)?;
     // A file system without locks: the marker still records the file, but no recorder
     // will take it (see the module's comment).
@@ -84,14 +111,23 @@ fn write_and_rename(path: &Path, new: &Path, marker: &Path) -> io::Result<File> 
         std::process::id()
     )?;
     file.sync_all()?;
-    std::fs::rename(new, marker)?;
     Ok(file)
+}
+
+/// Claims the name `path` for a new file: makes its marker if no recorder has one
+/// there (false when one has). The mark lasts until `mark_finished`.
+pub fn mark_new(path: &Path) -> io::Result<bool> {
+    let Some(file) = write_marker(path, true)? else {
+        return Ok(false);
+    };
+    WRITING.lock().unwrap().insert(path.to_path_buf(), file);
+    Ok(true)
 }
 
 /// Records that `path` is being written and not finished yet; call before the file is
 /// created. The mark lasts until `mark_finished`.
 pub fn mark_unfinished(path: &Path) -> io::Result<()> {
-    let file = write_marker(path)?;
+    let file = write_marker(path, false)?.ok_or_else(|| io::Error::other("no marker made"))?;
     WRITING.lock().unwrap().insert(path.to_path_buf(), file);
     Ok(())
 }
@@ -126,7 +162,7 @@ impl Claim {
 
     /// Renames the file to `to` (which must not exist), its mark with it.
     pub fn set_aside(self, to: &Path) -> io::Result<Claim> {
-        let lock = write_marker(to)?;
+        let lock = write_marker(to, false)?.ok_or_else(|| io::Error::other("no marker made"))?;
         if let Err(e) = std::fs::rename(&self.path, to) {
             let _ = std::fs::remove_file(marker_path(to));
             return Err(e);
@@ -232,14 +268,41 @@ mod tests {
         mark_unfinished(&file).unwrap();
         std::fs::write(&file, b"media").unwrap();
         assert!(marker_path(&file).exists());
-        assert!(!dir
-            .join(".rec-00000.webm.mediarecorder-partial.new")
-            .exists());
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "only the file and its marker: {left:?}");
         // Locked by its writer (this process): not stale.
         assert!(claim_unfinished(&dir, all).is_empty());
         mark_finished(&file, true);
         assert!(!marker_path(&file).exists());
         assert!(claim_unfinished(&dir, all).is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_name_is_claimed_by_one_marker_only() {
+        let dir = folder("claim");
+        let file = dir.join("rec-00007.webm");
+        assert!(mark_new(&file).unwrap());
+        // Another recorder (here the same process) finds the marker: not its name.
+        assert!(!mark_new(&file).unwrap());
+        // Threads racing for one name: exactly one gets it.
+        let other = dir.join("rec-00008.webm");
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| mark_new(&other).unwrap()))
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+        // Released without a file: the name is free again; no temporary is left.
+        mark_finished(&file, true);
+        mark_finished(&other, true);
+        assert!(mark_new(&file).unwrap());
+        mark_finished(&file, true);
+        assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -11,6 +11,7 @@ use gst::prelude::*;
 
 mod branch;
 pub mod chunks;
+mod claim;
 mod dispatcher;
 mod displaymatrix;
 pub mod encoding;
@@ -19,6 +20,7 @@ mod entry;
 mod events;
 mod imp;
 mod journal;
+mod manifest;
 pub mod mimetype;
 mod naming;
 mod opening;

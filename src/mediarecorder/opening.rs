@@ -5,13 +5,15 @@
 //! opened on the dispatcher thread instead, and what the recording hands the file
 //! meanwhile waits here, in order, until the session is there.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use gst::glib;
 
 use super::chunks::Chunk;
+use super::claim::{self, Names};
 use super::session::{FinishReport, MuxSession, SessionConfig, MAX_QUEUED_BYTES};
 use super::session::{KeepBytes, OnEvent};
 use super::timeline::Kind;
@@ -38,6 +40,8 @@ enum Slot {
 pub struct OpenRequest {
     pub handle: SessionHandle,
     pub config: SessionConfig,
+    /// The names the file may take; none without a `location`.
+    pub names: Option<Names>,
     pub tracks: Vec<(usize, Kind, gst::Caps)>,
     pub keep_bytes: KeepBytes,
     pub on_event: OnEvent,
@@ -45,8 +49,26 @@ pub struct OpenRequest {
 
 impl OpenRequest {
     /// Opens the session and hands it what waited. The error names the file.
-    pub fn open(self) -> Result<(), glib::Error> {
-        let opened = MuxSession::start(&self.config, &self.tracks, self.keep_bytes, self.on_event);
+    pub fn open(mut self) -> Result<(), glib::Error> {
+        if !matches!(*self.handle.slot.lock().unwrap(), Slot::Opening { .. }) {
+            // Finished before it opened: no file to claim.
+            return Ok(());
+        }
+        // Claimed here, on the dispatcher thread: names are probed and files created
+        // off the streaming threads and the state lock.
+        let claimed = self.names.as_ref().map(claim::claim).transpose();
+        let opened = claimed.and_then(|claimed| {
+            if let Some(c) = &claimed {
+                self.config.location = Some(c.path.clone());
+                self.config.sink_location = Some(c.sink_location());
+                let _ = self.handle.file.set(FileName {
+                    path: c.path.clone(),
+                    regular: c.regular,
+                });
+            }
+            // The sink opens its own descriptor of the file; ours closes after.
+            MuxSession::start(&self.config, &self.tracks, self.keep_bytes, self.on_event)
+        });
         let mut slot = self.handle.slot.lock().unwrap();
         let waiting = match std::mem::replace(&mut *slot, Slot::Closed) {
             Slot::Opening { waiting, .. } => waiting,
@@ -76,10 +98,20 @@ impl OpenRequest {
     }
 }
 
+/// The file a session writes, once claimed.
+#[derive(Debug, Clone)]
+pub struct FileName {
+    pub path: PathBuf,
+    /// A regular file the recording made (not a device): journaled, and removed when
+    /// it holds nothing.
+    pub regular: bool,
+}
+
 /// A file's muxer session, open or opening. Cloned handles share it.
 #[derive(Clone)]
 pub struct SessionHandle {
     slot: Arc<Mutex<Slot>>,
+    file: Arc<OnceLock<FileName>>,
     /// The recording's count of frames the writer could not take (the session's own).
     dropped: Arc<AtomicU64>,
 }
@@ -88,6 +120,7 @@ impl SessionHandle {
     /// A session to be opened by `OpenRequest::open`, and what it needs.
     pub fn opening(
         config: SessionConfig,
+        names: Option<Names>,
         tracks: Vec<(usize, Kind, gst::Caps)>,
         keep_bytes: KeepBytes,
         on_event: OnEvent,
@@ -98,10 +131,12 @@ impl SessionHandle {
                 bytes: 0,
             })),
             dropped: config.dropped.clone(),
+            file: Arc::default(),
         };
         let request = OpenRequest {
             handle: handle.clone(),
             config,
+            names,
             tracks,
             keep_bytes,
             on_event,
@@ -137,6 +172,11 @@ impl SessionHandle {
             Slot::Opening { waiting, .. } => waiting.push(Waiting::PreSkip(stream, samples)),
             Slot::Failed(_) | Slot::Closed => {}
         }
+    }
+
+    /// The file, once claimed (the open request ran).
+    pub fn file(&self) -> Option<&FileName> {
+        self.file.get()
     }
 
     pub fn bytes_written(&self) -> u64 {
@@ -201,6 +241,7 @@ mod tests {
         } = fifo_session("slow-open");
         let (handle, request) = SessionHandle::opening(
             config,
+            None,
             vec![(0, Kind::Video, caps)],
             Arc::new(|| false),
             Arc::new(|_| {}),

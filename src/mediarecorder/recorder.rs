@@ -15,6 +15,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::chunks::Chunk;
+use super::claim;
 use super::displaymatrix;
 use super::engine::{Limits, TrackSetup, LIVE_STREAM_WAIT};
 use super::events::{Event, StopPosted};
@@ -53,6 +54,7 @@ fn utf8_string(value: &glib::Value) -> Result<Option<String>, ()> {
 fn check_location(location: &str) -> Result<(), glib::Error> {
     use std::os::unix::fs::FileTypeExt;
     let path = Path::new(location);
+    claim::precheck(location)?;
     if !naming::is_pattern(location) {
         if let Ok(meta) = std::fs::metadata(path) {
             if meta.file_type().is_fifo() || meta.file_type().is_socket() {
@@ -70,7 +72,16 @@ fn check_location(location: &str) -> Result<(), glib::Error> {
     }
     let dir = folder_of(location);
     let probe = dir.join(format!(".mediarecorder-probe-{}", std::process::id()));
-    open_for_writing(&probe.to_string_lossy()).map_err(|e| {
+    let made = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&probe)
+    };
+    made.map_err(|e| {
         glib::Error::new(
             gst::ResourceError::OpenWrite,
             &format!(

@@ -288,7 +288,7 @@ impl Recording {
             }),
             Action::Progress { recorded } => {
                 if let Some(path) = self.writer.current_path() {
-                    followups.push(Followup::SyncToDisk(path.clone()));
+                    followups.push(Followup::SyncToDisk(path));
                 }
                 followups.push(Followup::Progress(
                     gst::Structure::builder("mediarecorder-progress")

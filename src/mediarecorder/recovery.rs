@@ -16,6 +16,7 @@ use gst::subclass::prelude::*;
 
 use super::imp::{MediaRecorder, CAT};
 use super::journal::{self, Claim};
+use super::manifest::Manifest;
 use super::naming;
 use crate::repair;
 
@@ -89,12 +90,22 @@ impl MediaRecorder {
                 todo.push(claim);
             }
         }
+        // With retention set, a recovered file joins the record of the location's files
+        // (see `manifest`), so that retention counts it like any other.
+        let recorded = {
+            let s = self.settings.lock().unwrap();
+            s.max_files > 0
+                || s.max_total_bytes > 0
+                || s.min_free_bytes > 0
+                || s.max_file_age_ms > 0
+        }
+        .then(|| location.to_string());
         let weak = self.obj().downgrade();
         let spawned = std::thread::Builder::new()
             .name("mediarecorder-recovery".into())
             .spawn(move || {
                 for claim in todo {
-                    recover(&weak, claim);
+                    recover(&weak, claim, recorded.as_deref());
                 }
             });
         if let Err(e) = spawned {
@@ -142,8 +153,28 @@ impl MediaRecorder {
     }
 }
 
-/// Finalizes one unfinished file and reports it.
-fn recover(weak: &glib::WeakRef<super::MediaRecorder>, claim: Claim) {
+/// Adds a recovered file to the record of `location`'s files.
+fn record(location: &str, path: &Path, bytes: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let Some(entry) = Manifest::entry_for(path, bytes, now) else {
+        return;
+    };
+    let written = Manifest::open(location).and_then(|manifest| {
+        let mut entries = manifest.read();
+        entries.retain(|e| e.name != entry.name);
+        entries.push(entry);
+        manifest.write(&entries)
+    });
+    if let Err(e) = written {
+        gst::warning!(CAT, "Cannot record {} for retention: {e}", path.display());
+    }
+}
+
+/// Finalizes one unfinished file and reports it; with `recorded`, adds it to the
+/// record of that location's files.
+fn recover(weak: &glib::WeakRef<super::MediaRecorder>, claim: Claim, recorded: Option<&str>) {
     let path = claim.path.clone();
     let shown = path.display().to_string();
     // A file that holds nothing is removed, as when a recording ends without a frame.
@@ -155,6 +186,9 @@ fn recover(weak: &glib::WeakRef<super::MediaRecorder>, claim: Claim) {
     }
     match repair::repair_file(&path) {
         Ok(report) => {
+            if let Some(location) = recorded {
+                record(location, &path, report.bytes);
+            }
             claim.finish(true);
             gst::info!(
                 CAT,

@@ -29,7 +29,10 @@ pub enum SessionEvent {
 
 pub struct SessionConfig {
     pub container: Container,
+    /// The file's name, for messages.
     pub location: Option<PathBuf>,
+    /// The name the file sink opens (the claimed file through `/proc/self/fd`).
+    pub sink_location: Option<PathBuf>,
     pub timeslice: Option<gst::ClockTime>,
     pub cluster_duration: gst::ClockTime,
     /// Counts frames dropped because the writer fell behind (shared by a recording's
@@ -247,7 +250,8 @@ impl MuxSession {
         let sink = match &config.location {
             Some(path) => {
                 let sink = make("filesink")?;
-                sink.set_property("location", path.to_string_lossy().as_ref());
+                let opened = config.sink_location.as_ref().unwrap_or(path);
+                sink.set_property("location", opened.to_string_lossy().as_ref());
                 // Every buffer the muxer writes reaches the file system at once, so a
                 // killed process loses only what the muxer still holds (at most the
                 // frame being written), however low the bitrate: with the default
@@ -616,6 +620,7 @@ pub(super) mod fifo_session {
         let config = SessionConfig {
             container: Container::WebM,
             location: Some(fifo.clone()),
+            sink_location: None,
             timeslice: None,
             cluster_duration: gst::ClockTime::from_seconds(2),
             dropped: dropped.clone(),

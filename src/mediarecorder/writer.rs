@@ -8,19 +8,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gst::glib;
-
 use super::chunks::Chunk;
+use super::claim::Names;
 use super::engine::{FileId, FileSummary, Write};
 use super::mimetype::Container;
-use super::naming;
 use super::opening::{OpenRequest, SessionHandle};
 use super::retention::{Policy, Retention};
 use super::session::{FinishReport, KeepBytes, OnEvent, SessionConfig};
 use super::timeline::Kind;
-
-/// Names tried before a pattern's file replaces an existing one.
-const MAX_NAME_TRIES: u32 = 1000;
 
 /// Work that may block, for the dispatcher thread.
 pub enum FileJob {
@@ -50,7 +45,6 @@ pub struct WriterConfig {
 /// A file the engine closed, to be finalized.
 pub struct ClosingFile {
     session: SessionHandle,
-    pub path: Option<PathBuf>,
     summary: FileSummary,
     retention: Arc<Mutex<Retention>>,
 }
@@ -58,6 +52,8 @@ pub struct ClosingFile {
 /// What `file-closed` reports about a finished file.
 pub struct ClosedFile {
     pub path: Option<PathBuf>,
+    /// A regular file the recording made (not a device).
+    pub regular: bool,
     pub summary: FileSummary,
     pub report: FinishReport,
     /// The recording's retention, which the finished file joins.
@@ -67,9 +63,11 @@ pub struct ClosedFile {
 impl ClosingFile {
     /// Finalizes the file; blocks up to `timeout`.
     pub fn finish(self, timeout: std::time::Duration) -> ClosedFile {
+        let file = self.session.file().cloned();
         ClosedFile {
             report: self.session.finish(timeout),
-            path: self.path,
+            path: file.as_ref().map(|f| f.path.clone()),
+            regular: file.is_some_and(|f| f.regular),
             summary: self.summary,
             retention: self.retention,
         }
@@ -79,7 +77,7 @@ impl ClosingFile {
 pub struct Writer {
     config: WriterConfig,
     hooks: WriterHooks,
-    open: Vec<(FileId, SessionHandle, Option<PathBuf>)>,
+    open: Vec<(FileId, SessionHandle)>,
     current: Option<FileId>,
     retention: Arc<Mutex<Retention>>,
     /// Frames dropped because the writer fell behind (all files of the recording).
@@ -89,7 +87,10 @@ pub struct Writer {
 impl Writer {
     pub fn new(config: WriterConfig, hooks: WriterHooks) -> Self {
         Writer {
-            retention: Arc::new(Mutex::new(Retention::new(config.retention))),
+            retention: Arc::new(Mutex::new(Retention::new(
+                config.retention,
+                config.location.clone(),
+            ))),
             config,
             hooks,
             open: Vec::new(),
@@ -99,35 +100,41 @@ impl Writer {
     }
 
     /// Opens file `file` for `tracks` (with their caps), named by `wall_clock` (ns
-    /// since 1970; else now): returns the job that opens it.
+    /// since 1970; else now): returns the job that claims a name and opens it.
     pub fn open(
         &mut self,
         file: FileId,
         tracks: Vec<(usize, Kind, gst::Caps)>,
         wall_clock: Option<u64>,
     ) -> FileJob {
-        let path = self.next_path(wall_clock);
+        let names = self
+            .config
+            .location
+            .as_deref()
+            .map(|l| Names::new(l, wall_clock, self.hooks.next_index.clone()));
         let config = SessionConfig {
             container: self.config.container,
-            location: path.clone(),
+            location: None,
+            sink_location: None,
             timeslice: self.config.timeslice,
             cluster_duration: self.config.cluster_duration,
             dropped: self.dropped.clone(),
         };
         let (session, request) = SessionHandle::opening(
             config,
+            names,
             tracks,
             self.hooks.keep_bytes.clone(),
             self.hooks.on_event.clone(),
         );
-        self.open.push((file, session, path));
+        self.open.push((file, session));
         self.current = Some(file);
         FileJob::Open(request)
     }
 
     /// Hands a frame to its file (a queue: does not block).
     pub fn write(&self, write: Write<gst::Buffer>) {
-        let Some((_, session, _)) = self.open.iter().find(|(id, _, _)| *id == write.file) else {
+        let Some((_, session)) = self.open.iter().find(|(id, _)| *id == write.file) else {
             return;
         };
         let mut buffer = write.payload;
@@ -155,14 +162,13 @@ impl Writer {
 
     /// Takes file `file` out for finalizing.
     pub fn close(&mut self, file: FileId, summary: FileSummary) -> Option<ClosingFile> {
-        let index = self.open.iter().position(|(id, _, _)| *id == file)?;
-        let (_, session, path) = self.open.remove(index);
+        let index = self.open.iter().position(|(id, _)| *id == file)?;
+        let (_, session) = self.open.remove(index);
         if self.current == Some(file) {
             self.current = None;
         }
         Some(ClosingFile {
             session,
-            path,
             summary,
             retention: self.retention.clone(),
         })
@@ -172,17 +178,15 @@ impl Writer {
         let current = self.current?;
         self.open
             .iter()
-            .find(|(id, _, _)| *id == current)
-            .map(|(_, s, _)| s)
+            .find(|(id, _)| *id == current)
+            .map(|(_, s)| s)
     }
 
-    /// The path of the file being written.
-    pub fn current_path(&self) -> Option<&PathBuf> {
-        let current = self.current?;
-        self.open
-            .iter()
-            .find(|(id, _, _)| *id == current)
-            .and_then(|(_, _, p)| p.as_ref())
+    /// The path of the file being written, once it is claimed.
+    pub fn current_path(&self) -> Option<PathBuf> {
+        self.current_session()
+            .and_then(SessionHandle::file)
+            .map(|f| f.path.clone())
     }
 
     /// Bytes written to the current file.
@@ -210,47 +214,5 @@ impl Writer {
             }
             None => false,
         }
-    }
-
-    /// The path of the next file, from the location pattern.
-    fn next_path(&self, wall_clock: Option<u64>) -> Option<PathBuf> {
-        let location = self.config.location.as_ref()?;
-        if !naming::is_pattern(location) {
-            return Some(PathBuf::from(location));
-        }
-        let now = match wall_clock {
-            Some(ns) => glib::DateTime::from_unix_local((ns / 1_000_000_000) as i64).ok(),
-            None => glib::DateTime::now_local().ok(),
-        };
-        let expand = |index| {
-            PathBuf::from(naming::expand(location, index, |field| {
-                now.as_ref()
-                    .and_then(|n| n.format(&format!("%{field}")).ok())
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            }))
-        };
-        let take_index = || self.hooks.next_index.fetch_add(1, Ordering::SeqCst);
-        // A pattern never replaces a file: an index skips names taken since the
-        // element started, and a name that repeats (strftime fields within one
-        // second) gets a suffix.
-        let mut path = expand(take_index());
-        if naming::has_index(location) {
-            for _ in 0..MAX_NAME_TRIES {
-                if !path.exists() {
-                    break;
-                }
-                path = expand(take_index());
-            }
-        } else {
-            let first = path.clone();
-            for n in 1..MAX_NAME_TRIES {
-                if !path.exists() {
-                    break;
-                }
-                path = naming::with_suffix(&first, n);
-            }
-        }
-        Some(path)
     }
 }
