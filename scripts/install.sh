@@ -13,7 +13,7 @@ else
   dest="$HOME/.local/share/gstreamer-1.0/plugins"
 fi
 scripts/setup.sh
-cargo build --release --quiet
+cargo build --release --locked --quiet
 install -d "$dest"
 install -m 644 target/release/libgstmediarecorder.so "$dest/"
 echo "Installed $dest/libgstmediarecorder.so"
