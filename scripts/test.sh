@@ -1,13 +1,109 @@
 #!/usr/bin/env bash
-# Installs what is missing, then runs every check CI runs: format, lints, all tests,
-# and the two ways to install the plugin.
-set -euo pipefail
+# Installs what is missing, then runs every check CI runs: on this machine's GStreamer
+# (1.22 on Debian 12) format, lints, all tests and the two ways to install the plugin;
+# then all tests again on GStreamer 1.26 in a Debian 13 chroot (scripts/test-gst126.sh).
+# Prints how long each phase and each test binary took, and a summary.
+# TEST_GST126=0 leaves out the 1.26 run (and says so in the summary); CI does not set it.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-cargo fmt --all -- --check
-cargo clippy --locked --all-targets --quiet -- -D warnings
-# A GLib critical or warning fails the test that caused it.
-G_DEBUG=fatal_warnings cargo test --locked --no-fail-fast --lib --tests -- --test-threads=2
+logs="target/test-logs"
+mkdir -p "$logs"
+
+results=()
+failed=0
+started=$SECONDS
+# Sets cpu to the CPU seconds (user and system) of the children this shell has waited
+# for (`times` in this shell, not in a subshell, which has its own children).
+cpu_now() {
+  times >"$logs/.times"
+  cpu="$(awk 'END { s = 0; for (i = 1; i <= NF; i++) { split($i, a, "m"); s += a[1] * 60 + a[2] }
+    printf "%d", s }' "$logs/.times")"
+}
+# Runs one phase: its name, then the command. Records its wall and CPU time and its
+# result; later phases run also when one fails, so that one run shows every failure.
+phase() {
+  local name="$1" t0=$SECONDS c0 rc=0 line
+  cpu_now
+  c0=$cpu
+  shift
+  echo "== $name"
+  "$@" || rc=$?
+  cpu_now
+  line="$(printf '%-36s %-7s %4d s wall %5d s CPU' "$name" \
+    "$([ $rc -eq 0 ] && echo ok || echo FAILED)" $((SECONDS - t0)) $((cpu - c0)))"
+  [ $rc -eq 0 ] || { line+="  (exit $rc)"; failed=1; }
+  results+=("$line")
+  echo "== $line"
+  return $rc
+}
+
+# The time cargo test reports for each test binary, slowest first.
+binary_times() {
+  awk '/^ *Running / { name = $2 }
+       /^test result:/ { t = $NF; sub(/s$/, "", t); printf "  %8.1f s  %s (%s)\n", t, name, $0 ~ /FAILED/ ? "FAILED" : "ok" }' "$1" |
+    sed 's/; finished.*//' | sort -rn
+}
+
+host_tests() {
+  # A GLib critical or warning fails the test that caused it.
+  G_DEBUG=fatal_warnings cargo test --locked --no-fail-fast --lib --tests -- --test-threads=2 \
+    2>&1 | tee "$logs/host.log"
+}
+
+wait_for_prepare() {
+  local rc=0
+  wait "$prepare" || rc=$?
+  prepare=""
+  cat "$logs/gst126-prepare.log"
+  return $rc
+}
+
+# The chroot being made in the background is stopped (and unmounted by its own trap)
+# when this script ends early.
+prepare=""
+stop_prepare() {
+  if [ -n "$prepare" ] && kill -0 "$prepare" 2>/dev/null; then
+    pkill -TERM -P "$prepare" || true
+    kill -TERM "$prepare" || true
+    wait "$prepare" || true
+  fi
+}
+trap stop_prepare EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+phase "setup (Debian packages)" scripts/setup.sh || exit 1
+if [ "${TEST_GST126:-1}" != 0 ]; then
+  # Making the Debian 13 chroot is mostly download and unpacking: it runs while the
+  # host's checks use the CPU.
+  scripts/test-gst126.sh --prepare >"$logs/gst126-prepare.log" 2>&1 &
+  prepare=$!
+fi
+host_gst="$(gst-launch-1.0 --version | head -n 1)"
+echo "Host: $host_gst ($(. /etc/os-release && echo "$PRETTY_NAME"))"
+phase "cargo fmt --check" cargo fmt --all -- --check
+phase "clippy (GStreamer ${host_gst##* })" cargo clippy --locked --all-targets --quiet -- -D warnings
+phase "build tests (${host_gst##* })" cargo test --locked --no-run --quiet --lib --tests
+phase "cargo test (${host_gst##* })" host_tests
 # The two ways to install: the .deb system-wide, and cargo cinstall into a scratch
 # folder; each is checked with GStreamer's tools, and the .deb is removed again.
-scripts/check-install.sh
+phase "install checks (${host_gst##* })" scripts/check-install.sh
+if [ "${TEST_GST126:-1}" = 0 ]; then
+  results+=("$(printf '%-36s SKIPPED (TEST_GST126=0)' "GStreamer 1.26 chroot")")
+else
+  phase "1.26 chroot ready (made meanwhile)" wait_for_prepare
+  phase "GStreamer 1.26 chroot" scripts/test-gst126.sh
+fi
+
+echo
+echo "Test binaries on $host_gst, slowest first:"
+binary_times "$logs/host.log"
+if [ -f target/gst-1.26/test.log ] && [ "${TEST_GST126:-1}" != 0 ]; then
+  echo "Test binaries on GStreamer 1.26, slowest first:"
+  binary_times target/gst-1.26/test.log
+fi
+echo
+echo "Summary:"
+printf '  %s\n' "${results[@]}"
+echo "  $([ $failed -eq 0 ] && echo PASSED || echo FAILED) in $((SECONDS - started)) s"
+exit $failed
