@@ -3,9 +3,10 @@
 #  1. the .deb from scripts/package.sh: `apt-get install ./…deb`, then gst-inspect-1.0
 #     finds the element in the system plugin folder (no GST_PLUGIN_PATH) and
 #     gst-launch-1.0 records 1 s of WebM with it; the package is removed again;
-#  2. `cargo cinstall --prefix=/usr --destdir=…` (cargo-c 0.10.24, installed if
-#     missing): the library lands in GStreamer's plugin folder under the destdir, and
-#     GStreamer finds the element there.
+#  2. `cargo cinstall --prefix=/usr --libdir=<GStreamer's libdir> --destdir=…` (cargo-c
+#     0.10.24, installed if missing): the library lands in GStreamer's plugin folder
+#     under the destdir, and GStreamer finds the element there. Without --libdir cargo-c
+#     guesses lib64 or, only when dpkg-dev is installed, Debian's multiarch folder.
 # The machine is left as found, also when a check fails: what apt installed is removed
 # on exit, and GStreamer's registry cache in $HOME is not touched. Runs as root or with
 # sudo. scripts/test.sh runs it after the cargo tests.
@@ -28,6 +29,7 @@ fail() {
 }
 
 pluginsdir="$(pkg-config --variable=pluginsdir gstreamer-1.0)"
+libdir="$(pkg-config --variable=libdir gstreamer-1.0)"
 work="$(mktemp -d)"
 # apt reads the .deb from here as its own user, _apt.
 chmod 755 "$work"
@@ -88,6 +90,10 @@ filename() {
 echo "== .deb"
 deb="$(scripts/package.sh --out "$work" | tail -n 1)"
 echo "Built $(basename "$deb") ($(stat -c %s "$deb") bytes)"
+# dpkg warns on every install and removal of a package without one.
+maintainer="$(dpkg-deb --field "$deb" Maintainer)"
+[ -n "$maintainer" ] || fail "the package has no Maintainer field"
+echo "Maintainer: $maintainer"
 installed_packages >"$before"
 # Whatever apt adds (the package, and dependencies it had to fetch) is removed on exit.
 apt_status=0
@@ -138,7 +144,7 @@ if ! cargo cinstall --version >/dev/null 2>&1; then
   echo "Installed cargo-c in $((SECONDS - started)) s"
 fi
 dest="$work/destdir"
-if ! cargo cinstall --release --locked --prefix=/usr --destdir="$dest" >"$work/cinstall.log" 2>&1; then
+if ! cargo cinstall --release --locked --prefix=/usr --libdir="$libdir" --destdir="$dest" >"$work/cinstall.log" 2>&1; then
   cat "$work/cinstall.log" >&2
   fail "cargo cinstall failed"
 fi
