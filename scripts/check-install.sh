@@ -10,7 +10,7 @@
 #     Debian's multiarch folder.
 # The machine is left as found, also when a check fails: what apt installed is removed
 # on exit, and GStreamer's registry cache in $HOME is not touched. Runs as root or with
-# sudo. scripts/test.sh runs it after the cargo tests.
+# sudo. scripts/test.sh runs it after the cargo tests (and `--prepare` before them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,29 @@ fail() {
   echo "check-install: $*" >&2
   exit 1
 }
+
+# cargo-c, if it is missing.
+install_cargo_c() {
+  cargo cinstall --version >/dev/null 2>&1 && return 0
+  # Each cargo-c release needs the Rust of its cargo: 0.10.24 is the newest that builds
+  # with Rust 1.95, 0.10.21 the newest with the crate's oldest, 1.92. Unoptimized and
+  # without debug info it builds in a third of the CPU time of a release build (about
+  # 240 s instead of 720 s), and it only drives cargo, so its own speed does not matter.
+  rust_minor="$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')"
+  cargo_c=0.10.24
+  [ "${rust_minor:-0}" -ge 95 ] || cargo_c=0.10.21
+  echo "Installing cargo-c $cargo_c into ~/.cargo/bin (a few minutes)"
+  started=$SECONDS
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked --debug "cargo-c@$cargo_c"
+  echo "Installed cargo-c in $((SECONDS - started)) s"
+}
+# `--prepare`: only install cargo-c and build the release library the .deb is made
+# of, without root, so that scripts/test.sh can do it while the tests run.
+if [ "${1:-}" = --prepare ]; then
+  install_cargo_c
+  cargo build --release --locked --quiet
+  exit 0
+fi
 
 pluginsdir="$(pkg-config --variable=pluginsdir gstreamer-1.0)"
 libdir="$(pkg-config --variable=libdir gstreamer-1.0)"
@@ -135,19 +158,7 @@ fi
 echo "Removed $name again ($SECONDS s so far)"
 
 echo "== cargo cinstall"
-if ! cargo cinstall --version >/dev/null 2>&1; then
-  # Each cargo-c release needs the Rust of its cargo: 0.10.24 is the newest that builds
-  # with Rust 1.95, 0.10.21 the newest with the crate's oldest, 1.92. Unoptimized and
-  # without debug info it builds in a third of the CPU time of a release build (about
-  # 240 s instead of 720 s), and it only drives cargo, so its own speed does not matter.
-  rust_minor="$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')"
-  cargo_c=0.10.24
-  [ "${rust_minor:-0}" -ge 95 ] || cargo_c=0.10.21
-  echo "Installing cargo-c $cargo_c into ~/.cargo/bin (a few minutes)"
-  started=$SECONDS
-  CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked --debug "cargo-c@$cargo_c"
-  echo "Installed cargo-c in $((SECONDS - started)) s"
-fi
+install_cargo_c
 dest="$work/destdir"
 if ! cargo cinstall --release --locked --prefix=/usr --libdir="$libdir" --destdir="$dest" >"$work/cinstall.log" 2>&1; then
   cat "$work/cinstall.log" >&2

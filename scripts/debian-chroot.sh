@@ -21,9 +21,10 @@ debian_mirror() {
 need_mmdebstrap() {
   command -v mmdebstrap >/dev/null && return 0
   echo "Installing mmdebstrap"
-  $chroot_sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $chroot_sudo apt-get install -y -qq --no-install-recommends \
-    mmdebstrap >/dev/null
+  # Waits for another apt (scripts/check-install.sh may run beside it) instead of failing.
+  $chroot_sudo apt-get -qq -o DPkg::Lock::Timeout=300 update
+  DEBIAN_FRONTEND=noninteractive $chroot_sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+    --no-install-recommends mmdebstrap >/dev/null
 }
 
 # The mount points under DIR, deepest first (from the kernel's table, not from what this

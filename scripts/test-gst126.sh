@@ -7,8 +7,8 @@
 # target/gst-1.26, beside the host's own build. Everything mounted is unmounted on
 # exit, also after a failure or a signal. Needs root or sudo; scripts/test.sh runs it
 # after the host's checks. Arguments go to the test binaries (e.g. a test name);
-# `--prepare` only makes the chroot if needed (test.sh does that while the host's tests
-# run).
+# `--prepare` only makes the chroot if needed and builds the tests (test.sh does that
+# while the host's tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/debian-chroot.sh
@@ -64,10 +64,6 @@ if [ ! -f "$root/.packages" ] || [ "$(cat "$root/.packages")" != "$packages" ]; 
   phase "made the chroot"
 fi
 
-if [ "${1:-}" = --prepare ]; then
-  exit 0
-fi
-
 chroot_mount "$root" "$CARGO_HOME" "$RUSTUP_HOME" "$project"
 echo "[gst-1.26] $(chroot_run "$root" / gst-launch-1.0 --version | head -n 1)" \
   "($(. "$root/etc/os-release" && echo "$PRETTY_NAME"))"
@@ -76,6 +72,9 @@ run() {
 }
 run cargo test --locked --no-run --quiet --lib --tests
 phase "built the tests"
+if [ "${1:-}" = --prepare ]; then
+  exit 0
+fi
 # A GLib critical or warning fails the test that caused it.
 run G_DEBUG=fatal_warnings cargo test --locked --no-fail-fast --lib --tests -- \
   --test-threads=2 "$@" 2>&1 | tee "$project/$target_dir/test.log" || status=$?

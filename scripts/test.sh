@@ -50,34 +50,40 @@ host_tests() {
     2>&1 | tee "$logs/host.log"
 }
 
-wait_for_prepare() {
+# Work that does not need the host's tests runs beside them at the lowest priority, on
+# the CPU the tests leave idle (many wait for live sources in real time): making the
+# Debian 13 chroot and building the tests in it, and installing cargo-c and building
+# the release library for the install checks. Each is stopped if this script ends early.
+declare -A bg=()
+background() {
+  local name="$1"
+  shift
+  nice -n 19 "$@" >"$logs/$name.log" 2>&1 &
+  bg[$name]=$!
+}
+wait_for() {
   local rc=0
-  wait "$prepare" || rc=$?
-  prepare=""
-  cat "$logs/gst126-prepare.log"
+  wait "${bg[$1]}" || rc=$?
+  unset "bg[$1]"
+  cat "$logs/$1.log"
   return $rc
 }
-
-# The chroot being made in the background is stopped (and unmounted by its own trap)
-# when this script ends early.
-prepare=""
-stop_prepare() {
-  if [ -n "$prepare" ] && kill -0 "$prepare" 2>/dev/null; then
-    pkill -TERM -P "$prepare" || true
-    kill -TERM "$prepare" || true
-    wait "$prepare" || true
-  fi
+stop_jobs() {
+  local pid
+  for pid in "${bg[@]}"; do
+    pkill -TERM -P "$pid" || true
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" || true
+  done
 }
-trap stop_prepare EXIT
+trap stop_jobs EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 phase "setup (Debian packages)" scripts/setup.sh || exit 1
+background install-prepare scripts/check-install.sh --prepare
 if [ "${TEST_GST126:-1}" != 0 ]; then
-  # Making the Debian 13 chroot is mostly download and unpacking: it runs while the
-  # host's checks use the CPU.
-  scripts/test-gst126.sh --prepare >"$logs/gst126-prepare.log" 2>&1 &
-  prepare=$!
+  background gst126-prepare scripts/test-gst126.sh --prepare
 fi
 host_gst="$(gst-launch-1.0 --version | head -n 1)"
 echo "Host: $host_gst ($(. /etc/os-release && echo "$PRETTY_NAME"))"
@@ -87,11 +93,12 @@ phase "build tests (${host_gst##* })" cargo test --locked --no-run --quiet --lib
 phase "cargo test (${host_gst##* })" host_tests
 # The two ways to install: the .deb system-wide, and cargo cinstall into a scratch
 # folder; each is checked with GStreamer's tools, and the .deb is removed again.
+phase "cargo-c and release build (beside)" wait_for install-prepare
 phase "install checks (${host_gst##* })" scripts/check-install.sh
 if [ "${TEST_GST126:-1}" = 0 ]; then
   results+=("$(printf '%-36s SKIPPED (TEST_GST126=0)' "GStreamer 1.26 chroot")")
 else
-  phase "1.26 chroot ready (made meanwhile)" wait_for_prepare
+  phase "1.26 chroot and build (beside)" wait_for gst126-prepare
   phase "GStreamer 1.26 chroot" scripts/test-gst126.sh
 fi
 
