@@ -37,11 +37,15 @@ phase() {
   return $rc
 }
 
-# The time cargo test reports for each test binary, slowest first.
+# The time cargo test reports for each test binary, slowest first: the last result
+# line after each "Running" line (a test that runs itself as a child prints the
+# child's result line too, before its own).
 binary_times() {
-  awk '/^ *Running / { name = $2 }
-       /^test result:/ { t = $NF; sub(/s$/, "", t); printf "  %8.1f s  %s (%s)\n", t, name, $0 ~ /FAILED/ ? "FAILED" : "ok" }' "$1" |
-    sed 's/; finished.*//' | sort -rn
+  awk 'function out() { if (name != "" && line != "") { t = line; sub(/.*finished in /, "", t); sub(/s$/, "", t)
+         printf "  %8.1f s  %s (%s)\n", t, name, line ~ /FAILED/ ? "FAILED" : "ok" } }
+       /^ *Running / { out(); name = $2; line = "" }
+       /^test result:/ { line = $0 }
+       END { out() }' "$1" | sort -rn
 }
 
 host_tests() {
