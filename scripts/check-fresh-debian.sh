@@ -41,6 +41,14 @@ started=$SECONDS
 echo "== Making a minimal Debian 12 in $root from $mirror"
 $chroot_sudo mmdebstrap --quiet --variant=apt --include=ca-certificates,git bookworm "$root" "$mirror"
 echo "== made in $((SECONDS - started)) s"
+# A network whose TLS goes through an inspecting proxy is trusted through this machine's
+# local CAs (/usr/local/share/ca-certificates); a new machine there would have them too,
+# or cargo could not fetch crates.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  $chroot_sudo cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  $chroot_sudo chroot "$root" update-ca-certificates >/dev/null
+  echo "Added this machine's local CAs: $(cd /usr/local/share/ca-certificates && echo *.crt)"
+fi
 
 # Rust as `rustup-init -y` leaves it: toolchains in ~/.rustup, and in ~/.cargo/bin the
 # rustup binary under the names of the tools it stands in for. No crates, no cargo-c.
