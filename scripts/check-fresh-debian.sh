@@ -46,7 +46,7 @@ echo "== made in $((SECONDS - started)) s"
 # or cargo could not fetch crates.
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
   $chroot_sudo cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
-  $chroot_sudo chroot "$root" update-ca-certificates >/dev/null
+  $chroot_sudo chroot "$root" update-ca-certificates >/dev/null 2>&1
   echo "Added this machine's local CAs: $(cd /usr/local/share/ca-certificates && echo *.crt)"
 fi
 
