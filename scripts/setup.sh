@@ -13,8 +13,8 @@ packages=(
   valgrind  # bench/run.sh: the overhead section counts instructions with callgrind
 )
 # rustup brings no C toolchain, and rustc links with `cc`; cargo fetches crates over
-# HTTPS.
-packages+=(gcc libc6-dev ca-certificates)
+# HTTPS; cargo-c (scripts/check-install.sh) links OpenSSL.
+packages+=(gcc libc6-dev ca-certificates libssl-dev)
 
 if [ "${1:-}" = "--list" ]; then
   printf '%s\n' "${packages[@]}"
