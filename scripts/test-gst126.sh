@@ -20,8 +20,8 @@ project="$PWD"
 target_dir="target/gst-1.26"
 
 rust_homes
-# The chroot's packages: what setup.sh installs on the host, and mmdebstrap's own
-# needs. Sorted, so that the same list in another order is the same chroot.
+# The chroot's packages: what setup.sh installs on the host (build tools included).
+# Sorted, so that the same list in another order is the same chroot.
 packages="$(scripts/setup.sh --list | sort -u)"
 
 status=0
