@@ -74,7 +74,7 @@ fi
 ((status == 0)) || exit 1
 
 say "cargo build --release"
-cargo build --release >&2
+cargo build --release --locked >&2
 
 export GST_PLUGIN_PATH=$root/target/release
 gst-inspect-1.0 mediarecorder >/dev/null || { say "mediarecorder not found in $GST_PLUGIN_PATH"; exit 1; }

@@ -3,12 +3,14 @@
 #  1. the .deb from scripts/package.sh: `apt-get install ./…deb`, then gst-inspect-1.0
 #     finds the element in the system plugin folder (no GST_PLUGIN_PATH) and
 #     gst-launch-1.0 records 1 s of WebM with it; the package is removed again;
-#  2. `cargo cinstall --prefix=/usr --destdir=…` (cargo-c 0.10.24, installed if
-#     missing): the library lands in GStreamer's plugin folder under the destdir, and
-#     GStreamer finds the element there.
+#  2. `cargo cinstall --prefix=/usr --libdir=<GStreamer's libdir> --destdir=…` (cargo-c
+#     0.10.24, or 0.10.21 on Rust 1.92 to 1.94, installed if missing): the library lands
+#     in GStreamer's plugin folder under the destdir, and GStreamer finds the element
+#     there. Without --libdir cargo-c guesses lib64 or, only when dpkg-dev is installed,
+#     Debian's multiarch folder.
 # The machine is left as found, also when a check fails: what apt installed is removed
 # on exit, and GStreamer's registry cache in $HOME is not touched. Runs as root or with
-# sudo. scripts/test.sh runs it after the cargo tests.
+# sudo. scripts/test.sh runs it after the cargo tests (and `--prepare` before them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +29,31 @@ fail() {
   exit 1
 }
 
+# cargo-c, if it is missing.
+install_cargo_c() {
+  cargo cinstall --version >/dev/null 2>&1 && return 0
+  # Each cargo-c release needs the Rust of its cargo: 0.10.24 is the newest that builds
+  # with Rust 1.95, 0.10.21 the newest with the crate's oldest, 1.92. Unoptimized and
+  # without debug info it builds in a third of the CPU time of a release build (about
+  # 240 s instead of 720 s), and it only drives cargo, so its own speed does not matter.
+  rust_minor="$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')"
+  cargo_c=0.10.24
+  [ "${rust_minor:-0}" -ge 95 ] || cargo_c=0.10.21
+  echo "Installing cargo-c $cargo_c into ~/.cargo/bin (a few minutes)"
+  started=$SECONDS
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked --debug "cargo-c@$cargo_c"
+  echo "Installed cargo-c in $((SECONDS - started)) s"
+}
+# `--prepare`: only install cargo-c and build the release library the .deb is made
+# of, without root, so that scripts/test.sh can do it while the tests run.
+if [ "${1:-}" = --prepare ]; then
+  install_cargo_c
+  cargo build --release --locked --quiet
+  exit 0
+fi
+
 pluginsdir="$(pkg-config --variable=pluginsdir gstreamer-1.0)"
+libdir="$(pkg-config --variable=libdir gstreamer-1.0)"
 work="$(mktemp -d)"
 # apt reads the .deb from here as its own user, _apt.
 chmod 755 "$work"
@@ -88,6 +114,10 @@ filename() {
 echo "== .deb"
 deb="$(scripts/package.sh --out "$work" | tail -n 1)"
 echo "Built $(basename "$deb") ($(stat -c %s "$deb") bytes)"
+# dpkg warns on every install and removal of a package without one.
+maintainer="$(dpkg-deb --field "$deb" Maintainer)"
+[ -n "$maintainer" ] || fail "the package has no Maintainer field"
+echo "Maintainer: $maintainer"
 installed_packages >"$before"
 # Whatever apt adds (the package, and dependencies it had to fetch) is removed on exit.
 apt_status=0
@@ -128,17 +158,9 @@ fi
 echo "Removed $name again ($SECONDS s so far)"
 
 echo "== cargo cinstall"
-if ! cargo cinstall --version >/dev/null 2>&1; then
-  # 0.10.24 is the newest cargo-c that builds with Rust 1.95. Unoptimized and without
-  # debug info it builds in a third of the CPU time of a release build (about 240 s
-  # instead of 720 s), and it only drives cargo, so its own speed does not matter.
-  echo "Installing cargo-c 0.10.24 into ~/.cargo/bin (a few minutes)"
-  started=$SECONDS
-  CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked --debug cargo-c@0.10.24
-  echo "Installed cargo-c in $((SECONDS - started)) s"
-fi
+install_cargo_c
 dest="$work/destdir"
-if ! cargo cinstall --release --locked --prefix=/usr --destdir="$dest" >"$work/cinstall.log" 2>&1; then
+if ! cargo cinstall --release --locked --prefix=/usr --libdir="$libdir" --destdir="$dest" >"$work/cinstall.log" 2>&1; then
   cat "$work/cinstall.log" >&2
   fail "cargo cinstall failed"
 fi

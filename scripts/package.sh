@@ -61,9 +61,15 @@ chmod 644 "$stage/usr/share/doc/$name/copyright"
 # The highest glibc symbol version the library uses is the libc6 it needs.
 glibc="$(objdump -T "$stage$pluginsdir/libgstmediarecorder.so" |
   grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)"
-# Who builds the package maintains it: DEBFULLNAME/DEBEMAIL as for dch, else git's.
-maintainer="${DEBFULLNAME:-$(git config user.name || true)}"
-email="${DEBEMAIL:-$(git config user.email || true)}"
+# Who builds the package maintains it: DEBFULLNAME/DEBEMAIL as for dch, else git's
+# name and email, else the user's name and user@host (a package without a Maintainer
+# makes dpkg warn on every install and removal).
+user="$(id -un)"
+maintainer="${DEBFULLNAME:-$(git config user.name 2>/dev/null || true)}"
+maintainer="${maintainer:-$(getent passwd "$user" | cut -d: -f5 | cut -d, -f1)}"
+maintainer="${maintainer:-$user}"
+email="${DEBEMAIL:-$(git config user.email 2>/dev/null || true)}"
+email="${email:-$user@$(uname -n)}"
 
 # Depends: the libraries it links (ldd) and the elements every WebM recording builds:
 # identity, queue, filesink (libgstreamer1.0-0); capsfilter, videoconvert, videoscale,
@@ -80,9 +86,7 @@ Architecture: $arch
 Section: libs
 Priority: optional
 EOF
-  if [ -n "$maintainer" ]; then
-    echo "Maintainer: $maintainer${email:+ <$email>}"
-  fi
+  echo "Maintainer: $maintainer <$email>"
   cat <<EOF
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 Depends: libc6 (>= $glibc), libgcc-s1, libglib2.0-0, libgstreamer1.0-0 (>= 1.22), libgstreamer-plugins-base1.0-0 (>= 1.22), gstreamer1.0-plugins-base (>= 1.22), gstreamer1.0-plugins-good (>= 1.22)
