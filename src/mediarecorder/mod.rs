@@ -19,6 +19,7 @@ mod events;
 mod imp;
 mod journal;
 pub mod mimetype;
+mod muxers;
 mod naming;
 mod opening;
 mod orphans;

@@ -16,6 +16,7 @@ use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter};
 use super::mimetype::Container;
+use super::muxers::{matroska_opus_start, OpusOrder};
 use super::timeline::Kind;
 
 /// What a session reports from its own threads.
@@ -31,6 +32,8 @@ pub struct SessionConfig {
     pub location: Option<PathBuf>,
     pub timeslice: Option<gst::ClockTime>,
     pub cluster_duration: gst::ClockTime,
+    /// How this GStreamer's Matroska muxer is kept writing Opus blocks in time order.
+    pub opus_order: OpusOrder,
     /// Counts frames dropped because the writer fell behind (shared by a recording's
     /// files).
     pub dropped: Arc<AtomicU64>,
@@ -74,16 +77,24 @@ pub struct FinishReport {
 /// card) must not grow memory without bound. 32 MiB is minutes of a camera's media.
 pub const MAX_QUEUED_BYTES: u64 = 32 * 1024 * 1024;
 
+/// `MuxSession::first_trim` when no first frame waits for its pre-skip.
+const NO_TRIM: u32 = u32::MAX;
+
 pub struct MuxSession {
     pipeline: gst::Pipeline,
     location: Option<PathBuf>,
     sources: Vec<(usize, gst_app::AppSrc)>,
-    /// WebM or Matroska: Opus frames get a DTS at their written time (see `push`).
+    /// WebM or Matroska: Opus frames are kept in the order of their written time.
     matroska: bool,
+    opus_order: OpusOrder,
     /// Per source, in WebM or Matroska: the Opus pre-skip its frames are written
     /// after, kept here as it is set rather than read from the caps per frame; 0 for
     /// other tracks and containers.
     written_delay: Vec<AtomicU32>,
+    /// Per source, in WebM or Matroska: the trim (samples) of an Opus track's first
+    /// frame, set by `set_opus_pre_skip` and applied with that frame; `NO_TRIM` once
+    /// applied or for other tracks.
+    first_trim: Vec<AtomicU32>,
     /// Per source: a frame was dropped, so video waits for the next keyframe.
     resync: Vec<AtomicBool>,
     dropped: Arc<AtomicU64>,
@@ -143,26 +154,6 @@ fn opus_pre_skip(caps: &gst::CapsRef) -> Option<u16> {
         return None;
     }
     Some(u16::from_le_bytes([head[10], head[11]]))
-}
-
-/// matroskamux writes an Opus block at its PTS plus the track's CodecDelay (the
-/// pre-skip), but interleaves the tracks by DTS, or PTS where there is none. So a block
-/// could go before a video block of an earlier time, which Chromium's Media Source
-/// Extensions refuse ("a block with a timecode before the previous block"). A DTS at
-/// the time the muxer writes (as it computes it) makes the order follow the file.
-fn with_written_time_as_dts(mut buffer: gst::Buffer, pre_skip: u16) -> gst::Buffer {
-    let Some(pts) = buffer.pts() else {
-        return buffer;
-    };
-    let delay =
-        gst::ClockTime::from_nseconds((u64::from(pre_skip) * 1_000_000_000 + 24_000) / 48_000);
-    let written = if pts > delay {
-        pts + delay
-    } else {
-        gst::ClockTime::ZERO
-    };
-    buffer.make_mut().set_dts(written);
-    buffer
 }
 
 /// Write errors from the sink say what failed ("Error while seeking in file") but not
@@ -360,6 +351,7 @@ impl MuxSession {
             pipeline,
             location: config.location.clone(),
             resync: sources.iter().map(|_| AtomicBool::new(false)).collect(),
+            first_trim: sources.iter().map(|_| AtomicU32::new(NO_TRIM)).collect(),
             written_delay: sources
                 .iter()
                 .map(|(_, src)| {
@@ -373,6 +365,7 @@ impl MuxSession {
             dropped: config.dropped.clone(),
             sources,
             matroska,
+            opus_order: config.opus_order,
             cutter,
             done,
         })
@@ -448,20 +441,75 @@ impl MuxSession {
             return false;
         }
         resync.store(false, Ordering::Relaxed);
-        let buffer = match self.written_delay[pos].load(Ordering::Relaxed) {
-            0 => buffer,
-            samples => with_written_time_as_dts(buffer, samples as u16),
-        };
+        let mut buffer = buffer;
+        let trim = self.first_trim[pos].swap(NO_TRIM, Ordering::Relaxed);
+        if let Ok(trim) = u16::try_from(trim) {
+            // A Matroska Opus track's first frame: placed where its decoding starts.
+            let (skip, pts) = match buffer.pts() {
+                Some(pts) => {
+                    let (placed, skip) = matroska_opus_start(pts.nseconds(), trim);
+                    let placed = gst::ClockTime::from_nseconds(placed);
+                    let b = buffer.make_mut();
+                    if let Some(duration) = b.duration() {
+                        // It ends where it did.
+                        b.set_duration(duration + (pts - placed));
+                    }
+                    b.set_pts(placed);
+                    (skip, Some(placed))
+                }
+                None => (trim, None),
+            };
+            self.patch_pre_skip(pos, skip);
+            gst::debug!(
+                gst::CAT_DEFAULT,
+                "{:?}: Opus track {stream} starts at {pts:?}, pre-skip {skip} (trim {trim})",
+                self.location
+            );
+        }
+        let delay = self.written_delay[pos].load(Ordering::Relaxed);
+        if let (Some(pts), true) = (buffer.pts(), delay > 0) {
+            // matroskamux writes an Opus block at its PTS plus the CodecDelay but
+            // interleaves without it, so a block could go before a video block of an
+            // earlier time, which Chromium's Media Source Extensions refuse ("a block
+            // with a timecode before the previous block"). See `OpusOrder`.
+            let placed = self.opus_order.place(pts.nseconds(), delay as u16);
+            if let Some(dts) = placed.dts {
+                buffer
+                    .make_mut()
+                    .set_dts(gst::ClockTime::from_nseconds(dts));
+            }
+            if let Some(at) = placed.gap_at {
+                let gap = gst::event::Gap::builder(gst::ClockTime::from_nseconds(at))
+                    .duration(gst::ClockTime::ZERO)
+                    .gap_flags(gst::GapFlags::DATA)
+                    .build();
+                src.send_event(gap);
+            }
+        }
         src.push_buffer(buffer).is_ok()
     }
 
     /// Sets how many samples an Opus decoder discards at the start of this file (the
-    /// OpusHead pre-skip, written as the track's CodecDelay). Matroska has no other way
-    /// to drop the head of a first packet; call before the track's first frame.
+    /// OpusHead pre-skip, written as the track's CodecDelay): the trim of the track's
+    /// first frame. Matroska has no other way to drop the head of a first packet;
+    /// there the pre-skip is settled with that frame (see `matroska_opus_start`).
+    /// Call before the track's first frame.
     pub fn set_opus_pre_skip(&self, stream: usize, samples: u16) {
         let Some(pos) = self.sources.iter().position(|(s, _)| *s == stream) else {
             return;
         };
+        let opus = self.sources[pos]
+            .1
+            .caps()
+            .is_some_and(|caps| opus_pre_skip(&caps).is_some());
+        if self.matroska && opus {
+            self.first_trim[pos].store(u32::from(samples), Ordering::Relaxed);
+        } else {
+            self.patch_pre_skip(pos, samples);
+        }
+    }
+
+    fn patch_pre_skip(&self, pos: usize, samples: u16) {
         let src = &self.sources[pos].1;
         let Some(caps) = src.caps() else { return };
         if let Some(patched) = with_pre_skip(&caps, samples) {
@@ -567,6 +615,7 @@ pub(super) mod fifo_session {
             location: Some(fifo.clone()),
             timeslice: None,
             cluster_duration: gst::ClockTime::from_seconds(2),
+            opus_order: OpusOrder::for_version(gst::version()),
             dropped: dropped.clone(),
         };
         let caps = gst::Caps::builder("video/x-vp8")
