@@ -110,6 +110,42 @@ pub fn matroska_opus_start(pts: u64, trim: u16) -> (u64, u16) {
     (decoding, below.min(u64::from(trim)) as u16)
 }
 
+/// The trim (samples at 48 kHz) of a track's first Opus frame: its clipping meta's
+/// `trim`, or more where the packet decodes to more than its duration and its `tail`
+/// trim. A first packet stamped shorter than it decodes has its head skipped: the
+/// next packet starts where its duration ends. GStreamer 1.22's own WebM files whose
+/// audio starts late have such a packet (20 ms stamped 13 ms, decoding 7 ms into
+/// the next), and Opus kept as it is from them would keep the overlap.
+pub fn first_opus_trim(trim: u16, duration: Option<u64>, packet: &[u8], tail: u64) -> u16 {
+    let (Some(duration), Some(samples)) = (duration, opus_packet_samples(packet)) else {
+        return trim;
+    };
+    let excess = samples
+        .saturating_sub(tail)
+        .saturating_sub(ns_to_samples(duration));
+    u16::try_from(excess).unwrap_or(u16::MAX).max(trim)
+}
+
+/// The samples (at 48 kHz) an Opus packet decodes to, from its table of contents
+/// (RFC 6716, section 3.1).
+pub fn opus_packet_samples(packet: &[u8]) -> Option<u64> {
+    let toc = *packet.first()?;
+    let config = toc >> 3;
+    // One frame, in samples at 48 kHz: SILK 10/20/40/60 ms, hybrid 10/20 ms, CELT
+    // 2.5/5/10/20 ms.
+    let frame = match config {
+        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
+        12..=15 => [480, 960][usize::from(config % 2)],
+        _ => [120, 240, 480, 960][usize::from(config % 4)],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u64::from(*packet.get(1)? & 0x3f),
+    };
+    Some(frame * frames)
+}
+
 /// Samples at 48 kHz in `ns`, rounded down.
 fn ns_to_samples(ns: u64) -> u64 {
     ns * 48_000 / 1_000_000_000
@@ -232,5 +268,36 @@ mod tests {
             assert!(skip <= 312, "at {pts} ns: skips {skip}");
             assert!(kept <= pts.max(1), "at {pts} ns: heard from {kept}");
         }
+    }
+
+    #[test]
+    fn opus_packets_decode_to_what_their_table_of_contents_says() {
+        // CELT 20 ms, one frame (what opusenc makes by default).
+        assert_eq!(opus_packet_samples(&[0xf8, 0]), Some(960));
+        // SILK 60 ms; hybrid 10 ms; CELT 2.5 ms.
+        assert_eq!(opus_packet_samples(&[3 << 3]), Some(2880));
+        assert_eq!(opus_packet_samples(&[12 << 3]), Some(480));
+        assert_eq!(opus_packet_samples(&[16 << 3]), Some(120));
+        // Two frames of 20 ms; code 3 with 3 frames of 10 ms.
+        assert_eq!(opus_packet_samples(&[0xf8 | 1]), Some(1920));
+        assert_eq!(opus_packet_samples(&[(30 << 3) | 3, 3]), Some(1440));
+        assert_eq!(opus_packet_samples(&[(30 << 3) | 3]), None);
+        assert_eq!(opus_packet_samples(&[]), None);
+    }
+
+    #[test]
+    fn a_first_packet_stamped_short_has_its_head_skipped() {
+        let celt20 = [0xf8, 0];
+        // GStreamer 1.22's file: 20 ms stamped 13 ms, no clipping meta.
+        assert_eq!(first_opus_trim(0, Some(13 * MS), &celt20, 0), 336);
+        // The encoder's first packet: its meta and its duration agree.
+        assert_eq!(first_opus_trim(312, Some(13_500_000), &celt20, 0), 312);
+        // A whole packet, or one without a duration: the meta's trim.
+        assert_eq!(first_opus_trim(0, Some(20 * MS), &celt20, 0), 0);
+        assert_eq!(first_opus_trim(100, None, &celt20, 0), 100);
+        // A packet cut at its end (the recording's last) is not cut at its head too.
+        assert_eq!(first_opus_trim(0, Some(5 * MS), &celt20, 720), 0);
+        // Not Opus at all: the meta's trim.
+        assert_eq!(first_opus_trim(7, Some(MS), &[], 0), 7);
     }
 }

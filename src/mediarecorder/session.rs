@@ -16,7 +16,7 @@ use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter};
 use super::mimetype::Container;
-use super::muxers::{matroska_opus_start, OpusOrder};
+use super::muxers::{first_opus_trim, matroska_opus_start, OpusOrder};
 use super::timeline::Kind;
 
 /// What a session reports from its own threads.
@@ -445,6 +445,16 @@ impl MuxSession {
         let trim = self.first_trim[pos].swap(NO_TRIM, Ordering::Relaxed);
         if let Ok(trim) = u16::try_from(trim) {
             // A Matroska Opus track's first frame: placed where its decoding starts.
+            let tail = buffer
+                .meta::<gst_audio::AudioClippingMeta>()
+                .filter(|m| m.end().format() == gst::Format::Default)
+                .map_or(0, |m| m.end().value().max(0) as u64);
+            let trim = match buffer.map_readable() {
+                Ok(map) => {
+                    first_opus_trim(trim, buffer.duration().map(|d| d.nseconds()), &map, tail)
+                }
+                Err(_) => trim,
+            };
             let (skip, pts) = match buffer.pts() {
                 Some(pts) => {
                     let (placed, skip) = matroska_opus_start(pts.nseconds(), trim);
