@@ -217,3 +217,35 @@ fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Opus in MP4: the decoder skips the encoder's priming (312 samples) and no more.
+/// GStreamer before 1.22.4 wrote the pre-skip little-endian, read as 14,337 samples:
+/// ffmpeg dropped the first 0.3 s of the audio.
+#[test]
+fn opus_in_mp4_skips_the_priming_only() {
+    init();
+    let dir = scratch("mp4");
+    let path = dir.join("opus.mp4");
+    record(&format!(
+        "mediarecorder name=r mime-type=\"video/mp4;codecs=avc1,opus\" location={} \
+         videotestsrc num-buffers=90 ! video/x-raw,width=160,height=120,framerate=30/1 ! r. \
+         audiotestsrc num-buffers=150 samplesperbuffer=960 ! r.",
+        path.display()
+    ));
+    let data = std::fs::read(&path).unwrap();
+    let at = data
+        .windows(4)
+        .position(|w| w == b"dOps")
+        .expect("an Opus box (dOps)");
+    // Version, channels, then the pre-skip, big-endian (Opus in ISOBMFF, 4.3.2).
+    let pre_skip = u16::from_be_bytes([data[at + 6], data[at + 7]]);
+    assert_eq!(pre_skip, 312, "the Opus box's pre-skip");
+    // 3 s recorded: 144,000 samples, and the last packet's padding (mp4mux writes no
+    // end trim): 144,648 here. With the pre-skip misread, 130,623.
+    let samples = ffprobe_audio_samples(&path);
+    assert!(
+        (144_000..=144_960).contains(&samples),
+        "ffmpeg decodes {samples} samples of 3 s of audio"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,8 @@
 //!   block can go before a video block of an earlier time, which Chromium's Media
 //!   Source Extensions refuse ("Got a block with a timecode before the previous
 //!   block"). See `OpusOrder` for how each version is kept in file order.
+//! - mp4mux before 1.22.4 writes the Opus pre-skip in the wrong byte order (see
+//!   `mp4_opus_pre_skip`); 1.22.4 and newer write it right.
 
 /// GStreamer's version as `gst::version()` gives it: major, minor, micro, nano.
 pub type Version = (u32, u32, u32, u32);
@@ -78,6 +80,20 @@ pub fn opus_written_time(pts: u64, pre_skip: u16) -> u64 {
         pts + delay
     } else {
         0
+    }
+}
+
+/// The pre-skip to give mp4mux for an Opus track whose decoder must skip `samples`.
+/// Before GStreamer 1.22.4 ("qtmux: fix byte order for opus extension") mp4mux wrote
+/// the Opus box's (dOps) fields little-endian where the format says big-endian: the
+/// encoder's 312 samples were read as 14,337, and ffmpeg dropped the first 0.3 s of
+/// the audio. Given with its bytes swapped, the pre-skip is written as it should be.
+/// (The box's sample rate, which no decoder uses, stays wrong.)
+pub fn mp4_opus_pre_skip(version: Version, samples: u16) -> u16 {
+    if version < (1, 22, 4, 0) {
+        samples.swap_bytes()
+    } else {
+        samples
     }
 }
 
@@ -299,5 +315,14 @@ mod tests {
         assert_eq!(first_opus_trim(0, Some(5 * MS), &celt20, 720), 0);
         // Not Opus at all: the meta's trim.
         assert_eq!(first_opus_trim(7, Some(MS), &[], 0), 7);
+    }
+
+    #[test]
+    fn mp4_opus_pre_skip_is_swapped_where_mp4mux_writes_it_little_endian() {
+        assert_eq!(mp4_opus_pre_skip((1, 22, 0, 0), 312), 0x3801);
+        assert_eq!(mp4_opus_pre_skip((1, 22, 3, 0), 312), 0x3801);
+        assert_eq!(mp4_opus_pre_skip((1, 22, 4, 0), 312), 312);
+        assert_eq!(mp4_opus_pre_skip((1, 26, 2, 0), 312), 312);
+        assert_eq!(mp4_opus_pre_skip((1, 22, 0, 0), 0), 0);
     }
 }

@@ -16,7 +16,7 @@ use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter};
 use super::mimetype::Container;
-use super::muxers::{first_opus_trim, matroska_opus_start, OpusOrder};
+use super::muxers::{first_opus_trim, matroska_opus_start, mp4_opus_pre_skip, OpusOrder, Version};
 use super::timeline::Kind;
 
 /// What a session reports from its own threads.
@@ -32,8 +32,8 @@ pub struct SessionConfig {
     pub location: Option<PathBuf>,
     pub timeslice: Option<gst::ClockTime>,
     pub cluster_duration: gst::ClockTime,
-    /// How this GStreamer's Matroska muxer is kept writing Opus blocks in time order.
-    pub opus_order: OpusOrder,
+    /// The GStreamer version running (`gst::version()`): what its muxers need.
+    pub gst_version: Version,
     /// Counts frames dropped because the writer fell behind (shared by a recording's
     /// files).
     pub dropped: Arc<AtomicU64>,
@@ -87,6 +87,7 @@ pub struct MuxSession {
     /// WebM or Matroska: Opus frames are kept in the order of their written time.
     matroska: bool,
     opus_order: OpusOrder,
+    gst_version: Version,
     /// Per source, in WebM or Matroska: the Opus pre-skip its frames are written
     /// after, kept here as it is set rather than read from the caps per frame; 0 for
     /// other tracks and containers.
@@ -365,7 +366,8 @@ impl MuxSession {
             dropped: config.dropped.clone(),
             sources,
             matroska,
-            opus_order: config.opus_order,
+            opus_order: OpusOrder::for_version(config.gst_version),
+            gst_version: config.gst_version,
             cutter,
             done,
         })
@@ -522,7 +524,12 @@ impl MuxSession {
     fn patch_pre_skip(&self, pos: usize, samples: u16) {
         let src = &self.sources[pos].1;
         let Some(caps) = src.caps() else { return };
-        if let Some(patched) = with_pre_skip(&caps, samples) {
+        let written = if self.matroska {
+            samples
+        } else {
+            mp4_opus_pre_skip(self.gst_version, samples)
+        };
+        if let Some(patched) = with_pre_skip(&caps, written) {
             src.set_caps(Some(&patched));
             if self.matroska {
                 self.written_delay[pos].store(u32::from(samples), Ordering::Relaxed);
@@ -625,7 +632,7 @@ pub(super) mod fifo_session {
             location: Some(fifo.clone()),
             timeslice: None,
             cluster_duration: gst::ClockTime::from_seconds(2),
-            opus_order: OpusOrder::for_version(gst::version()),
+            gst_version: gst::version(),
             dropped: dropped.clone(),
         };
         let caps = gst::Caps::builder("video/x-vp8")

@@ -13,7 +13,6 @@ use gst::glib;
 use super::chunks::Chunk;
 use super::engine::{FileId, FileSummary, Write};
 use super::mimetype::Container;
-use super::muxers::OpusOrder;
 use super::naming;
 use super::opening::{OpenRequest, SessionHandle};
 use super::retention::{Policy, Retention};
@@ -113,7 +112,7 @@ impl Writer {
             location: path.clone(),
             timeslice: self.config.timeslice,
             cluster_duration: self.config.cluster_duration,
-            opus_order: OpusOrder::for_version(gst::version()),
+            gst_version: gst::version(),
             dropped: self.dropped.clone(),
         };
         let (session, request) = SessionHandle::opening(
