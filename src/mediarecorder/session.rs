@@ -14,7 +14,7 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 
-use super::chunks::{Chunk, ChunkCutter};
+use super::chunks::{Chunk, ChunkCutter, Mark};
 use super::mimetype::Container;
 use super::muxers::{first_opus_trim, matroska_opus_start, mp4_opus_pre_skip, OpusOrder, Version};
 use super::timeline::Kind;
@@ -181,6 +181,29 @@ fn name_the_file(
     )
 }
 
+/// Where a buffer of `container`'s muxer stands in its stream: WebM and Matroska
+/// clusters begin with a keyframe buffer that is not a header; an MP4 fragment begins
+/// with the buffer holding its `moof` box (mp4mux writes each box as a buffer).
+fn mark_of(container: Container, buffer: &gst::BufferRef, data: &[u8]) -> Mark {
+    let time = buffer.pts().map(gst::ClockTime::nseconds);
+    match container {
+        Container::WebM | Container::Matroska => {
+            let flags = buffer.flags();
+            match time {
+                Some(ts)
+                    if !flags.contains(gst::BufferFlags::DELTA_UNIT)
+                        && !flags.contains(gst::BufferFlags::HEADER) =>
+                {
+                    Mark::Cluster(ts)
+                }
+                _ => Mark::Within(time),
+            }
+        }
+        Container::Mp4 if data.get(4..8) == Some(&b"moof"[..]) => Mark::Fragment,
+        Container::Mp4 => Mark::Within(time),
+    }
+}
+
 impl MuxSession {
     /// Builds the pipeline and opens the file. Fails, with nothing written, when the
     /// muxer is missing or the location cannot be opened.
@@ -273,7 +296,13 @@ impl MuxSession {
         let cutter = Arc::new(Mutex::new(ChunkCutter::new(
             config.timeslice.map(|t| t.nseconds()),
         )));
-        Self::watch_bytes(&sink, cutter.clone(), keep_bytes, on_event.clone());
+        Self::watch_bytes(
+            &sink,
+            config.container,
+            cutter.clone(),
+            keep_bytes,
+            on_event.clone(),
+        );
 
         let done: Done = Arc::default();
         let started = Arc::new(AtomicBool::new(false));
@@ -376,6 +405,7 @@ impl MuxSession {
     /// Feeds the byte stream the sink receives to the chunk cutter.
     fn watch_bytes(
         sink: &gst::Element,
+        container: Container,
         cutter: Arc<Mutex<ChunkCutter>>,
         keep_bytes: KeepBytes,
         on_event: OnEvent,
@@ -388,15 +418,9 @@ impl MuxSession {
                 let mut cutter = shared.lock().unwrap();
                 match &info.data {
                     Some(gst::PadProbeData::Buffer(buffer)) => {
-                        let flags = buffer.flags();
-                        let cluster_start = (!flags.contains(gst::BufferFlags::DELTA_UNIT)
-                            && !flags.contains(gst::BufferFlags::HEADER))
-                        .then(|| buffer.pts().map(|t| t.nseconds()))
-                        .flatten();
-                        let offset = Some(buffer.offset()).filter(|o| *o != u64::MAX);
                         let keep = keep_bytes();
                         let finished = match buffer.map_readable() {
-                            Ok(map) => cutter.push(offset, &map, cluster_start, keep),
+                            Ok(map) => cutter.push(&map, mark_of(container, buffer, &map), keep),
                             Err(_) => None,
                         };
                         if let Some(chunk) = finished {
