@@ -97,33 +97,29 @@ pub fn mp4_opus_pre_skip(version: Version, samples: u16) -> u16 {
     }
 }
 
-/// Where a file's first Opus frame goes in Matroska (its PTS, ns) and the track's
-/// pre-skip (samples at 48 kHz), for a frame at `pts` whose first `trim` samples are
-/// skipped (the encoder's priming, or the head cut off at the file's start).
+/// Where a file's first Opus frame goes in Matroska (its PTS, ns), for a frame at
+/// `pts` whose first `trim` samples are skipped (the encoder's priming, or the head
+/// cut off at the file's start); the track's pre-skip is `trim`.
 ///
 /// GStreamer stamps such a frame with the time of its first sample kept: decoding
 /// starts `trim` earlier. matroskamux writes every block at its PTS plus the
 /// pre-skip (the decoding start plus the pre-skip for all later frames), and a block
-/// within the pre-skip at 0, so it places a first frame right only at 0. Any later
-/// (audio that begins after the video, Opus kept as it is from a file whose audio
-/// starts late) was written `trim` late, overlapping the next packet by as much
-/// (a 20 ms packet at 0.980 s, the next at 0.9935 s). So the frame is given its
-/// decoding start as PTS, and a pre-skip the muxer writes it after: the samples
-/// skipped are what lies before the file's start, or, for a frame starting
-/// later, at most `trim` (fewer where its decoding starts within `2 * trim`, since
-/// the muxer writes a PTS within the pre-skip at 0).
-pub fn matroska_opus_start(pts: u64, trim: u16) -> (u64, u16) {
+/// within the pre-skip at 0, so it places a first frame right only at 0. One that
+/// starts later (audio that begins after the video, Opus kept as it is from a file
+/// whose audio starts late) was written `trim` late, overlapping the next packet by
+/// as much (a 20 ms packet at 0.980 s, the next at 0.9935 s). So such a frame is
+/// given its decoding start as PTS. Within `2 * trim` of the file's start that is
+/// not possible (the muxer would write it at 0 with the pre-skip, or must skip less
+/// and let the priming be heard): the frame begins the file at 0 instead, a few
+/// milliseconds early, followed by a gap as long as its lateness (13 ms at most for
+/// the encoder's priming) and no overlap.
+pub fn matroska_opus_start(pts: u64, trim: u16) -> u64 {
     let trim_ns = samples_to_ns(u64::from(trim));
-    if pts <= trim_ns {
-        // Decoding starts at or before the file's start: the block goes at 0 and the
-        // decoder skips what lies before 0.
-        let kept = ns_to_samples(pts).min(u64::from(trim));
-        return (0, trim - kept as u16);
+    if pts <= 2 * trim_ns {
+        0
+    } else {
+        pts - trim_ns
     }
-    let decoding = pts - trim_ns;
-    // The muxer adds the pre-skip only to a PTS beyond it.
-    let below = ns_to_samples(decoding).saturating_sub(1);
-    (decoding, below.min(u64::from(trim)) as u16)
 }
 
 /// The trim (samples at 48 kHz) of a track's first Opus frame: its clipping meta's
@@ -233,25 +229,24 @@ mod tests {
         assert_eq!(OpusOrder::GapAtWrittenTime.place(40 * MS, 0).gap_at, None);
     }
 
-    /// A first frame's decoding start, and where its kept samples begin, in the file
+    /// A first frame's decoding start and where its kept samples begin, in the file
     /// matroskamux writes: (block time - pre-skip, block time).
     fn decoded_and_kept(pts: u64, trim: u16) -> (i64, u64) {
-        let (placed, skip) = matroska_opus_start(pts, trim);
-        let written = opus_written_time(placed, skip);
+        let written = opus_written_time(matroska_opus_start(pts, trim), trim);
         (
-            written as i64 - samples_to_ns(u64::from(skip)) as i64,
+            written as i64 - samples_to_ns(u64::from(trim)) as i64,
             written,
         )
     }
 
     #[test]
-    fn a_first_frame_at_the_file_start_keeps_its_place_and_pre_skip() {
-        assert_eq!(matroska_opus_start(0, 312), (0, 312));
+    fn a_first_frame_at_the_file_start_keeps_its_place() {
+        assert_eq!(matroska_opus_start(0, 312), 0);
         // A head cut at the file's start: the same.
-        assert_eq!(matroska_opus_start(0, 500), (0, 500));
-        assert_eq!(matroska_opus_start(0, 0), (0, 0));
+        assert_eq!(matroska_opus_start(0, 500), 0);
+        assert_eq!(matroska_opus_start(0, 0), 0);
         // No trim: nothing moves.
-        assert_eq!(matroska_opus_start(980 * MS, 0), (980 * MS, 0));
+        assert_eq!(matroska_opus_start(980 * MS, 0), 980 * MS);
     }
 
     #[test]
@@ -259,8 +254,7 @@ mod tests {
         // The encoder's first packet, 312 samples of priming, its first kept sample
         // at 0.980 s: it decodes from 0.9735 s and is heard from 0.980 s.
         let pts = 980 * MS;
-        let (placed, skip) = matroska_opus_start(pts, 312);
-        assert_eq!((placed, skip), (973_500_000, 312));
+        assert_eq!(matroska_opus_start(pts, 312), 973_500_000);
         assert_eq!(decoded_and_kept(pts, 312), (973_500_000, 980 * MS));
         // Before, it was written 6.5 ms late: decoded from 0.980 s, overlapping the
         // next packet (at 0.9935 s) by 6.5 ms.
@@ -268,21 +262,20 @@ mod tests {
     }
 
     #[test]
-    fn a_first_frame_starting_within_twice_its_trim_decodes_from_its_start() {
-        // Every start from 0 to 20 ms, in steps of 0.1 ms: the decoding always starts
-        // where the frame's does (to the sample), nothing before 0 is heard, and the
-        // skipped samples never exceed the trim.
-        for tenth_ms in 0..=200u64 {
+    fn a_first_frame_starting_within_twice_its_trim_begins_the_file() {
+        // Every start from 0 to 30 ms, in steps of 0.1 ms: the frame decodes from its
+        // own start, or begins the file (decoding from -6.5 ms, heard from 0) where
+        // it starts within 13 ms; never later than its start (no overlap with the
+        // next packet, 13.5 ms after it).
+        for tenth_ms in 0..=300u64 {
             let pts = tenth_ms * 100_000;
-            let (placed, skip) = matroska_opus_start(pts, 312);
             let (decoded, kept) = decoded_and_kept(pts, 312);
             let start = pts as i64 - 6_500_000;
-            assert!(
-                (decoded - start).abs() <= 21_000,
-                "at {pts} ns: decodes from {decoded}, not {start} (placed {placed}, skip {skip})"
-            );
-            assert!(skip <= 312, "at {pts} ns: skips {skip}");
-            assert!(kept <= pts.max(1), "at {pts} ns: heard from {kept}");
+            if pts <= 13 * MS {
+                assert_eq!((decoded, kept), (-6_500_000, 0), "at {pts} ns");
+            } else {
+                assert_eq!((decoded, kept), (start, pts), "at {pts} ns");
+            }
         }
     }
 

@@ -260,9 +260,18 @@ impl MuxSession {
 
         let mut sources = Vec::new();
         for (stream, kind, caps) in tracks {
+            // The pre-skip mp4mux is to write, from the start: changed later, the caps
+            // could reach the muxer after it began the track and fail the stream.
+            let caps = match (config.container, opus_pre_skip(caps)) {
+                (Container::Mp4, Some(samples)) => {
+                    with_pre_skip(caps, mp4_opus_pre_skip(config.gst_version, samples))
+                        .unwrap_or_else(|| caps.clone())
+                }
+                _ => caps.clone(),
+            };
             let src = gst_app::AppSrc::builder()
                 .name(format!("track{stream}"))
-                .caps(caps)
+                .caps(&caps)
                 .format(gst::Format::Time)
                 .is_live(false)
                 .max_bytes(0)
@@ -481,24 +490,21 @@ impl MuxSession {
                 }
                 Err(_) => trim,
             };
-            let (skip, pts) = match buffer.pts() {
-                Some(pts) => {
-                    let (placed, skip) = matroska_opus_start(pts.nseconds(), trim);
-                    let placed = gst::ClockTime::from_nseconds(placed);
-                    let b = buffer.make_mut();
-                    if let Some(duration) = b.duration() {
-                        // It ends where it did.
-                        b.set_duration(duration + (pts - placed));
-                    }
-                    b.set_pts(placed);
-                    (skip, Some(placed))
+            let pts = buffer.pts().map(|pts| {
+                let placed =
+                    gst::ClockTime::from_nseconds(matroska_opus_start(pts.nseconds(), trim));
+                let b = buffer.make_mut();
+                if let Some(duration) = b.duration() {
+                    // It ends where it did.
+                    b.set_duration(duration + (pts - placed));
                 }
-                None => (trim, None),
-            };
-            self.patch_pre_skip(pos, skip);
+                b.set_pts(placed);
+                placed
+            });
+            self.patch_pre_skip(pos, trim);
             gst::debug!(
                 gst::CAT_DEFAULT,
-                "{:?}: Opus track {stream} starts at {pts:?}, pre-skip {skip} (trim {trim})",
+                "{:?}: Opus track {stream} starts at {pts:?}, pre-skip {trim}",
                 self.location
             );
         }
