@@ -48,10 +48,11 @@ fn main() -> ExitCode {
     match result {
         Ok(report) => {
             println!(
-                "{}: {:.3} s of media, {} frames, {} bytes",
+                "{}: {:.3} s of media, {} frames, {} audio packets, {} bytes",
                 output.as_ref().unwrap_or(&input).display(),
                 report.duration.nseconds() as f64 / 1e9,
                 report.frames,
+                report.audio_packets,
                 report.bytes
             );
             ExitCode::SUCCESS

@@ -25,8 +25,11 @@ pub struct RepairReport {
     pub duration: gst::ClockTime,
     /// The repaired file's size.
     pub bytes: u64,
-    /// Blocks (video frames and audio packets) copied, all tracks together.
+    /// Frames copied, counted as the recorder's `file-closed` counts them: video
+    /// frames, or audio packets in a file without video.
     pub frames: u64,
+    /// Audio packets copied, all audio tracks together.
+    pub audio_packets: u64,
 }
 
 /// Suffix of the temporary file a repair in place writes beside the original; hidden
@@ -166,20 +169,21 @@ pub fn repair_to(input: &Path, output: &Path) -> Result<RepairReport, glib::Erro
             glib::Error::new(kind, &message)
         } else if err.kind::<gst::CoreError>().is_some() {
             err
-        } else if stats.frames == 0 {
+        } else if stats.blocks() == 0 {
             // The demuxer's own words ("general stream error") say less.
             no_frame()
         } else {
             glib::Error::new(gst::StreamError::Demux, &message)
         }
     })?;
-    if stats.frames == 0 {
+    if stats.blocks() == 0 {
         return Err(no_frame());
     }
     Ok(RepairReport {
         duration: gst::ClockTime::from_nseconds(stats.end.saturating_sub(stats.start)),
         bytes: std::fs::metadata(output).map_or(0, |m| m.len()),
-        frames: stats.frames,
+        frames: stats.frames(),
+        audio_packets: stats.audio_packets,
     })
 }
 
@@ -194,9 +198,26 @@ pub fn temp_path(path: &Path) -> PathBuf {
 
 #[derive(Clone, Default)]
 struct Stats {
-    frames: u64,
+    has_video: bool,
+    video_frames: u64,
+    audio_packets: u64,
     start: u64,
     end: u64,
+}
+
+impl Stats {
+    fn blocks(&self) -> u64 {
+        self.video_frames + self.audio_packets
+    }
+
+    /// As `file-closed` counts: video frames, or audio packets without video.
+    fn frames(&self) -> u64 {
+        if self.has_video {
+            self.video_frames
+        } else {
+            self.audio_packets
+        }
+    }
 }
 
 fn make(factory: &str) -> Result<gst::Element, glib::Error> {
@@ -403,19 +424,27 @@ fn add_track(
     queue.sync_state_with_parent().map_err(|e| e.to_string())?;
     let queue_sink = queue.static_pad("sink").ok_or("queue has no sink pad")?;
     pad.link(&queue_sink).map_err(|e| e.to_string())?;
+    let video = template == "video_%u";
+    if video {
+        stats.lock().unwrap().has_video = true;
+    }
     let stats = stats.clone();
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(gst::PadProbeData::Buffer(buffer)) = &info.data {
             if let Some(pts) = buffer.pts().or(buffer.dts()) {
                 let end = pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
                 let mut s = stats.lock().unwrap();
-                s.start = if s.frames == 0 {
+                s.start = if s.blocks() == 0 {
                     pts.nseconds()
                 } else {
                     s.start.min(pts.nseconds())
                 };
                 s.end = s.end.max(end.nseconds());
-                s.frames += 1;
+                if video {
+                    s.video_frames += 1;
+                } else {
+                    s.audio_packets += 1;
+                }
             }
         }
         gst::PadProbeReturn::Ok

@@ -439,6 +439,67 @@ fn run_repair(args: &[&Path]) -> std::process::Output {
         .expect("the repair example runs")
 }
 
+/// "N frames, M audio packets" in the repair example's report.
+fn said_counts(said: &str) -> (u64, u64) {
+    let number_before = |what: &str| -> u64 {
+        let at = said
+            .find(what)
+            .unwrap_or_else(|| panic!("no '{what}' in: {said}"));
+        let words: Vec<&str> = said[..at].split_whitespace().collect();
+        words
+            .last()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no count before '{what}' in: {said}"))
+    };
+    (number_before(" frames"), number_before(" audio packets"))
+}
+
+/// `repair` counts what `file-closed` counts: video frames as frames (audio packets
+/// apart), and, in a file without video, audio packets. It counted every block of
+/// every track as a frame.
+#[test]
+fn repair_counts_frames_as_file_closed_does() {
+    init();
+    let dir = tmp_dir("recovery-counts");
+    for (name, sources) in [
+        (
+            "av.webm",
+            "videotestsrc num-buffers=45 ! video/x-raw,width=160,height=120,framerate=30/1 ! r. \
+             audiotestsrc num-buffers=75 samplesperbuffer=960 ! r.",
+        ),
+        (
+            "a.webm",
+            "audiotestsrc num-buffers=75 samplesperbuffer=960 ! r.",
+        ),
+    ] {
+        let path = dir.join(name);
+        let p = launch(&format!(
+            "mediarecorder name=r location={} {sources}",
+            path.display()
+        ));
+        let closed = watch_closed(&recorder(&p));
+        expect_eos(&p, Duration::from_secs(30));
+        drop(p);
+        let closed_frames = closed.lock().unwrap()[0].get::<u64>("frames").unwrap();
+        let blocks = webm_index_of(&path).blocks;
+        let video = name.starts_with("av");
+        let audio_blocks = blocks
+            .iter()
+            .filter(|(_, track, _)| *track == if video { 2 } else { 1 })
+            .count() as u64;
+        let report = gstmediarecorder::repair::repair_to(&path, &dir.join(format!("fixed-{name}")))
+            .expect("a finished file copies");
+        assert_eq!(report.frames, closed_frames, "{name}: {report:?}");
+        assert_eq!(report.audio_packets, audio_blocks, "{name}: {report:?}");
+        if video {
+            assert_eq!(closed_frames, 45, "{name}");
+        } else {
+            assert_eq!(closed_frames, audio_blocks, "{name}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_repair_example_finalizes_a_file_cut_mid_cluster() {
     init();
@@ -496,6 +557,13 @@ fn the_repair_example_finalizes_a_file_cut_mid_cluster() {
         decoded.frames()
     );
     assert!(decoded.audio_samples() > 0);
+    // It says what it copied: video frames as frames, as `file-closed` counts them,
+    // and audio packets apart.
+    let (frames, packets) = said_counts(&said);
+    assert_eq!(frames, decoded.frames() as u64, "{said}");
+    let blocks = webm_index_of(&out).blocks;
+    let audio_blocks = blocks.iter().filter(|(_, track, _)| *track == 2).count();
+    assert_eq!(packets, audio_blocks as u64, "{said}");
 
     // In place: the cut file becomes a finalized one holding the same, with nothing
     // left beside it.

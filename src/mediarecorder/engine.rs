@@ -509,7 +509,12 @@ impl<P: Clone> Engine<P> {
         }
         track.seen_restarts = self.restarts;
         let kind = track.kind;
-        if kind == Kind::Audio && self.timeline.is_waiting_for_video() {
+        // A frame goes behind its track's frames that wait (held for the video, or
+        // past a boundary the video has not cut yet): placed before them, it would
+        // lay them end to end after itself.
+        if (kind == Kind::Audio && self.timeline.is_waiting_for_video())
+            || self.is_waiting(frame.track)
+        {
             self.waiting.push_back(Waiting::Unplaced(frame));
         } else {
             self.place(frame, kind, &mut out);
@@ -741,6 +746,15 @@ impl<P: Clone> Engine<P> {
                 return;
             }
         }
+    }
+
+    /// Whether frames of `track` wait in the queue (usually empty: no scan then).
+    fn is_waiting(&self, track: usize) -> bool {
+        !self.waiting.is_empty()
+            && self.waiting.iter().any(|w| match w {
+                Waiting::Unplaced(f) => f.track == track,
+                Waiting::Placed(p) => p.track == track,
+            })
     }
 
     fn has_placed_waiting(&self) -> bool {

@@ -1000,3 +1000,67 @@ fn frames_lost_after_the_end_or_while_paused_do_not_count() {
     run.engine.captured(AUDIO, &[lost(1_900 * MS)]);
     assert_eq!(run.engine.lost(), 1);
 }
+
+#[test]
+fn audio_that_came_before_the_video_keeps_its_place_past_a_boundary() {
+    // A non-live file: its audio is encoded far ahead, 1.9 s of it before the first
+    // video frame. The packets past the first boundary wait in the queue; a packet
+    // that arrives meanwhile must queue behind them, not be placed before them
+    // (which laid the waiting packets end to end after it: a second of audio moved
+    // into the next file, 1 s late).
+    let limits = Limits {
+        file_duration: Some(SECOND),
+        ..Limits::default()
+    };
+    let mut run = Run::new(limits, camera_and_microphone());
+    run.gop = 15;
+    let next_audio = |run: &mut Run| {
+        let rt = run.audio_rt;
+        run.audio_rt += PACKET;
+        run.audio_at(rt);
+    };
+    for _ in 0..95 {
+        next_audio(&mut run);
+    }
+    // The first video frame; then audio and video take turns.
+    run.next_video();
+    while run.video_index < 90 {
+        if run.audio_rt < 3 * SECOND {
+            next_audio(&mut run);
+        }
+        run.next_video();
+    }
+    while run.audio_rt < 3 * SECOND {
+        next_audio(&mut run);
+    }
+    run.finish();
+    let closed = run.closed();
+    assert_eq!(closed.len(), 3, "{closed:?}");
+    let mut total = 0;
+    for (file, _) in &closed {
+        let video = run.writes(*file, VIDEO);
+        let audio = run.writes(*file, AUDIO);
+        assert_in_order(&audio);
+        let video_end = video.len() as u64 * FRAME;
+        // Each file's audio spans its video, end to end from its start.
+        assert!(
+            audio[0].pts <= PACKET,
+            "file {file}: audio from {}",
+            audio[0].pts
+        );
+        for w in &audio {
+            assert!(
+                w.pts < video_end,
+                "file {file}: audio at {} past its video's end {video_end}",
+                w.pts
+            );
+        }
+        let audio_ns: u64 = audio.iter().map(|w| w.duration.unwrap_or(0)).sum();
+        assert!(
+            audio_ns.abs_diff(video_end) <= PACKET,
+            "file {file}: {audio_ns} ns of audio for {video_end} ns of video"
+        );
+        total += audio.len();
+    }
+    assert!(total >= 150, "{total} audio writes");
+}

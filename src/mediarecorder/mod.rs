@@ -22,6 +22,7 @@ mod imp;
 mod journal;
 mod manifest;
 pub mod mimetype;
+mod muxers;
 mod naming;
 mod opening;
 mod orientation;

@@ -17,6 +17,7 @@ use gst::prelude::*;
 use super::chunks::{Chunk, ChunkCutter, Mark};
 use super::displaymatrix;
 use super::mimetype::Container;
+use super::muxers::{first_opus_trim, matroska_opus_start, mp4_opus_pre_skip, OpusOrder, Version};
 use super::timeline::Kind;
 
 /// What a session reports from its own threads.
@@ -35,6 +36,8 @@ pub struct SessionConfig {
     pub sink_location: Option<PathBuf>,
     pub timeslice: Option<gst::ClockTime>,
     pub cluster_duration: gst::ClockTime,
+    /// The GStreamer version running (`gst::version()`): what its muxers need.
+    pub gst_version: Version,
     /// Counts frames dropped because the writer fell behind (shared by a recording's
     /// files).
     pub dropped: Arc<AtomicU64>,
@@ -78,16 +81,25 @@ pub struct FinishReport {
 /// card) must not grow memory without bound. 32 MiB is minutes of a camera's media.
 pub const MAX_QUEUED_BYTES: u64 = 32 * 1024 * 1024;
 
+/// `MuxSession::first_trim` when no first frame waits for its pre-skip.
+const NO_TRIM: u32 = u32::MAX;
+
 pub struct MuxSession {
     pipeline: gst::Pipeline,
     location: Option<PathBuf>,
     sources: Vec<(usize, gst_app::AppSrc)>,
-    /// WebM or Matroska: Opus frames get a DTS at their written time (see `push`).
+    /// WebM or Matroska: Opus frames are kept in the order of their written time.
     matroska: bool,
+    opus_order: OpusOrder,
+    gst_version: Version,
     /// Per source, in WebM or Matroska: the Opus pre-skip its frames are written
     /// after, kept here as it is set rather than read from the caps per frame; 0 for
     /// other tracks and containers.
     written_delay: Vec<AtomicU32>,
+    /// Per source, in WebM or Matroska: the trim (samples) of an Opus track's first
+    /// frame, set by `set_opus_pre_skip` and applied with that frame; `NO_TRIM` once
+    /// applied or for other tracks.
+    first_trim: Vec<AtomicU32>,
     /// Per source: a frame was dropped, so video waits for the next keyframe.
     resync: Vec<AtomicBool>,
     dropped: Arc<AtomicU64>,
@@ -147,26 +159,6 @@ fn opus_pre_skip(caps: &gst::CapsRef) -> Option<u16> {
         return None;
     }
     Some(u16::from_le_bytes([head[10], head[11]]))
-}
-
-/// matroskamux writes an Opus block at its PTS plus the track's CodecDelay (the
-/// pre-skip), but interleaves the tracks by DTS, or PTS where there is none. So a block
-/// could go before a video block of an earlier time, which Chromium's Media Source
-/// Extensions refuse ("a block with a timecode before the previous block"). A DTS at
-/// the time the muxer writes (as it computes it) makes the order follow the file.
-fn with_written_time_as_dts(mut buffer: gst::Buffer, pre_skip: u16) -> gst::Buffer {
-    let Some(pts) = buffer.pts() else {
-        return buffer;
-    };
-    let delay =
-        gst::ClockTime::from_nseconds((u64::from(pre_skip) * 1_000_000_000 + 24_000) / 48_000);
-    let written = if pts > delay {
-        pts + delay
-    } else {
-        gst::ClockTime::ZERO
-    };
-    buffer.make_mut().set_dts(written);
-    buffer
 }
 
 /// Write errors from the sink say what failed ("Error while seeking in file") but not
@@ -277,10 +269,18 @@ impl MuxSession {
             if let Some(matrix) = matrix {
                 Self::write_display_matrix(&muxer, matrix);
             }
-            let caps = &caps;
+            // The pre-skip mp4mux is to write, from the start: changed later, the caps
+            // could reach the muxer after it began the track and fail the stream.
+            let caps = match (config.container, opus_pre_skip(&caps)) {
+                (Container::Mp4, Some(samples)) => {
+                    with_pre_skip(&caps, mp4_opus_pre_skip(config.gst_version, samples))
+                        .unwrap_or(caps)
+                }
+                _ => caps,
+            };
             let src = gst_app::AppSrc::builder()
                 .name(format!("track{stream}"))
-                .caps(caps)
+                .caps(&caps)
                 .format(gst::Format::Time)
                 .is_live(false)
                 .max_bytes(0)
@@ -399,6 +399,7 @@ impl MuxSession {
             pipeline,
             location: config.location.clone(),
             resync: sources.iter().map(|_| AtomicBool::new(false)).collect(),
+            first_trim: sources.iter().map(|_| AtomicU32::new(NO_TRIM)).collect(),
             written_delay: sources
                 .iter()
                 .map(|(_, src)| {
@@ -412,6 +413,8 @@ impl MuxSession {
             dropped: config.dropped.clone(),
             sources,
             matroska,
+            opus_order: OpusOrder::for_version(config.gst_version),
+            gst_version: config.gst_version,
             cutter,
             done,
         })
@@ -503,23 +506,90 @@ impl MuxSession {
             return false;
         }
         resync.store(false, Ordering::Relaxed);
-        let buffer = match self.written_delay[pos].load(Ordering::Relaxed) {
-            0 => buffer,
-            samples => with_written_time_as_dts(buffer, samples as u16),
-        };
+        let mut buffer = buffer;
+        let trim = self.first_trim[pos].swap(NO_TRIM, Ordering::Relaxed);
+        if let Ok(trim) = u16::try_from(trim) {
+            // A Matroska Opus track's first frame: placed where its decoding starts.
+            let tail = buffer
+                .meta::<gst_audio::AudioClippingMeta>()
+                .filter(|m| m.end().format() == gst::Format::Default)
+                .map_or(0, |m| m.end().value().max(0) as u64);
+            let trim = match buffer.map_readable() {
+                Ok(map) => {
+                    first_opus_trim(trim, buffer.duration().map(|d| d.nseconds()), &map, tail)
+                }
+                Err(_) => trim,
+            };
+            let pts = buffer.pts().map(|pts| {
+                let placed =
+                    gst::ClockTime::from_nseconds(matroska_opus_start(pts.nseconds(), trim));
+                let b = buffer.make_mut();
+                if let Some(duration) = b.duration() {
+                    // It ends where it did.
+                    b.set_duration(duration + (pts - placed));
+                }
+                b.set_pts(placed);
+                placed
+            });
+            self.patch_pre_skip(pos, trim);
+            gst::debug!(
+                gst::CAT_DEFAULT,
+                "{:?}: Opus track {stream} starts at {pts:?}, pre-skip {trim}",
+                self.location
+            );
+        }
+        let delay = self.written_delay[pos].load(Ordering::Relaxed);
+        if let (Some(pts), true) = (buffer.pts(), delay > 0) {
+            // matroskamux writes an Opus block at its PTS plus the CodecDelay but
+            // interleaves without it, so a block could go before a video block of an
+            // earlier time, which Chromium's Media Source Extensions refuse ("a block
+            // with a timecode before the previous block"). See `OpusOrder`.
+            let placed = self.opus_order.place(pts.nseconds(), delay as u16);
+            if let Some(dts) = placed.dts {
+                buffer
+                    .make_mut()
+                    .set_dts(gst::ClockTime::from_nseconds(dts));
+            }
+            if let Some(at) = placed.gap_at {
+                let gap = gst::event::Gap::builder(gst::ClockTime::from_nseconds(at))
+                    .duration(gst::ClockTime::ZERO)
+                    .gap_flags(gst::GapFlags::DATA)
+                    .build();
+                src.send_event(gap);
+            }
+        }
         src.push_buffer(buffer).is_ok()
     }
 
     /// Sets how many samples an Opus decoder discards at the start of this file (the
-    /// OpusHead pre-skip, written as the track's CodecDelay). Matroska has no other way
-    /// to drop the head of a first packet; call before the track's first frame.
+    /// OpusHead pre-skip, written as the track's CodecDelay): the trim of the track's
+    /// first frame. Matroska has no other way to drop the head of a first packet;
+    /// there the pre-skip is settled with that frame (see `matroska_opus_start`).
+    /// Call before the track's first frame.
     pub fn set_opus_pre_skip(&self, stream: usize, samples: u16) {
         let Some(pos) = self.sources.iter().position(|(s, _)| *s == stream) else {
             return;
         };
+        let opus = self.sources[pos]
+            .1
+            .caps()
+            .is_some_and(|caps| opus_pre_skip(&caps).is_some());
+        if self.matroska && opus {
+            self.first_trim[pos].store(u32::from(samples), Ordering::Relaxed);
+        } else {
+            self.patch_pre_skip(pos, samples);
+        }
+    }
+
+    fn patch_pre_skip(&self, pos: usize, samples: u16) {
         let src = &self.sources[pos].1;
         let Some(caps) = src.caps() else { return };
-        if let Some(patched) = with_pre_skip(&caps, samples) {
+        let written = if self.matroska {
+            samples
+        } else {
+            mp4_opus_pre_skip(self.gst_version, samples)
+        };
+        if let Some(patched) = with_pre_skip(&caps, written) {
             src.set_caps(Some(&patched));
             if self.matroska {
                 self.written_delay[pos].store(u32::from(samples), Ordering::Relaxed);
@@ -623,6 +693,7 @@ pub(super) mod fifo_session {
             sink_location: None,
             timeslice: None,
             cluster_duration: gst::ClockTime::from_seconds(2),
+            gst_version: gst::version(),
             dropped: dropped.clone(),
         };
         let caps = gst::Caps::builder("video/x-vp8")

@@ -118,6 +118,7 @@ impl Writer {
             sink_location: None,
             timeslice: self.config.timeslice,
             cluster_duration: self.config.cluster_duration,
+            gst_version: gst::version(),
             dropped: self.dropped.clone(),
         };
         let (session, request) = SessionHandle::opening(
