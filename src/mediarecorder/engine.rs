@@ -44,10 +44,11 @@ pub const AUDIO_LEAD_KEPT: u64 = 100_000_000;
 pub const AUDIO_LEFT_OUT_REPORTED: u64 = 500_000_000;
 /// Media time between progress reports.
 const PROGRESS_INTERVAL: u64 = 1_000_000_000;
-/// How long after its end, in running time, a live timed recording ends however far
-/// behind its encoder is: a live frame later than this is dropped before the encoder
-/// anyway (`state::DROP_LEVEL`), so by then every frame of the recording has arrived,
-/// been dropped, or is stuck in an encoder that cannot keep up.
+/// How long after its end, in running time, plus its sources' latency, a live timed
+/// recording ends however far behind its encoder is: a live frame later than this is
+/// dropped before the encoder anyway (`state::DROP_LEVEL`, past the same latency), so
+/// by then every frame of the recording has arrived, been dropped, or is stuck in an
+/// encoder that cannot keep up.
 pub const END_GRACE: u64 = 1_000_000_000;
 /// A step back in running time this large means the running time restarted.
 const TIME_JUMP: u64 = 500_000_000;
@@ -81,6 +82,10 @@ pub struct TrackSetup {
     pub caps_known: bool,
     /// Audio sample rate.
     pub rate: u64,
+    /// Upstream's latency (ns): a live source's frame may reach the recorder this long
+    /// after its running time (a network camera's jitter buffer holds packets up to
+    /// its latency, 2 s for rtspsrc, while it waits for lost ones).
+    pub latency: u64,
 }
 
 /// One encoded frame and what the decisions need to know of it.
@@ -203,6 +208,7 @@ struct Track {
     live: bool,
     caps_known: bool,
     rate: u64,
+    latency: u64,
     ended: bool,
     last_rt: Option<u64>,
     /// The engine's count of running-time restarts when its last frame came.
@@ -311,6 +317,7 @@ impl<P: Clone> Engine<P> {
                     live: t.live,
                     caps_known: t.caps_known,
                     rate: t.rate.max(1),
+                    latency: t.latency,
                     ended: false,
                     last_rt: None,
                     seen_restarts: 0,
@@ -361,17 +368,18 @@ impl<P: Clone> Engine<P> {
     }
 
     /// The running time by which a live timed recording must have ended: its end plus
-    /// `END_GRACE`. None when it has no end yet (not started, paused) or is not live.
+    /// the largest latency of its live sources plus `END_GRACE`. None when it has no
+    /// end yet (not started, paused) or is not live.
     pub fn end_by(&self) -> Option<u64> {
-        let live = self
+        let latency = self
             .tracks
             .iter()
-            .any(|t| self.expected.contains(&t.id) && t.live);
-        if !live || self.timeline.is_paused() {
-            return None;
-        }
+            .filter(|t| self.expected.contains(&t.id) && t.live)
+            .map(|t| t.latency)
+            .max();
+        let latency = latency.filter(|_| !self.timeline.is_paused())?;
         let end = self.timeline.running_time_of(self.timeline.limit()?)?;
-        Some(end.saturating_add(END_GRACE))
+        Some(end.saturating_add(latency).saturating_add(END_GRACE))
     }
 
     /// Whether the engine still needs to know the wall clock.

@@ -19,6 +19,7 @@ fn track(id: usize, kind: Kind, live: bool, caps_known: bool) -> TrackSetup {
         live,
         caps_known,
         rate: 48_000,
+        latency: 0,
     }
 }
 
@@ -971,6 +972,43 @@ fn a_live_timed_recording_ends_on_time_however_far_behind_its_encoder() {
     assert!(written < 40, "{written}");
     // 2 s at 30 fps, less what is in the file: the 6 frames after 1.8 s never came.
     assert_eq!(run.engine.lost(), 60 - written);
+}
+
+/// A network camera's frames reach the recorder up to its jitter buffer's latency
+/// (2 s for rtspsrc) after their running time while it waits for lost packets: a live
+/// timed recording waits that much longer before giving up on them, else a lossy
+/// camera's last second of video is cut.
+#[test]
+fn a_live_timed_recording_waits_its_sources_latency_before_ending() {
+    let limits = Limits {
+        duration: Some(2 * SECOND),
+        ..Limits::default()
+    };
+    let latency = 2 * SECOND;
+    let mut tracks = camera_and_microphone();
+    tracks[VIDEO].latency = latency;
+    tracks[AUDIO].latency = 200 * MS;
+    let mut run = Run::new(limits, tracks);
+    let start = 10 * SECOND;
+    for i in 0..30u64 {
+        run.video_at(start + i * FRAME, i == 0);
+    }
+    let end_by: Vec<u64> = run
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::EndBy(at) => Some(*at),
+            _ => None,
+        })
+        .collect();
+    let end = start + 2 * SECOND;
+    assert_eq!(end_by, [end + latency + END_GRACE], "the largest latency");
+    assert!(
+        !run.engine.time_is_up(end + END_GRACE),
+        "frames still to come"
+    );
+    assert!(!run.engine.time_is_up(end + latency + END_GRACE - 1));
+    assert!(run.engine.time_is_up(end + latency + END_GRACE));
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! changed, and emitted from its thread with the state they were fired in.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use gst::glib;
@@ -565,6 +566,7 @@ impl MediaRecorder {
                             .encoded_caps
                             .as_ref()
                             .map_or(48_000, |c| audio_rate(kind, c)),
+                        latency: s.late_drop.latency.load(Ordering::Relaxed),
                     };
                     (setup, s.encoded_caps.clone())
                 })
