@@ -911,11 +911,15 @@ pub fn ffprobe_streams(path: &Path) -> Vec<String> {
 }
 
 /// What `ffmpeg -v error -xerror` prints decoding `path` (empty for a clean file).
+/// Frames keep their own times (`-fps_mode vfr`, what ffmpeg does writing a real
+/// container): the null muxer's default constant rate rounds a network camera's times
+/// to 1/30 s and calls two frames that land in one slot non-monotonic, a complaint
+/// about its own rounding, not the file (callers check the file's packet times).
 pub fn ffmpeg_errors(path: &Path) -> String {
     let out = std::process::Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-xerror", "-i"])
         .arg(path)
-        .args(["-f", "null", "-"])
+        .args(["-fps_mode", "vfr", "-f", "null", "-"])
         .output()
         .expect("ffmpeg runs");
     String::from_utf8_lossy(&out.stderr).trim().to_string()
