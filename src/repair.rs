@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use gst::glib;
 use gst::prelude::*;
 
+use crate::mediarecorder::containers::{Container, Recovery};
+
 /// What a repaired file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairReport {
@@ -112,13 +114,11 @@ pub fn repair_to(input: &Path, output: &Path) -> Result<RepairReport, glib::Erro
             ),
         ));
     }
-    let format = format_of(input)?;
-    let (demuxer, muxer) = match &format {
-        Format::Mp4 => ("qtdemux", "mp4mux"),
-        Format::Matroska(doc) if doc == "webm" => ("matroskademux", "webmmux"),
-        Format::Matroska(_) => ("matroskademux", "matroskamux"),
-    };
-    let parse = format == Format::Mp4;
+    let Recovery {
+        demuxer,
+        muxer,
+        parse,
+    } = container_of(input)?.recovery();
     let pipeline = gst::Pipeline::with_name("mediarecorder-repair");
     let src = make("filesrc")?;
     src.set_property("location", input.to_string_lossy().as_ref());
@@ -262,25 +262,15 @@ fn is_same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// What a file to repair holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Format {
-    /// WebM or Matroska, by its EBML DocType ("webm", "matroska").
-    Matroska(String),
-    /// ISO BMFF (MP4), by its leading `ftyp` box.
-    Mp4,
+/// The container of a file, from its first bytes: an ISO BMFF (MP4) file's leading
+/// `ftyp` box, or a WebM or Matroska file's EBML DocType.
+fn parse_format(head: &[u8]) -> Option<Container> {
+    let doc_type = parse_doc_type(head);
+    Container::of_file(head.get(4..8) == Some(b"ftyp"), doc_type.as_deref())
 }
 
-/// The format of a file, from its first bytes.
-fn parse_format(head: &[u8]) -> Option<Format> {
-    if head.get(4..8) == Some(b"ftyp") {
-        return Some(Format::Mp4);
-    }
-    parse_doc_type(head).map(Format::Matroska)
-}
-
-/// The format of the file `input`.
-fn format_of(input: &Path) -> Result<Format, glib::Error> {
+/// The container of the file `input`.
+fn container_of(input: &Path) -> Result<Container, glib::Error> {
     let mut head = Vec::new();
     std::fs::File::open(input)
         .and_then(|f| f.take(4096).read_to_end(&mut head))
@@ -523,8 +513,8 @@ mod tests {
         assert_eq!(parse_doc_type(&header[..12]), None);
         assert_eq!(parse_doc_type(b"RIFF\0\0\0\0WAVE"), None);
         assert_eq!(parse_doc_type(&[]), None);
-        assert_eq!(parse_format(&header), Some(Format::Matroska("webm".into())));
-        assert_eq!(parse_format(b"\0\0\0\x18ftypiso6"), Some(Format::Mp4));
+        assert_eq!(parse_format(&header), Some(Container::WebM));
+        assert_eq!(parse_format(b"\0\0\0\x18ftypiso6"), Some(Container::Mp4));
         assert_eq!(parse_format(b"\0\0\0\x18moov"), None);
     }
 

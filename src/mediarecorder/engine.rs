@@ -70,6 +70,22 @@ pub struct Limits {
     /// The container starts every track at the file's start (fragmented MP4): audio
     /// before the first video keyframe cannot be kept.
     pub tracks_start_together: bool,
+    /// How far into an audio packet the container lets a file's audio begin.
+    pub audio_head_cut: HeadCut,
+}
+
+/// How far into an audio packet a file's (or a recording's) start may cut it, the
+/// cut samples skipped by the decoder (see `cut_is_clean`). The container decides
+/// (`Container::audio_head_cut`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HeadCut {
+    /// Anywhere: the packet is cut to the sample.
+    #[default]
+    Anywhere,
+    /// Less than half the packet (with a millisecond to spare), so the next packet
+    /// starts beyond the cut: a packet cut more is left out at a recording's start,
+    /// and at a file boundary goes wholly to the file before it.
+    UnderHalfPacket,
 }
 
 /// A stream taking part, as known when the recording starts.
@@ -621,7 +637,13 @@ impl<P: Clone> Engine<P> {
                 let rate = self.rate_of(frame.track);
                 if kind == Kind::Audio
                     && clip_start > 0
-                    && !cut_is_clean(frame.duration.unwrap_or(0), frame.trim.0, clip_start, rate)
+                    && !cut_is_clean(
+                        self.limits.audio_head_cut,
+                        frame.duration.unwrap_or(0),
+                        frame.trim.0,
+                        clip_start,
+                        rate,
+                    )
                 {
                     // The next packet starts less than half a packet after the start.
                     return;
@@ -887,6 +909,7 @@ impl<P: Clone> Engine<P> {
         let rate = self.rate_of(placed.track);
         let end = placed.end();
         let clean = cut_is_clean(
+            self.limits.audio_head_cut,
             placed.duration.unwrap_or(0),
             placed.trim.0,
             boundary - placed.pts,
@@ -1157,15 +1180,16 @@ fn ns_to_samples(ns: u64, rate: u64) -> u64 {
 }
 
 /// Whether an audio packet of `duration` ns, with `priming` samples already skipped
-/// at its head, may begin a file with `head` more ns cut off. The cut (with the
-/// encoder's priming) becomes the file's Opus pre-skip, and GStreamer 1.22's
-/// matroskamux writes every packet that starts within the pre-skip at time 0: two
-/// blocks at 0, which ffmpeg rejects as non-monotonic. So the cut must stay under half
-/// the packet, with a millisecond to spare for rounding; otherwise the packet is left
-/// out and the next one begins the file.
-fn cut_is_clean(duration: u64, priming: u64, head: u64, rate: u64) -> bool {
-    let priming = priming * 1_000_000_000 / rate.max(1);
-    clean_cut(head + priming, duration + priming)
+/// at its head, may begin a file with `head` more ns cut off, under the container's
+/// rule (see `HeadCut`).
+fn cut_is_clean(rule: HeadCut, duration: u64, priming: u64, head: u64, rate: u64) -> bool {
+    match rule {
+        HeadCut::Anywhere => true,
+        HeadCut::UnderHalfPacket => {
+            let priming = priming * 1_000_000_000 / rate.max(1);
+            clean_cut(head + priming, duration + priming)
+        }
+    }
 }
 
 /// `cut` ns skipped at the head of a packet `full` ns long leaves the next packet's

@@ -20,6 +20,8 @@
 //! Streams whose frames are reordered (B-frames: a DTS apart from the PTS) are left
 //! alone by the caller.
 
+use super::codecs::opus_packet_samples;
+
 /// How long an encoded audio packet lasts, for packets that come without a duration
 /// (depayloaders leave it out: `rtpmp4gdepay`, `rtpopusdepay`). Without it, packets
 /// kept as they are could not be laid end to end.
@@ -47,7 +49,9 @@ impl PacketLength {
             PacketLength::Fixed { samples, rate } => {
                 (rate > 0).then(|| samples * 1_000_000_000 / rate)
             }
-            PacketLength::OpusToc => opus_packet_duration(packet),
+            PacketLength::OpusToc => {
+                opus_packet_samples(packet).map(|samples| samples * 1_000_000_000 / 48_000)
+            }
         }
     }
 }
@@ -114,24 +118,6 @@ impl Bits<'_> {
         }
         Some(v)
     }
-}
-
-/// An Opus packet's duration from its TOC byte (and frame count byte, for code 3).
-fn opus_packet_duration(packet: &[u8]) -> Option<u64> {
-    let toc = *packet.first()?;
-    let config = toc >> 3;
-    // Frame sizes in units of 0.5 ms.
-    let frame = match config {
-        0..=11 => [20, 40, 80, 120][(config % 4) as usize],
-        12..=15 => [20, 40][(config % 2) as usize],
-        _ => [5, 10, 20, 40][(config % 4) as usize],
-    };
-    let frames = match toc & 3 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => u64::from(*packet.get(1)? & 0x3f),
-    };
-    Some(frame * frames * 500_000)
 }
 
 /// A step back shorter than this is jitter; a longer one, a jump of the clock.

@@ -7,255 +7,8 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Container {
-    WebM,
-    Matroska,
-    Mp4,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VideoCodec {
-    Vp8,
-    Vp9,
-    Av1,
-    H264,
-    H265,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AudioCodec {
-    Opus,
-    Vorbis,
-    Aac,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    Video(VideoCodec),
-    Audio(AudioCodec),
-}
-
-impl Codec {
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Codec::Video(v) => v.display_name(),
-            Codec::Audio(a) => a.display_name(),
-        }
-    }
-}
-
-/// A GStreamer element a recording needs, with the Debian package that ships it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Requirement {
-    pub factory: &'static str,
-    pub package: &'static str,
-}
-
-const fn req(factory: &'static str, package: &'static str) -> Requirement {
-    Requirement { factory, package }
-}
-
-const GOOD: &str = "gstreamer1.0-plugins-good";
-const BAD: &str = "gstreamer1.0-plugins-bad";
-const BASE: &str = "gstreamer1.0-plugins-base";
-const UGLY: &str = "gstreamer1.0-plugins-ugly";
-const LIBAV: &str = "gstreamer1.0-libav";
-
-impl Container {
-    pub fn muxer(self) -> Requirement {
-        match self {
-            Container::WebM => req("webmmux", GOOD),
-            Container::Matroska => req("matroskamux", GOOD),
-            Container::Mp4 => req("mp4mux", GOOD),
-        }
-    }
-
-    /// Whether a track may start after the file does (a video track whose first
-    /// frame comes seconds after the audio's): Matroska block times say it;
-    /// fragmented MP4 as `mp4mux` writes it starts every track at the file's start.
-    pub fn tracks_start_late(self) -> bool {
-        self != Container::Mp4
-    }
-
-    /// Whether the file can say which way up its video is shown, so video kept as it
-    /// is need not be turned (MP4's display matrix, written by `displaymatrix`).
-    pub fn says_orientation(self) -> bool {
-        self == Container::Mp4
-    }
-
-    fn accepts(self, codec: Codec) -> bool {
-        use AudioCodec::*;
-        use VideoCodec::*;
-        match (self, codec) {
-            (Container::WebM, Codec::Video(v)) => matches!(v, Vp8 | Vp9 | Av1),
-            (Container::WebM, Codec::Audio(a)) => matches!(a, Opus | Vorbis),
-            (Container::Matroska, _) => true,
-            (Container::Mp4, Codec::Video(v)) => matches!(v, H264 | H265 | Vp9 | Av1),
-            (Container::Mp4, Codec::Audio(a)) => matches!(a, Aac | Opus),
-        }
-    }
-
-    /// The container's name for people.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Container::WebM => "WebM",
-            Container::Matroska => "Matroska",
-            Container::Mp4 => "MP4",
-        }
-    }
-
-    /// The `mime-type` values whose container stores `codec` as it is.
-    pub fn types_keeping(codec: Codec) -> Vec<&'static str> {
-        let kind = match codec {
-            Codec::Video(_) => "video",
-            Codec::Audio(_) => "audio",
-        };
-        [Container::Mp4, Container::Matroska, Container::WebM]
-            .into_iter()
-            .filter(|c| c.accepts(codec))
-            .map(|c| match (kind, c) {
-                ("video", Container::Mp4) => "video/mp4",
-                ("video", Container::Matroska) => "video/x-matroska",
-                ("video", _) => "video/webm",
-                (_, Container::Mp4) => "audio/mp4",
-                (_, Container::Matroska) => "audio/x-matroska",
-                (_, _) => "audio/webm",
-            })
-            .collect()
-    }
-
-    fn default_video(self) -> VideoCodec {
-        match self {
-            Container::WebM => VideoCodec::Vp8,
-            Container::Matroska | Container::Mp4 => VideoCodec::H264,
-        }
-    }
-
-    fn default_audio(self) -> AudioCodec {
-        match self {
-            Container::WebM | Container::Matroska => AudioCodec::Opus,
-            Container::Mp4 => AudioCodec::Aac,
-        }
-    }
-
-    fn subtype(self) -> &'static str {
-        match self {
-            Container::WebM => "webm",
-            Container::Matroska => "x-matroska",
-            Container::Mp4 => "mp4",
-        }
-    }
-
-    /// Codec names as the effective MIME type spells them for this container.
-    fn codec_name(self, codec: Codec) -> &'static str {
-        match (self, codec) {
-            (Container::Mp4, Codec::Video(VideoCodec::H264)) => "avc1",
-            (Container::Mp4, Codec::Video(VideoCodec::H265)) => "hvc1",
-            (Container::Mp4, Codec::Video(VideoCodec::Av1)) => "av01",
-            (Container::Mp4, Codec::Video(VideoCodec::Vp9)) => "vp09",
-            (Container::Mp4, Codec::Audio(AudioCodec::Aac)) => "mp4a",
-            (_, Codec::Video(VideoCodec::Vp8)) => "vp8",
-            (_, Codec::Video(VideoCodec::Vp9)) => "vp9",
-            (_, Codec::Video(VideoCodec::Av1)) => "av1",
-            (_, Codec::Video(VideoCodec::H264)) => "avc1",
-            (_, Codec::Video(VideoCodec::H265)) => "hevc",
-            (_, Codec::Audio(AudioCodec::Opus)) => "opus",
-            (_, Codec::Audio(AudioCodec::Vorbis)) => "vorbis",
-            (_, Codec::Audio(AudioCodec::Aac)) => "mp4a",
-        }
-    }
-}
-
-impl VideoCodec {
-    pub const ALL: [VideoCodec; 5] = [Self::Vp8, Self::Vp9, Self::Av1, Self::H264, Self::H265];
-
-    /// The codec's name for people.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            VideoCodec::Vp8 => "VP8",
-            VideoCodec::Vp9 => "VP9",
-            VideoCodec::Av1 => "AV1",
-            VideoCodec::H264 => "H.264",
-            VideoCodec::H265 => "H.265",
-        }
-    }
-
-    /// Encoder and, where the muxer needs one, the parser after it.
-    pub fn encoder(self) -> Requirement {
-        match self {
-            VideoCodec::Vp8 => req("vp8enc", GOOD),
-            VideoCodec::Vp9 => req("vp9enc", GOOD),
-            VideoCodec::Av1 => req("av1enc", BAD),
-            VideoCodec::H264 => req("x264enc", UGLY),
-            VideoCodec::H265 => req("x265enc", BAD),
-        }
-    }
-
-    pub fn parser(self) -> Option<Requirement> {
-        match self {
-            VideoCodec::Vp8 => None,
-            VideoCodec::Vp9 => None,
-            VideoCodec::Av1 => Some(req("av1parse", BAD)),
-            VideoCodec::H264 => Some(req("h264parse", BAD)),
-            VideoCodec::H265 => Some(req("h265parse", BAD)),
-        }
-    }
-
-    /// The GStreamer media type of the encoded stream.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            VideoCodec::Vp8 => "video/x-vp8",
-            VideoCodec::Vp9 => "video/x-vp9",
-            VideoCodec::Av1 => "video/x-av1",
-            VideoCodec::H264 => "video/x-h264",
-            VideoCodec::H265 => "video/x-h265",
-        }
-    }
-
-    pub fn from_media_type(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.media_type() == name)
-    }
-}
-
-impl AudioCodec {
-    pub const ALL: [AudioCodec; 3] = [Self::Opus, Self::Vorbis, Self::Aac];
-
-    pub fn display_name(self) -> &'static str {
-        match self {
-            AudioCodec::Opus => "Opus",
-            AudioCodec::Vorbis => "Vorbis",
-            AudioCodec::Aac => "AAC",
-        }
-    }
-
-    pub fn encoder(self) -> Requirement {
-        match self {
-            AudioCodec::Opus => req("opusenc", BASE),
-            AudioCodec::Vorbis => req("vorbisenc", BASE),
-            AudioCodec::Aac => req("avenc_aac", LIBAV),
-        }
-    }
-
-    pub fn parser(self) -> Option<Requirement> {
-        match self {
-            AudioCodec::Aac => Some(req("aacparse", GOOD)),
-            _ => None,
-        }
-    }
-
-    pub fn media_type(self) -> &'static str {
-        match self {
-            AudioCodec::Opus => "audio/x-opus",
-            AudioCodec::Vorbis => "audio/x-vorbis",
-            AudioCodec::Aac => "audio/mpeg",
-        }
-    }
-
-    pub fn from_media_type(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.media_type() == name)
-    }
-}
+pub use super::codecs::{AudioCodec, Codec, Requirement, VideoCodec};
+pub use super::containers::Container;
 
 /// What a `mime-type` value asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,11 +170,8 @@ impl RecordingType {
         }
         let (essence, params) = parse_media_type(s)?;
         let (kind, subtype) = essence.split_once('/').unwrap_or_default();
-        let container = match subtype {
-            "webm" => Container::WebM,
-            "x-matroska" | "matroska" => Container::Matroska,
-            "mp4" => Container::Mp4,
-            _ => return Err(MimeError::UnsupportedContainer(essence)),
+        let Some(container) = Container::from_subtype(subtype) else {
+            return Err(MimeError::UnsupportedContainer(essence));
         };
         let audio_only_type = match kind {
             "video" => false,
@@ -515,14 +265,13 @@ impl RecordingType {
 
     /// The full type of a recording, as `video/webm;codecs=vp8,opus`.
     pub fn effective(&self, video: Option<VideoCodec>, audio: Option<AudioCodec>) -> String {
-        let kind = if video.is_some() { "video" } else { "audio" };
         let codecs: Vec<&str> = video
             .map(Codec::Video)
             .into_iter()
             .chain(audio.map(Codec::Audio))
             .map(|c| self.container.codec_name(c))
             .collect();
-        let mut s = format!("{kind}/{}", self.container.subtype());
+        let mut s = self.container.mime_type(video.is_some()).to_string();
         if !codecs.is_empty() {
             s.push_str(";codecs=");
             s.push_str(&codecs.join(","));

@@ -12,6 +12,8 @@ use gst::prelude::*;
 mod branch;
 pub mod chunks;
 mod claim;
+mod codecs;
+pub(crate) mod containers;
 mod dispatcher;
 mod displaymatrix;
 pub mod encoding;

@@ -6,8 +6,8 @@
 //! (Debian 13):
 //! - Both write an Opus block at its PTS plus the track's CodecDelay (the OpusHead
 //!   pre-skip), and every block whose PTS lies within the CodecDelay at 0. So the
-//!   rule that keeps a file's first cut short (`engine::cut_is_clean`) holds for both,
-//!   and so does `matroska_opus_start` for a track's first frame.
+//!   rule that keeps a file's first cut short (`engine::HeadCut::UnderHalfPacket`)
+//!   holds for both, and so does `matroska_opus_start` for a track's first frame.
 //! - They interleave tracks differently. 1.22 (collectpads, as 1.24) takes the
 //!   earliest DTS, or PTS where there is none; 1.26 (ported to GstAggregator in 1.25)
 //!   takes the earliest PTS and ignores DTS. Neither adds the CodecDelay, so an Opus
@@ -16,6 +16,8 @@
 //!   block"). See `OpusOrder` for how each version is kept in file order.
 //! - mp4mux before 1.22.4 writes the Opus pre-skip in the wrong byte order (see
 //!   `mp4_opus_pre_skip`); 1.22.4 and newer write it right.
+
+use super::codecs::opus_packet_samples;
 
 /// GStreamer's version as `gst::version()` gives it: major, minor, micro, nano.
 pub type Version = (u32, u32, u32, u32);
@@ -54,7 +56,7 @@ impl OpusOrder {
             },
             // A frame written at or before its PTS needs nothing: only a delay is
             // out of order (the frames after a file's first cut are past the
-            // pre-skip, see `engine::cut_is_clean`).
+            // pre-skip, see `engine::HeadCut::UnderHalfPacket`).
             OpusOrder::GapAtWrittenTime => OpusPlacement {
                 dts: None,
                 gap_at: (written > pts).then_some(written),
@@ -136,26 +138,6 @@ pub fn first_opus_trim(trim: u16, duration: Option<u64>, packet: &[u8], tail: u6
         .saturating_sub(tail)
         .saturating_sub(ns_to_samples(duration));
     u16::try_from(excess).unwrap_or(u16::MAX).max(trim)
-}
-
-/// The samples (at 48 kHz) an Opus packet decodes to, from its table of contents
-/// (RFC 6716, section 3.1).
-pub fn opus_packet_samples(packet: &[u8]) -> Option<u64> {
-    let toc = *packet.first()?;
-    let config = toc >> 3;
-    // One frame, in samples at 48 kHz: SILK 10/20/40/60 ms, hybrid 10/20 ms, CELT
-    // 2.5/5/10/20 ms.
-    let frame = match config {
-        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
-        12..=15 => [480, 960][usize::from(config % 2)],
-        _ => [120, 240, 480, 960][usize::from(config % 4)],
-    };
-    let frames = match toc & 3 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => u64::from(*packet.get(1)? & 0x3f),
-    };
-    Some(frame * frames)
 }
 
 /// Samples at 48 kHz in `ns`, rounded down.
@@ -277,21 +259,6 @@ mod tests {
                 assert_eq!((decoded, kept), (start, pts), "at {pts} ns");
             }
         }
-    }
-
-    #[test]
-    fn opus_packets_decode_to_what_their_table_of_contents_says() {
-        // CELT 20 ms, one frame (what opusenc makes by default).
-        assert_eq!(opus_packet_samples(&[0xf8, 0]), Some(960));
-        // SILK 60 ms; hybrid 10 ms; CELT 2.5 ms.
-        assert_eq!(opus_packet_samples(&[3 << 3]), Some(2880));
-        assert_eq!(opus_packet_samples(&[12 << 3]), Some(480));
-        assert_eq!(opus_packet_samples(&[16 << 3]), Some(120));
-        // Two frames of 20 ms; code 3 with 3 frames of 10 ms.
-        assert_eq!(opus_packet_samples(&[0xf8 | 1]), Some(1920));
-        assert_eq!(opus_packet_samples(&[(30 << 3) | 3, 3]), Some(1440));
-        assert_eq!(opus_packet_samples(&[(30 << 3) | 3]), None);
-        assert_eq!(opus_packet_samples(&[]), None);
     }
 
     #[test]

@@ -539,6 +539,7 @@ impl MediaRecorder {
                 file_size: (settings.max_file_size > 0).then_some(settings.max_file_size),
                 align_to_clock: settings.segment_align == SegmentAlign::Clock,
                 tracks_start_together: !rtype.container.tracks_start_late(),
+                audio_head_cut: rtype.container.audio_head_cut(),
             },
             writer: WriterConfig {
                 container: rtype.container,

@@ -15,9 +15,9 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter, Mark};
+use super::containers::{Container, OpusPreSkip};
 use super::displaymatrix;
-use super::mimetype::Container;
-use super::muxers::{first_opus_trim, matroska_opus_start, mp4_opus_pre_skip, OpusOrder, Version};
+use super::muxers::{first_opus_trim, matroska_opus_start, Version};
 use super::timeline::Kind;
 
 /// What a session reports from its own threads.
@@ -88,17 +88,15 @@ pub struct MuxSession {
     pipeline: gst::Pipeline,
     location: Option<PathBuf>,
     sources: Vec<(usize, gst_app::AppSrc)>,
-    /// WebM or Matroska: Opus frames are kept in the order of their written time.
-    matroska: bool,
-    opus_order: OpusOrder,
-    gst_version: Version,
-    /// Per source, in WebM or Matroska: the Opus pre-skip its frames are written
-    /// after, kept here as it is set rather than read from the caps per frame; 0 for
-    /// other tracks and containers.
+    /// How the container's muxer writes the Opus pre-skip.
+    opus: OpusPreSkip,
+    /// Per source, where the muxer writes Opus blocks after a CodecDelay: the
+    /// pre-skip its frames are written after, kept here as it is set rather than read
+    /// from the caps per frame; 0 for other tracks and containers.
     written_delay: Vec<AtomicU32>,
-    /// Per source, in WebM or Matroska: the trim (samples) of an Opus track's first
-    /// frame, set by `set_opus_pre_skip` and applied with that frame; `NO_TRIM` once
-    /// applied or for other tracks.
+    /// Per source, where the muxer writes a CodecDelay: the trim (samples) of an Opus
+    /// track's first frame, set by `set_opus_pre_skip` and applied with that frame;
+    /// `NO_TRIM` once applied or for other tracks.
     first_trim: Vec<AtomicU32>,
     /// Per source: a frame was dropped, so video waits for the next keyframe.
     resync: Vec<AtomicBool>,
@@ -116,49 +114,42 @@ fn make(factory: &str) -> Result<gst::Element, glib::Error> {
     })
 }
 
-/// Opus caps with the OpusHead's pre-skip (bytes 10-11, little endian) replaced.
-fn with_pre_skip(caps: &gst::Caps, samples: u16) -> Option<gst::Caps> {
-    let s = caps.structure(0)?;
-    if s.name() != "audio/x-opus" {
-        return None;
-    }
-    let headers = s.get::<gst::ArrayRef>("streamheader").ok()?;
-    let mut patched = Vec::new();
-    for (i, value) in headers.iter().enumerate() {
-        let buffer = value.get::<gst::Buffer>().ok()?;
-        if i == 0 {
-            let mut head = buffer.map_readable().ok()?.to_vec();
-            if head.len() < 12 || !head.starts_with(b"OpusHead") {
-                return None;
-            }
-            head[10..12].copy_from_slice(&samples.to_le_bytes());
-            let mut b = gst::Buffer::from_mut_slice(head);
-            b.get_mut()?.set_flags(gst::BufferFlags::HEADER);
-            patched.push(b.to_send_value());
-        } else {
-            patched.push(buffer.to_send_value());
-        }
-    }
-    let mut caps = caps.clone();
-    caps.make_mut()
-        .structure_mut(0)?
-        .set("streamheader", gst::Array::from_values(patched));
-    Some(caps)
-}
-
-/// The OpusHead's pre-skip (samples at 48 kHz) in Opus caps.
-fn opus_pre_skip(caps: &gst::CapsRef) -> Option<u16> {
+/// The stream headers of Opus caps and the bytes of the first, the OpusHead.
+fn opus_head(caps: &gst::CapsRef) -> Option<(gst::ArrayRef<'_>, Vec<u8>)> {
     let s = caps.structure(0)?;
     if s.name() != "audio/x-opus" {
         return None;
     }
     let headers = s.get::<gst::ArrayRef>("streamheader").ok()?;
     let head = headers.iter().next()?.get::<gst::Buffer>().ok()?;
-    let head = head.map_readable().ok()?;
-    if head.len() < 12 || !head.starts_with(b"OpusHead") {
-        return None;
-    }
-    Some(u16::from_le_bytes([head[10], head[11]]))
+    let head = head.map_readable().ok()?.to_vec();
+    (head.len() >= 12 && head.starts_with(b"OpusHead")).then_some((headers, head))
+}
+
+/// The OpusHead's pre-skip (samples at 48 kHz, bytes 10-11, little endian) in Opus
+/// caps.
+fn opus_pre_skip(caps: &gst::CapsRef) -> Option<u16> {
+    opus_head(caps).map(|(_, head)| u16::from_le_bytes([head[10], head[11]]))
+}
+
+/// Opus caps with the OpusHead's pre-skip replaced.
+fn with_pre_skip(caps: &gst::Caps, samples: u16) -> Option<gst::Caps> {
+    let (headers, mut head) = opus_head(caps)?;
+    head[10..12].copy_from_slice(&samples.to_le_bytes());
+    let mut first = gst::Buffer::from_mut_slice(head);
+    first.get_mut()?.set_flags(gst::BufferFlags::HEADER);
+    let patched = std::iter::once(Some(first.to_send_value()))
+        .chain(headers.iter().skip(1).map(|v| {
+            v.get::<gst::Buffer>()
+                .ok()
+                .map(|b: gst::Buffer| b.to_send_value())
+        }))
+        .collect::<Option<Vec<_>>>()?;
+    let mut caps = caps.clone();
+    caps.make_mut()
+        .structure_mut(0)?
+        .set("streamheader", gst::Array::from_values(patched));
+    Some(caps)
 }
 
 /// Write errors from the sink say what failed ("Error while seeking in file") but not
@@ -185,27 +176,15 @@ fn name_the_file(
     )
 }
 
-/// Where a buffer of `container`'s muxer stands in its stream: WebM and Matroska
-/// clusters begin with a keyframe buffer that is not a header; an MP4 fragment begins
-/// with the buffer holding its `moof` box (mp4mux writes each box as a buffer).
+/// Where a buffer of `container`'s muxer stands in its stream.
 fn mark_of(container: Container, buffer: &gst::BufferRef, data: &[u8]) -> Mark {
-    let time = buffer.pts().map(gst::ClockTime::nseconds);
-    match container {
-        Container::WebM | Container::Matroska => {
-            let flags = buffer.flags();
-            match time {
-                Some(ts)
-                    if !flags.contains(gst::BufferFlags::DELTA_UNIT)
-                        && !flags.contains(gst::BufferFlags::HEADER) =>
-                {
-                    Mark::Cluster(ts)
-                }
-                _ => Mark::Within(time),
-            }
-        }
-        Container::Mp4 if data.get(4..8) == Some(&b"moof"[..]) => Mark::Fragment,
-        Container::Mp4 => Mark::Within(time),
-    }
+    let flags = buffer.flags();
+    container.mark(
+        buffer.pts().map(gst::ClockTime::nseconds),
+        !flags.contains(gst::BufferFlags::DELTA_UNIT),
+        flags.contains(gst::BufferFlags::HEADER),
+        data,
+    )
 }
 
 impl MuxSession {
@@ -219,26 +198,13 @@ impl MuxSession {
     ) -> Result<Self, glib::Error> {
         let pipeline = gst::Pipeline::with_name("mediarecorder-mux");
         let muxer = make(config.container.muxer().factory)?;
-        match config.container {
-            Container::WebM | Container::Matroska => {
-                let cluster = i64::try_from(config.cluster_duration.nseconds()).unwrap_or(i64::MAX);
-                muxer.set_property("min-cluster-duration", cluster.min(500_000_000));
-                muxer.set_property("max-cluster-duration", cluster.max(1_000_000_000));
-                if config.location.is_none() {
-                    muxer.set_property("streamable", true);
-                }
-            }
-            Container::Mp4 => {
-                // Fragmented, as browsers write MP4: a crash loses at most a fragment.
-                let fragment_ms = u32::try_from(config.cluster_duration.mseconds())
-                    .unwrap_or(u32::MAX)
-                    .max(100);
-                muxer.set_property("fragment-duration", fragment_ms);
-                if config.location.is_none() {
-                    muxer.set_property("streamable", true);
-                }
-            }
+        let settings = config
+            .container
+            .muxer_settings(config.cluster_duration, config.location.is_none());
+        for (name, value) in settings {
+            muxer.set_property_from_value(name, &value);
         }
+        let opus = config.container.opus_pre_skip(config.gst_version);
         let sink = match &config.location {
             Some(path) => {
                 let sink = make("filesink")?;
@@ -269,12 +235,11 @@ impl MuxSession {
             if let Some(matrix) = matrix {
                 Self::write_display_matrix(&muxer, matrix);
             }
-            // The pre-skip mp4mux is to write, from the start: changed later, the caps
-            // could reach the muxer after it began the track and fail the stream.
-            let caps = match (config.container, opus_pre_skip(&caps)) {
-                (Container::Mp4, Some(samples)) => {
-                    with_pre_skip(&caps, mp4_opus_pre_skip(config.gst_version, samples))
-                        .unwrap_or(caps)
+            // The pre-skip as the muxer is to be given it, from the start (see
+            // `OpusPreSkip::OpusBox`).
+            let caps = match opus_pre_skip(&caps) {
+                Some(samples) if opus.given(samples) != samples => {
+                    with_pre_skip(&caps, opus.given(samples)).unwrap_or(caps)
                 }
                 _ => caps,
             };
@@ -394,7 +359,6 @@ impl MuxSession {
             }));
         }
         started.store(true, Ordering::SeqCst);
-        let matroska = matches!(config.container, Container::WebM | Container::Matroska);
         Ok(MuxSession {
             pipeline,
             location: config.location.clone(),
@@ -403,18 +367,16 @@ impl MuxSession {
             written_delay: sources
                 .iter()
                 .map(|(_, src)| {
-                    let pre_skip = matroska
-                        .then(|| src.caps())
-                        .flatten()
+                    let pre_skip = opus
+                        .delayed_order()
+                        .and_then(|_| src.caps())
                         .and_then(|caps| opus_pre_skip(&caps));
                     AtomicU32::new(u32::from(pre_skip.unwrap_or(0)))
                 })
                 .collect(),
             dropped: config.dropped.clone(),
             sources,
-            matroska,
-            opus_order: OpusOrder::for_version(config.gst_version),
-            gst_version: config.gst_version,
+            opus,
             cutter,
             done,
         })
@@ -539,12 +501,13 @@ impl MuxSession {
             );
         }
         let delay = self.written_delay[pos].load(Ordering::Relaxed);
-        if let (Some(pts), true) = (buffer.pts(), delay > 0) {
+        if let (Some(pts), Some(order), true) = (buffer.pts(), self.opus.delayed_order(), delay > 0)
+        {
             // matroskamux writes an Opus block at its PTS plus the CodecDelay but
             // interleaves without it, so a block could go before a video block of an
             // earlier time, which Chromium's Media Source Extensions refuse ("a block
             // with a timecode before the previous block"). See `OpusOrder`.
-            let placed = self.opus_order.place(pts.nseconds(), delay as u16);
+            let placed = order.place(pts.nseconds(), delay as u16);
             if let Some(dts) = placed.dts {
                 buffer
                     .make_mut()
@@ -574,7 +537,7 @@ impl MuxSession {
             .1
             .caps()
             .is_some_and(|caps| opus_pre_skip(&caps).is_some());
-        if self.matroska && opus {
+        if opus && self.opus.delayed_order().is_some() {
             self.first_trim[pos].store(u32::from(samples), Ordering::Relaxed);
         } else {
             self.patch_pre_skip(pos, samples);
@@ -584,14 +547,9 @@ impl MuxSession {
     fn patch_pre_skip(&self, pos: usize, samples: u16) {
         let src = &self.sources[pos].1;
         let Some(caps) = src.caps() else { return };
-        let written = if self.matroska {
-            samples
-        } else {
-            mp4_opus_pre_skip(self.gst_version, samples)
-        };
-        if let Some(patched) = with_pre_skip(&caps, written) {
+        if let Some(patched) = with_pre_skip(&caps, self.opus.given(samples)) {
             src.set_caps(Some(&patched));
-            if self.matroska {
+            if self.opus.delayed_order().is_some() {
                 self.written_delay[pos].store(u32::from(samples), Ordering::Relaxed);
             }
         }

@@ -1,0 +1,181 @@
+//! The codecs a recording can hold: their names, the GStreamer elements that encode and
+//! parse them (with the Debian package shipping each), their media types, and what an
+//! Opus packet's own bytes say about its length.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    Vp8,
+    Vp9,
+    Av1,
+    H264,
+    H265,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    Opus,
+    Vorbis,
+    Aac,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Video(VideoCodec),
+    Audio(AudioCodec),
+}
+
+impl Codec {
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Codec::Video(v) => v.display_name(),
+            Codec::Audio(a) => a.display_name(),
+        }
+    }
+}
+
+/// A GStreamer element a recording needs, with the Debian package that ships it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement {
+    pub factory: &'static str,
+    pub package: &'static str,
+}
+
+pub(super) const fn req(factory: &'static str, package: &'static str) -> Requirement {
+    Requirement { factory, package }
+}
+
+pub(super) const GOOD: &str = "gstreamer1.0-plugins-good";
+const BAD: &str = "gstreamer1.0-plugins-bad";
+const BASE: &str = "gstreamer1.0-plugins-base";
+const UGLY: &str = "gstreamer1.0-plugins-ugly";
+const LIBAV: &str = "gstreamer1.0-libav";
+
+impl VideoCodec {
+    pub const ALL: [VideoCodec; 5] = [Self::Vp8, Self::Vp9, Self::Av1, Self::H264, Self::H265];
+
+    /// The codec's name for people.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            VideoCodec::Vp8 => "VP8",
+            VideoCodec::Vp9 => "VP9",
+            VideoCodec::Av1 => "AV1",
+            VideoCodec::H264 => "H.264",
+            VideoCodec::H265 => "H.265",
+        }
+    }
+
+    /// Encoder and, where the muxer needs one, the parser after it.
+    pub fn encoder(self) -> Requirement {
+        match self {
+            VideoCodec::Vp8 => req("vp8enc", GOOD),
+            VideoCodec::Vp9 => req("vp9enc", GOOD),
+            VideoCodec::Av1 => req("av1enc", BAD),
+            VideoCodec::H264 => req("x264enc", UGLY),
+            VideoCodec::H265 => req("x265enc", BAD),
+        }
+    }
+
+    pub fn parser(self) -> Option<Requirement> {
+        match self {
+            VideoCodec::Vp8 => None,
+            VideoCodec::Vp9 => None,
+            VideoCodec::Av1 => Some(req("av1parse", BAD)),
+            VideoCodec::H264 => Some(req("h264parse", BAD)),
+            VideoCodec::H265 => Some(req("h265parse", BAD)),
+        }
+    }
+
+    /// The GStreamer media type of the encoded stream.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            VideoCodec::Vp8 => "video/x-vp8",
+            VideoCodec::Vp9 => "video/x-vp9",
+            VideoCodec::Av1 => "video/x-av1",
+            VideoCodec::H264 => "video/x-h264",
+            VideoCodec::H265 => "video/x-h265",
+        }
+    }
+
+    pub fn from_media_type(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.media_type() == name)
+    }
+}
+
+impl AudioCodec {
+    pub const ALL: [AudioCodec; 3] = [Self::Opus, Self::Vorbis, Self::Aac];
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            AudioCodec::Opus => "Opus",
+            AudioCodec::Vorbis => "Vorbis",
+            AudioCodec::Aac => "AAC",
+        }
+    }
+
+    pub fn encoder(self) -> Requirement {
+        match self {
+            AudioCodec::Opus => req("opusenc", BASE),
+            AudioCodec::Vorbis => req("vorbisenc", BASE),
+            AudioCodec::Aac => req("avenc_aac", LIBAV),
+        }
+    }
+
+    pub fn parser(self) -> Option<Requirement> {
+        match self {
+            AudioCodec::Aac => Some(req("aacparse", GOOD)),
+            _ => None,
+        }
+    }
+
+    pub fn media_type(self) -> &'static str {
+        match self {
+            AudioCodec::Opus => "audio/x-opus",
+            AudioCodec::Vorbis => "audio/x-vorbis",
+            AudioCodec::Aac => "audio/mpeg",
+        }
+    }
+
+    pub fn from_media_type(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.media_type() == name)
+    }
+}
+
+/// The samples (at 48 kHz) an Opus packet decodes to, from its table of contents
+/// (RFC 6716, section 3.1).
+pub fn opus_packet_samples(packet: &[u8]) -> Option<u64> {
+    let toc = *packet.first()?;
+    let config = toc >> 3;
+    // One frame, in samples at 48 kHz: SILK 10/20/40/60 ms, hybrid 10/20 ms, CELT
+    // 2.5/5/10/20 ms.
+    let frame = match config {
+        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
+        12..=15 => [480, 960][usize::from(config % 2)],
+        _ => [120, 240, 480, 960][usize::from(config % 4)],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u64::from(*packet.get(1)? & 0x3f),
+    };
+    Some(frame * frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opus_packets_decode_to_what_their_table_of_contents_says() {
+        // CELT 20 ms, one frame (what opusenc makes by default).
+        assert_eq!(opus_packet_samples(&[0xf8, 0]), Some(960));
+        // SILK 60 ms; hybrid 10 ms; CELT 2.5 ms.
+        assert_eq!(opus_packet_samples(&[3 << 3]), Some(2880));
+        assert_eq!(opus_packet_samples(&[12 << 3]), Some(480));
+        assert_eq!(opus_packet_samples(&[16 << 3]), Some(120));
+        // Two frames of 20 ms; code 3 with 3 frames of 10 ms.
+        assert_eq!(opus_packet_samples(&[0xf8 | 1]), Some(1920));
+        assert_eq!(opus_packet_samples(&[(30 << 3) | 3, 3]), Some(1440));
+        assert_eq!(opus_packet_samples(&[(30 << 3) | 3]), None);
+        assert_eq!(opus_packet_samples(&[]), None);
+    }
+}
