@@ -937,21 +937,28 @@ impl<P: Clone> Engine<P> {
     }
 
     fn write_previous(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
-        let rt = self.timeline.running_time_of(placed.pts);
-        if let Some(file) = self.previous.as_mut() {
-            out.push(Action::Write(write(
-                file,
-                placed,
-                counts,
-                rt,
-                &mut self.losses,
-            )));
-        }
+        self.write_to(true, placed, counts, out);
     }
 
     fn write_current(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
+        self.write_to(false, placed, counts, out);
+    }
+
+    /// Writes a placed frame to the previous file, or else to the current one.
+    fn write_to(
+        &mut self,
+        previous: bool,
+        placed: Placed<P>,
+        counts: bool,
+        out: &mut Vec<Action<P>>,
+    ) {
         let rt = self.timeline.running_time_of(placed.pts);
-        if let Some(file) = self.current.as_mut() {
+        let file = if previous {
+            self.previous.as_mut()
+        } else {
+            self.current.as_mut()
+        };
+        if let Some(file) = file {
             out.push(Action::Write(write(
                 file,
                 placed,

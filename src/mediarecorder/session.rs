@@ -671,7 +671,7 @@ pub(super) mod fifo_session {
 
 #[cfg(test)]
 mod tests {
-    use super::fifo_session::{fifo_session, FifoSession};
+    use super::fifo_session::fifo_session;
     use super::*;
     use std::io::Read;
 
@@ -679,14 +679,8 @@ mod tests {
     /// read slowly: the frames waiting for it stay bounded, and the rest are counted.
     #[test]
     fn a_slow_writer_holds_a_bounded_queue() {
-        let FifoSession {
-            dir,
-            fifo,
-            config,
-            dropped,
-            caps,
-        } = fifo_session("slow");
-        let reader_path = fifo.clone();
+        let slow = fifo_session("slow");
+        let reader_path = slow.fifo.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_reader = stop.clone();
         let reader = std::thread::spawn(move || {
@@ -700,8 +694,8 @@ mod tests {
             }
         });
         let session = MuxSession::start(
-            &config,
-            &[(0, Kind::Video, caps)],
+            &slow.config,
+            &[(0, Kind::Video, slow.caps)],
             Arc::new(|| false),
             Arc::new(|_| {}),
         )
@@ -726,13 +720,14 @@ mod tests {
         assert!(queued <= MAX_QUEUED_BYTES, "{queued} bytes queued");
         // About the half that did not fit was dropped, with the deltas after it.
         assert!(
-            dropped.load(Ordering::Relaxed) >= 450,
-            "{dropped:?} dropped"
+            slow.dropped.load(Ordering::Relaxed) >= 450,
+            "{:?} dropped",
+            slow.dropped
         );
         stop.store(true, Ordering::Relaxed);
         let report = session.finish(Duration::from_millis(200));
         assert!(!report.finalized);
         let _ = reader.join();
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&slow.dir);
     }
 }
