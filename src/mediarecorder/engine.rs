@@ -79,12 +79,13 @@ pub struct Limits {
 /// (`Container::audio_head_cut`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum HeadCut {
-    /// Anywhere: the packet is cut to the sample.
-    #[default]
+    /// Anywhere: the packet is cut to the sample (for a container that can drop the
+    /// head of a track's first packet).
     Anywhere,
     /// Less than half the packet (with a millisecond to spare), so the next packet
     /// starts beyond the cut: a packet cut more is left out at a recording's start,
     /// and at a file boundary goes wholly to the file before it.
+    #[default]
     UnderHalfPacket,
 }
 
