@@ -64,3 +64,36 @@ fn mp4_files_begin_their_audio_less_than_half_a_packet_into_a_packet() {
     }
     assert_eq!(files, 6);
 }
+
+/// mp4mux takes a track's caps once, and Opus caps carry the pre-skip, which is known
+/// only with the track's first frame in the file (the encoder's priming, or the head
+/// cut off at a boundary). Files after the first begin with a pre-skip of their own.
+#[test]
+fn opus_in_mp4_segments_each_take_their_pre_skip() {
+    init();
+    let dir = tmp_dir("mp4_opus_segments");
+    let p = launch(&format!(
+        "mediarecorder name=r mime-type=video/mp4;codecs=avc1,opus duration=3000 \
+         max-file-duration=1000 location={}/rec-%02d.mp4 \
+         videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
+         audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=2 ! r.",
+        dir.display()
+    ));
+    expect_eos(&p, Duration::from_secs(20));
+    drop(p);
+    for n in 0..3 {
+        let path = dir.join(format!("rec-{n:02}.mp4"));
+        assert_eq!(
+            ffprobe_streams(&path)
+                .iter()
+                .map(|s| s.split(',').take(2).collect::<Vec<_>>().join(","))
+                .collect::<Vec<_>>(),
+            ["video,h264", "audio,opus"],
+            "{}",
+            path.display()
+        );
+        let samples = ffprobe_audio_samples(&path);
+        assert!(samples > 40_000, "{}: {samples} samples", path.display());
+        assert_eq!(ffmpeg_errors(&path), "", "{}", path.display());
+    }
+}

@@ -37,10 +37,18 @@ impl fmt::Display for MimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MimeError::Malformed(why) => write!(f, "malformed MIME type: {why}"),
-            MimeError::UnsupportedContainer(t) => write!(
-                f,
-                "unsupported container type '{t}' (supported: video/webm, audio/webm, video/x-matroska, audio/x-matroska, video/mp4, audio/mp4)"
-            ),
+            MimeError::UnsupportedContainer(t) => {
+                let supported: Vec<&str> = Container::ALL
+                    .into_iter()
+                    .rev()
+                    .flat_map(|c| [c.mime_type(true), c.mime_type(false)])
+                    .collect();
+                write!(
+                    f,
+                    "unsupported container type '{t}' (supported: {})",
+                    supported.join(", ")
+                )
+            }
             MimeError::UnknownCodec(c) => write!(f, "unknown codec '{c}'"),
             MimeError::CodecNotInContainer { codec, container } => {
                 write!(f, "codec '{codec}' cannot be stored in {container}")
@@ -336,6 +344,11 @@ mod tests {
             CodecNotInContainer { .. }
         ));
         assert!(matches!(err("video/ogg"), UnsupportedContainer(_)));
+        assert_eq!(
+            err("video/ogg").to_string(),
+            "unsupported container type 'video/ogg' (supported: video/webm, audio/webm, \
+             video/x-matroska, audio/x-matroska, video/mp4, audio/mp4)"
+        );
         assert!(matches!(err("text/webm"), UnsupportedContainer(_)));
         assert!(matches!(err("video/webm;codecs=foo"), UnknownCodec(_)));
         assert!(matches!(err("audio/webm;codecs=vp8"), VideoInAudioType(_)));

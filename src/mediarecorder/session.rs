@@ -90,6 +90,9 @@ pub struct MuxSession {
     sources: Vec<(usize, gst_app::AppSrc)>,
     /// How the container's muxer writes the Opus pre-skip.
     opus: OpusPreSkip,
+    /// Per source: Opus caps not set yet, for a muxer that takes the pre-skip once
+    /// (`OpusPreSkip::OpusBox`); set with the pre-skip of the track's first frame.
+    deferred_caps: Vec<Mutex<Option<gst::Caps>>>,
     /// Per source, where the muxer writes Opus blocks after a CodecDelay: the
     /// pre-skip its frames are written after, kept here as it is set rather than read
     /// from the caps per frame; 0 for other tracks and containers.
@@ -230,26 +233,25 @@ impl MuxSession {
             .map_err(|e| glib::Error::new(gst::CoreError::Negotiation, &e.to_string()))?;
 
         let mut sources = Vec::new();
+        let mut deferred_caps = Vec::new();
         for (stream, kind, caps) in tracks {
             let (caps, matrix) = displaymatrix::take_mark(caps);
             if let Some(matrix) = matrix {
                 Self::write_display_matrix(&muxer, matrix);
             }
-            // The pre-skip as the muxer is to be given it, from the start (see
-            // `OpusPreSkip::OpusBox`).
-            let caps = match opus_pre_skip(&caps) {
-                Some(samples) if opus.given(samples) != samples => {
-                    with_pre_skip(&caps, opus.given(samples)).unwrap_or(caps)
-                }
-                _ => caps,
-            };
+            // Opus caps for a muxer that takes the pre-skip once, in the caps (see
+            // `OpusPreSkip::OpusBox`), wait for the track's first frame.
+            let deferred = opus_pre_skip(&caps).is_some() && opus.delayed_order().is_none();
             let src = gst_app::AppSrc::builder()
                 .name(format!("track{stream}"))
-                .caps(&caps)
                 .format(gst::Format::Time)
                 .is_live(false)
                 .max_bytes(0)
                 .build();
+            if !deferred {
+                src.set_caps(Some(&caps));
+            }
+            deferred_caps.push(Mutex::new(deferred.then(|| caps.clone())));
             pipeline
                 .add(&src)
                 .map_err(|e| glib::Error::new(gst::CoreError::Failed, &e.to_string()))?;
@@ -376,6 +378,7 @@ impl MuxSession {
                 .collect(),
             dropped: config.dropped.clone(),
             sources,
+            deferred_caps,
             opus,
             cutter,
             done,
@@ -468,6 +471,12 @@ impl MuxSession {
             return false;
         }
         resync.store(false, Ordering::Relaxed);
+        if let Some(caps) = self.deferred_caps[pos].lock().unwrap().take() {
+            // No pre-skip came before the first frame: the encoder's.
+            let samples = opus_pre_skip(&caps).unwrap_or(0);
+            let caps = with_pre_skip(&caps, self.opus.given(samples)).unwrap_or(caps);
+            src.set_caps(Some(&caps));
+        }
         let mut buffer = buffer;
         let trim = self.first_trim[pos].swap(NO_TRIM, Ordering::Relaxed);
         if let Ok(trim) = u16::try_from(trim) {
@@ -537,7 +546,11 @@ impl MuxSession {
             .1
             .caps()
             .is_some_and(|caps| opus_pre_skip(&caps).is_some());
-        if opus && self.opus.delayed_order().is_some() {
+        let deferred = self.deferred_caps[pos].lock().unwrap().take();
+        if let Some(caps) = deferred {
+            let caps = with_pre_skip(&caps, self.opus.given(samples)).unwrap_or(caps);
+            self.sources[pos].1.set_caps(Some(&caps));
+        } else if opus && self.opus.delayed_order().is_some() {
             self.first_trim[pos].store(u32::from(samples), Ordering::Relaxed);
         } else {
             self.patch_pre_skip(pos, samples);
