@@ -25,9 +25,6 @@ use gst::glib;
 use super::journal;
 use super::naming;
 
-/// Names tried before a pattern gives up.
-const MAX_NAME_TRIES: u32 = 1000;
-
 /// What is at a name before a recording takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
@@ -192,13 +189,9 @@ impl Names {
         if !self.pattern {
             Box::new(std::iter::once(PathBuf::from(&self.location)))
         } else if self.indexed {
-            Box::new((0..MAX_NAME_TRIES).map(move |_| self.expand(take())))
+            Box::new((0..naming::MAX_NAME_TRIES).map(move |_| self.expand(take())))
         } else {
-            let first = self.expand(take());
-            Box::new(
-                std::iter::once(first.clone())
-                    .chain((1..MAX_NAME_TRIES).map(move |n| naming::with_suffix(&first, n))),
-            )
+            Box::new(naming::suffixed_names(self.expand(take())))
         }
     }
 }
@@ -308,7 +301,7 @@ pub fn claim(names: &Names) -> Result<Claimed, glib::Error> {
     }
     Err(refused(
         location,
-        format!("no free name after {MAX_NAME_TRIES} tries"),
+        format!("no free name after {} tries", naming::MAX_NAME_TRIES),
     ))
 }
 

@@ -532,7 +532,7 @@ impl MediaRecorder {
 /// Free bytes on the file system holding `path`, for `min-free-bytes`.
 fn free_bytes(path: &std::path::Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
-    let folder = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let folder = super::naming::folder_of(path);
     let folder = std::ffi::CString::new(folder.as_os_str().as_bytes()).ok()?;
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a statvfs the call fills in.
