@@ -31,6 +31,7 @@ mod pads;
 mod recorder;
 mod recording;
 mod recovery;
+mod resync;
 mod retention;
 mod ring;
 mod session;
