@@ -239,6 +239,56 @@ mod tests {
     use super::*;
     use crate::mediarecorder::session::fifo_session::{fifo_session, FifoSession};
     use std::io::Read;
+    use std::thread::JoinHandle;
+
+    /// A video file opening into a FIFO, on a thread of its own: the open blocks until
+    /// a reader comes (as a stalled network share would).
+    struct Opening {
+        dir: PathBuf,
+        fifo: PathBuf,
+        dropped: Arc<AtomicU64>,
+        handle: SessionHandle,
+        opener: JoinHandle<Result<(), glib::Error>>,
+    }
+
+    fn opening(name: &str) -> Opening {
+        let FifoSession {
+            dir,
+            fifo,
+            config,
+            dropped,
+            caps,
+        } = fifo_session(name);
+        let (handle, request) = SessionHandle::opening(
+            config,
+            None,
+            vec![(0, Kind::Video, caps)],
+            Arc::new(|| false),
+            Arc::new(|_| {}),
+        );
+        let opener = std::thread::spawn(move || request.open());
+        Opening {
+            dir,
+            fifo,
+            dropped,
+            handle,
+            opener,
+        }
+    }
+
+    impl Opening {
+        /// A reader arrives: the file opens. Returns all that is written to it.
+        fn read(self) -> (SessionHandle, JoinHandle<Vec<u8>>, PathBuf) {
+            let mut reader = std::fs::File::open(&self.fifo).unwrap();
+            let reading = std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let _ = reader.read_to_end(&mut all);
+                all
+            });
+            self.opener.join().unwrap().expect("the session opens");
+            (self.handle, reading, self.dir)
+        }
+    }
 
     fn frame(i: u64) -> gst::Buffer {
         let mut buffer = gst::Buffer::from_slice(vec![i as u8; 1000]);
@@ -248,44 +298,27 @@ mod tests {
         buffer
     }
 
-    /// The path is a FIFO, so opening blocks until a reader comes (as a stalled network
-    /// share would): frames handed over meanwhile return at once and are written, in
-    /// order, once the file is open.
+    /// Frames handed over while the file opens return at once and are written, in
+    /// order, once it is open.
     #[test]
     fn frames_wait_in_order_while_the_file_opens() {
-        let FifoSession {
-            dir,
-            fifo,
-            config,
-            dropped,
-            caps,
-        } = fifo_session("slow-open");
-        let (handle, request) = SessionHandle::opening(
-            config,
-            None,
-            vec![(0, Kind::Video, caps)],
-            Arc::new(|| false),
-            Arc::new(|_| {}),
-        );
-        let opener = std::thread::spawn(move || request.open());
+        let file = opening("slow-open");
+        let dropped = file.dropped.clone();
         let started = std::time::Instant::now();
         for i in 0..30 {
-            handle.push(0, frame(i));
+            file.handle.push(0, frame(i));
         }
         assert!(
             started.elapsed() < Duration::from_millis(500),
             "push blocked"
         );
-        assert!(!opener.is_finished(), "the FIFO open should still block");
-        assert_eq!(handle.bytes_written(), 0);
-        // A reader arrives: the file opens and what waited is written.
-        let mut reader = std::fs::File::open(&fifo).unwrap();
-        let reading = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = reader.read_to_end(&mut all);
-            all
-        });
-        opener.join().unwrap().expect("the session opens");
+        assert!(
+            !file.opener.is_finished(),
+            "the FIFO open should still block"
+        );
+        assert_eq!(file.handle.bytes_written(), 0);
+        // What waited is written once the file opens.
+        let (handle, reading, dir) = file.read();
         for i in 30..40 {
             handle.push(0, frame(i));
         }
@@ -326,21 +359,8 @@ mod tests {
     /// decode to broken pictures.
     #[test]
     fn after_drops_while_opening_video_resumes_at_a_keyframe() {
-        let FifoSession {
-            dir,
-            fifo,
-            config,
-            dropped,
-            caps,
-        } = fifo_session("slow-open-full");
-        let (handle, request) = SessionHandle::opening(
-            config,
-            None,
-            vec![(0, Kind::Video, caps)],
-            Arc::new(|| false),
-            Arc::new(|_| {}),
-        );
-        let opener = std::thread::spawn(move || request.open());
+        let file = opening("slow-open-full");
+        let dropped = file.dropped.clone();
         const MIB: usize = 1 << 20;
         // Frame `i` is 1 MiB of byte `i + 1`; frame 0 is a keyframe, the rest deltas.
         let frame = |i: u8, keyframe: bool| {
@@ -356,16 +376,10 @@ mod tests {
         let bound = (MAX_QUEUED_BYTES as usize / MIB) as u8;
         // The bound's worth waits; the next 8 frames are dropped.
         for i in 0..bound + 8 {
-            handle.push(0, frame(i, i == 0));
+            file.handle.push(0, frame(i, i == 0));
         }
         assert_eq!(dropped.load(Ordering::Relaxed), 8);
-        let mut reader = std::fs::File::open(&fifo).unwrap();
-        let reading = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = reader.read_to_end(&mut all);
-            all
-        });
-        opener.join().unwrap().expect("the session opens");
+        let (handle, reading, dir) = file.read();
         // Once what waited is written (the muxer's own queue has room again)...
         let written = std::time::Instant::now();
         while handle.bytes_written() < u64::from(bound) * MIB as u64 {
