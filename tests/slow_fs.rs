@@ -13,7 +13,9 @@
 //! the next file's name under the lock at each segment boundary holds the stream and
 //! every property read for a second.
 //!
-//! Needs root, /dev/fuse and python3-fusepy (scripts/setup.sh); fails loudly without.
+//! Needs root, /dev/fuse and python3-fusepy (scripts/setup.sh). A kernel without FUSE
+//! (no /dev/fuse, as in some containers) skips it with a message; anything else that
+//! keeps the folder from mounting fails it.
 
 mod common;
 
@@ -137,6 +139,10 @@ fn frames_of(path: &Path) -> usize {
 
 #[test]
 fn a_stalled_folder_holds_up_no_stream_no_property_no_state_change() {
+    if !Path::new("/dev/fuse").exists() {
+        eprintln!("SKIPPED: this kernel offers no FUSE (/dev/fuse is missing)");
+        return;
+    }
     init();
     let folder = SlowFolder::mount("slow-fs");
     // A hang must not outlive the test: past the deadline the folder is let go (its
