@@ -76,17 +76,26 @@ pub struct Limits {
 
 /// How far into an audio packet a file's (or a recording's) start may cut it, the
 /// cut samples skipped by the decoder (see `cut_is_clean`). The container decides
-/// (`Container::audio_head_cut`).
+/// (`Container::audio_head_cut`): none of the muxers here can drop the head of a
+/// track's first packet, so there is one rule; a container that can (an edit list)
+/// would add a variant cutting anywhere.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum HeadCut {
-    /// Anywhere: the packet is cut to the sample (for a container that can drop the
-    /// head of a track's first packet).
-    Anywhere,
     /// Less than half the packet (with a millisecond to spare), so the next packet
     /// starts beyond the cut: a packet cut more is left out at a recording's start,
     /// and at a file boundary goes wholly to the file before it.
     #[default]
     UnderHalfPacket,
+}
+
+impl HeadCut {
+    /// Whether an audio packet of `duration` ns, `priming` samples of it already
+    /// skipped, may begin a file with `head` more ns cut off.
+    fn allows(self, duration: u64, priming: u64, head: u64, rate: u64) -> bool {
+        match self {
+            HeadCut::UnderHalfPacket => cut_is_clean(duration, priming, head, rate),
+        }
+    }
 }
 
 /// A stream taking part, as known when the recording starts.
@@ -638,8 +647,7 @@ impl<P: Clone> Engine<P> {
                 let rate = self.rate_of(frame.track);
                 if kind == Kind::Audio
                     && clip_start > 0
-                    && !cut_is_clean(
-                        self.limits.audio_head_cut,
+                    && !self.limits.audio_head_cut.allows(
                         frame.duration.unwrap_or(0),
                         frame.trim.0,
                         clip_start,
@@ -909,8 +917,7 @@ impl<P: Clone> Engine<P> {
     ) {
         let rate = self.rate_of(placed.track);
         let end = placed.end();
-        let clean = cut_is_clean(
-            self.limits.audio_head_cut,
+        let clean = self.limits.audio_head_cut.allows(
             placed.duration.unwrap_or(0),
             placed.trim.0,
             boundary - placed.pts,
@@ -1188,16 +1195,14 @@ fn ns_to_samples(ns: u64, rate: u64) -> u64 {
 }
 
 /// Whether an audio packet of `duration` ns, with `priming` samples already skipped
-/// at its head, may begin a file with `head` more ns cut off, under the container's
-/// rule (see `HeadCut`).
-fn cut_is_clean(rule: HeadCut, duration: u64, priming: u64, head: u64, rate: u64) -> bool {
-    match rule {
-        HeadCut::Anywhere => true,
-        HeadCut::UnderHalfPacket => {
-            let priming = priming * 1_000_000_000 / rate.max(1);
-            clean_cut(head + priming, duration + priming)
-        }
-    }
+/// at its head, may begin a file with `head` more ns cut off. The cut (with the
+/// encoder's priming) becomes the track's pre-skip; cut at half or more, the next
+/// packet would start within what this one still plays (see `HeadCut`). So the cut
+/// must stay under half the packet, with a millisecond to spare for rounding;
+/// otherwise the packet is left out and the next one begins the file.
+fn cut_is_clean(duration: u64, priming: u64, head: u64, rate: u64) -> bool {
+    let priming = priming * 1_000_000_000 / rate.max(1);
+    clean_cut(head + priming, duration + priming)
 }
 
 /// `cut` ns skipped at the head of a packet `full` ns long leaves the next packet's

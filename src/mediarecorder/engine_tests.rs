@@ -273,24 +273,14 @@ fn audio_straddling_the_start_is_cut_to_the_sample_when_the_cut_is_clean() {
     assert_eq!(audio[0].pre_skip, Some(240));
 }
 
-/// A recording whose first audio packet lies 12 ms of 20 before the start.
-fn start_inside_a_packet(audio_head_cut: HeadCut) -> Run {
-    let limits = Limits {
-        audio_head_cut,
-        ..Limits::default()
-    };
-    let mut run = Run::new(limits, camera_and_microphone());
+#[test]
+fn a_packet_mostly_before_the_start_is_left_out_rather_than_cut() {
+    let mut run = Run::unlimited();
+    // 12 ms of 20 before the start: matroskamux would write two blocks at 0.
     run.audio_at(88 * MS);
     run.audio_at(108 * MS);
     run.video_at(100 * MS, true);
     run.finish();
-    run
-}
-
-#[test]
-fn a_packet_mostly_before_the_start_is_left_out_rather_than_cut() {
-    // Matroska: cut, it would be written at 0 with the next, two blocks at 0.
-    let run = start_inside_a_packet(HeadCut::UnderHalfPacket);
     let audio = run.writes(0, AUDIO);
     assert_eq!(audio.len(), 1);
     assert_eq!(audio[0].payload, 108 * MS);
@@ -298,37 +288,17 @@ fn a_packet_mostly_before_the_start_is_left_out_rather_than_cut() {
 }
 
 #[test]
-fn where_the_container_allows_a_packet_mostly_before_the_start_is_cut_to_the_sample() {
-    let run = start_inside_a_packet(HeadCut::Anywhere);
-    let audio = run.writes(0, AUDIO);
-    assert_eq!(audio.len(), 2);
-    assert_eq!(audio[0].payload, 88 * MS);
-    assert_eq!(audio[0].pts, 0);
-    assert_eq!(audio[0].duration, Some(8 * MS));
-    assert_eq!(audio[0].trim, Some((576, 0)), "12 ms at 48 kHz skipped");
-    assert_eq!(audio[0].pre_skip, Some(576));
-    assert_eq!((audio[1].payload, audio[1].pts), (108 * MS, 8 * MS));
-}
-
-/// Files of a second whose audio packets start 15 ms into each 20 ms: the first
-/// boundary (60 frames, 2,000.00004 ms) lies 5 ms into a packet for the next file
-/// (15 ms of it before the boundary).
-fn boundary_inside_a_packet(audio_head_cut: HeadCut) -> Run {
+fn a_packet_mostly_before_a_boundary_ends_the_file_before_it_whole() {
+    // 2 s files; audio packets start 5 ms into each 20 ms, so the first boundary
+    // (60 frames, 2,000.00004 ms) falls 15 ms into the packet from 1,985 ms.
     let limits = Limits {
         file_duration: Some(2 * SECOND),
-        audio_head_cut,
         ..Limits::default()
     };
     let mut run = Run::new(limits, camera_and_microphone());
     run.audio_rt = 5 * MS;
     run.play(3 * SECOND, 30 * MS);
     run.finish();
-    run
-}
-
-#[test]
-fn a_packet_mostly_before_a_boundary_ends_the_file_before_it_whole() {
-    let run = boundary_inside_a_packet(HeadCut::UnderHalfPacket);
     let boundary = 60 * FRAME;
     let last = run.writes(0, AUDIO).last().cloned().unwrap().clone();
     assert_eq!(last.payload, 1_985 * MS);
@@ -345,25 +315,6 @@ fn a_packet_mostly_before_a_boundary_ends_the_file_before_it_whole() {
         "the next packet begins the next file"
     );
     assert_eq!(first.pts, 2_005 * MS - boundary);
-}
-
-#[test]
-fn where_the_container_allows_a_packet_mostly_before_a_boundary_is_split_to_the_sample() {
-    let run = boundary_inside_a_packet(HeadCut::Anywhere);
-    let boundary = 60 * FRAME;
-    let head = run.writes(0, AUDIO).last().cloned().unwrap().clone();
-    let tail = run.writes(1, AUDIO)[0].clone();
-    assert_eq!((head.payload, tail.payload), (1_985 * MS, 1_985 * MS));
-    assert_eq!(head.pts + head.duration.unwrap(), boundary);
-    assert_eq!(tail.pts, 0);
-    let (_, head_cut) = head.trim.unwrap();
-    let (tail_skip, _) = tail.trim.unwrap();
-    assert!((head_cut + tail_skip).abs_diff(PACKET_SAMPLES) <= 1);
-    assert!(
-        tail_skip > PACKET_SAMPLES / 2,
-        "{tail_skip} samples skipped"
-    );
-    assert_eq!(tail.pre_skip, Some(tail_skip as u16));
 }
 
 #[test]
@@ -910,20 +861,8 @@ fn a_cut_must_leave_the_next_packet_past_the_pre_skip() {
     assert!(!clean_cut(12 * MS, 20 * MS));
     // The encoder's first packet, 13.5 ms after its 6.5 ms priming: a 2 ms cut is
     // clean, a 3 ms cut is not.
-    assert!(cut_is_clean(
-        HeadCut::UnderHalfPacket,
-        13_500_000,
-        312,
-        2 * MS,
-        48_000
-    ));
-    assert!(!cut_is_clean(
-        HeadCut::UnderHalfPacket,
-        13_500_000,
-        312,
-        3 * MS,
-        48_000
-    ));
+    assert!(cut_is_clean(13_500_000, 312, 2 * MS, 48_000));
+    assert!(!cut_is_clean(13_500_000, 312, 3 * MS, 48_000));
 }
 
 /// 7 s of keyframes in 2 s files aligned to the wall clock, which reads `wall_at_zero`
