@@ -41,9 +41,10 @@ pub enum OpusPreSkip {
     /// (`muxers::matroska_opus_start`, the pre-skip settled with that frame), and the
     /// frames are kept in the order of their written time as this muxer version needs.
     CodecDelay(OpusOrder),
-    /// MP4's Opus box: the pre-skip is given to the muxer in the caps, from the start
-    /// (changed later, the caps could reach the muxer after it began the track and
-    /// fail the stream), as this muxer version needs it (`mp4_opus_pre_skip`).
+    /// MP4's Opus box: the pre-skip is given to the muxer in the caps, as this muxer
+    /// version needs it (`mp4_opus_pre_skip`). mp4mux takes a track's caps once (it
+    /// refuses a change, failing the stream), so they are set with the track's first
+    /// frame, when its pre-skip is known.
     OpusBox(Version),
 }
 
