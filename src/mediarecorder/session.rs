@@ -458,8 +458,10 @@ impl MuxSession {
         let resync = &self.resync[pos];
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let full = src.current_level_bytes() >= MAX_QUEUED_BYTES;
-        if full || (resync.load(Ordering::Relaxed) && !keyframe) {
-            resync.store(true, Ordering::Relaxed);
+        let (take, resyncing) =
+            super::resync::admit(resync.load(Ordering::Relaxed), keyframe, !full);
+        resync.store(resyncing, Ordering::Relaxed);
+        if !take {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped == 1 || dropped.is_multiple_of(100) {
                 gst::warning!(
@@ -470,7 +472,6 @@ impl MuxSession {
             }
             return false;
         }
-        resync.store(false, Ordering::Relaxed);
         if let Some(caps) = self.deferred_caps[pos].lock().unwrap().take() {
             // No pre-skip came before the first frame: the encoder's.
             let samples = opus_pre_skip(&caps).unwrap_or(0);
