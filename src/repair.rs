@@ -490,9 +490,8 @@ fn replace(temp: &Path, path: &Path) -> std::io::Result<()> {
         let _ = std::fs::set_permissions(temp, meta.permissions());
     }
     std::fs::rename(temp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    }
+    let folder = crate::mediarecorder::naming::folder_of(path);
+    let _ = std::fs::File::open(folder).and_then(|d| d.sync_all());
     Ok(())
 }
 

@@ -65,7 +65,7 @@ mod journal;
 mod manifest;
 mod mimetype;
 mod muxers;
-mod naming;
+pub(crate) mod naming;
 mod opening;
 mod orientation;
 mod orphans;
