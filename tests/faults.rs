@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -359,23 +359,6 @@ impl Drop for Tmpfs {
             let _ = Command::new("umount").arg("-l").arg(&self.0).status();
         }
     }
-}
-
-/// A folder holding only the plugin built with this test binary, and a registry
-/// made once, so parallel `gst-launch-1.0` runs do not race to write it.
-fn plugin_env() -> &'static (PathBuf, PathBuf) {
-    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| plugin_env_in("faults-plugin"))
-}
-
-fn gst_launch() -> Command {
-    let (dir, registry) = plugin_env();
-    let mut c = Command::new("gst-launch-1.0");
-    c.env("GST_PLUGIN_PATH", dir)
-        .env("GST_REGISTRY", registry)
-        // Judge the element, not GLib's warning policy: an abort is an abort.
-        .env_remove("G_DEBUG");
-    c
 }
 
 /// A small seeded PRNG (xorshift64*), so a failing run can be repeated.

@@ -12,7 +12,7 @@ mod common;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -21,11 +21,6 @@ use gst::prelude::*;
 /// One second of small pictures, as fast as they encode.
 const SECOND: &str =
     "videotestsrc num-buffers=30 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1";
-
-fn plugin_env() -> &'static (PathBuf, PathBuf) {
-    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| plugin_env_in("neighbours-plugin"))
-}
 
 /// Names in `dir` starting with `prefix`, sorted.
 fn names_in(dir: &Path, prefix: &str) -> Vec<String> {
@@ -46,13 +41,9 @@ const SHORT_FRAMES: usize = 10;
 /// Runs `n` `gst-launch-1.0` recorders of `SHORT` each to `location` at once; returns
 /// the file each reported in its `mediarecorder-stop` message.
 fn record_at_once(n: usize, location: &str) -> Vec<String> {
-    let (dir, registry) = plugin_env();
     let children: Vec<_> = (0..n)
         .map(|_| {
-            Command::new("gst-launch-1.0")
-                .env("GST_PLUGIN_PATH", dir)
-                .env("GST_REGISTRY", registry)
-                .env_remove("G_DEBUG")
+            gst_launch()
                 .args(["-m"])
                 .args(SHORT.split_whitespace())
                 .args(["!", "mediarecorder"])

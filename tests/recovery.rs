@@ -31,13 +31,6 @@ const MARKER_SUFFIX: &str = ".mediarecorder-partial";
 // Helpers
 // ---------------------------------------------------------------------------------
 
-/// A folder holding only the plugin built with this test binary, and a registry made
-/// once, so the child does not scan (or race to write) the user's.
-fn plugin_env() -> &'static (PathBuf, PathBuf) {
-    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| plugin_env_in("recovery-plugin"))
-}
-
 /// How long a killed recorder recorded, measured two ways.
 struct Killed {
     /// From the moment this process read the `mediarecorder-start` message, which the
@@ -71,12 +64,8 @@ impl Killed {
 /// Records `LIVE_AV` to `location` in a `gst-launch-1.0` and kills it with SIGKILL
 /// `moment` seconds after the recording started (its `mediarecorder-start` message).
 fn record_and_kill(location: &str, extra: &[&str], moment: f64) -> Killed {
-    let (dir, registry) = plugin_env();
-    let mut cmd = Command::new("gst-launch-1.0");
-    cmd.env("GST_PLUGIN_PATH", dir)
-        .env("GST_REGISTRY", registry)
-        .env_remove("G_DEBUG")
-        .args(["-m", "mediarecorder", "name=r"])
+    let mut cmd = gst_launch();
+    cmd.args(["-m", "mediarecorder", "name=r"])
         .arg(format!("location={location}"))
         .args(extra)
         .args(LIVE_AV.split_whitespace())

@@ -11,17 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use gst::prelude::*;
 
-/// A folder holding only the plugin this test binary was built with (cargo builds the
-/// cdylib into the deps folder beside the test binary).
-fn plugin_dir() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let built = exe.parent().unwrap().join("libgstmediarecorder.so");
-    assert!(built.exists(), "no plugin at {}", built.display());
-    let dir = tmp_dir("plugin");
-    std::os::unix::fs::symlink(&built, dir.join("libgstmediarecorder.so")).unwrap();
-    dir
-}
-
 /// Starts `command` with its standard output read line by line on a thread of its
 /// own (so the child never blocks on a full pipe); the lines come out of the receiver.
 fn spawn_reading_lines(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
@@ -72,13 +61,11 @@ fn sigkill_loses_at_most_about_a_second() {
     let dir = tmp_dir("sigkill");
     let path = dir.join("killed.webm");
     let (mut child, lines) = spawn_reading_lines(
-        Command::new("gst-launch-1.0")
+        with_plugin_env(&mut Command::new("gst-launch-1.0"))
             .args(["videotestsrc", "is-live=true", "!"])
             .arg("video/x-raw,width=320,height=240,framerate=30/1")
             .args(["!", "mediarecorder"])
-            .arg(format!("location={}", path.display()))
-            .env("GST_PLUGIN_PATH", plugin_dir())
-            .env("GST_REGISTRY", dir.join("registry.bin")),
+            .arg(format!("location={}", path.display())),
     );
     // The clock starts when the pipeline does, not when the process does (loading
     // the plugin registry takes its own time).
@@ -435,14 +422,12 @@ fn ctrl_c_without_eos_leaves_a_finalized_file() {
     let dir = tmp_dir("sigint");
     let path = dir.join("interrupted.webm");
     let (mut child, lines) = spawn_reading_lines(
-        Command::new("gst-launch-1.0")
+        with_plugin_env(&mut Command::new("gst-launch-1.0"))
             .args(["-m", "mediarecorder", "name=r"])
             .arg(format!("location={}", path.display()))
             .args(["videotestsrc", "is-live=true", "!"])
             .arg("video/x-raw,width=320,height=240,framerate=30/1")
-            .args(["!", "r.", "audiotestsrc", "is-live=true", "!", "r."])
-            .env("GST_PLUGIN_PATH", plugin_dir())
-            .env("GST_REGISTRY", dir.join("registry.bin")),
+            .args(["!", "r.", "audiotestsrc", "is-live=true", "!", "r."]),
     );
     // Interrupted once 2 s are recorded: the progress message says so.
     wait_for_line(

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -111,22 +111,6 @@ fn mp4_timeslice_chunks_hold_every_fragment_and_play() {
 // ---------------------------------------------------------------------------------
 // Running gst-launch-1.0 as users do, with a deadline
 // ---------------------------------------------------------------------------------
-
-/// A folder holding only the plugin built with this test binary, and its registry.
-fn plugin_env() -> &'static (PathBuf, PathBuf) {
-    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| plugin_env_in("service-plugin"))
-}
-
-/// `gst-launch-1.0` finding the plugin under test.
-fn gst_launch() -> Command {
-    let (dir, registry) = plugin_env();
-    let mut c = Command::new("gst-launch-1.0");
-    c.env("GST_PLUGIN_PATH", dir)
-        .env("GST_REGISTRY", registry)
-        .env_remove("G_DEBUG");
-    c
-}
 
 /// How a child ran: its exit (None: killed at the deadline) and what it printed.
 struct Ran {
@@ -415,19 +399,16 @@ fn read_unit(instance: &str) -> Unit {
 fn run_unit(name: &str, signal: libc::c_int, record_for: Duration) -> (Ran, Vec<PathBuf>) {
     let dir = tmp_dir(name);
     let unit = read_unit("cam1");
-    let (plugin_dir, registry) = plugin_env();
     let log = dir.join("journal.log");
     let started = Instant::now();
-    let mut child = Command::new(&unit.exec_start[0])
+    let mut child = with_plugin_env(&mut Command::new(&unit.exec_start[0]))
+        .env_remove("G_DEBUG")
         .args(&unit.exec_start[1..])
         .env(
             "SOURCE",
             "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1",
         )
         .env("FOLDER", &dir)
-        .env("GST_PLUGIN_PATH", plugin_dir)
-        .env("GST_REGISTRY", registry)
-        .env_remove("G_DEBUG")
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::from(
             std::fs::OpenOptions::new().append(true).open(&log).unwrap(),

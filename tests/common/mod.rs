@@ -738,28 +738,48 @@ pub fn build_example(name: &str) -> PathBuf {
     built
 }
 
-/// A folder (named `name` in the test scratch space) holding only the plugin built
-/// with this test binary, and a registry made once, so child processes neither scan
-/// the user's registry nor race to write one. A copy, not a link: a build running
-/// meanwhile must not swap it under a run.
-pub fn plugin_env_in(name: &str) -> (PathBuf, PathBuf) {
-    let exe = std::env::current_exe().unwrap();
-    let built = exe.parent().unwrap().join("libgstmediarecorder.so");
-    assert!(built.exists(), "no plugin at {}", built.display());
-    let dir = tmp_dir(name);
-    std::fs::copy(&built, dir.join("libgstmediarecorder.so")).unwrap();
-    let registry = dir.join("registry.bin");
-    let out = std::process::Command::new("gst-inspect-1.0")
-        .arg("mediarecorder")
-        .env("GST_PLUGIN_PATH", &dir)
-        .env("GST_REGISTRY", &registry)
-        .output()
-        .expect("gst-inspect-1.0 runs");
-    assert!(
-        out.status.success(),
-        "gst-inspect-1.0 finds no mediarecorder"
-    );
-    (dir, registry)
+/// A folder in the test scratch space holding only the plugin built with this test
+/// binary, and a registry made once, so child processes neither scan the user's
+/// registry nor race to write one. A copy, not a link: a build running meanwhile must
+/// not swap it under a run. One per test binary (`<test>-plugin`), made on first use.
+pub fn plugin_env() -> &'static (PathBuf, PathBuf) {
+    static ENV: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let built = exe.parent().unwrap().join("libgstmediarecorder.so");
+        assert!(built.exists(), "no plugin at {}", built.display());
+        let dir = tmp_dir(&format!("{}-plugin", env!("CARGO_CRATE_NAME")));
+        std::fs::copy(&built, dir.join("libgstmediarecorder.so")).unwrap();
+        let registry = dir.join("registry.bin");
+        let out = std::process::Command::new("gst-inspect-1.0")
+            .arg("mediarecorder")
+            .env("GST_PLUGIN_PATH", &dir)
+            .env("GST_REGISTRY", &registry)
+            .output()
+            .expect("gst-inspect-1.0 runs");
+        assert!(
+            out.status.success(),
+            "gst-inspect-1.0 does not find the element: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, registry)
+    })
+}
+
+/// Sets `command`'s environment to find the plugin under test (`plugin_env`).
+pub fn with_plugin_env(command: &mut std::process::Command) -> &mut std::process::Command {
+    let (dir, registry) = plugin_env();
+    command
+        .env("GST_PLUGIN_PATH", dir)
+        .env("GST_REGISTRY", registry)
+}
+
+/// `gst-launch-1.0` finding the plugin under test, with G_DEBUG removed: the child is
+/// judged by what the element does, not by GLib's warning policy (an abort is an abort).
+pub fn gst_launch() -> std::process::Command {
+    let mut command = std::process::Command::new("gst-launch-1.0");
+    with_plugin_env(&mut command).env_remove("G_DEBUG");
+    command
 }
 
 /// Collects the `file-closed` structures the recorder emits, in order.
