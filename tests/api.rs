@@ -603,10 +603,7 @@ fn record_to_full_disk() -> (String, Vec<(String, String)>) {
     ));
     let r = recorder(&p);
     let (events, _chunks) = Events::watch(&r);
-    let msg = match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => msg,
-        other => panic!("expected an error, got {other:?}"),
-    };
+    let msg = expect_error(&p, Duration::from_secs(5));
     wait_stop(&events, 1);
     assert_eq!(state_of(&r), "inactive");
     // Actions after the error see an inactive recorder.

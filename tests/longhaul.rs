@@ -157,10 +157,7 @@ fn a_plain_name_with_segments_asks_for_an_index() {
         "videotestsrc is-live=true ! mediarecorder name=r max-file-duration=1000 location={}/x.webm",
         dir.display()
     ));
-    match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => assert!(msg.contains("%05d"), "{msg}"),
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(&expect_error(&p, Duration::from_secs(5)), &["%05d"]);
 }
 
 #[test]

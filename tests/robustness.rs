@@ -97,13 +97,9 @@ fn disk_full_is_an_error_naming_the_path() {
     );
     let (events, _) = Events::watch(&recorder(&p));
     let start = Instant::now();
-    match play(&p, Duration::from_secs(10)) {
-        End::Error(msg) => {
-            assert!(msg.contains("/dev/full"), "{msg}");
-            assert!(msg.to_lowercase().contains("space"), "{msg}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    let msg = expect_error(&p, Duration::from_secs(10));
+    assert_says(&msg, &["/dev/full"]);
+    assert!(msg.to_lowercase().contains("space"), "{msg}");
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(events.wait_for("stop", 1, Duration::from_secs(5)));
     assert_eq!(events.names(), ["start", "error", "dataavailable", "stop"]);
@@ -117,13 +113,10 @@ fn directory_as_location_fails_before_data_flows() {
         "videotestsrc is-live=true ! mediarecorder name=r location={}",
         dir.display()
     ));
-    match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => {
-            assert!(msg.contains(dir.to_str().unwrap()), "{msg}");
-            assert!(msg.contains("Is a directory"), "{msg}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(
+        &expect_error(&p, Duration::from_secs(5)),
+        &[dir.to_str().unwrap(), "Is a directory"],
+    );
 }
 
 #[test]
@@ -163,10 +156,10 @@ fn audio_into_a_video_only_type_is_refused() {
          location={}",
         dir.join("x.webm").display()
     ));
-    match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => assert!(msg.contains("records no audio"), "{msg}"),
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(
+        &expect_error(&p, Duration::from_secs(5)),
+        &["records no audio"],
+    );
 }
 
 #[test]

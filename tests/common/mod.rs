@@ -128,6 +128,23 @@ pub fn expect_eos(pipeline: &gst::Pipeline, timeout: Duration) -> Duration {
     }
 }
 
+/// Plays until the error the test expects and returns its text; EOS or a timeout fails.
+#[track_caller]
+pub fn expect_error(pipeline: &gst::Pipeline, timeout: Duration) -> String {
+    match play(pipeline, timeout) {
+        End::Error(msg) => msg,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// Fails unless `text` says each of `parts`.
+#[track_caller]
+pub fn assert_says(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "no '{part}' in: {text}");
+    }
+}
+
 /// Polls `cond` every 10 ms until it holds (true) or `timeout` has passed (false).
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
