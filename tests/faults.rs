@@ -162,20 +162,55 @@ impl BusLog {
     }
 }
 
-/// Records `file-closed` structures, and the signal in the ordered event list.
+/// Records `file-closed` structures (`common::watch_closed`), and the signal in the
+/// ordered event list.
 fn watch_file_closed(r: &gst::Element, events: &Events) -> Arc<Mutex<Vec<gst::Structure>>> {
-    let closed = Arc::new(Mutex::new(Vec::new()));
-    let c = closed.clone();
+    let closed = watch_closed(r);
     let ev = events.clone();
-    r.connect("file-closed", false, move |args| {
-        let s = args[1].get::<gst::Structure>().unwrap();
-        c.lock().unwrap().push(s);
+    r.connect("file-closed", false, move |_| {
         ev.0.lock()
             .unwrap()
             .push(("file-closed".to_string(), String::new()));
         None
     });
     closed
+}
+
+/// A recording of `description` (its recorder named `r`), playing in this child
+/// process: the bus logged, the recorder's events with `file-closed` among them.
+struct Watched {
+    p: gst::Pipeline,
+    bus: BusLog,
+    events: Events,
+    closed: Arc<Mutex<Vec<gst::Structure>>>,
+}
+
+impl Watched {
+    fn play(description: &str) -> Watched {
+        let p = launch_plain(description);
+        let bus = BusLog::attach(&p);
+        let r = recorder(&p);
+        let (events, _chunks) = Events::watch(&r);
+        let closed = watch_file_closed(&r, &events);
+        p.set_state(gst::State::Playing).unwrap();
+        Watched {
+            p,
+            bus,
+            events,
+            closed,
+        }
+    }
+
+    /// Waits up to 30 s for `stop`, then a fixed quiet time: no event may follow `stop`
+    /// (a bus error comes before it), and nothing marks that none will.
+    fn wait_stop(&self) {
+        assert!(
+            self.events.wait_for("stop", 1, Duration::from_secs(30)),
+            "no stop within 30 s: {:?}",
+            self.events.names()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 fn count(events: &Events, name: &str) -> usize {
@@ -400,26 +435,20 @@ fn disk_full_during_recording() {
             };
             let path = fs.0.join("a.webm");
             // ~1.4 MB of noise for a 1 MB disk: the disk fills mid-recording.
-            let p = launch_plain(&format!(
+            let run = Watched::play(&format!(
                 "videotestsrc num-buffers=150 pattern=snow ! \
                  video/x-raw,width=320,height=240,framerate=30/1 ! r. \
                  audiotestsrc num-buffers=250 ! r. \
                  mediarecorder name=r video-bits-per-second=2000000 location={}",
                 path.display()
             ));
-            let bus = BusLog::attach(&p);
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let closed = watch_file_closed(&r, &events);
-            p.set_state(gst::State::Playing).unwrap();
-            assert!(
-                events.wait_for("stop", 1, Duration::from_secs(30)),
-                "no stop within 30 s: {:?}",
-                events.names()
-            );
-            // A fixed quiet time: no event may follow `stop` (the bus error came before
-            // it), and nothing marks that none will.
-            std::thread::sleep(Duration::from_millis(300));
+            run.wait_stop();
+            let Watched {
+                p,
+                bus,
+                events,
+                closed,
+            } = run;
             let errors = bus.errors();
             println!("events {:?}\nbus errors {errors:?}", events.names());
             assert!(
@@ -466,24 +495,18 @@ fn disk_full_at_finalization() {
         // so the 16 KB left fail at the final writes (header, Cues).
         fs.fill_leaving(16 * 1024);
         let path = fs.0.join("a.webm");
-        let p = launch_plain(&format!(
+        let run = Watched::play(&format!(
             "mediarecorder name=r location={} \
              videotestsrc num-buffers=60 ! r. audiotestsrc num-buffers=100 ! r.",
             path.display()
         ));
-        let bus = BusLog::attach(&p);
-        let r = recorder(&p);
-        let (events, _chunks) = Events::watch(&r);
-        let closed = watch_file_closed(&r, &events);
-        p.set_state(gst::State::Playing).unwrap();
-        assert!(
-            events.wait_for("stop", 1, Duration::from_secs(30)),
-            "no stop within 30 s: {:?}",
-            events.names()
-        );
-        // A fixed quiet time: no event may follow `stop` (the bus error came before it),
-        // and nothing marks that none will.
-        std::thread::sleep(Duration::from_millis(300));
+        run.wait_stop();
+        let Watched {
+            p,
+            bus,
+            events,
+            closed,
+        } = run;
         let stop_bytes = bus.stop_message().map(|s| s.get::<u64>("bytes").unwrap());
         let errors = bus.errors();
         println!(
@@ -531,25 +554,19 @@ fn disk_full_at_a_segment_rotation() {
             // 1 s segments of ~36 KB, each written when it is finalized (it fits in the
             // sink's buffer): 100 KB hold two, the third fails at its rotation.
             fs.fill_leaving(100 * 1024);
-            let p = launch_plain(&format!(
-            "videotestsrc num-buffers=300 ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
-             audiotestsrc num-buffers=520 ! r. \
-             mediarecorder name=r max-file-duration=1000 location={}/seg-%05d.webm",
-            fs.0.display()
-        ));
-            let bus = BusLog::attach(&p);
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let closed = watch_file_closed(&r, &events);
-            p.set_state(gst::State::Playing).unwrap();
-            assert!(
-                events.wait_for("stop", 1, Duration::from_secs(30)),
-                "no stop within 30 s: {:?}",
-                events.names()
-            );
-            // A fixed quiet time: no event may follow `stop` (the bus error came before
-            // it), and nothing marks that none will.
-            std::thread::sleep(Duration::from_millis(300));
+            let run = Watched::play(&format!(
+                "videotestsrc num-buffers=300 ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
+                 audiotestsrc num-buffers=520 ! r. \
+                 mediarecorder name=r max-file-duration=1000 location={}/seg-%05d.webm",
+                fs.0.display()
+            ));
+            run.wait_stop();
+            let Watched {
+                p,
+                bus,
+                events,
+                closed,
+            } = run;
             let errors = bus.errors();
             let mut on_disk: Vec<_> = std::fs::read_dir(&fs.0)
                 .unwrap()
