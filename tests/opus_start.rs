@@ -141,34 +141,11 @@ fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
     init();
     let dir = scratch("kept");
     let by_ffmpeg = dir.join("ffmpeg.webm");
-    let made = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=30:duration=3",
-        ])
-        .args(["-itsoffset", "0.98", "-f", "lavfi"])
-        .args(["-i", "sine=frequency=440:sample_rate=48000:duration=2"])
-        .args([
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libvpx",
-            "-deadline",
-            "realtime",
-        ])
-        .args(["-cpu-used", "8", "-c:a", "libopus"])
-        .arg(&by_ffmpeg)
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    ffmpeg_make(
+        &by_ffmpeg,
+        "-f lavfi -i testsrc=size=160x120:rate=30:duration=3 \
+         -itsoffset 0.98 -f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
+         -map 0:v -map 1:a -c:v libvpx -deadline realtime -cpu-used 8 -c:a libopus",
     );
     let by_gstreamer = dir.join("gstreamer.webm");
     record(&format!(

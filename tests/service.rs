@@ -731,26 +731,12 @@ fn a_timed_recording_of_a_file_ends_cleanly_every_time() {
     init();
     let dir = tmp_dir("service-file-duration");
     let source = dir.join("vp9-opus-5s.webm");
-    let made = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30:duration=5",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=5",
-        ])
-        .args(["-ac", "2", "-c:v", "libvpx-vp9", "-deadline", "realtime"])
-        .args(["-cpu-used", "8", "-c:a", "libopus", "-f", "webm"])
-        .arg(&source)
-        .status()
-        .expect("ffmpeg runs (scripts/setup.sh installs it)");
-    assert!(made.success(), "ffmpeg could not make the source");
+    ffmpeg_make(
+        &source,
+        "-f lavfi -i testsrc2=size=320x240:rate=30:duration=5 \
+         -f lavfi -i sine=frequency=440:sample_rate=48000:duration=5 \
+         -ac 2 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -c:a libopus -f webm",
+    );
     for batch in 0..2 {
         std::thread::scope(|scope| {
             let runs: Vec<_> = (0..3)

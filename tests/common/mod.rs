@@ -684,6 +684,24 @@ pub fn duration_ms(path: &Path) -> f64 {
         .unwrap_or_else(|| panic!("{} has no Duration: not finalized", path.display()))
 }
 
+/// Makes a source file with `ffmpeg -nostdin -v error -y ARGS OUT` (`args`: `lavfi`
+/// inputs and encoders, split at white space); fails the test with ffmpeg's words when
+/// it cannot.
+pub fn ffmpeg_make(out: &Path, args: &str) {
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args.split_whitespace())
+        .arg(out)
+        .output()
+        .expect("ffmpeg runs (scripts/setup.sh installs it)");
+    assert!(
+        made.status.success(),
+        "ffmpeg could not make {}: {}",
+        out.display(),
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
 /// What `ffmpeg -v warning` prints while decoding `path` (empty for a clean file):
 /// timestamps that go back, broken blocks, anything a post-processing tool trips on.
 pub fn ffmpeg_warnings(path: &Path) -> String {
