@@ -139,17 +139,6 @@ fn name_of(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-/// The Duration ffprobe reads from a file's header, in seconds; None when it has none.
-fn ffprobe_duration(path: &Path) -> Option<f64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
 /// Judges a file as a player that seeks would: a Duration (ffprobe), Cues (mkvinfo),
 /// and a video frame decoded after seeking to its middle (ffmpeg). Returns the Duration.
 fn check_seekable(path: &Path) -> f64 {

@@ -16,31 +16,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use gst::prelude::*;
 
-/// Frames and duration of a file's video, as ffprobe counts them.
-fn ffprobe_video(path: &Path) -> (u64, f64) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
-        .args(["-show_entries", "stream=nb_read_frames:format=duration"])
-        .args(["-of", "default=noprint_wrappers=1:nokey=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    let frames = field("nb_read_frames").unwrap_or_else(|| {
-        panic!(
-            "ffprobe reads no video frames in {}: {text} {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (frames as u64, field("duration").unwrap_or(f64::NAN))
-}
-
 // ---------------------------------------------------------------------------------
 // 11. MP4 dataavailable
 // ---------------------------------------------------------------------------------
@@ -94,8 +69,10 @@ fn mp4_timeslice_chunks_hold_every_fragment_and_play() {
     }
     let joined_path = dir.join("joined.mp4");
     std::fs::write(&joined_path, &joined).unwrap();
-    let (file_frames, file_duration) = ffprobe_video(&path);
-    let (joined_frames, joined_duration) = ffprobe_video(&joined_path);
+    // NaN, which fails the comparison below, where ffprobe reads no duration.
+    let duration = |path: &Path| ffprobe_duration(path).unwrap_or(f64::NAN);
+    let (file_frames, file_duration) = (ffprobe_frames(&path), duration(&path));
+    let (joined_frames, joined_duration) = (ffprobe_frames(&joined_path), duration(&joined_path));
     println!(
         "file: {file_frames} frames, {file_duration:.3} s; joined chunks: {joined_frames} \
          frames, {joined_duration:.3} s"
@@ -222,7 +199,7 @@ fn bitrates_below_the_encoder_range_record_and_warn() {
                 "{setting}: no warning naming it and the rate used in:\n{}",
                 ran.output
             );
-            let (frames, _) = ffprobe_video(&out);
+            let frames = ffprobe_frames(&out);
             println!("{setting}: {frames} frames in {:.1?}", ran.took);
             assert!(
                 frames >= 30,
@@ -491,7 +468,7 @@ fn the_example_unit_finalizes_on_systemctl_stop() {
     let index = webm_index_of(file);
     let duration = index.duration_ms.expect("finalized: a Duration");
     assert!(!index.cue_times_ms.is_empty(), "finalized: Cues");
-    let (frames, _) = ffprobe_video(file);
+    let frames = ffprobe_frames(file);
     println!(
         "stopped after {:.1?}: {name}, {duration:.0} ms, {frames} frames, cues {:?}",
         ran.took, index.cue_times_ms
@@ -694,7 +671,7 @@ fn slow_timed_recording(name: &str, slow_encoder: bool) {
         .clone()
         .expect("a mediarecorder-stop message");
     let dropped = stop.get::<u64>("dropped").unwrap();
-    let (frames, _) = ffprobe_video(&path);
+    let frames = ffprobe_frames(&path);
     let duration = webm_index_of(&path)
         .duration_ms
         .expect("the file is finalized");

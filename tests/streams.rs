@@ -333,21 +333,6 @@ fn video_geometry(path: &Path) -> (u32, u32, i32) {
     )
 }
 
-/// Video frames ffmpeg decodes from `path`.
-fn ffprobe_video_frames(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_end_matches(',')
-        .parse()
-        .unwrap_or(0)
-}
-
 /// The size a player shows: the stored size, turned by the display matrix.
 fn shown_size(path: &Path) -> (u32, u32) {
     let (w, h, rotation) = video_geometry(path);
@@ -396,7 +381,7 @@ fn a_phone_video_held_upright_is_recorded_upright() {
         let reencoded = element_inside(&recorder(&p), "x264enc").is_some();
         drop(p);
         assert_eq!(shown_size(&path), (180, 320), "{ext}: shown upright");
-        assert_eq!(ffprobe_video_frames(&path), 30, "{ext}");
+        assert_eq!(ffprobe_frames(&path), 30, "{ext}");
         if ext == "mp4" {
             // Kept as it is: the frames as the phone stored them, and its matrix.
             assert_eq!(video_geometry(&path), (320, 180, -90));

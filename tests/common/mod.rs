@@ -684,6 +684,40 @@ pub fn duration_ms(path: &Path) -> f64 {
         .unwrap_or_else(|| panic!("{} has no Duration: not finalized", path.display()))
 }
 
+/// Video frames ffprobe decodes from `path` (`-count_frames`); fails on any complaint
+/// it prints.
+pub fn ffprobe_frames(path: &Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe on {}: {stderr}",
+        path.display()
+    );
+    let frames = String::from_utf8_lossy(&out.stdout);
+    frames
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe says {frames} frames in {}", path.display()))
+}
+
+/// The Duration ffprobe reads from a file's header, in seconds; None when it has none.
+pub fn ffprobe_duration(path: &Path) -> Option<f64> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 /// Makes a source file with `ffmpeg -nostdin -v error -y ARGS OUT` (`args`: `lavfi`
 /// inputs and encoders, split at white space); fails the test with ffmpeg's words when
 /// it cannot.
