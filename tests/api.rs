@@ -715,15 +715,7 @@ fn a_slow_encoder_drops_frames_without_glib_criticals() {
     p.set_state(gst::State::Playing).unwrap();
     wait_event(&events, "start", 1);
     // Make the encoder take 100 ms a frame: a third of the live rate.
-    let encoder = element_inside(&r, "vp8enc").expect("a vp8enc in the recorder");
-    encoder
-        .static_pad("src")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, |_, _| {
-            // The slowness under test.
-            std::thread::sleep(Duration::from_millis(100));
-            gst::PadProbeReturn::Ok
-        });
+    slow_down(&r, "vp8enc", Duration::from_millis(100));
     // Drops begin once a second of raw frames waits (after about 1.5 s at a third of
     // the live rate), then come at 20 a second: wait for as many as 2.5 s made.
     assert!(

@@ -648,15 +648,7 @@ fn slow_timed_recording(name: &str, slow_encoder: bool) {
     p.set_state(gst::State::Playing).unwrap();
     assert!(events.wait_for("start", 1, Duration::from_secs(10)));
     if slow_encoder {
-        let encoder = element_inside(&r, "vp8enc").expect("a vp8enc in the recorder");
-        encoder
-            .static_pad("src")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, |_, _| {
-                // The slowness under test.
-                std::thread::sleep(Duration::from_millis(100));
-                gst::PadProbeReturn::Ok
-            });
+        slow_down(&r, "vp8enc", Duration::from_millis(100));
     }
     let started = Instant::now();
     match wait_message(&p, Duration::from_secs(15)) {

@@ -74,6 +74,20 @@ pub fn element_inside(recorder: &gst::Element, factory: &str) -> Option<gst::Ele
         .find(|e| e.factory().is_some_and(|f| f.name() == factory))
 }
 
+/// Makes the element of `factory` inside the recorder take `per_frame` for each frame
+/// it puts out (a probe that sleeps on its src pad), as on a machine under load.
+pub fn slow_down(recorder: &gst::Element, factory: &str, per_frame: Duration) {
+    element_inside(recorder, factory)
+        .unwrap_or_else(|| panic!("no {factory} in the recorder"))
+        .static_pad("src")
+        .expect("the element has a src pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            // The slowness under test.
+            std::thread::sleep(per_frame);
+            gst::PadProbeReturn::Ok
+        });
+}
+
 pub fn recorder(pipeline: &gst::Pipeline) -> gst::Element {
     pipeline.by_name("r").expect("the recorder is named r")
 }
