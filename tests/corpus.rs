@@ -445,17 +445,7 @@ fn gst_launch(dir: &Path, args: &[String], timeout: Duration) -> Launched {
         .stderr(File::create(dir.join("gst-launch.err")).unwrap())
         .spawn()
         .expect("gst-launch-1.0 runs");
-    let mut status = None;
-    let code = if wait_until(timeout, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    }) {
-        status.map(|s| s.code().unwrap_or(-1))
-    } else {
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    };
+    let code = wait_or_kill(&mut child, timeout).map(|s| s.code().unwrap_or(-1));
     Launched {
         code,
         wall: started.elapsed().as_secs_f64(),

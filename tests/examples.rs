@@ -80,14 +80,7 @@ fn run(mut command: Command) -> Run {
     };
     let stdout = read_all(Box::new(child.stdout.take().unwrap()));
     let stderr = read_all(Box::new(child.stderr.take().unwrap()));
-    let mut status = None;
-    if !common::wait_until(TIMEOUT, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    }) {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    let status = common::wait_or_kill(&mut child, TIMEOUT);
     let run = Run {
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
@@ -205,22 +198,13 @@ struct Receiver {
 
 impl Receiver {
     fn start(program: &Path, dir: &Path) -> Receiver {
-        use std::io::BufRead;
-        let mut child = Command::new(program)
-            .args(["receive", "--listen", "127.0.0.1:0", "--dir"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-        let (sender, lines) = std::sync::mpsc::channel();
-        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
+        let (child, lines) = common::spawn_reading_lines(
+            Command::new(program)
+                .args(["receive", "--listen", "127.0.0.1:0", "--dir"])
+                .arg(dir)
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit()),
+        );
         let mut receiver = Receiver {
             child,
             lines,

@@ -57,12 +57,9 @@ fn record_at_once(n: usize, location: &str) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut reported = Vec::new();
     for mut child in children {
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("a recorder did not end within 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if wait_or_kill(&mut child, left).is_none() {
+            panic!("a recorder did not end within 60 s");
         }
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);

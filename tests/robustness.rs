@@ -3,31 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use gst::prelude::*;
-
-/// Starts `command` with its standard output read line by line on a thread of its
-/// own (so the child never blocks on a full pipe); the lines come out of the receiver.
-fn spawn_reading_lines(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gst-launch-1.0 runs");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
 
 /// Waits for a line that `wanted` accepts; kills the child and fails the test when
 /// none comes within `timeout`.
