@@ -89,6 +89,21 @@ impl Drop for Scratch {
     }
 }
 
+/// A recorder that waits for `start-recording` (`autostart=false`), writing to `path`
+/// from `sources` (linked to `r.`), set playing and its events watched, once `flowed`
+/// ns of media have gone into it.
+fn armed(path: &Path, sources: &str, flowed: u64) -> (Running, gst::Element, Events) {
+    let p = launch(&format!(
+        "mediarecorder name=r autostart=false location={} {sources}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    wait_flowed(&r, flowed, Duration::from_secs(10));
+    (p, r, events)
+}
+
 fn write_file(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
@@ -136,14 +151,7 @@ fn actions_follow_the_rules_in_every_state() {
     init();
     let dir = Scratch::new("actions");
     let path = dir.join("a.webm");
-    let p = launch(&format!(
-        "{VIDEO} ! mediarecorder name=r autostart=false location={}",
-        path.display()
-    ));
-    let r = recorder(&p);
-    let (events, _chunks) = Events::watch(&r);
-    p.set_state(gst::State::Playing).unwrap();
-    wait_flowed(&r, 300 * MS, Duration::from_secs(10));
+    let (p, r, events) = armed(&path, &format!("{VIDEO} ! r."), 300 * MS);
 
     // Inactive, with media flowing but autostart off.
     assert_eq!(state_of(&r), "inactive");
@@ -223,14 +231,7 @@ fn pause_and_resume_leave_no_gap() {
     init();
     let dir = Scratch::new("pause_resume");
     let path = dir.join("p.webm");
-    let p = launch(&format!(
-        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
-        path.display()
-    ));
-    let r = recorder(&p);
-    let (events, _chunks) = Events::watch(&r);
-    p.set_state(gst::State::Playing).unwrap();
-    wait_flowed(&r, 500 * MS, Duration::from_secs(10));
+    let (p, r, events) = armed(&path, &format!("{VIDEO} ! r. {AUDIO} ! r."), 500 * MS);
 
     // The wall-clock time between the actions is what the file must hold: these
     // sleeps are the test's input.
@@ -286,14 +287,7 @@ fn stop_right_after_start_keeps_the_event_order() {
     init();
     let dir = Scratch::new("start_stop");
     let path = dir.join("s.webm");
-    let p = launch(&format!(
-        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
-        path.display()
-    ));
-    let r = recorder(&p);
-    let (events, _chunks) = Events::watch(&r);
-    p.set_state(gst::State::Playing).unwrap();
-    wait_flowed(&r, 300 * MS, Duration::from_secs(10));
+    let (_p, r, events) = armed(&path, &format!("{VIDEO} ! r. {AUDIO} ! r."), 300 * MS);
     for round in 1..=3 {
         assert!(act(&r, "start-recording"), "start #{round}");
         assert!(act(&r, "stop-recording"), "stop #{round}");
@@ -316,15 +310,8 @@ fn two_recordings_in_one_running_pipeline() {
     let first = dir.join("first.webm");
     let second = dir.join("second.webm");
     let third = dir.join("third.webm");
-    let p = launch(&format!(
-        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
-        first.display()
-    ));
-    let r = recorder(&p);
-    let (events, _chunks) = Events::watch(&r);
-    p.set_state(gst::State::Playing).unwrap();
     // Inactive: media flows and is dropped.
-    wait_flowed(&r, 700 * MS, Duration::from_secs(10));
+    let (p, r, events) = armed(&first, &format!("{VIDEO} ! r. {AUDIO} ! r."), 700 * MS);
     assert!(events.names().is_empty(), "{:?}", events.names());
     assert_eq!(state_of(&r), "inactive");
 
