@@ -206,6 +206,34 @@ fn own_files(dir: &Path, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// The locations the recorder reported in `closed` (`watch_closed`), in order.
+fn closed_locations(closed: &Mutex<Vec<gst::Structure>>) -> Vec<String> {
+    closed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.get::<String>("location").unwrap())
+        .collect()
+}
+
+/// Fails unless the recorder's own files left in `dir` (named `ret-`...) are the newest
+/// three it wrote (`written`, in order); returns their names.
+fn kept_newest_three(dir: &Path, written: &[String]) -> Vec<String> {
+    let kept = own_files(dir, "ret-");
+    let newest: Vec<String> = written[written.len() - 3..]
+        .iter()
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(kept, newest, "kept of {written:?}");
+    kept
+}
+
 #[test]
 fn max_files_counts_the_files_of_earlier_runs() {
     init();
@@ -223,27 +251,11 @@ fn max_files_counts_the_files_of_earlier_runs() {
         let closed = watch_closed(&recorder(&p));
         expect_eos(&p, Duration::from_secs(30));
         drop(p);
-        let names: Vec<String> = closed
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|s| s.get::<String>("location").unwrap())
-            .collect();
+        let names = closed_locations(&closed);
         assert_eq!(names.len(), 3, "run {run}: {names:?}");
         written.extend(names);
     }
-    let kept = own_files(&dir, "ret-");
-    let newest: Vec<String> = written[written.len() - 3..]
-        .iter()
-        .map(|p| {
-            Path::new(p)
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    assert_eq!(kept, newest, "kept of {written:?}");
+    let kept = kept_newest_three(&dir, &written);
     for name in &kept {
         assert!(decode(&dir.join(name)).frames() > 0, "{name} plays");
     }
@@ -305,26 +317,10 @@ fn max_files_counts_the_files_of_earlier_recordings() {
             "stop {i}"
         );
     }
-    let written: Vec<String> = closed
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| s.get::<String>("location").unwrap())
-        .collect();
+    let written = closed_locations(&closed);
     drop(p);
     assert_eq!(written.len(), recordings, "files closed");
-    let kept = own_files(&dir, "ret-");
-    let newest: Vec<String> = written[written.len() - 3..]
-        .iter()
-        .map(|p| {
-            Path::new(p)
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    assert_eq!(kept, newest);
+    kept_newest_three(&dir, &written);
     foreign.check_untouched(&dir, "ret-");
 }
 
