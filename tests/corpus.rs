@@ -542,16 +542,11 @@ impl Probe {
 }
 
 fn probe(path: &Path) -> Probe {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg(
-            "stream=codec_type,width,height,sample_rate:format=duration:\
-             frame=media_type,best_effort_timestamp_time,nb_samples",
-        )
-        .args(["-of", "compact"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+    let out = ffprobe(
+        path,
+        "-show_entries stream=codec_type,width,height,sample_rate:format=duration:\
+         frame=media_type,best_effort_timestamp_time,nb_samples -of compact",
+    );
     let mut p = Probe::default();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {

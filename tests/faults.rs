@@ -222,13 +222,10 @@ fn file_size(path: &Path) -> Option<u64> {
 
 /// Video frame times as ffmpeg decodes them, or why it cannot.
 fn ffprobe_video_times(path: &Path) -> Result<Vec<f64>, String> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "frame=best_effort_timestamp_time"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    let out = ffprobe(
+        path,
+        "-select_streams v:0 -show_entries frame=best_effort_timestamp_time -of csv=p=0",
+    );
     let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
@@ -247,18 +244,8 @@ fn ffprobe_video_times(path: &Path) -> Result<Vec<f64>, String> {
 
 /// Whether ffmpeg opens the file and finds a video track in it.
 fn ffprobe_finds_video(path: &Path) -> bool {
-    Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_type",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("video"))
+    let out = ffprobe(path, "-show_entries stream=codec_type -of csv=p=0");
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("video")
 }
 
 /// A `file-closed` must name a finalized, playable file holding the reported bytes.

@@ -20,12 +20,10 @@ struct Packet {
 }
 
 fn audio_packets(path: &Path) -> Vec<Packet> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a", "-show_entries"])
-        .args(["packet=pts_time,duration_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+    let out = ffprobe(
+        path,
+        "-select_streams a -show_entries packet=pts_time,duration_time -of csv=p=0",
+    );
     assert!(
         out.status.success(),
         "ffprobe cannot read {}",

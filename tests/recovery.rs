@@ -638,13 +638,7 @@ fn a_killed_mp4_is_recovered_beside_it_not_overwritten() {
         "video-keyframe-interval-duration=1000",
     ];
     let path = killed_plain_name_is_set_aside(&dir, "rec.mp4", &args, 1.5);
-    let info = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=format_name"])
-        .args(["-of", "csv=p=0"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&info.stdout).contains("mp4"));
+    assert!(ffprobe_csv(&path, "-show_entries format=format_name").contains("mp4"));
 }
 
 #[test]

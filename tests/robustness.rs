@@ -567,17 +567,13 @@ fn jittered_live_timestamps_lose_nothing() {
 
 /// `ffprobe`'s view of each stream: "codec,width,height,channels".
 fn probe_streams(path: &std::path::Path) -> Vec<String> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg("stream=codec_name,width,height,channels")
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim_end_matches(',').to_string())
-        .collect()
+    ffprobe_csv(
+        path,
+        "-show_entries stream=codec_name,width,height,channels",
+    )
+    .lines()
+    .map(|l| l.trim_end_matches(',').to_string())
+    .collect()
 }
 
 #[test]

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -13,13 +12,7 @@ use gst::prelude::*;
 
 /// The video packets' presentation times in ms, in file order, as ffprobe reads them.
 fn video_packet_times(path: &Path) -> Vec<f64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout)
+    ffprobe_csv(path, "-select_streams v:0 -show_entries packet=pts_time")
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
         .map(|s| s * 1000.0)
@@ -136,13 +129,10 @@ fn play_warned(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<String>
 
 /// Each stream's "type,start" (s) and the file's duration (s), as ffprobe reads them.
 fn stream_starts(path: &Path) -> (Vec<(String, f64)>, f64) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg("stream=codec_type,start_time:format=duration")
-        .args(["-of", "default=nw=1"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+    let out = ffprobe(
+        path,
+        "-show_entries stream=codec_type,start_time:format=duration -of default=nw=1",
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let mut streams = Vec::new();
     let mut kind = String::new();
@@ -315,11 +305,7 @@ fn turn_mp4_by_90(path: &Path) {
 /// The video's stored size and the rotation a player applies (ffprobe's display
 /// matrix side data, 0 without one).
 fn video_geometry(path: &Path) -> (u32, u32, i32) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_streams"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+    let out = ffprobe(path, "-select_streams v:0 -show_streams");
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| {
         text.lines()

@@ -578,24 +578,28 @@ pub fn decode(path: &Path) -> Decoded {
     out
 }
 
+/// Runs `ffprobe -v error ARGS PATH` (`args` split at white space) and returns how it
+/// went: its output and exit.
+pub fn ffprobe(path: &Path, args: &str) -> std::process::Output {
+    std::process::Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args.split_whitespace())
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)")
+}
+
+/// What `ffprobe -v error ARGS -of csv=p=0 PATH` prints: a line of values per entry.
+pub fn ffprobe_csv(path: &Path, args: &str) -> String {
+    let out = ffprobe(path, &format!("{args} -of csv=p=0"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Audio samples as ffmpeg decodes them, honouring the Opus pre-skip and
 /// DiscardPadding the element writes. (GStreamer 1.22's matroskademux + opusdec
 /// drop up to a packet more at a file's start when the pre-skip is unusual.)
 pub fn ffprobe_audio_samples(path: &std::path::Path) -> u64 {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "a",
-            "-show_entries",
-            "frame=nb_samples",
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout)
+    ffprobe_csv(path, "-select_streams a -show_entries frame=nb_samples")
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
         .sum()
@@ -722,12 +726,10 @@ pub fn duration_ms(path: &Path) -> f64 {
 /// Video frames ffprobe decodes from `path` (`-count_frames`); fails on any complaint
 /// it prints.
 pub fn ffprobe_frames(path: &Path) -> u64 {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    let out = ffprobe(
+        path,
+        "-count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stderr.trim().is_empty(),
@@ -744,13 +746,10 @@ pub fn ffprobe_frames(path: &Path) -> u64 {
 
 /// The Duration ffprobe reads from a file's header, in seconds; None when it has none.
 pub fn ffprobe_duration(path: &Path) -> Option<f64> {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    ffprobe_csv(path, "-show_entries format=duration")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Makes a source file with `ffmpeg -nostdin -v error -y ARGS OUT` (`args`: `lavfi`
@@ -989,37 +988,26 @@ pub struct Packet {
 
 /// Every packet of `path`, in file order.
 pub fn ffprobe_packets(path: &Path) -> Vec<Packet> {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg("packet=stream_index,pts_time,dts_time,flags")
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            Some(Packet {
-                stream: f.first()?.parse().ok()?,
-                pts: f.get(1)?.parse().ok(),
-                dts: f.get(2)?.parse().ok(),
-                keyframe: f.get(3)?.starts_with('K'),
-            })
+    ffprobe_csv(
+        path,
+        "-show_entries packet=stream_index,pts_time,dts_time,flags",
+    )
+    .lines()
+    .filter_map(|line| {
+        let f: Vec<&str> = line.split(',').collect();
+        Some(Packet {
+            stream: f.first()?.parse().ok()?,
+            pts: f.get(1)?.parse().ok(),
+            dts: f.get(2)?.parse().ok(),
+            keyframe: f.get(3)?.starts_with('K'),
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// Each stream of `path` as `codec_type,codec_name,profile` (`video,h264,High`).
 pub fn ffprobe_streams(path: &Path) -> Vec<String> {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg("stream=codec_type,codec_name,profile")
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&out.stdout)
+    ffprobe_csv(path, "-show_entries stream=codec_type,codec_name,profile")
         .lines()
         .map(|l| {
             // ffprobe prints the fields in its own order: name, profile, type.
