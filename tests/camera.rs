@@ -406,12 +406,7 @@ fn segments_cut_at_the_cameras_keyframes_and_each_plays_alone() {
             &pattern,
             "max-file-duration=1000 duration=4000",
         ));
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(mount))
-            .collect();
-        files.sort();
+        let files = files_in(&dir, |name| name.starts_with(mount));
         assert!(files.len() >= 3, "{files:?}");
         let audio = if mount.ends_with("aac") {
             "audio,aac,LC"

@@ -413,11 +413,7 @@ fn fifty_live_starts_all_decode_without_warnings() {
         );
     }
     drop(p);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = files_in(&dir, |_| true);
     assert_eq!(files.len(), 50);
     let mut failures = Vec::new();
     for file in &files {

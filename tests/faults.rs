@@ -526,18 +526,10 @@ fn disk_full_at_a_segment_rotation() {
             fs.0.display()
         ));
         let errors = bus.errors();
-        let mut on_disk: Vec<_> = std::fs::read_dir(&fs.0)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "webm"))
-            .map(|p| {
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    file_size(&p),
-                )
-            })
+        let on_disk: Vec<_> = files_with_extension(&fs.0, "webm")
+            .iter()
+            .map(|p| (name_of(p), file_size(p)))
             .collect();
-        on_disk.sort();
         println!(
             "events {:?}\nbus errors {errors:?}\nfiles {on_disk:?}\nfile-closed {:?}",
             events.names(),
@@ -724,20 +716,12 @@ fn sigkill_mp4_keeps_all_but_one_keyframe_interval() {
 // 3. Names that repeat
 // ---------------------------------------------------------------------------------
 
-fn files_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "webm"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
+/// Each WebM file in `dir`, by name, with its bytes.
+fn webm_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files_with_extension(dir, "webm")
+        .iter()
+        .map(|p| (name_of(p), std::fs::read(p).unwrap()))
+        .collect()
 }
 
 #[test]
@@ -760,7 +744,7 @@ fn a_restarted_segmented_recorder_overwrites_nothing() {
         out.status
     };
     assert!(run().success(), "the first run fails");
-    let first = files_in(&dir);
+    let first = webm_contents(&dir);
     println!(
         "after run 1: {:?}",
         first.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>()
@@ -771,7 +755,7 @@ fn a_restarted_segmented_recorder_overwrites_nothing() {
         first.len()
     );
     let second_ok = run().success();
-    let after = files_in(&dir);
+    let after = webm_contents(&dir);
     println!(
         "after run 2: {:?}",
         after.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>()

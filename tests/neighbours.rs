@@ -24,13 +24,10 @@ const SECOND: &str =
 
 /// Names in `dir` starting with `prefix`, sorted.
 fn names_in(dir: &Path, prefix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(prefix))
-        .collect();
-    names.sort();
-    names
+    files_in(dir, |name| name.starts_with(prefix))
+        .iter()
+        .map(|p| name_of(p))
+        .collect()
 }
 
 /// A third of a second: what recorders started together each write.

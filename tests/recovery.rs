@@ -125,20 +125,6 @@ fn journaled(dir: &Path) -> Vec<String> {
     names
 }
 
-fn webm_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "webm"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn name_of(path: &Path) -> String {
-    path.file_name().unwrap().to_string_lossy().into_owned()
-}
-
 /// Judges a file as a player that seeks would: a Duration (ffprobe), Cues (mkvinfo),
 /// and a video frame decoded after seeking to its middle (ffmpeg). Returns the Duration.
 fn check_seekable(path: &Path) -> f64 {
@@ -267,7 +253,7 @@ fn segments_killed_mid_file_are_finalized_at_the_next_start() {
     let location = format!("{}/rec-%05d.webm", dir.display());
     // 1 s segments, killed in the middle of the third.
     let killed_run = record_and_kill(&location, &["max-file-duration=1000"], 2.5);
-    let killed: Vec<PathBuf> = webm_files(&dir);
+    let killed: Vec<PathBuf> = files_with_extension(&dir, "webm");
     let unfinished = journaled(&dir);
     println!(
         "killed {:.2} s after the start message: {:?}, journal: {unfinished:?}",
@@ -315,7 +301,7 @@ fn segments_killed_mid_file_are_finalized_at_the_next_start() {
     println!("{}", killed_run.show(total));
     assert!(lost <= MAX_LOSS_S, "{}", killed_run.show(total));
     // The restart went on after the last index and finished its own file.
-    let after = webm_files(&dir);
+    let after = files_with_extension(&dir, "webm");
     assert_eq!(after.len(), killed.len() + 1, "{after:?}");
     check_seekable(after.last().unwrap());
 }

@@ -392,15 +392,7 @@ fn run_unit(name: &str, signal: libc::c_int, record_for: Duration) -> (Ran, Vec<
         ))
         .spawn()
         .expect("the unit's ExecStart runs");
-    let webm = |dir: &Path| -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "webm"))
-            .collect();
-        files.sort();
-        files
-    };
+    let webm = |dir: &Path| files_with_extension(dir, "webm");
     // Recording: a file with data in it.
     let recording = wait_until(Duration::from_secs(10), || {
         webm(&dir)
@@ -460,7 +452,7 @@ fn the_example_unit_finalizes_on_systemctl_stop() {
     );
     assert_eq!(files.len(), 1, "one file and no marker: {files:?}");
     let file = &files[0];
-    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let name = name_of(file);
     assert!(
         name.starts_with("cam1-20") && name.len() == "cam1-20261206-014500.webm".len(),
         "named by the instance and the wall clock: {name}"

@@ -31,6 +31,32 @@ pub fn init() {
     });
 }
 
+/// The files in `dir` whose names `keep` accepts, sorted.
+pub fn files_in(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| keep(&name_of(p)))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The files in `dir` with the extension `ext` (`webm`), sorted.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    files_in(dir, |name| {
+        Path::new(name).extension().is_some_and(|e| e == ext)
+    })
+}
+
+/// A file's name.
+pub fn name_of(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_else(|| panic!("{} names no file", path.display()))
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// A fresh, empty folder for one test's files.
 pub fn tmp_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
