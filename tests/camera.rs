@@ -218,25 +218,19 @@ fn play_collecting(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<Str
     collect_until_end(pipeline, timeout)
 }
 
+/// `wait_end`, with the text of each info and warning, and an error's, naming the
+/// element that posted it.
 fn collect_until_end(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<String>) {
-    let bus = pipeline.bus().unwrap();
-    let deadline = std::time::Instant::now() + timeout;
     let mut said = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
-            break;
-        };
+    let mut error = None;
+    let end = wait_end(pipeline, timeout, |msg| {
         let from = msg
             .src()
             .map(|s| s.path_string().to_string())
             .unwrap_or_default();
         match msg.view() {
-            gst::MessageView::Eos(_) => return (End::Eos(Duration::ZERO), said),
             gst::MessageView::Error(e) => {
-                return (
-                    End::Error(format!("{from}: {} ({:?})", e.error(), e.debug())),
-                    said,
-                )
+                error = Some(format!("{from}: {} ({:?})", e.error(), e.debug()))
             }
             gst::MessageView::Info(m) => said.push(format!("{from}: {}", m.error())),
             gst::MessageView::Warning(m) => {
@@ -244,8 +238,11 @@ fn collect_until_end(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<S
             }
             _ => {}
         }
+    });
+    match (end, error) {
+        (End::Error(_), Some(error)) => (End::Error(error), said),
+        (end, _) => (end, said),
     }
-    (End::Timeout, said)
 }
 
 /// Waits until `media` ns of each of the recorder's `streams` have flowed into it

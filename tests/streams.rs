@@ -98,33 +98,13 @@ fn video_lined_up_back_and_forward_keeps_every_frame() {
 /// Plays until EOS or an error, collecting the warnings posted on the way.
 fn play_warned(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<String>) {
     pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let deadline = std::time::Instant::now() + timeout;
     let mut warnings = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-            &[
-                gst::MessageType::Eos,
-                gst::MessageType::Error,
-                gst::MessageType::Warning,
-            ],
-        ) else {
-            break;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => return (End::Eos(Duration::ZERO), warnings),
-            gst::MessageView::Error(e) => {
-                return (
-                    End::Error(format!("{} ({:?})", e.error(), e.debug())),
-                    warnings,
-                )
-            }
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            _ => {}
+    let end = wait_end(pipeline, timeout, |msg| {
+        if let gst::MessageView::Warning(w) = msg.view() {
+            warnings.push(w.error().to_string());
         }
-    }
-    (End::Timeout, warnings)
+    });
+    (end, warnings)
 }
 
 /// Each stream's "type,start" (s) and the file's duration (s), as ffprobe reads them.

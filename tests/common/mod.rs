@@ -140,16 +140,25 @@ pub fn play(pipeline: &gst::Pipeline, timeout: Duration) -> End {
     }
 }
 
+/// Waits for EOS or an error on the pipeline's bus; other messages are dropped.
 pub fn wait_message(pipeline: &gst::Pipeline, timeout: Duration) -> End {
+    wait_end(pipeline, timeout, |_| {})
+}
+
+/// Waits for EOS or an error on the pipeline's bus, handing each message taken from it
+/// (the last one too) to `each`.
+pub fn wait_end(
+    pipeline: &gst::Pipeline,
+    timeout: Duration,
+    mut each: impl FnMut(&gst::Message),
+) -> End {
     let bus = pipeline.bus().unwrap();
     let deadline = Instant::now() + timeout;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) else {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
             break;
         };
+        each(&msg);
         match msg.view() {
             gst::MessageView::Eos(_) => return End::Eos(Duration::ZERO),
             gst::MessageView::Error(e) => {
