@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -61,31 +61,6 @@ fn assert_contiguous(d: &Decoded) {
             w[0] as f64 / MS as f64,
             w[1] as f64 / MS as f64
         );
-    }
-}
-
-/// A folder of this test process alone (others may run the same tests at the same
-/// time), removed when the test passes and kept for a look when it fails.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        Scratch(tmp_dir(&format!("api-{}/{name}", std::process::id())))
-    }
-
-    fn join(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-            if let Some(parent) = self.0.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
-        }
     }
 }
 

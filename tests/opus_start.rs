@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -93,10 +93,6 @@ fn record(description: &str) {
     expect_eos(&p, Duration::from_secs(60));
 }
 
-fn scratch(name: &str) -> PathBuf {
-    tmp_dir(&format!("opus-start-{}/{name}", std::process::id()))
-}
-
 /// The encoder's first packet of audio that starts after the video, from 3 ms to half
 /// a second. Its first sample kept is the audio's first: the packet decodes from
 /// 6.5 ms (the encoder's priming) earlier. Within 13 ms of the file's start (where the
@@ -104,7 +100,7 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn audio_starting_after_the_video_decodes_end_to_end() {
     init();
-    let dir = scratch("encoded");
+    let dir = Scratch::new("encoded");
     for offset_ms in [3.0, 10.0, 503.0] {
         let path = dir.join(format!("late-{offset_ms}.webm"));
         record(&format!(
@@ -126,7 +122,6 @@ fn audio_starting_after_the_video_decodes_end_to_end() {
             packets[0].pts
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Opus kept as it is from WebM files whose audio starts at 0.98 s, one made by
@@ -137,7 +132,7 @@ fn audio_starting_after_the_video_decodes_end_to_end() {
 #[test]
 fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
     init();
-    let dir = scratch("kept");
+    let dir = Scratch::new("kept");
     let by_ffmpeg = dir.join("ffmpeg.webm");
     ffmpeg_make(
         &by_ffmpeg,
@@ -195,7 +190,6 @@ fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
             packets[0].pts
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Opus in MP4: the decoder skips the encoder's priming (312 samples) and no more.
@@ -204,7 +198,7 @@ fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
 #[test]
 fn opus_in_mp4_skips_the_priming_only() {
     init();
-    let dir = scratch("mp4");
+    let dir = Scratch::new("mp4");
     let path = dir.join("opus.mp4");
     record(&format!(
         "mediarecorder name=r mime-type=\"video/mp4;codecs=avc1,opus\" location={} \
@@ -227,5 +221,4 @@ fn opus_in_mp4_skips_the_priming_only() {
         (144_000..=144_960).contains(&samples),
         "ffmpeg decodes {samples} samples of 3 s of audio"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -65,6 +65,33 @@ pub fn tmp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A folder of this test process alone (others may run the same tests at the same
+/// time), `<test>-<pid>/<name>`, removed when the test passes and kept for a look when
+/// it fails.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let test = env!("CARGO_CRATE_NAME");
+        Scratch(tmp_dir(&format!("{test}-{}/{name}", std::process::id())))
+    }
+
+    pub fn join(&self, file: impl AsRef<Path>) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+            if let Some(parent) = self.0.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
 /// Sets the pipeline to NULL when the test ends, also on panic.
 pub struct Running(pub gst::Pipeline);
 
