@@ -453,10 +453,6 @@ fn gst_launch(dir: &Path, args: &[String], timeout: Duration) -> Launched {
     }
 }
 
-fn words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(String::from).collect()
-}
-
 fn uri(path: &Path) -> String {
     format!("uri=file://{}", path.display())
 }

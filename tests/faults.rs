@@ -212,10 +212,6 @@ fn record_until_stop(description: &str) -> (gst::Pipeline, BusLog, Events, Close
     (p, bus, events, closed)
 }
 
-fn count(events: &Events, name: &str) -> usize {
-    events.names().iter().filter(|n| *n == name).count()
-}
-
 fn file_size(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
@@ -958,7 +954,7 @@ fn a_fifo_as_location_does_not_hang_the_state_change() {
             wait_flowed(&r, 1000 * MS, Duration::from_secs(10));
         }
         null_within(p, Duration::from_secs(2), "a FIFO as location");
-        if count(&events, "start") > 0 {
+        if events.count("start") > 0 {
             assert!(
                 events.wait_for("stop", 1, Duration::from_secs(2)),
                 "start without stop: {:?}",
@@ -1210,8 +1206,8 @@ fn start_from_first_stop(r: &gst::Element, delay: Duration) -> Answer {
 }
 
 fn check_start_from_stop(what: &str, r: &gst::Element, events: &Events, answer: Option<bool>) {
-    let starts = count(events, "start");
-    let stops = count(events, "stop");
+    let starts = events.count("start");
+    let stops = events.count("stop");
     let state = state_of(r);
     println!(
         "{what}: start-recording in the stop handler returned {answer:?}; {starts} start, \
@@ -1275,7 +1271,7 @@ fn start_from_a_stop_handler_at_eos() {
             wait_until(Duration::from_secs(5), || match *answer.lock().unwrap() {
                 None => false,
                 Some(false) => true,
-                Some(true) => count(&events, "start") >= 2,
+                Some(true) => events.count("start") >= 2,
             }),
             "the stop handler's start-recording returned {:?}, then no start: {:?}",
             *answer.lock().unwrap(),
@@ -1355,7 +1351,7 @@ fn start_recording_below_paused_is_refused() {
         );
         assert!(!in_null, "start-recording in NULL returned TRUE");
         assert!(!in_ready, "start-recording in READY returned TRUE");
-        assert_eq!(count(&events, "start"), count(&events, "stop"));
+        assert_eq!(events.count("start"), events.count("stop"));
         assert_eq!(state_of(&r), "inactive");
     });
 }

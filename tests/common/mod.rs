@@ -57,6 +57,11 @@ pub fn name_of(path: &Path) -> String {
         .into_owned()
 }
 
+/// `s` split at white space, as a shell splits a command line without quotes.
+pub fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
 /// A fresh, empty folder for one test's files.
 pub fn tmp_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -514,11 +519,14 @@ impl Events {
         self.0.lock().unwrap().clone()
     }
 
+    /// How many times `name` has been seen.
+    pub fn count(&self, name: &str) -> usize {
+        self.names().iter().filter(|n| *n == name).count()
+    }
+
     /// Waits until `name` has been seen `count` times.
     pub fn wait_for(&self, name: &str, count: usize, timeout: Duration) -> bool {
-        wait_until(timeout, || {
-            self.names().iter().filter(|n| *n == name).count() >= count
-        })
+        wait_until(timeout, || self.count(name) >= count)
     }
 }
 
