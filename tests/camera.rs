@@ -266,12 +266,7 @@ fn end_with_eos(pipeline: &gst::Pipeline) {
 
 /// MD5 of each video packet's bytes, in order (`ffmpeg -c copy -f framemd5`).
 fn video_packet_hashes(path: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", "0:v", "-c", "copy", "-f", "framemd5", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let out = ffmpeg("-v error", path, "-map 0:v -c copy -f framemd5 -");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,14 +33,7 @@ fn audio_samples(path: &std::path::Path) -> (f64, Vec<i16>) {
     .trim()
     .parse()
     .expect("the first audio frame's time");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args([
-            "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
+    let out = ffmpeg("-v error", path, "-map 0:a -f s16le -ac 1 -ar 48000 -");
     assert!(
         out.status.success(),
         "{}",

@@ -596,17 +596,12 @@ fn off(a: f64, b: f64, tolerance: f64) -> bool {
 /// complain of the timestamps.
 fn ffmpeg_judge(path: &Path, failures: &mut Vec<String>) {
     let run = |level: &str, xerror: bool| {
-        let mut c = Command::new("ffmpeg");
-        c.args(["-nostdin", "-hide_banner", "-v", level]);
-        if xerror {
-            c.arg("-xerror");
-        }
-        let out = c
-            .arg("-i")
-            .arg(path)
-            .args(["-f", "null", "-"])
-            .output()
-            .expect("ffmpeg runs");
+        let xerror = if xerror { "-xerror" } else { "" };
+        let out = ffmpeg(
+            &format!("-hide_banner -v {level} {xerror}"),
+            path,
+            "-f null -",
+        );
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text += &String::from_utf8_lossy(&out.stderr);
         (out.status.success(), text)

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -61,24 +60,14 @@ fn judge(path: &Path) -> Vec<Packet> {
         overlaps.len(),
         overlaps.first()
     );
-    let strict = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-xerror", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let strict = ffmpeg("-v error -xerror", path, "-f null -");
     let said = String::from_utf8_lossy(&strict.stderr);
     assert!(
         strict.status.success() && said.trim().is_empty(),
         "ffmpeg -v error -xerror on {}: {said}",
         path.display()
     );
-    let reencoded = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "warning", "-i"])
-        .arg(path)
-        .args(["-map", "0:a", "-c:a", "libvorbis", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let reencoded = ffmpeg("-v warning", path, "-map 0:a -c:a libvorbis -f null -");
     let said = String::from_utf8_lossy(&reencoded.stderr);
     assert!(
         !said.contains("backward in time") && !said.contains("non monotonically"),

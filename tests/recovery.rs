@@ -143,14 +143,11 @@ fn check_seekable(path: &Path) -> f64 {
         !webm_index_of(path).cue_times_ms.is_empty(),
         "{shown}: Cues without a cue point"
     );
-    let seek = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-ss"])
-        .arg(format!("{:.3}", duration / 2.0))
-        .arg("-i")
-        .arg(path)
-        .args(["-frames:v", "1", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let seek = ffmpeg(
+        &format!("-v error -ss {:.3}", duration / 2.0),
+        path,
+        "-frames:v 1 -f null -",
+    );
     let errors = String::from_utf8_lossy(&seek.stderr);
     assert!(
         seek.status.success() && errors.trim().is_empty(),

@@ -840,15 +840,23 @@ pub fn ffmpeg_make(out: &Path, args: &str) {
     );
 }
 
+/// Runs `ffmpeg -nostdin INPUT_OPTIONS -i PATH OUTPUT_ARGS` (each split at white
+/// space: `-v error -ss 1.5`, `-f null -`) and returns how it went.
+pub fn ffmpeg(input_options: &str, path: &Path, output_args: &str) -> std::process::Output {
+    std::process::Command::new("ffmpeg")
+        .arg("-nostdin")
+        .args(input_options.split_whitespace())
+        .arg("-i")
+        .arg(path)
+        .args(output_args.split_whitespace())
+        .output()
+        .expect("ffmpeg runs (scripts/setup.sh installs it)")
+}
+
 /// What `ffmpeg -v warning` prints while decoding `path` (empty for a clean file):
 /// timestamps that go back, broken blocks, anything a post-processing tool trips on.
 pub fn ffmpeg_warnings(path: &Path) -> String {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "warning", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let out = ffmpeg("-v warning", path, "-f null -");
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
 
@@ -1098,11 +1106,6 @@ pub fn ffprobe_streams(path: &Path) -> Vec<String> {
 /// to 1/30 s and calls two frames that land in one slot non-monotonic, a complaint
 /// about its own rounding, not the file (callers check the file's packet times).
 pub fn ffmpeg_errors(path: &Path) -> String {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-xerror", "-i"])
-        .arg(path)
-        .args(["-fps_mode", "vfr", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let out = ffmpeg("-v error -xerror", path, "-fps_mode vfr -f null -");
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
