@@ -152,19 +152,13 @@ fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
             source.display(),
             out.display()
         ));
-        let pad = p
+        let durations = p
             .by_name("durations")
-            .and_then(|e| e.static_pad("src"))
-            .expect("identity has a src pad");
-        pad.add_probe(gst::PadProbeType::BUFFER, |_, info| {
-            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
-                if buffer.duration().is_none() {
-                    buffer
-                        .make_mut()
-                        .set_duration(gst::ClockTime::from_mseconds(20));
-                }
+            .expect("the identity named durations");
+        change_leaving(&durations, |_, buffer| {
+            if buffer.duration().is_none() {
+                buffer.set_duration(gst::ClockTime::from_mseconds(20));
             }
-            gst::PadProbeReturn::Ok
         });
         expect_eos(&p, Duration::from_secs(60));
         drop(p);

@@ -515,20 +515,11 @@ fn restamp_leaving(
     element: &gst::Element,
     change: impl Fn(u64, gst::ClockTime) -> gst::ClockTime + Send + Sync + 'static,
 ) {
-    let seen = std::sync::atomic::AtomicU64::new(0);
-    element
-        .static_pad("src")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Some(buffer) = info.buffer_mut() {
-                let b = buffer.make_mut();
-                if let Some(pts) = b.pts() {
-                    b.set_pts(change(n, pts));
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
+    change_leaving(element, move |n, b| {
+        if let Some(pts) = b.pts() {
+            b.set_pts(change(n, pts));
+        }
+    });
 }
 
 #[test]

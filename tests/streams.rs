@@ -22,27 +22,18 @@ fn video_packet_times(path: &Path) -> Vec<f64> {
 /// Shifts every buffer leaving `element` by `shift(n)` ms (n counts from 0), PTS and
 /// DTS alike, as rtpbin does when it lines audio and video up.
 fn shift_leaving(element: &gst::Element, shift: impl Fn(u64) -> i64 + Send + Sync + 'static) {
-    let seen = std::sync::atomic::AtomicU64::new(0);
-    element
-        .static_pad("src")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let by = shift(n) * MS as i64;
-            if let Some(buffer) = info.buffer_mut() {
-                let b = buffer.make_mut();
-                let moved = |t: gst::ClockTime| {
-                    gst::ClockTime::from_nseconds((t.nseconds() as i64 + by).max(0) as u64)
-                };
-                if let Some(pts) = b.pts() {
-                    b.set_pts(moved(pts));
-                }
-                if let Some(dts) = b.dts() {
-                    b.set_dts(moved(dts));
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
+    change_leaving(element, move |n, b| {
+        let by = shift(n) * MS as i64;
+        let moved = |t: gst::ClockTime| {
+            gst::ClockTime::from_nseconds((t.nseconds() as i64 + by).max(0) as u64)
+        };
+        if let Some(pts) = b.pts() {
+            b.set_pts(moved(pts));
+        }
+        if let Some(dts) = b.dts() {
+            b.set_dts(moved(dts));
+        }
+    });
 }
 
 /// rtpbin lining up a camera's audio and video: back 42 ms, then forward 141 ms.
@@ -71,14 +62,7 @@ fn video_lined_up_back_and_forward_keeps_every_frame() {
         ));
         shift_leaving(&p.by_name("shift").unwrap(), lined_up);
         if let Some(rtp) = p.by_name("rtp") {
-            rtp.static_pad("src")
-                .unwrap()
-                .add_probe(gst::PadProbeType::BUFFER, |_, info| {
-                    if let Some(buffer) = info.buffer_mut() {
-                        buffer.make_mut().set_duration(gst::ClockTime::NONE);
-                    }
-                    gst::PadProbeReturn::Ok
-                });
+            change_leaving(&rtp, |_, buffer| buffer.set_duration(gst::ClockTime::NONE));
         }
         expect_eos(&p, Duration::from_secs(30));
         let dropped = recorder(&p).property::<u64>("frames-dropped");

@@ -146,6 +146,25 @@ pub fn slow_down(recorder: &gst::Element, factory: &str, per_frame: Duration) {
         });
 }
 
+/// Hands each buffer leaving `element` (at its src pad), numbered from 0, to `change`
+/// before it goes on.
+pub fn change_leaving(
+    element: &gst::Element,
+    change: impl Fn(u64, &mut gst::BufferRef) + Send + Sync + 'static,
+) {
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    element
+        .static_pad("src")
+        .expect("the element has a src pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(buffer) = info.buffer_mut() {
+                change(n, buffer.make_mut());
+            }
+            gst::PadProbeReturn::Ok
+        });
+}
+
 pub fn recorder(pipeline: &gst::Pipeline) -> gst::Element {
     pipeline.by_name("r").expect("the recorder is named r")
 }
