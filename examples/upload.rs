@@ -33,6 +33,10 @@ use std::time::{Duration, Instant};
 use gst::glib;
 use gst::prelude::*;
 
+#[path = "shared/sources.rs"]
+mod sources;
+use sources::{add_source, CAMERA, TEST_AUDIO, TEST_VIDEO};
+
 /// Chunks waiting to be sent; beyond this the receiver is too slow and the upload fails.
 const QUEUE: usize = 64;
 /// Longest wait for the receiver to accept a connection, take a body or answer.
@@ -55,8 +59,6 @@ receive: takes the chunks and joins them into DIR/ID.webm
   --listen ADDR    address and port to listen on (default 127.0.0.1:8000; port 0 picks
                    a free one); the address is printed
   --dir DIR        folder for the uploads (default: uploads)";
-
-const CAMERA: &str = "/dev/video0";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -296,25 +298,10 @@ fn send(options: SendOptions) -> Result<(), String> {
     let (video, audio) = if options.camera {
         (format!("v4l2src device={CAMERA}"), "autoaudiosrc")
     } else {
-        (
-            "videotestsrc is-live=true pattern=ball \
-             ! capsfilter caps=video/x-raw,width=640,height=480,framerate=30/1"
-                .to_string(),
-            "audiotestsrc is-live=true wave=ticks",
-        )
+        (TEST_VIDEO.to_string(), TEST_AUDIO)
     };
-    for (kind, description) in [("video", video.as_str()), ("audio", audio)] {
-        let source = gst::parse::bin_from_description(description, true)
-            .map_err(|e| format!("cannot make '{description}': {e}"))?;
-        pipeline.add(&source).map_err(|e| e.to_string())?;
-        let sink = recorder
-            .request_pad_simple(&format!("{kind}_%u"))
-            .ok_or(format!("the recorder gives no {kind} pad"))?;
-        let src = source
-            .static_pad("src")
-            .expect("a ghost pad for the unlinked src");
-        src.link(&sink).map_err(|e| e.to_string())?;
-    }
+    add_source(&pipeline, &recorder, "video", &video)?;
+    add_source(&pipeline, &recorder, "audio", audio)?;
 
     // The recording's name at the receiver: unique enough for one machine's uploads.
     let id = format!(

@@ -38,10 +38,12 @@ use gst::glib;
 use gst::prelude::*;
 use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
 
+#[path = "shared/sources.rs"]
+mod sources;
+use sources::{add_source, CAMERA, TEST_AUDIO, TEST_VIDEO};
+
 /// The page, one file of HTML and JavaScript.
 const PAGE: &str = include_str!("web/index.html");
-
-const CAMERA: &str = "/dev/video0";
 /// The recording inside the recording folder; each recording replaces it.
 const RECORDING: &str = "recording.webm";
 /// How often chunks reach the page's preview.
@@ -235,39 +237,13 @@ fn build_pipeline(source: Source, file: &Path) -> Result<(gst::Pipeline, gst::El
     pipeline.add(&recorder).map_err(|e| e.to_string())?;
     let (video, audio) = match source {
         Source::Camera => (format!("v4l2src device={CAMERA}"), usable_microphone()),
-        Source::Test => (
-            "videotestsrc is-live=true pattern=ball \
-             ! capsfilter caps=video/x-raw,width=640,height=480,framerate=30/1"
-                .to_string(),
-            Some("audiotestsrc is-live=true wave=ticks".to_string()),
-        ),
+        Source::Test => (TEST_VIDEO.to_string(), Some(TEST_AUDIO.to_string())),
     };
     add_source(&pipeline, &recorder, "video", &video)?;
     if let Some(audio) = audio {
         add_source(&pipeline, &recorder, "audio", &audio)?;
     }
     Ok((pipeline, recorder))
-}
-
-/// Adds a source given as a `gst-launch-1.0` description and links it to a new
-/// `video_%u` or `audio_%u` pad of the recorder.
-fn add_source(
-    pipeline: &gst::Pipeline,
-    recorder: &gst::Element,
-    kind: &str,
-    description: &str,
-) -> Result<(), String> {
-    let source = gst::parse::bin_from_description(description, true)
-        .map_err(|e| format!("cannot make '{description}': {e}"))?;
-    pipeline.add(&source).map_err(|e| e.to_string())?;
-    let sink = recorder
-        .request_pad_simple(&format!("{kind}_%u"))
-        .ok_or(format!("the recorder gives no {kind} pad"))?;
-    let src = source
-        .static_pad("src")
-        .expect("a ghost pad for the unlinked src");
-    src.link(&sink).map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 /// `autoaudiosrc` if it delivers sound within a second. It picks a source that opens,

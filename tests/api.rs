@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -64,29 +64,19 @@ fn assert_contiguous(d: &Decoded) {
     }
 }
 
-/// A folder of this test process alone (others may run the same tests at the same
-/// time), removed when the test passes and kept for a look when it fails.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        Scratch(tmp_dir(&format!("api-{}/{name}", std::process::id())))
-    }
-
-    fn join(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-            if let Some(parent) = self.0.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
-        }
-    }
+/// A recorder that waits for `start-recording` (`autostart=false`), writing to `path`
+/// from `sources` (linked to `r.`), set playing and its events watched, once `flowed`
+/// ns of media have gone into it.
+fn armed(path: &Path, sources: &str, flowed: u64) -> (Running, gst::Element, Events) {
+    let p = launch(&format!(
+        "mediarecorder name=r autostart=false location={} {sources}",
+        path.display()
+    ));
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    p.set_state(gst::State::Playing).unwrap();
+    wait_flowed(&r, flowed, Duration::from_secs(10));
+    (p, r, events)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) {
@@ -136,14 +126,7 @@ fn actions_follow_the_rules_in_every_state() {
     init();
     let dir = Scratch::new("actions");
     let path = dir.join("a.webm");
-    let p = launch(&format!(
-        "{VIDEO} ! mediarecorder name=r autostart=false location={}",
-        path.display()
-    ));
-    let r = recorder(&p);
-    let (events, _chunks) = Events::watch(&r);
-    p.set_state(gst::State::Playing).unwrap();
-    wait_flowed(&r, 300 * MS, Duration::from_secs(10));
+    let (p, r, events) = armed(&path, &format!("{VIDEO} ! r."), 300 * MS);
 
     // Inactive, with media flowing but autostart off.
     assert_eq!(state_of(&r), "inactive");
@@ -223,14 +206,7 @@ fn pause_and_resume_leave_no_gap() {
     init();
     let dir = Scratch::new("pause_resume");
     let path = dir.join("p.webm");
-    let p = launch(&format!(
-        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
-        path.display()
-    ));
-    let r = recorder(&p);
-    let (events, _chunks) = Events::watch(&r);
-    p.set_state(gst::State::Playing).unwrap();
-    wait_flowed(&r, 500 * MS, Duration::from_secs(10));
+    let (p, r, events) = armed(&path, &format!("{VIDEO} ! r. {AUDIO} ! r."), 500 * MS);
 
     // The wall-clock time between the actions is what the file must hold: these
     // sleeps are the test's input.
@@ -286,14 +262,7 @@ fn stop_right_after_start_keeps_the_event_order() {
     init();
     let dir = Scratch::new("start_stop");
     let path = dir.join("s.webm");
-    let p = launch(&format!(
-        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
-        path.display()
-    ));
-    let r = recorder(&p);
-    let (events, _chunks) = Events::watch(&r);
-    p.set_state(gst::State::Playing).unwrap();
-    wait_flowed(&r, 300 * MS, Duration::from_secs(10));
+    let (_p, r, events) = armed(&path, &format!("{VIDEO} ! r. {AUDIO} ! r."), 300 * MS);
     for round in 1..=3 {
         assert!(act(&r, "start-recording"), "start #{round}");
         assert!(act(&r, "stop-recording"), "stop #{round}");
@@ -316,15 +285,8 @@ fn two_recordings_in_one_running_pipeline() {
     let first = dir.join("first.webm");
     let second = dir.join("second.webm");
     let third = dir.join("third.webm");
-    let p = launch(&format!(
-        "mediarecorder name=r autostart=false location={} {VIDEO} ! r. {AUDIO} ! r.",
-        first.display()
-    ));
-    let r = recorder(&p);
-    let (events, _chunks) = Events::watch(&r);
-    p.set_state(gst::State::Playing).unwrap();
     // Inactive: media flows and is dropped.
-    wait_flowed(&r, 700 * MS, Duration::from_secs(10));
+    let (p, r, events) = armed(&first, &format!("{VIDEO} ! r. {AUDIO} ! r."), 700 * MS);
     assert!(events.names().is_empty(), "{:?}", events.names());
     assert_eq!(state_of(&r), "inactive");
 
@@ -603,10 +565,7 @@ fn record_to_full_disk() -> (String, Vec<(String, String)>) {
     ));
     let r = recorder(&p);
     let (events, _chunks) = Events::watch(&r);
-    let msg = match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => msg,
-        other => panic!("expected an error, got {other:?}"),
-    };
+    let msg = expect_error(&p, Duration::from_secs(5));
     wait_stop(&events, 1);
     assert_eq!(state_of(&r), "inactive");
     // Actions after the error see an inactive recorder.
@@ -718,15 +677,7 @@ fn a_slow_encoder_drops_frames_without_glib_criticals() {
     p.set_state(gst::State::Playing).unwrap();
     wait_event(&events, "start", 1);
     // Make the encoder take 100 ms a frame: a third of the live rate.
-    let encoder = element_inside(&r, "vp8enc").expect("a vp8enc in the recorder");
-    encoder
-        .static_pad("src")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, |_, _| {
-            // The slowness under test.
-            std::thread::sleep(Duration::from_millis(100));
-            gst::PadProbeReturn::Ok
-        });
+    slow_down(&r, "vp8enc", Duration::from_millis(100));
     // Drops begin once a second of raw frames waits (after about 1.5 s at a third of
     // the live rate), then come at 20 a second: wait for as many as 2.5 s made.
     assert!(

@@ -86,17 +86,9 @@ fn ffmpeg_copy(url: &str, out: &Path) -> std::process::Child {
 }
 
 fn wait_child(mut child: std::process::Child, what: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{what} failed: {status}");
-            return;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not end within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    match wait_or_kill(&mut child, Duration::from_secs(20)) {
+        Some(status) => assert!(status.success(), "{what} failed: {status}"),
+        None => panic!("{what} did not end within 20 s"),
     }
 }
 
@@ -110,11 +102,7 @@ fn judge(path: &Path, expected: &[&str]) -> usize {
     assert!(errors.is_empty(), "{}: {errors}", path.display());
     let packets = ffprobe_packets(path);
     for stream in 0..expected.len() {
-        let times: Vec<f64> = packets
-            .iter()
-            .filter(|p| p.stream == stream)
-            .map(|p| p.dts.or(p.pts).expect("a packet with a time"))
-            .collect();
+        let times = decoding_times(&packets, stream);
         assert!(
             times.len() > 10,
             "{}: stream {stream} has {} packets",
@@ -131,6 +119,15 @@ fn judge(path: &Path, expected: &[&str]) -> usize {
         );
     }
     packets.iter().filter(|p| p.stream == 0).count()
+}
+
+/// The times (dts, else pts) of `stream`'s packets, in file order.
+fn decoding_times(packets: &[Packet], stream: usize) -> Vec<f64> {
+    packets
+        .iter()
+        .filter(|p| p.stream == stream)
+        .map(|p| p.dts.or(p.pts).expect("a packet with a time"))
+        .collect()
 }
 
 /// Asserts a frame count is what `RECORD_MS` of the camera holds, and what ffmpeg
@@ -151,73 +148,65 @@ fn assert_frames(path: &Path, frames: usize, ffmpeg_frames: Option<usize>) {
     }
 }
 
-fn video_packets(path: &Path) -> usize {
+/// The video packets (stream 0) of `path`, in file order.
+fn video_packets(path: &Path) -> Vec<Packet> {
     ffprobe_packets(path)
-        .iter()
+        .into_iter()
         .filter(|p| p.stream == 0)
-        .count()
+        .collect()
 }
+
+/// Records the camera's `mount` kept as it is into two containers, `first` (MIME type,
+/// file name) beside `ffmpeg -c copy` recording the same camera, then `second`. Each
+/// file holds the `expected` streams and the camera's frames; the first as many as
+/// ffmpeg's.
+fn kept_in_two_containers(
+    name: &str,
+    mount: &str,
+    expected: &[&str],
+    [first, second]: [(&str, &str); 2],
+) {
+    init();
+    let dir = tmp_dir(name);
+    let camera = Camera::start(&[]);
+    let theirs = dir.join("ffmpeg.mkv");
+    let ffmpeg = ffmpeg_copy(&camera.mount(mount), &theirs);
+    let record_into = |(mime, file): (&str, &str)| {
+        let path = dir.join(file);
+        let duration = format!("duration={RECORD_MS}");
+        record(&kept_as_is(&camera, mount, mime, &path, &duration));
+        path
+    };
+    let ours = record_into(first);
+    wait_child(ffmpeg, "ffmpeg -c copy");
+    let frames = judge(&ours, expected);
+    assert_frames(&ours, frames, Some(video_packets(&theirs).len()));
+    let ours = record_into(second);
+    let frames = judge(&ours, expected);
+    assert_frames(&ours, frames, None);
+}
+
+const MP4: (&str, &str) = ("video/mp4", "cam.mp4");
+const MATROSKA: (&str, &str) = ("video/x-matroska", "cam.mkv");
 
 #[test]
 fn h264_and_aac_are_kept_as_they_are_in_mp4_and_matroska() {
-    init();
-    let dir = tmp_dir("camera-h264-aac");
-    let camera = Camera::start(&[]);
-    let theirs = dir.join("ffmpeg.mkv");
-    let ffmpeg = ffmpeg_copy(&camera.mount("h264-aac"), &theirs);
-    let mp4 = dir.join("cam.mp4");
-    record(&kept_as_is(
-        &camera,
+    kept_in_two_containers(
+        "camera-h264-aac",
         "h264-aac",
-        "video/mp4",
-        &mp4,
-        &format!("duration={RECORD_MS}"),
-    ));
-    wait_child(ffmpeg, "ffmpeg -c copy");
-    let expected = ["video,h264,Constrained Baseline", "audio,aac,LC"];
-    let frames = judge(&mp4, &expected);
-    assert_frames(&mp4, frames, Some(video_packets(&theirs)));
-    let mkv = dir.join("cam.mkv");
-    record(&kept_as_is(
-        &camera,
-        "h264-aac",
-        "video/x-matroska",
-        &mkv,
-        &format!("duration={RECORD_MS}"),
-    ));
-    let frames = judge(&mkv, &expected);
-    assert_frames(&mkv, frames, None);
+        &["video,h264,Constrained Baseline", "audio,aac,LC"],
+        [MP4, MATROSKA],
+    );
 }
 
 #[test]
 fn h265_and_opus_are_kept_as_they_are_in_mp4_and_matroska() {
-    init();
-    let dir = tmp_dir("camera-h265-opus");
-    let camera = Camera::start(&[]);
-    let theirs = dir.join("ffmpeg.mkv");
-    let ffmpeg = ffmpeg_copy(&camera.mount("h265-opus"), &theirs);
-    let mkv = dir.join("cam.mkv");
-    record(&kept_as_is(
-        &camera,
+    kept_in_two_containers(
+        "camera-h265-opus",
         "h265-opus",
-        "video/x-matroska",
-        &mkv,
-        &format!("duration={RECORD_MS}"),
-    ));
-    wait_child(ffmpeg, "ffmpeg -c copy");
-    let expected = ["video,hevc,Main", "audio,opus,unknown"];
-    let frames = judge(&mkv, &expected);
-    assert_frames(&mkv, frames, Some(video_packets(&theirs)));
-    let mp4 = dir.join("cam.mp4");
-    record(&kept_as_is(
-        &camera,
-        "h265-opus",
-        "video/mp4",
-        &mp4,
-        &format!("duration={RECORD_MS}"),
-    ));
-    let frames = judge(&mp4, &expected);
-    assert_frames(&mp4, frames, None);
+        &["video,hevc,Main", "audio,opus,unknown"],
+        [MATROSKA, MP4],
+    );
 }
 
 /// Plays until EOS, an error, or `timeout`; returns how it ended and the text of every
@@ -229,25 +218,19 @@ fn play_collecting(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<Str
     collect_until_end(pipeline, timeout)
 }
 
+/// `wait_end`, with the text of each info and warning, and an error's, naming the
+/// element that posted it.
 fn collect_until_end(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<String>) {
-    let bus = pipeline.bus().unwrap();
-    let deadline = std::time::Instant::now() + timeout;
     let mut said = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
-            break;
-        };
+    let mut error = None;
+    let end = wait_end(pipeline, timeout, |msg| {
         let from = msg
             .src()
             .map(|s| s.path_string().to_string())
             .unwrap_or_default();
         match msg.view() {
-            gst::MessageView::Eos(_) => return (End::Eos(Duration::ZERO), said),
             gst::MessageView::Error(e) => {
-                return (
-                    End::Error(format!("{from}: {} ({:?})", e.error(), e.debug())),
-                    said,
-                )
+                error = Some(format!("{from}: {} ({:?})", e.error(), e.debug()))
             }
             gst::MessageView::Info(m) => said.push(format!("{from}: {}", m.error())),
             gst::MessageView::Warning(m) => {
@@ -255,8 +238,11 @@ fn collect_until_end(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<S
             }
             _ => {}
         }
+    });
+    match (end, error) {
+        (End::Error(_), Some(error)) => (End::Error(error), said),
+        (end, _) => (end, said),
     }
-    (End::Timeout, said)
 }
 
 /// Waits until `media` ns of each of the recorder's `streams` have flowed into it
@@ -270,14 +256,17 @@ fn wait_recorded(r: &gst::Element, streams: usize, media: u64) {
     wait_flowed(r, media, Duration::from_secs(10));
 }
 
+/// Ends a recording as an application does: EOS into the pipeline, then waits up to
+/// 10 s for it on the bus.
+fn end_with_eos(pipeline: &gst::Pipeline) {
+    pipeline.send_event(gst::event::Eos::new());
+    let end = wait_message(pipeline, Duration::from_secs(10));
+    assert!(matches!(end, End::Eos(_)), "{end:?}");
+}
+
 /// MD5 of each video packet's bytes, in order (`ffmpeg -c copy -f framemd5`).
 fn video_packet_hashes(path: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", "0:v", "-c", "copy", "-f", "framemd5", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let out = ffmpeg("-v error", path, "-map 0:v -c copy -f framemd5 -");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -315,11 +304,7 @@ fn kept_video_frames_are_the_bytes_the_camera_sent() {
         ));
         pipeline.set_state(gst::State::Playing).unwrap();
         wait_recorded(&recorder(&pipeline), 1, 2_000 * MS);
-        pipeline.send_event(gst::event::Eos::new());
-        assert!(matches!(
-            wait_message(&pipeline, Duration::from_secs(10)),
-            End::Eos(_)
-        ));
+        end_with_eos(&pipeline);
         drop(pipeline);
         judge(&ours, &[expected]);
         let sent = video_packet_hashes(&sent);
@@ -413,12 +398,7 @@ fn segments_cut_at_the_cameras_keyframes_and_each_plays_alone() {
             &pattern,
             "max-file-duration=1000 duration=4000",
         ));
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(mount))
-            .collect();
-        files.sort();
+        let files = files_in(&dir, |name| name.starts_with(mount));
         assert!(files.len() >= 3, "{files:?}");
         let audio = if mount.ends_with("aac") {
             "audio,aac,LC"
@@ -429,10 +409,7 @@ fn segments_cut_at_the_cameras_keyframes_and_each_plays_alone() {
         for (i, file) in files.iter().enumerate() {
             // Each file alone: its parameter sets in its header, a keyframe first.
             let frames = judge(file, &[video, audio]);
-            let first = ffprobe_packets(file)
-                .into_iter()
-                .find(|p| p.stream == 0)
-                .unwrap();
+            let first = video_packets(file).remove(0);
             assert!(
                 first.keyframe,
                 "{} starts with a delta frame",
@@ -504,11 +481,7 @@ fn a_camera_that_goes_away_ends_the_file_and_one_that_comes_back_starts_the_next
     let pipeline = launch(&description);
     pipeline.set_state(gst::State::Playing).unwrap();
     wait_recorded(&recorder(&pipeline), 2, 1_500 * MS);
-    pipeline.send_event(gst::event::Eos::new());
-    assert!(matches!(
-        wait_message(&pipeline, Duration::from_secs(10)),
-        End::Eos(_)
-    ));
+    end_with_eos(&pipeline);
     drop(pipeline);
     let second = dir.join("cam-00001.mp4");
     let frames = judge(
@@ -530,9 +503,8 @@ const LOSSY: [&str; 4] = ["--loss", "5", "--reorder", "5"];
 
 /// Every video packet's time (pts, else dts) in `path`, in file order.
 fn video_times(path: &Path) -> Vec<f64> {
-    ffprobe_packets(path)
+    video_packets(path)
         .iter()
-        .filter(|p| p.stream == 0)
         .filter_map(|p| p.pts.or(p.dts))
         .collect()
 }
@@ -560,6 +532,22 @@ fn assert_video_spread(path: &Path) -> (usize, f64, f64, f64) {
     (times.len(), first, last, gap)
 }
 
+/// Plays lossy run `run` to its EOS, within 20 s: no error, and no message of a
+/// branch without input or of a stream that broke.
+fn play_lossy_run(pipeline: &gst::Pipeline, run: usize) {
+    let (end, said) = play_collecting(pipeline, Duration::from_secs(20));
+    assert!(
+        matches!(end, End::Eos(_)),
+        "run {run}: {end:?}, messages: {said:?}"
+    );
+    assert!(
+        !said
+            .iter()
+            .any(|m| m.contains("gets no stream") || m.contains("Internal data stream error")),
+        "run {run}: {said:?}"
+    );
+}
+
 /// The lossy camera: `uridecodebin uri=rtsp://...` over UDP (rtspsrc's
 /// default) with 5 % loss and 5 % reordering, into the default WebM, written as the
 /// issue's user did (`d. ! queue ! r.` twice: each queue is fed once uridecodebin
@@ -582,17 +570,7 @@ fn a_lossy_camera_over_udp_keeps_its_video_in_every_run() {
             camera.mount("h264-aac"),
             webm.display()
         ));
-        let (end, said) = play_collecting(&pipeline, Duration::from_secs(20));
-        assert!(
-            matches!(end, End::Eos(_)),
-            "run {run}: {end:?}, messages: {said:?}"
-        );
-        assert!(
-            !said
-                .iter()
-                .any(|m| m.contains("gets no stream") || m.contains("Internal data stream error")),
-            "run {run}: {said:?}"
-        );
+        play_lossy_run(&pipeline, run);
         assert_eq!(
             pipeline.set_state(gst::State::Null),
             Ok(gst::StateChangeSuccess::Success),
@@ -645,17 +623,7 @@ fn a_lossy_camera_kept_as_it_is_gives_well_formed_files() {
             &mp4,
             &format!("duration={RECORD_MS}"),
         ));
-        let (end, said) = play_collecting(&pipeline, Duration::from_secs(20));
-        assert!(
-            matches!(end, End::Eos(_)),
-            "run {run}: {end:?}, messages: {said:?}"
-        );
-        assert!(
-            !said
-                .iter()
-                .any(|m| m.contains("gets no stream") || m.contains("Internal data stream error")),
-            "run {run}: {said:?}"
-        );
+        play_lossy_run(&pipeline, run);
         drop(pipeline);
         let expected = ["video,h264,Constrained Baseline", "audio,aac,LC"];
         assert_eq!(ffprobe_streams(&mp4), expected, "run {run}");
@@ -670,11 +638,7 @@ fn a_lossy_camera_kept_as_it_is_gives_well_formed_files() {
         );
         let packets = ffprobe_packets(&mp4);
         for stream in 0..expected.len() {
-            let times: Vec<f64> = packets
-                .iter()
-                .filter(|p| p.stream == stream)
-                .map(|p| p.dts.or(p.pts).expect("a packet with a time"))
-                .collect();
+            let times = decoding_times(&packets, stream);
             let back = times.windows(2).filter(|w| w[1] <= w[0]).count();
             assert_eq!(
                 back, 0,

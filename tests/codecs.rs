@@ -214,10 +214,7 @@ fn both_keyframe_intervals_is_an_error() {
         "videotestsrc is-live=true ! mediarecorder name=r \
          video-keyframe-interval-duration=500 video-keyframe-interval-count=10",
     );
-    match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => assert!(msg.contains("set only one"), "{msg}"),
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(&expect_error(&p, Duration::from_secs(5)), &["set only one"]);
 }
 
 #[test]

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,25 +26,14 @@ fn watch_messages(pipeline: &gst::Pipeline) -> Arc<Mutex<Vec<gst::Structure>>> {
 /// The file's audio as 48 kHz mono samples decoded by ffmpeg, with the file time of
 /// the first one (the first packet need not be at 0: the file starts with the video).
 fn audio_samples(path: &std::path::Path) -> (f64, Vec<i16>) {
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a", "-show_frames"])
-        .args(["-read_intervals", "%+#1", "-show_entries", "frame=pts_time"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    let first: f64 = String::from_utf8_lossy(&probe.stdout)
-        .trim()
-        .parse()
-        .expect("the first audio frame's time");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args([
-            "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
+    let first: f64 = ffprobe_csv(
+        path,
+        "-select_streams a -show_frames -read_intervals %+#1 -show_entries frame=pts_time",
+    )
+    .trim()
+    .parse()
+    .expect("the first audio frame's time");
+    let out = ffmpeg("-v error", path, "-map 0:a -f s16le -ac 1 -ar 48000 -");
     assert!(
         out.status.success(),
         "{}",

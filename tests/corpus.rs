@@ -203,7 +203,6 @@ struct Source {
 }
 
 struct Setup {
-    plugin_dir: PathBuf,
     sources: Vec<Source>,
     skipped: Vec<String>,
 }
@@ -222,7 +221,8 @@ fn setup() -> &'static Setup {
     SETUP.get_or_init(|| {
         init();
         let started = Instant::now();
-        let plugin_dir = plugin_dir();
+        // The plugin's folder and registry, before the runs share them.
+        plugin_env();
         let corpus = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corpus");
         std::fs::create_dir_all(&corpus).unwrap();
         let encoders = String::from_utf8_lossy(
@@ -283,37 +283,8 @@ fn setup() -> &'static Setup {
             started.elapsed().as_secs_f64(),
             corpus.display()
         );
-        Setup {
-            plugin_dir,
-            sources,
-            skipped,
-        }
+        Setup { sources, skipped }
     })
-}
-
-/// A folder holding only the plugin this test binary was built with (cargo builds the
-/// cdylib into the deps folder beside the test binary), and the registry the
-/// subprocesses share; the registry is made once here so that they need not scan.
-/// The plugin is copied, not linked: a `cargo build` running beside the tests replaces
-/// the cdylib, and every run of this binary must load the same plugin.
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let built = exe.parent().unwrap().join("libgstmediarecorder.so");
-    assert!(built.exists(), "no plugin at {}", built.display());
-    let dir = tmp_dir("corpus-plugin");
-    std::fs::copy(&built, dir.join("libgstmediarecorder.so")).unwrap();
-    let out = Command::new("gst-inspect-1.0")
-        .arg("mediarecorder")
-        .env("GST_PLUGIN_PATH", &dir)
-        .env("GST_REGISTRY", dir.join("registry.bin"))
-        .output()
-        .expect("gst-inspect-1.0 runs");
-    assert!(
-        out.status.success(),
-        "gst-inspect-1.0 does not find the element: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
 }
 
 /// Makes one corpus file, unless a previous run of the tests made it already.
@@ -466,37 +437,20 @@ fn last_lines(text: &str, n: usize) -> String {
 
 /// Runs `gst-launch-1.0 ARGS` with the plugin under test; kills it after `timeout`.
 fn gst_launch(dir: &Path, args: &[String], timeout: Duration) -> Launched {
-    let setup = setup();
     let started = Instant::now();
-    let mut child = Command::new("gst-launch-1.0")
+    let mut child = with_plugin_env(&mut Command::new("gst-launch-1.0"))
         .args(args)
-        .env("GST_PLUGIN_PATH", &setup.plugin_dir)
-        .env("GST_REGISTRY", setup.plugin_dir.join("registry.bin"))
         .stdin(Stdio::null())
         .stdout(File::create(dir.join("gst-launch.out")).unwrap())
         .stderr(File::create(dir.join("gst-launch.err")).unwrap())
         .spawn()
         .expect("gst-launch-1.0 runs");
-    let mut status = None;
-    let code = if wait_until(timeout, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    }) {
-        status.map(|s| s.code().unwrap_or(-1))
-    } else {
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    };
+    let code = wait_or_kill(&mut child, timeout).map(|s| s.code().unwrap_or(-1));
     Launched {
         code,
         wall: started.elapsed().as_secs_f64(),
         stderr: std::fs::read_to_string(dir.join("gst-launch.err")).unwrap_or_default(),
     }
-}
-
-fn words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(String::from).collect()
 }
 
 fn uri(path: &Path) -> String {
@@ -584,16 +538,11 @@ impl Probe {
 }
 
 fn probe(path: &Path) -> Probe {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg(
-            "stream=codec_type,width,height,sample_rate:format=duration:\
-             frame=media_type,best_effort_timestamp_time,nb_samples",
-        )
-        .args(["-of", "compact"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+    let out = ffprobe(
+        path,
+        "-show_entries stream=codec_type,width,height,sample_rate:format=duration:\
+         frame=media_type,best_effort_timestamp_time,nb_samples -of compact",
+    );
     let mut p = Probe::default();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
@@ -647,17 +596,12 @@ fn off(a: f64, b: f64, tolerance: f64) -> bool {
 /// complain of the timestamps.
 fn ffmpeg_judge(path: &Path, failures: &mut Vec<String>) {
     let run = |level: &str, xerror: bool| {
-        let mut c = Command::new("ffmpeg");
-        c.args(["-nostdin", "-hide_banner", "-v", level]);
-        if xerror {
-            c.arg("-xerror");
-        }
-        let out = c
-            .arg("-i")
-            .arg(path)
-            .args(["-f", "null", "-"])
-            .output()
-            .expect("ffmpeg runs");
+        let xerror = if xerror { "-xerror" } else { "" };
+        let out = ffmpeg(
+            &format!("-hide_banner -v {level} {xerror}"),
+            path,
+            "-f null -",
+        );
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text += &String::from_utf8_lossy(&out.stderr);
         (out.status.success(), text)

@@ -80,14 +80,7 @@ fn run(mut command: Command) -> Run {
     };
     let stdout = read_all(Box::new(child.stdout.take().unwrap()));
     let stderr = read_all(Box::new(child.stderr.take().unwrap()));
-    let mut status = None;
-    if !common::wait_until(TIMEOUT, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    }) {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    let status = common::wait_or_kill(&mut child, TIMEOUT);
     let run = Run {
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
@@ -205,22 +198,13 @@ struct Receiver {
 
 impl Receiver {
     fn start(program: &Path, dir: &Path) -> Receiver {
-        use std::io::BufRead;
-        let mut child = Command::new(program)
-            .args(["receive", "--listen", "127.0.0.1:0", "--dir"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-        let (sender, lines) = std::sync::mpsc::channel();
-        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
+        let (child, lines) = common::spawn_reading_lines(
+            Command::new(program)
+                .args(["receive", "--listen", "127.0.0.1:0", "--dir"])
+                .arg(dir)
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit()),
+        );
         let mut receiver = Receiver {
             child,
             lines,
@@ -331,18 +315,9 @@ fn upload_example_sends_chunks_while_recording() {
         "{} ns of audio in the upload",
         uploaded.audio_duration()
     );
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(&path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
-    let frames = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(
-        frames,
-        uploaded.frames().to_string(),
+        common::ffprobe_frames(&path),
+        uploaded.frames() as u64,
         "ffprobe's frame count"
     );
     assert_eq!(common::ffmpeg_warnings(&path), "", "ffmpeg on the upload");

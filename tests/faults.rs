@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -25,9 +25,17 @@ use gst::prelude::*;
 
 const CHILD_ENV: &str = "MEDIARECORDER_FAULTS_CHILD";
 
-/// Runs `body` in a child process: this test binary running only the test `name`.
+/// Runs `body` in a child process: this test binary running only the calling test.
 /// A child still running at `deadline` is killed and the test fails saying so.
-fn isolated(name: &str, deadline: Duration, body: impl FnOnce()) {
+///
+/// The test is named by its thread, which the test harness names after it; called on
+/// any other thread this fails.
+fn isolated(deadline: Duration, body: impl FnOnce()) {
+    let thread = std::thread::current();
+    let name = thread
+        .name()
+        .filter(|n| *n != "main")
+        .expect("isolated() is called by a test, on the thread named after it");
     if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
         body();
         return;
@@ -62,7 +70,11 @@ fn isolated(name: &str, deadline: Duration, body: impl FnOnce()) {
         None => {
             panic!("{name}: still running after {deadline:?}, killed: the element hangs. {panic}")
         }
-        Some(s) if s.success() => {}
+        // A child that ran no test would pass without running `body`.
+        Some(s) if s.success() => assert!(
+            output.contains("running 1 test\n"),
+            "{name}: the child process ran no test of that name"
+        ),
         Some(s) => match s.signal() {
             Some(sig) => panic!("{name}: the process died of signal {sig} (abort/crash)\n{panic}"),
             None => panic!("{name}: failed ({s})\n{panic}"),
@@ -162,14 +174,12 @@ impl BusLog {
     }
 }
 
-/// Records `file-closed` structures, and the signal in the ordered event list.
-fn watch_file_closed(r: &gst::Element, events: &Events) -> Arc<Mutex<Vec<gst::Structure>>> {
-    let closed = Arc::new(Mutex::new(Vec::new()));
-    let c = closed.clone();
+/// Records `file-closed` structures (`common::watch_closed`), and the signal in the
+/// ordered event list.
+fn watch_file_closed(r: &gst::Element, events: &Events) -> Closed {
+    let closed = watch_closed(r);
     let ev = events.clone();
-    r.connect("file-closed", false, move |args| {
-        let s = args[1].get::<gst::Structure>().unwrap();
-        c.lock().unwrap().push(s);
+    r.connect("file-closed", false, move |_| {
         ev.0.lock()
             .unwrap()
             .push(("file-closed".to_string(), String::new()));
@@ -178,8 +188,28 @@ fn watch_file_closed(r: &gst::Element, events: &Events) -> Arc<Mutex<Vec<gst::St
     closed
 }
 
-fn count(events: &Events, name: &str) -> usize {
-    events.names().iter().filter(|n| *n == name).count()
+/// The `file-closed` structures of a recording, in order.
+type Closed = Arc<Mutex<Vec<gst::Structure>>>;
+
+/// Records `description` (its recorder named `r`) in this child process until the
+/// recorder's `stop`, waited for up to 30 s, then a fixed quiet time: no event may
+/// follow `stop` (a bus error comes before it), and nothing marks that none will.
+/// Returns the pipeline (without a guard), its bus log, the recorder's events with
+/// `file-closed` among them, and the `file-closed` structures.
+fn record_until_stop(description: &str) -> (gst::Pipeline, BusLog, Events, Closed) {
+    let p = launch_plain(description);
+    let bus = BusLog::attach(&p);
+    let r = recorder(&p);
+    let (events, _chunks) = Events::watch(&r);
+    let closed = watch_file_closed(&r, &events);
+    p.set_state(gst::State::Playing).unwrap();
+    assert!(
+        events.wait_for("stop", 1, Duration::from_secs(30)),
+        "no stop within 30 s: {:?}",
+        events.names()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    (p, bus, events, closed)
 }
 
 fn file_size(path: &Path) -> Option<u64> {
@@ -188,13 +218,10 @@ fn file_size(path: &Path) -> Option<u64> {
 
 /// Video frame times as ffmpeg decodes them, or why it cannot.
 fn ffprobe_video_times(path: &Path) -> Result<Vec<f64>, String> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "frame=best_effort_timestamp_time"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    let out = ffprobe(
+        path,
+        "-select_streams v:0 -show_entries frame=best_effort_timestamp_time -of csv=p=0",
+    );
     let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
@@ -213,18 +240,8 @@ fn ffprobe_video_times(path: &Path) -> Result<Vec<f64>, String> {
 
 /// Whether ffmpeg opens the file and finds a video track in it.
 fn ffprobe_finds_video(path: &Path) -> bool {
-    Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_type",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("video"))
+    let out = ffprobe(path, "-show_entries stream=codec_type -of csv=p=0");
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("video")
 }
 
 /// A `file-closed` must name a finalized, playable file holding the reported bytes.
@@ -361,23 +378,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// A folder holding only the plugin built with this test binary, and a registry
-/// made once, so parallel `gst-launch-1.0` runs do not race to write it.
-fn plugin_env() -> &'static (PathBuf, PathBuf) {
-    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| plugin_env_in("faults-plugin"))
-}
-
-fn gst_launch() -> Command {
-    let (dir, registry) = plugin_env();
-    let mut c = Command::new("gst-launch-1.0");
-    c.env("GST_PLUGIN_PATH", dir)
-        .env("GST_REGISTRY", registry)
-        // Judge the element, not GLib's warning policy: an abort is an abort.
-        .env_remove("G_DEBUG");
-    c
-}
-
 /// A small seeded PRNG (xorshift64*), so a failing run can be repeated.
 struct Rng(u64);
 
@@ -407,74 +407,57 @@ fn seed() -> u64 {
 
 #[test]
 fn disk_full_during_recording() {
-    isolated(
-        "disk_full_during_recording",
-        Duration::from_secs(60),
-        || {
-            init();
-            let Some(fs) = Tmpfs::mount("faults-full-recording", "1m") else {
-                return;
-            };
-            let path = fs.0.join("a.webm");
-            // ~1.4 MB of noise for a 1 MB disk: the disk fills mid-recording.
-            let p = launch_plain(&format!(
-                "videotestsrc num-buffers=150 pattern=snow ! \
+    isolated(Duration::from_secs(60), || {
+        init();
+        let Some(fs) = Tmpfs::mount("faults-full-recording", "1m") else {
+            return;
+        };
+        let path = fs.0.join("a.webm");
+        // ~1.4 MB of noise for a 1 MB disk: the disk fills mid-recording.
+        let (p, bus, events, closed) = record_until_stop(&format!(
+            "videotestsrc num-buffers=150 pattern=snow ! \
                  video/x-raw,width=320,height=240,framerate=30/1 ! r. \
                  audiotestsrc num-buffers=250 ! r. \
                  mediarecorder name=r video-bits-per-second=2000000 location={}",
-                path.display()
-            ));
-            let bus = BusLog::attach(&p);
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let closed = watch_file_closed(&r, &events);
-            p.set_state(gst::State::Playing).unwrap();
-            assert!(
-                events.wait_for("stop", 1, Duration::from_secs(30)),
-                "no stop within 30 s: {:?}",
-                events.names()
-            );
-            // A fixed quiet time: no event may follow `stop` (the bus error came before
-            // it), and nothing marks that none will.
-            std::thread::sleep(Duration::from_millis(300));
-            let errors = bus.errors();
-            println!("events {:?}\nbus errors {errors:?}", events.names());
-            assert!(
-                errors
-                    .iter()
-                    .any(|e| e.contains(path.to_str().unwrap()) && e.contains("No space left")),
-                "no bus error naming {} and 'No space left': {errors:?} (eos {})",
-                path.display(),
-                bus.eos()
-            );
-            for s in closed.lock().unwrap().iter() {
-                check_closed_file(s);
-            }
-            let names = events_without_data(&events);
-            assert_eq!(
-                names
-                    .iter()
-                    .filter(|n| *n != "file-closed")
-                    .collect::<Vec<_>>(),
-                ["start", "error", "stop"],
-                "{:?}",
-                events.names()
-            );
-            let all = events.names();
-            let error_at = all.iter().position(|n| n == "error").unwrap();
-            assert!(
-                all[error_at..].contains(&"dataavailable".to_string()),
-                "no dataavailable between error and stop: {all:?}"
-            );
-            check_stop_bytes(&bus);
-            null_within(p, Duration::from_secs(2), "disk full during recording");
-        },
-    );
+            path.display()
+        ));
+        let errors = bus.errors();
+        println!("events {:?}\nbus errors {errors:?}", events.names());
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(path.to_str().unwrap()) && e.contains("No space left")),
+            "no bus error naming {} and 'No space left': {errors:?} (eos {})",
+            path.display(),
+            bus.eos()
+        );
+        for s in closed.lock().unwrap().iter() {
+            check_closed_file(s);
+        }
+        let names = events_without_data(&events);
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| *n != "file-closed")
+                .collect::<Vec<_>>(),
+            ["start", "error", "stop"],
+            "{:?}",
+            events.names()
+        );
+        let all = events.names();
+        let error_at = all.iter().position(|n| n == "error").unwrap();
+        assert!(
+            all[error_at..].contains(&"dataavailable".to_string()),
+            "no dataavailable between error and stop: {all:?}"
+        );
+        check_stop_bytes(&bus);
+        null_within(p, Duration::from_secs(2), "disk full during recording");
+    });
 }
 
 #[test]
 fn disk_full_at_finalization() {
-    isolated("disk_full_at_finalization", Duration::from_secs(60), || {
+    isolated(Duration::from_secs(60), || {
         init();
         let Some(fs) = Tmpfs::mount("faults-full-final", "1m") else {
             return;
@@ -483,24 +466,11 @@ fn disk_full_at_finalization() {
         // so the 16 KB left fail at the final writes (header, Cues).
         fs.fill_leaving(16 * 1024);
         let path = fs.0.join("a.webm");
-        let p = launch_plain(&format!(
+        let (p, bus, events, closed) = record_until_stop(&format!(
             "mediarecorder name=r location={} \
              videotestsrc num-buffers=60 ! r. audiotestsrc num-buffers=100 ! r.",
             path.display()
         ));
-        let bus = BusLog::attach(&p);
-        let r = recorder(&p);
-        let (events, _chunks) = Events::watch(&r);
-        let closed = watch_file_closed(&r, &events);
-        p.set_state(gst::State::Playing).unwrap();
-        assert!(
-            events.wait_for("stop", 1, Duration::from_secs(30)),
-            "no stop within 30 s: {:?}",
-            events.names()
-        );
-        // A fixed quiet time: no event may follow `stop` (the bus error came before it),
-        // and nothing marks that none will.
-        std::thread::sleep(Duration::from_millis(300));
         let stop_bytes = bus.stop_message().map(|s| s.get::<u64>("bytes").unwrap());
         let errors = bus.errors();
         println!(
@@ -537,83 +507,60 @@ fn disk_full_at_finalization() {
 
 #[test]
 fn disk_full_at_a_segment_rotation() {
-    isolated(
-        "disk_full_at_a_segment_rotation",
-        Duration::from_secs(60),
-        || {
-            init();
-            let Some(fs) = Tmpfs::mount("faults-full-rotation", "1m") else {
-                return;
-            };
-            // 1 s segments of ~36 KB, each written when it is finalized (it fits in the
-            // sink's buffer): 100 KB hold two, the third fails at its rotation.
-            fs.fill_leaving(100 * 1024);
-            let p = launch_plain(&format!(
+    isolated(Duration::from_secs(60), || {
+        init();
+        let Some(fs) = Tmpfs::mount("faults-full-rotation", "1m") else {
+            return;
+        };
+        // 1 s segments of ~36 KB, each written when it is finalized (it fits in the
+        // sink's buffer): 100 KB hold two, the third fails at its rotation.
+        fs.fill_leaving(100 * 1024);
+        let (p, bus, events, closed) = record_until_stop(&format!(
             "videotestsrc num-buffers=300 ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
-             audiotestsrc num-buffers=520 ! r. \
-             mediarecorder name=r max-file-duration=1000 location={}/seg-%05d.webm",
+                 audiotestsrc num-buffers=520 ! r. \
+                 mediarecorder name=r max-file-duration=1000 location={}/seg-%05d.webm",
             fs.0.display()
         ));
-            let bus = BusLog::attach(&p);
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let closed = watch_file_closed(&r, &events);
-            p.set_state(gst::State::Playing).unwrap();
-            assert!(
-                events.wait_for("stop", 1, Duration::from_secs(30)),
-                "no stop within 30 s: {:?}",
-                events.names()
-            );
-            // A fixed quiet time: no event may follow `stop` (the bus error came before
-            // it), and nothing marks that none will.
-            std::thread::sleep(Duration::from_millis(300));
-            let errors = bus.errors();
-            let mut on_disk: Vec<_> = std::fs::read_dir(&fs.0)
+        let errors = bus.errors();
+        let on_disk: Vec<_> = files_with_extension(&fs.0, "webm")
+            .iter()
+            .map(|p| (name_of(p), file_size(p)))
+            .collect();
+        println!(
+            "events {:?}\nbus errors {errors:?}\nfiles {on_disk:?}\nfile-closed {:?}",
+            events.names(),
+            closed
+                .lock()
                 .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "webm"))
-                .map(|p| {
-                    (
-                        p.file_name().unwrap().to_string_lossy().into_owned(),
-                        file_size(&p),
-                    )
-                })
-                .collect();
-            on_disk.sort();
-            println!(
-                "events {:?}\nbus errors {errors:?}\nfiles {on_disk:?}\nfile-closed {:?}",
-                events.names(),
-                closed
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-            );
-            let closed = closed.lock().unwrap().clone();
-            assert!(
-                !closed.is_empty(),
-                "no segment was closed although the disk holds two"
-            );
-            for s in &closed {
-                check_closed_file(s);
-            }
-            assert!(
-                errors.iter().any(|e| e.contains("No space left")
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        );
+        let closed = closed.lock().unwrap().clone();
+        assert!(
+            !closed.is_empty(),
+            "no segment was closed although the disk holds two"
+        );
+        for s in &closed {
+            check_closed_file(s);
+        }
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("No space left")
                     && e.contains(fs.0.join("seg-").to_str().unwrap())),
-                "no bus error naming a segment and 'No space left': {errors:?}"
-            );
-            let names = events_without_data(&events);
-            let expected: Vec<String> = std::iter::once("start")
-                .chain(std::iter::repeat_n("file-closed", closed.len()))
-                .chain(["error", "stop"])
-                .map(String::from)
-                .collect();
-            assert_eq!(names, expected);
-            check_stop_bytes(&bus);
-            null_within(p, Duration::from_secs(2), "disk full at a rotation");
-        },
-    );
+            "no bus error naming a segment and 'No space left': {errors:?}"
+        );
+        let names = events_without_data(&events);
+        let expected: Vec<String> = std::iter::once("start")
+            .chain(std::iter::repeat_n("file-closed", closed.len()))
+            .chain(["error", "stop"])
+            .map(String::from)
+            .collect();
+        assert_eq!(names, expected);
+        check_stop_bytes(&bus);
+        null_within(p, Duration::from_secs(2), "disk full at a rotation");
+    });
 }
 
 // ---------------------------------------------------------------------------------
@@ -765,20 +712,12 @@ fn sigkill_mp4_keeps_all_but_one_keyframe_interval() {
 // 3. Names that repeat
 // ---------------------------------------------------------------------------------
 
-fn files_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "webm"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
+/// Each WebM file in `dir`, by name, with its bytes.
+fn webm_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files_with_extension(dir, "webm")
+        .iter()
+        .map(|p| (name_of(p), std::fs::read(p).unwrap()))
+        .collect()
 }
 
 #[test]
@@ -801,7 +740,7 @@ fn a_restarted_segmented_recorder_overwrites_nothing() {
         out.status
     };
     assert!(run().success(), "the first run fails");
-    let first = files_in(&dir);
+    let first = webm_contents(&dir);
     println!(
         "after run 1: {:?}",
         first.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>()
@@ -812,7 +751,7 @@ fn a_restarted_segmented_recorder_overwrites_nothing() {
         first.len()
     );
     let second_ok = run().success();
-    let after = files_in(&dir);
+    let after = webm_contents(&dir);
     println!(
         "after run 2: {:?}",
         after.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>()
@@ -839,84 +778,80 @@ fn a_restarted_segmented_recorder_overwrites_nothing() {
 
 #[test]
 fn a_repeated_strftime_name_keeps_every_file() {
-    isolated(
-        "a_repeated_strftime_name_keeps_every_file",
-        Duration::from_secs(60),
-        || {
-            init();
-            let dir = tmp_dir("faults-strftime");
-            let p = launch_plain(&format!(
-                "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+    isolated(Duration::from_secs(60), || {
+        init();
+        let dir = tmp_dir("faults-strftime");
+        let p = launch_plain(&format!(
+            "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! \
                  mediarecorder name=r autostart=false location={}/x-%H%M%S.webm",
-                dir.display()
+            dir.display()
+        ));
+        let r = recorder(&p);
+        let (events, _chunks) = Events::watch(&r);
+        let closed = watch_file_closed(&r, &events);
+        p.set_state(gst::State::Playing).unwrap();
+        wait_flowed(&r, 500 * MS, Duration::from_secs(10));
+        let mut done = 0;
+        let mut attempt_closed = Vec::new();
+        for attempt in 1..=3 {
+            // Begin just after a second starts, so the three fall in one second: the
+            // wall clock is the input here.
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            std::thread::sleep(Duration::from_nanos(
+                1_000_000_000 - now.subsec_nanos() as u64 + 10_000_000,
             ));
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let closed = watch_file_closed(&r, &events);
-            p.set_state(gst::State::Playing).unwrap();
-            wait_flowed(&r, 500 * MS, Duration::from_secs(10));
-            let mut done = 0;
-            let mut attempt_closed = Vec::new();
-            for attempt in 1..=3 {
-                // Begin just after a second starts, so the three fall in one second: the
-                // wall clock is the input here.
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-                std::thread::sleep(Duration::from_nanos(
-                    1_000_000_000 - now.subsec_nanos() as u64 + 10_000_000,
-                ));
-                let began = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-                let before = closed.lock().unwrap().len();
-                for _ in 0..3 {
-                    let media = MediaCount::start(&r);
-                    assert!(r.emit_by_name::<bool>("start-recording", &[]));
-                    done += 1;
-                    assert!(events.wait_for("start", done, Duration::from_secs(5)));
-                    media.wait_recorded(150 * MS, Duration::from_secs(5));
-                    drop(media);
-                    assert!(r.emit_by_name::<bool>("stop-recording", &[]));
-                    assert!(
-                        events.wait_for("stop", done, Duration::from_secs(5)),
-                        "no stop: {:?}",
-                        events.names()
-                    );
-                }
-                let ended = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-                assert!(wait_until(Duration::from_secs(2), || closed
-                    .lock()
-                    .unwrap()
-                    .len()
-                    >= before + 3));
-                attempt_closed = closed.lock().unwrap()[before..].to_vec();
-                println!(
-                    "attempt {attempt}: {:.3} s .. {:.3} s",
-                    began.as_secs_f64(),
-                    ended.as_secs_f64()
+            let began = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            let before = closed.lock().unwrap().len();
+            for _ in 0..3 {
+                let media = MediaCount::start(&r);
+                assert!(r.emit_by_name::<bool>("start-recording", &[]));
+                done += 1;
+                assert!(events.wait_for("start", done, Duration::from_secs(5)));
+                media.wait_recorded(150 * MS, Duration::from_secs(5));
+                drop(media);
+                assert!(r.emit_by_name::<bool>("stop-recording", &[]));
+                assert!(
+                    events.wait_for("stop", done, Duration::from_secs(5)),
+                    "no stop: {:?}",
+                    events.names()
                 );
-                if began.as_secs() == ended.as_secs() {
-                    break;
-                }
-                assert!(attempt < 3, "three recordings never fit in one second");
             }
-            let locations: Vec<String> = attempt_closed
-                .iter()
-                .map(|s| s.get::<Option<String>>("location").unwrap().unwrap())
-                .collect();
-            println!("file-closed locations: {locations:?}");
-            let mut distinct = locations.clone();
-            distinct.sort();
-            distinct.dedup();
-            assert_eq!(
-                distinct.len(),
-                3,
-                "three recordings in one second got {} distinct names: {locations:?}",
-                distinct.len()
+            let ended = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            assert!(wait_until(Duration::from_secs(2), || closed
+                .lock()
+                .unwrap()
+                .len()
+                >= before + 3));
+            attempt_closed = closed.lock().unwrap()[before..].to_vec();
+            println!(
+                "attempt {attempt}: {:.3} s .. {:.3} s",
+                began.as_secs_f64(),
+                ended.as_secs_f64()
             );
-            for s in &attempt_closed {
-                check_closed_file(s);
+            if began.as_secs() == ended.as_secs() {
+                break;
             }
-            null_within(p, Duration::from_secs(2), "strftime names");
-        },
-    );
+            assert!(attempt < 3, "three recordings never fit in one second");
+        }
+        let locations: Vec<String> = attempt_closed
+            .iter()
+            .map(|s| s.get::<Option<String>>("location").unwrap().unwrap())
+            .collect();
+        println!("file-closed locations: {locations:?}");
+        let mut distinct = locations.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            3,
+            "three recordings in one second got {} distinct names: {locations:?}",
+            distinct.len()
+        );
+        for s in &attempt_closed {
+            check_closed_file(s);
+        }
+        null_within(p, Duration::from_secs(2), "strftime names");
+    });
 }
 
 // ---------------------------------------------------------------------------------
@@ -925,116 +860,108 @@ fn a_repeated_strftime_name_keeps_every_file() {
 
 #[test]
 fn a_fifo_at_the_next_segment_blocks_nothing() {
-    isolated(
-        "a_fifo_at_the_next_segment_blocks_nothing",
-        Duration::from_secs(30),
-        || {
-            init();
-            let dir = tmp_dir("faults-fifo-next");
-            let p = launch_plain(&format!(
-                "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
+    isolated(Duration::from_secs(30), || {
+        init();
+        let dir = tmp_dir("faults-fifo-next");
+        let p = launch_plain(&format!(
+            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
                  audiotestsrc is-live=true ! r. \
                  mediarecorder name=r max-file-duration=1000 location={}/seg-%05d.webm",
-                dir.display()
-            ));
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let closed = watch_file_closed(&r, &events);
-            p.set_state(gst::State::Playing).unwrap();
-            // The first segment's file appears when the recording starts; the FIFO goes
-            // at the next index before the rotation, 1 s of media later.
-            let segments = || {
-                let mut found: Vec<u64> = std::fs::read_dir(&dir)
-                    .unwrap()
-                    .filter_map(|e| e.ok())
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                    .filter_map(|e| {
-                        let name = e.file_name().to_string_lossy().into_owned();
-                        name.strip_prefix("seg-")?
-                            .strip_suffix(".webm")?
-                            .parse()
-                            .ok()
-                    })
-                    .collect();
-                found.sort();
-                found
-            };
-            assert!(
-                wait_until(Duration::from_secs(5), || !segments().is_empty()),
-                "no first segment on disk"
-            );
-            let first_index = segments()[0];
-            let first = dir.join(format!("seg-{first_index:05}.webm"));
-            let fifo = dir.join(format!("seg-{:05}.webm", first_index + 1));
-            mkfifo(&fifo);
-            assert_eq!(segments().len(), 1, "rotated before the FIFO was made");
-            // Well past the rotation at 1 s to the FIFO's index, media flowing in all
-            // along.
-            wait_flowed(&r, 2500 * MS, Duration::from_secs(15));
-            println!("events before NULL: {:?}", events.names());
-            null_within(p, Duration::from_secs(2), "a FIFO at the next segment");
-            assert!(
-                events.wait_for("stop", 1, Duration::from_secs(2)),
-                "no stop after NULL: {:?}",
-                events.names()
-            );
-            for s in closed.lock().unwrap().iter() {
-                if s.get::<Option<String>>("location").unwrap().as_deref() != fifo.to_str() {
-                    check_closed_file(s);
-                }
+            dir.display()
+        ));
+        let r = recorder(&p);
+        let (events, _chunks) = Events::watch(&r);
+        let closed = watch_file_closed(&r, &events);
+        p.set_state(gst::State::Playing).unwrap();
+        // The first segment's file appears when the recording starts; the FIFO goes
+        // at the next index before the rotation, 1 s of media later.
+        let segments = || {
+            let mut found: Vec<u64> = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_prefix("seg-")?
+                        .strip_suffix(".webm")?
+                        .parse()
+                        .ok()
+                })
+                .collect();
+            found.sort();
+            found
+        };
+        assert!(
+            wait_until(Duration::from_secs(5), || !segments().is_empty()),
+            "no first segment on disk"
+        );
+        let first_index = segments()[0];
+        let first = dir.join(format!("seg-{first_index:05}.webm"));
+        let fifo = dir.join(format!("seg-{:05}.webm", first_index + 1));
+        mkfifo(&fifo);
+        assert_eq!(segments().len(), 1, "rotated before the FIFO was made");
+        // Well past the rotation at 1 s to the FIFO's index, media flowing in all
+        // along.
+        wait_flowed(&r, 2500 * MS, Duration::from_secs(15));
+        println!("events before NULL: {:?}", events.names());
+        null_within(p, Duration::from_secs(2), "a FIFO at the next segment");
+        assert!(
+            events.wait_for("stop", 1, Duration::from_secs(2)),
+            "no stop after NULL: {:?}",
+            events.names()
+        );
+        for s in closed.lock().unwrap().iter() {
+            if s.get::<Option<String>>("location").unwrap().as_deref() != fifo.to_str() {
+                check_closed_file(s);
             }
-            let index = webm_index_of(&first);
-            assert!(
-                index.duration_ms.is_some(),
-                "the finished first segment {} is not finalized ({:?} bytes)",
-                first.display(),
-                file_size(&first)
-            );
-            let frames = ffprobe_video_times(&first).unwrap().len();
-            assert!(frames >= 28, "the first segment holds {frames} frames");
-        },
-    );
+        }
+        let index = webm_index_of(&first);
+        assert!(
+            index.duration_ms.is_some(),
+            "the finished first segment {} is not finalized ({:?} bytes)",
+            first.display(),
+            file_size(&first)
+        );
+        let frames = ffprobe_video_times(&first).unwrap().len();
+        assert!(frames >= 28, "the first segment holds {frames} frames");
+    });
 }
 
 #[test]
 fn a_fifo_as_location_does_not_hang_the_state_change() {
-    isolated(
-        "a_fifo_as_location_does_not_hang_the_state_change",
-        Duration::from_secs(30),
-        || {
-            init();
-            let dir = tmp_dir("faults-fifo-first");
-            let fifo = dir.join("out.webm");
-            mkfifo(&fifo);
-            let p = launch_plain(&format!(
-                "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+    isolated(Duration::from_secs(30), || {
+        init();
+        let dir = tmp_dir("faults-fifo-first");
+        let fifo = dir.join("out.webm");
+        mkfifo(&fifo);
+        let p = launch_plain(&format!(
+            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
                  mediarecorder name=r location={}",
-                fifo.display()
-            ));
-            let r = recorder(&p);
-            let (events, _chunks) = Events::watch(&r);
-            let pp = p.clone();
-            let (result, took) = within(
-                "set_state(PLAYING) with a FIFO nobody reads as location",
-                Duration::from_secs(5),
-                move || pp.set_state(gst::State::Playing),
+            fifo.display()
+        ));
+        let r = recorder(&p);
+        let (events, _chunks) = Events::watch(&r);
+        let pp = p.clone();
+        let (result, took) = within(
+            "set_state(PLAYING) with a FIFO nobody reads as location",
+            Duration::from_secs(5),
+            move || pp.set_state(gst::State::Playing),
+        );
+        println!("PLAYING: {result:?} in {took:.2?}");
+        // Refused: nothing flows, nothing to wait for. Accepted: media keeps flowing
+        // in while the FIFO's open blocks.
+        if result.is_ok() {
+            wait_flowed(&r, 1000 * MS, Duration::from_secs(10));
+        }
+        null_within(p, Duration::from_secs(2), "a FIFO as location");
+        if events.count("start") > 0 {
+            assert!(
+                events.wait_for("stop", 1, Duration::from_secs(2)),
+                "start without stop: {:?}",
+                events.names()
             );
-            println!("PLAYING: {result:?} in {took:.2?}");
-            // Refused: nothing flows, nothing to wait for. Accepted: media keeps flowing
-            // in while the FIFO's open blocks.
-            if result.is_ok() {
-                wait_flowed(&r, 1000 * MS, Duration::from_secs(10));
-            }
-            null_within(p, Duration::from_secs(2), "a FIFO as location");
-            if count(&events, "start") > 0 {
-                assert!(
-                    events.wait_for("stop", 1, Duration::from_secs(2)),
-                    "start without stop: {:?}",
-                    events.names()
-                );
-            }
-        },
-    );
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------
@@ -1244,20 +1171,16 @@ fn non_utf8_case(name: &str, property: &std::ffi::CStr, bytes: &[u8]) {
 
 #[test]
 fn a_non_utf8_location_from_c_is_not_fatal() {
-    isolated(
-        "a_non_utf8_location_from_c_is_not_fatal",
-        Duration::from_secs(30),
-        || non_utf8_case("non-utf8-location", c"location", b"bad-\xff\xfe.webm"),
-    );
+    isolated(Duration::from_secs(30), || {
+        non_utf8_case("non-utf8-location", c"location", b"bad-\xff\xfe.webm")
+    });
 }
 
 #[test]
 fn a_non_utf8_mime_type_from_c_is_not_fatal() {
-    isolated(
-        "a_non_utf8_mime_type_from_c_is_not_fatal",
-        Duration::from_secs(30),
-        || non_utf8_case("non-utf8-mime", c"mime-type", b"video/webm;codecs=\xff\xfe"),
-    );
+    isolated(Duration::from_secs(30), || {
+        non_utf8_case("non-utf8-mime", c"mime-type", b"video/webm;codecs=\xff\xfe")
+    });
 }
 
 // ---------------------------------------------------------------------------------
@@ -1266,7 +1189,7 @@ fn a_non_utf8_mime_type_from_c_is_not_fatal() {
 
 /// Connects a `stop` handler that calls `start-recording` once, after `delay` (a
 /// handler doing some work first), and keeps its answer.
-fn start_from_first_stop(r: &gst::Element, delay: Duration) -> Arc<Mutex<Option<bool>>> {
+fn start_from_first_stop(r: &gst::Element, delay: Duration) -> Answer {
     let answer = Arc::new(Mutex::new(None));
     let a = answer.clone();
     r.connect("stop", false, move |args| {
@@ -1283,8 +1206,8 @@ fn start_from_first_stop(r: &gst::Element, delay: Duration) -> Arc<Mutex<Option<
 }
 
 fn check_start_from_stop(what: &str, r: &gst::Element, events: &Events, answer: Option<bool>) {
-    let starts = count(events, "start");
-    let stops = count(events, "stop");
+    let starts = events.count("start");
+    let stops = events.count("stop");
     let state = state_of(r);
     println!(
         "{what}: start-recording in the stop handler returned {answer:?}; {starts} start, \
@@ -1301,16 +1224,16 @@ fn check_start_from_stop(what: &str, r: &gst::Element, events: &Events, answer: 
 }
 
 /// A 160x120 test source into a recorder whose first `stop` handler calls
-/// `start-recording` after `delay`, set to PLAYING; the bus is logged.
-struct StopHandlerRun {
-    p: gst::Pipeline,
-    r: gst::Element,
-    events: Events,
-    answer: Arc<Mutex<Option<bool>>>,
-    bus: BusLog,
-}
+/// `start-recording` after `delay`, set to PLAYING; the bus is logged. Returns the
+/// pipeline (without a guard), the recorder, its events, the handler's answer (once it
+/// ran) and the bus log.
+type Answer = Arc<Mutex<Option<bool>>>;
 
-fn start_in_stop_handler(dir_name: &str, source: &str, delay: Duration) -> StopHandlerRun {
+fn start_in_stop_handler(
+    dir_name: &str,
+    source: &str,
+    delay: Duration,
+) -> (gst::Pipeline, gst::Element, Events, Answer, BusLog) {
     init();
     let dir = tmp_dir(dir_name);
     let p = launch_plain(&format!(
@@ -1323,13 +1246,7 @@ fn start_in_stop_handler(dir_name: &str, source: &str, delay: Duration) -> StopH
     let (events, _chunks) = Events::watch(&r);
     let answer = start_from_first_stop(&r, delay);
     p.set_state(gst::State::Playing).unwrap();
-    StopHandlerRun {
-        p,
-        r,
-        events,
-        answer,
-        bus,
-    }
+    (p, r, events, answer, bus)
 }
 
 /// After the pipeline went to NULL: lets a late `stop` come, then checks the answer.
@@ -1343,174 +1260,138 @@ fn settle_and_check(what: &str, r: &gst::Element, events: &Events, answer: &Mute
 
 #[test]
 fn start_from_a_stop_handler_at_eos() {
-    isolated(
-        "start_from_a_stop_handler_at_eos",
-        Duration::from_secs(30),
-        || {
-            let StopHandlerRun {
-                p,
-                r,
-                events,
-                answer,
-                bus,
-            } = start_in_stop_handler("faults-start-at-eos", "num-buffers=30", Duration::ZERO);
-            assert!(events.wait_for("stop", 1, Duration::from_secs(10)));
-            assert!(wait_until(Duration::from_secs(5), || bus.eos()), "no EOS");
-            // The handler's start-recording has had its effect: refused, or a recording
-            // that started.
-            assert!(
-                wait_until(Duration::from_secs(5), || match *answer.lock().unwrap() {
-                    None => false,
-                    Some(false) => true,
-                    Some(true) => count(&events, "start") >= 2,
-                }),
-                "the stop handler's start-recording returned {:?}, then no start: {:?}",
-                *answer.lock().unwrap(),
-                events.names()
-            );
-            null_within(
-                p,
-                Duration::from_secs(2),
-                "start from a stop handler at EOS",
-            );
-            settle_and_check("at EOS", &r, &events, &answer);
-        },
-    );
+    isolated(Duration::from_secs(30), || {
+        let (p, r, events, answer, bus) =
+            start_in_stop_handler("faults-start-at-eos", "num-buffers=30", Duration::ZERO);
+        assert!(events.wait_for("stop", 1, Duration::from_secs(10)));
+        assert!(wait_until(Duration::from_secs(5), || bus.eos()), "no EOS");
+        // The handler's start-recording has had its effect: refused, or a recording
+        // that started.
+        assert!(
+            wait_until(Duration::from_secs(5), || match *answer.lock().unwrap() {
+                None => false,
+                Some(false) => true,
+                Some(true) => events.count("start") >= 2,
+            }),
+            "the stop handler's start-recording returned {:?}, then no start: {:?}",
+            *answer.lock().unwrap(),
+            events.names()
+        );
+        null_within(
+            p,
+            Duration::from_secs(2),
+            "start from a stop handler at EOS",
+        );
+        settle_and_check("at EOS", &r, &events, &answer);
+    });
 }
 
 /// As `gst-launch-1.0` does: the application sets NULL as soon as EOS is on the bus,
 /// while the `stop` handler (200 ms of work first) calls `start-recording`.
 #[test]
 fn start_from_a_stop_handler_when_the_app_ends_at_eos() {
-    isolated(
-        "start_from_a_stop_handler_when_the_app_ends_at_eos",
-        Duration::from_secs(30),
-        || {
-            let StopHandlerRun {
-                p,
-                r,
-                events,
-                answer,
-                bus,
-            } = start_in_stop_handler(
-                "faults-start-at-eos-null",
-                "num-buffers=30",
-                Duration::from_millis(200),
-            );
-            assert!(wait_until(Duration::from_secs(10), || bus.eos()), "no EOS");
-            null_within(p, Duration::from_secs(2), "NULL at EOS");
-            assert!(
-                wait_until(Duration::from_secs(2), || answer.lock().unwrap().is_some()),
-                "the stop handler did not run within 2 s of NULL: {:?}",
-                events.names()
-            );
-            settle_and_check("NULL at EOS", &r, &events, &answer);
-        },
-    );
+    isolated(Duration::from_secs(30), || {
+        let (p, r, events, answer, bus) = start_in_stop_handler(
+            "faults-start-at-eos-null",
+            "num-buffers=30",
+            Duration::from_millis(200),
+        );
+        assert!(wait_until(Duration::from_secs(10), || bus.eos()), "no EOS");
+        null_within(p, Duration::from_secs(2), "NULL at EOS");
+        assert!(
+            wait_until(Duration::from_secs(2), || answer.lock().unwrap().is_some()),
+            "the stop handler did not run within 2 s of NULL: {:?}",
+            events.names()
+        );
+        settle_and_check("NULL at EOS", &r, &events, &answer);
+    });
 }
 
 #[test]
 fn start_from_a_stop_handler_at_shutdown() {
-    isolated(
-        "start_from_a_stop_handler_at_shutdown",
-        Duration::from_secs(30),
-        || {
-            let StopHandlerRun {
-                p,
-                r,
-                events,
-                answer,
-                ..
-            } = start_in_stop_handler("faults-start-at-null", "is-live=true", Duration::ZERO);
-            assert!(events.wait_for("start", 1, Duration::from_secs(5)));
-            wait_flowed(&r, 1000 * MS, Duration::from_secs(10));
-            null_within(
-                p,
-                Duration::from_secs(2),
-                "start from a stop handler at NULL",
-            );
-            settle_and_check("at shutdown", &r, &events, &answer);
-        },
-    );
+    isolated(Duration::from_secs(30), || {
+        let (p, r, events, answer, _) =
+            start_in_stop_handler("faults-start-at-null", "is-live=true", Duration::ZERO);
+        assert!(events.wait_for("start", 1, Duration::from_secs(5)));
+        wait_flowed(&r, 1000 * MS, Duration::from_secs(10));
+        null_within(
+            p,
+            Duration::from_secs(2),
+            "start from a stop handler at NULL",
+        );
+        settle_and_check("at shutdown", &r, &events, &answer);
+    });
 }
 
 #[test]
 fn start_recording_below_paused_is_refused() {
-    isolated(
-        "start_recording_below_paused_is_refused",
-        Duration::from_secs(30),
-        || {
-            init();
-            let dir = tmp_dir("faults-start-in-null");
-            let r = gst::ElementFactory::make("mediarecorder")
-                .property("location", dir.join("n.webm").to_str().unwrap())
-                .build()
-                .unwrap();
-            let (events, _chunks) = Events::watch(&r);
-            let in_null = r.emit_by_name::<bool>("start-recording", &[]);
-            let state_in_null = state_of(&r);
-            r.set_state(gst::State::Ready).unwrap();
-            let in_ready = r.emit_by_name::<bool>("start-recording", &[]);
-            let state_in_ready = state_of(&r);
-            // Fixed quiet times: a refused start must fire nothing, in READY and after
-            // NULL, and nothing marks that nothing will.
-            std::thread::sleep(Duration::from_millis(300));
-            r.set_state(gst::State::Null).unwrap();
-            std::thread::sleep(Duration::from_millis(300));
-            println!(
-                "NULL: {in_null} ({state_in_null}); READY: {in_ready} ({state_in_ready}); \
+    isolated(Duration::from_secs(30), || {
+        init();
+        let dir = tmp_dir("faults-start-in-null");
+        let r = gst::ElementFactory::make("mediarecorder")
+            .property("location", dir.join("n.webm").to_str().unwrap())
+            .build()
+            .unwrap();
+        let (events, _chunks) = Events::watch(&r);
+        let in_null = r.emit_by_name::<bool>("start-recording", &[]);
+        let state_in_null = state_of(&r);
+        r.set_state(gst::State::Ready).unwrap();
+        let in_ready = r.emit_by_name::<bool>("start-recording", &[]);
+        let state_in_ready = state_of(&r);
+        // Fixed quiet times: a refused start must fire nothing, in READY and after
+        // NULL, and nothing marks that nothing will.
+        std::thread::sleep(Duration::from_millis(300));
+        r.set_state(gst::State::Null).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        println!(
+            "NULL: {in_null} ({state_in_null}); READY: {in_ready} ({state_in_ready}); \
                  events {:?}; state now {}",
-                events.names(),
-                state_of(&r)
-            );
-            assert!(!in_null, "start-recording in NULL returned TRUE");
-            assert!(!in_ready, "start-recording in READY returned TRUE");
-            assert_eq!(count(&events, "start"), count(&events, "stop"));
-            assert_eq!(state_of(&r), "inactive");
-        },
-    );
+            events.names(),
+            state_of(&r)
+        );
+        assert!(!in_null, "start-recording in NULL returned TRUE");
+        assert!(!in_ready, "start-recording in READY returned TRUE");
+        assert_eq!(events.count("start"), events.count("stop"));
+        assert_eq!(state_of(&r), "inactive");
+    });
 }
 
 #[test]
 fn set_null_from_a_stop_handler_after_eos() {
-    isolated(
-        "set_null_from_a_stop_handler_after_eos",
-        Duration::from_secs(30),
-        || {
-            init();
-            let dir = tmp_dir("faults-null-in-stop");
-            let p = launch_plain(&format!(
-                "videotestsrc num-buffers=30 ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+    isolated(Duration::from_secs(30), || {
+        init();
+        let dir = tmp_dir("faults-null-in-stop");
+        let p = launch_plain(&format!(
+            "videotestsrc num-buffers=30 ! video/x-raw,width=160,height=120,framerate=30/1 ! \
                  mediarecorder name=r location={}/a.webm",
-                dir.display()
-            ));
-            let r = recorder(&p);
-            let took = Arc::new(Mutex::new(None));
-            let t = took.clone();
-            let weak = p.downgrade();
-            r.connect("stop", false, move |_| {
-                if let Some(p) = weak.upgrade() {
-                    let start = Instant::now();
-                    let _ = p.set_state(gst::State::Null);
-                    *t.lock().unwrap() = Some(start.elapsed());
-                }
-                None
-            });
-            p.set_state(gst::State::Playing).unwrap();
-            let returned = wait_until(Duration::from_secs(10), || took.lock().unwrap().is_some());
-            if !returned {
-                // The dispatcher thread is stuck in set_state: do not block on it again.
-                std::mem::forget(p);
-                panic!("set_state(NULL) in a stop handler after EOS did not return in 10 s");
+            dir.display()
+        ));
+        let r = recorder(&p);
+        let took = Arc::new(Mutex::new(None));
+        let t = took.clone();
+        let weak = p.downgrade();
+        r.connect("stop", false, move |_| {
+            if let Some(p) = weak.upgrade() {
+                let start = Instant::now();
+                let _ = p.set_state(gst::State::Null);
+                *t.lock().unwrap() = Some(start.elapsed());
             }
-            let took = took.lock().unwrap().unwrap();
-            println!("set_state(NULL) in the stop handler took {took:.2?}");
-            assert!(
-                took < Duration::from_secs(1),
-                "set_state(NULL) in a stop handler after EOS took {took:.2?}"
-            );
-        },
-    );
+            None
+        });
+        p.set_state(gst::State::Playing).unwrap();
+        let returned = wait_until(Duration::from_secs(10), || took.lock().unwrap().is_some());
+        if !returned {
+            // The dispatcher thread is stuck in set_state: do not block on it again.
+            std::mem::forget(p);
+            panic!("set_state(NULL) in a stop handler after EOS did not return in 10 s");
+        }
+        let took = took.lock().unwrap().unwrap();
+        println!("set_state(NULL) in the stop handler took {took:.2?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "set_state(NULL) in a stop handler after EOS took {took:.2?}"
+        );
+    });
 }
 
 // ---------------------------------------------------------------------------------
@@ -1519,39 +1400,35 @@ fn set_null_from_a_stop_handler_after_eos() {
 
 #[test]
 fn no_file_without_a_recording() {
-    isolated(
-        "no_file_without_a_recording",
-        Duration::from_secs(30),
-        || {
-            init();
-            let dir = tmp_dir("faults-no-file");
-            let path = dir.join("never.webm");
-            let p = launch_plain(&format!(
-                "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+    isolated(Duration::from_secs(30), || {
+        init();
+        let dir = tmp_dir("faults-no-file");
+        let path = dir.join("never.webm");
+        let p = launch_plain(&format!(
+            "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! \
                  mediarecorder name=r autostart=false location={}",
-                path.display()
-            ));
-            p.set_state(gst::State::Paused).unwrap();
-            let _ = p.state(gst::ClockTime::from_seconds(2));
-            // A fixed quiet time: a live source sends nothing in PAUSED, so there is
-            // no event to wait for; no file may appear meanwhile.
-            std::thread::sleep(Duration::from_millis(300));
-            p.set_state(gst::State::Ready).unwrap();
-            assert!(
-                !path.exists(),
-                "READY->PAUSED->READY with autostart=false made {} ({:?} bytes)",
-                path.display(),
-                file_size(&path)
-            );
-            p.set_state(gst::State::Playing).unwrap();
-            wait_flowed(&recorder(&p), 500 * MS, Duration::from_secs(10));
-            null_within(p, Duration::from_secs(2), "no recording");
-            assert!(
-                !path.exists(),
-                "PLAYING without a recording made {} ({:?} bytes)",
-                path.display(),
-                file_size(&path)
-            );
-        },
-    );
+            path.display()
+        ));
+        p.set_state(gst::State::Paused).unwrap();
+        let _ = p.state(gst::ClockTime::from_seconds(2));
+        // A fixed quiet time: a live source sends nothing in PAUSED, so there is
+        // no event to wait for; no file may appear meanwhile.
+        std::thread::sleep(Duration::from_millis(300));
+        p.set_state(gst::State::Ready).unwrap();
+        assert!(
+            !path.exists(),
+            "READY->PAUSED->READY with autostart=false made {} ({:?} bytes)",
+            path.display(),
+            file_size(&path)
+        );
+        p.set_state(gst::State::Playing).unwrap();
+        wait_flowed(&recorder(&p), 500 * MS, Duration::from_secs(10));
+        null_within(p, Duration::from_secs(2), "no recording");
+        assert!(
+            !path.exists(),
+            "PLAYING without a recording made {} ({:?} bytes)",
+            path.display(),
+            file_size(&path)
+        );
+    });
 }

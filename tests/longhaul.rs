@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
@@ -12,16 +11,6 @@ use gst::prelude::*;
 const AV: &str =
     "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! r. \
                   audiotestsrc is-live=true ! audio/x-raw,rate=48000,channels=1 ! r.";
-
-fn files_in(dir: &std::path::Path, ext: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    files.sort();
-    files
-}
 
 #[test]
 fn segments_split_one_recording_into_finished_files() {
@@ -34,11 +23,8 @@ fn segments_split_one_recording_into_finished_files() {
     let closed = watch_closed(&recorder(&p));
     expect_eos(&p, Duration::from_secs(20));
     drop(p);
-    let files = files_in(&dir, "webm");
-    let names: Vec<String> = files
-        .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let files = files_with_extension(&dir, "webm");
+    let names: Vec<String> = files.iter().map(|f| name_of(f)).collect();
     assert_eq!(
         names,
         [
@@ -139,9 +125,9 @@ fn loop_recording_deletes_only_its_own_oldest_files() {
     ));
     expect_eos(&p, Duration::from_secs(20));
     drop(p);
-    let names: Vec<String> = files_in(&dir, "webm")
+    let names: Vec<String> = files_with_extension(&dir, "webm")
         .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|f| name_of(f))
         .collect();
     assert_eq!(names, ["keep-me.webm", "loop-2.webm", "loop-3.webm"]);
     for name in ["loop-2.webm", "loop-3.webm"] {
@@ -157,10 +143,7 @@ fn a_plain_name_with_segments_asks_for_an_index() {
         "videotestsrc is-live=true ! mediarecorder name=r max-file-duration=1000 location={}/x.webm",
         dir.display()
     ));
-    match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => assert!(msg.contains("%05d"), "{msg}"),
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(&expect_error(&p, Duration::from_secs(5)), &["%05d"]);
 }
 
 #[test]
@@ -178,7 +161,7 @@ fn shutdown_without_eos_finalizes_the_open_segment() {
     drop(media);
     p.set_state(gst::State::Null).unwrap();
     drop(p);
-    let files = files_in(&dir, "webm");
+    let files = files_with_extension(&dir, "webm");
     assert_eq!(files.len(), 3, "{files:?}");
     for f in &files {
         duration_ms(f);
@@ -263,7 +246,7 @@ fn max_file_size_starts_a_new_file_at_the_next_keyframe() {
     let closed = watch_closed(&recorder(&p));
     expect_eos(&p, Duration::from_secs(20));
     drop(p);
-    let files = files_in(&dir, "webm");
+    let files = files_with_extension(&dir, "webm");
     assert!(files.len() >= 2, "{files:?}");
     let mut frames = 0;
     for (i, file) in files.iter().enumerate() {

@@ -24,13 +24,10 @@ fn missing_encoder_names_element_and_package() {
         dir.join("x.webm").display()
     ));
     let (events, _) = Events::watch(&recorder(&p));
-    match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => {
-            assert!(msg.contains("'vp8enc'"), "{msg}");
-            assert!(msg.contains("gstreamer1.0-plugins-good"), "{msg}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(
+        &expect_error(&p, Duration::from_secs(5)),
+        &["'vp8enc'", "gstreamer1.0-plugins-good"],
+    );
     assert!(
         !events.names().contains(&"start".to_string()),
         "no recording starts without an encoder"
@@ -55,12 +52,12 @@ fn missing_decoder_names_codec_and_package() {
         "videotestsrc num-buffers=5 ! x265enc ! h265parse ! mediarecorder name=r location={}",
         dir.join("x.webm").display()
     ));
-    match play(&p, Duration::from_secs(10)) {
-        End::Error(msg) => {
-            assert!(msg.contains("H.265 cannot be stored in WebM"), "{msg}");
-            assert!(msg.contains("gstreamer1.0-libav"), "{msg}");
-            assert!(msg.contains("video/mp4 or video/x-matroska"), "{msg}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(
+        &expect_error(&p, Duration::from_secs(10)),
+        &[
+            "H.265 cannot be stored in WebM",
+            "gstreamer1.0-libav",
+            "video/mp4 or video/x-matroska",
+        ],
+    );
 }

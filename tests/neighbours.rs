@@ -12,7 +12,7 @@ mod common;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -22,20 +22,12 @@ use gst::prelude::*;
 const SECOND: &str =
     "videotestsrc num-buffers=30 pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1";
 
-fn plugin_env() -> &'static (PathBuf, PathBuf) {
-    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| plugin_env_in("neighbours-plugin"))
-}
-
 /// Names in `dir` starting with `prefix`, sorted.
 fn names_in(dir: &Path, prefix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(prefix))
-        .collect();
-    names.sort();
-    names
+    files_in(dir, |name| name.starts_with(prefix))
+        .iter()
+        .map(|p| name_of(p))
+        .collect()
 }
 
 /// A third of a second: what recorders started together each write.
@@ -46,13 +38,9 @@ const SHORT_FRAMES: usize = 10;
 /// Runs `n` `gst-launch-1.0` recorders of `SHORT` each to `location` at once; returns
 /// the file each reported in its `mediarecorder-stop` message.
 fn record_at_once(n: usize, location: &str) -> Vec<String> {
-    let (dir, registry) = plugin_env();
     let children: Vec<_> = (0..n)
         .map(|_| {
-            Command::new("gst-launch-1.0")
-                .env("GST_PLUGIN_PATH", dir)
-                .env("GST_REGISTRY", registry)
-                .env_remove("G_DEBUG")
+            gst_launch()
                 .args(["-m"])
                 .args(SHORT.split_whitespace())
                 .args(["!", "mediarecorder"])
@@ -66,12 +54,9 @@ fn record_at_once(n: usize, location: &str) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut reported = Vec::new();
     for mut child in children {
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("a recorder did not end within 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if wait_or_kill(&mut child, left).is_none() {
+            panic!("a recorder did not end within 60 s");
         }
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -218,6 +203,34 @@ fn own_files(dir: &Path, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// The locations the recorder reported in `closed` (`watch_closed`), in order.
+fn closed_locations(closed: &Mutex<Vec<gst::Structure>>) -> Vec<String> {
+    closed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.get::<String>("location").unwrap())
+        .collect()
+}
+
+/// Fails unless the recorder's own files left in `dir` (named `ret-`...) are the newest
+/// three it wrote (`written`, in order); returns their names.
+fn kept_newest_three(dir: &Path, written: &[String]) -> Vec<String> {
+    let kept = own_files(dir, "ret-");
+    let newest: Vec<String> = written[written.len() - 3..]
+        .iter()
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(kept, newest, "kept of {written:?}");
+    kept
+}
+
 #[test]
 fn max_files_counts_the_files_of_earlier_runs() {
     init();
@@ -235,27 +248,11 @@ fn max_files_counts_the_files_of_earlier_runs() {
         let closed = watch_closed(&recorder(&p));
         expect_eos(&p, Duration::from_secs(30));
         drop(p);
-        let names: Vec<String> = closed
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|s| s.get::<String>("location").unwrap())
-            .collect();
+        let names = closed_locations(&closed);
         assert_eq!(names.len(), 3, "run {run}: {names:?}");
         written.extend(names);
     }
-    let kept = own_files(&dir, "ret-");
-    let newest: Vec<String> = written[written.len() - 3..]
-        .iter()
-        .map(|p| {
-            Path::new(p)
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    assert_eq!(kept, newest, "kept of {written:?}");
+    let kept = kept_newest_three(&dir, &written);
     for name in &kept {
         assert!(decode(&dir.join(name)).frames() > 0, "{name} plays");
     }
@@ -317,26 +314,10 @@ fn max_files_counts_the_files_of_earlier_recordings() {
             "stop {i}"
         );
     }
-    let written: Vec<String> = closed
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| s.get::<String>("location").unwrap())
-        .collect();
+    let written = closed_locations(&closed);
     drop(p);
     assert_eq!(written.len(), recordings, "files closed");
-    let kept = own_files(&dir, "ret-");
-    let newest: Vec<String> = written[written.len() - 3..]
-        .iter()
-        .map(|p| {
-            Path::new(p)
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    assert_eq!(kept, newest);
+    kept_newest_three(&dir, &written);
     foreign.check_untouched(&dir, "ret-");
 }
 

@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -20,12 +19,10 @@ struct Packet {
 }
 
 fn audio_packets(path: &Path) -> Vec<Packet> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a", "-show_entries"])
-        .args(["packet=pts_time,duration_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+    let out = ffprobe(
+        path,
+        "-select_streams a -show_entries packet=pts_time,duration_time -of csv=p=0",
+    );
     assert!(
         out.status.success(),
         "ffprobe cannot read {}",
@@ -63,24 +60,14 @@ fn judge(path: &Path) -> Vec<Packet> {
         overlaps.len(),
         overlaps.first()
     );
-    let strict = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-xerror", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let strict = ffmpeg("-v error -xerror", path, "-f null -");
     let said = String::from_utf8_lossy(&strict.stderr);
     assert!(
         strict.status.success() && said.trim().is_empty(),
         "ffmpeg -v error -xerror on {}: {said}",
         path.display()
     );
-    let reencoded = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "warning", "-i"])
-        .arg(path)
-        .args(["-map", "0:a", "-c:a", "libvorbis", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let reencoded = ffmpeg("-v warning", path, "-map 0:a -c:a libvorbis -f null -");
     let said = String::from_utf8_lossy(&reencoded.stderr);
     assert!(
         !said.contains("backward in time") && !said.contains("non monotonically"),
@@ -95,10 +82,6 @@ fn record(description: &str) {
     expect_eos(&p, Duration::from_secs(60));
 }
 
-fn scratch(name: &str) -> PathBuf {
-    tmp_dir(&format!("opus-start-{}/{name}", std::process::id()))
-}
-
 /// The encoder's first packet of audio that starts after the video, from 3 ms to half
 /// a second. Its first sample kept is the audio's first: the packet decodes from
 /// 6.5 ms (the encoder's priming) earlier. Within 13 ms of the file's start (where the
@@ -106,7 +89,7 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn audio_starting_after_the_video_decodes_end_to_end() {
     init();
-    let dir = scratch("encoded");
+    let dir = Scratch::new("encoded");
     for offset_ms in [3.0, 10.0, 503.0] {
         let path = dir.join(format!("late-{offset_ms}.webm"));
         record(&format!(
@@ -128,7 +111,6 @@ fn audio_starting_after_the_video_decodes_end_to_end() {
             packets[0].pts
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Opus kept as it is from WebM files whose audio starts at 0.98 s, one made by
@@ -139,36 +121,13 @@ fn audio_starting_after_the_video_decodes_end_to_end() {
 #[test]
 fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
     init();
-    let dir = scratch("kept");
+    let dir = Scratch::new("kept");
     let by_ffmpeg = dir.join("ffmpeg.webm");
-    let made = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=30:duration=3",
-        ])
-        .args(["-itsoffset", "0.98", "-f", "lavfi"])
-        .args(["-i", "sine=frequency=440:sample_rate=48000:duration=2"])
-        .args([
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libvpx",
-            "-deadline",
-            "realtime",
-        ])
-        .args(["-cpu-used", "8", "-c:a", "libopus"])
-        .arg(&by_ffmpeg)
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    ffmpeg_make(
+        &by_ffmpeg,
+        "-f lavfi -i testsrc=size=160x120:rate=30:duration=3 \
+         -itsoffset 0.98 -f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
+         -map 0:v -map 1:a -c:v libvpx -deadline realtime -cpu-used 8 -c:a libopus",
     );
     let by_gstreamer = dir.join("gstreamer.webm");
     record(&format!(
@@ -193,19 +152,13 @@ fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
             source.display(),
             out.display()
         ));
-        let pad = p
+        let durations = p
             .by_name("durations")
-            .and_then(|e| e.static_pad("src"))
-            .expect("identity has a src pad");
-        pad.add_probe(gst::PadProbeType::BUFFER, |_, info| {
-            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
-                if buffer.duration().is_none() {
-                    buffer
-                        .make_mut()
-                        .set_duration(gst::ClockTime::from_mseconds(20));
-                }
+            .expect("the identity named durations");
+        change_leaving(&durations, |_, buffer| {
+            if buffer.duration().is_none() {
+                buffer.set_duration(gst::ClockTime::from_mseconds(20));
             }
-            gst::PadProbeReturn::Ok
         });
         expect_eos(&p, Duration::from_secs(60));
         drop(p);
@@ -220,7 +173,6 @@ fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
             packets[0].pts
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Opus in MP4: the decoder skips the encoder's priming (312 samples) and no more.
@@ -229,7 +181,7 @@ fn opus_kept_as_is_from_a_file_whose_audio_starts_late() {
 #[test]
 fn opus_in_mp4_skips_the_priming_only() {
     init();
-    let dir = scratch("mp4");
+    let dir = Scratch::new("mp4");
     let path = dir.join("opus.mp4");
     record(&format!(
         "mediarecorder name=r mime-type=\"video/mp4;codecs=avc1,opus\" location={} \
@@ -252,5 +204,4 @@ fn opus_in_mp4_skips_the_priming_only() {
         (144_000..=144_960).contains(&samples),
         "ffmpeg decodes {samples} samples of 3 s of audio"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

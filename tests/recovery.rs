@@ -31,13 +31,6 @@ const MARKER_SUFFIX: &str = ".mediarecorder-partial";
 // Helpers
 // ---------------------------------------------------------------------------------
 
-/// A folder holding only the plugin built with this test binary, and a registry made
-/// once, so the child does not scan (or race to write) the user's.
-fn plugin_env() -> &'static (PathBuf, PathBuf) {
-    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| plugin_env_in("recovery-plugin"))
-}
-
 /// How long a killed recorder recorded, measured two ways.
 struct Killed {
     /// From the moment this process read the `mediarecorder-start` message, which the
@@ -71,12 +64,8 @@ impl Killed {
 /// Records `LIVE_AV` to `location` in a `gst-launch-1.0` and kills it with SIGKILL
 /// `moment` seconds after the recording started (its `mediarecorder-start` message).
 fn record_and_kill(location: &str, extra: &[&str], moment: f64) -> Killed {
-    let (dir, registry) = plugin_env();
-    let mut cmd = Command::new("gst-launch-1.0");
-    cmd.env("GST_PLUGIN_PATH", dir)
-        .env("GST_REGISTRY", registry)
-        .env_remove("G_DEBUG")
-        .args(["-m", "mediarecorder", "name=r"])
+    let mut cmd = gst_launch();
+    cmd.args(["-m", "mediarecorder", "name=r"])
         .arg(format!("location={location}"))
         .args(extra)
         .args(LIVE_AV.split_whitespace())
@@ -136,31 +125,6 @@ fn journaled(dir: &Path) -> Vec<String> {
     names
 }
 
-fn webm_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "webm"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn name_of(path: &Path) -> String {
-    path.file_name().unwrap().to_string_lossy().into_owned()
-}
-
-/// The Duration ffprobe reads from a file's header, in seconds; None when it has none.
-fn ffprobe_duration(path: &Path) -> Option<f64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
 /// Judges a file as a player that seeks would: a Duration (ffprobe), Cues (mkvinfo),
 /// and a video frame decoded after seeking to its middle (ffmpeg). Returns the Duration.
 fn check_seekable(path: &Path) -> f64 {
@@ -179,14 +143,11 @@ fn check_seekable(path: &Path) -> f64 {
         !webm_index_of(path).cue_times_ms.is_empty(),
         "{shown}: Cues without a cue point"
     );
-    let seek = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-ss"])
-        .arg(format!("{:.3}", duration / 2.0))
-        .arg("-i")
-        .arg(path)
-        .args(["-frames:v", "1", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let seek = ffmpeg(
+        &format!("-v error -ss {:.3}", duration / 2.0),
+        path,
+        "-frames:v 1 -f null -",
+    );
     let errors = String::from_utf8_lossy(&seek.stderr);
     assert!(
         seek.status.success() && errors.trim().is_empty(),
@@ -289,7 +250,7 @@ fn segments_killed_mid_file_are_finalized_at_the_next_start() {
     let location = format!("{}/rec-%05d.webm", dir.display());
     // 1 s segments, killed in the middle of the third.
     let killed_run = record_and_kill(&location, &["max-file-duration=1000"], 2.5);
-    let killed: Vec<PathBuf> = webm_files(&dir);
+    let killed: Vec<PathBuf> = files_with_extension(&dir, "webm");
     let unfinished = journaled(&dir);
     println!(
         "killed {:.2} s after the start message: {:?}, journal: {unfinished:?}",
@@ -337,7 +298,7 @@ fn segments_killed_mid_file_are_finalized_at_the_next_start() {
     println!("{}", killed_run.show(total));
     assert!(lost <= MAX_LOSS_S, "{}", killed_run.show(total));
     // The restart went on after the last index and finished its own file.
-    let after = webm_files(&dir);
+    let after = files_with_extension(&dir, "webm");
     assert_eq!(after.len(), killed.len() + 1, "{after:?}");
     check_seekable(after.last().unwrap());
 }
@@ -660,13 +621,7 @@ fn a_killed_mp4_is_recovered_beside_it_not_overwritten() {
         "video-keyframe-interval-duration=1000",
     ];
     let path = killed_plain_name_is_set_aside(&dir, "rec.mp4", &args, 1.5);
-    let info = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=format_name"])
-        .args(["-of", "csv=p=0"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&info.stdout).contains("mp4"));
+    assert!(ffprobe_csv(&path, "-show_entries format=format_name").contains("mp4"));
 }
 
 #[test]

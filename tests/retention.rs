@@ -9,16 +9,6 @@ use std::time::Duration;
 use common::*;
 use gst::prelude::*;
 
-fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ret-"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn a_byte_budget_keeps_the_newest_files_within_it() {
     init();
@@ -59,7 +49,7 @@ fn a_byte_budget_keeps_the_newest_files_within_it() {
                     cl.lock()
                         .unwrap()
                         .push(s.get::<String>("location").unwrap());
-                    let ours: u64 = files_in(&watched)
+                    let ours: u64 = files_in(&watched, |name| name.starts_with("ret-"))
                         .iter()
                         .filter(|p| !p.ends_with("ret-foreign.webm"))
                         .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
@@ -81,7 +71,7 @@ fn a_byte_budget_keeps_the_newest_files_within_it() {
     let removed = removed.lock().unwrap().clone();
     assert!(closed.len() >= 12, "{} files written", closed.len());
     assert!(!removed.is_empty());
-    let kept: Vec<_> = files_in(&dir)
+    let kept: Vec<_> = files_in(&dir, |name| name.starts_with("ret-"))
         .into_iter()
         .filter(|p| *p != foreign)
         .collect();
@@ -168,7 +158,7 @@ fn free_space_is_kept_on_a_small_disk() {
     let removed = removed.lock().unwrap().clone();
     assert!(!removed.is_empty(), "the disk would have filled");
     assert!(removed.iter().all(|r| r == "min-free-bytes"), "{removed:?}");
-    let kept = files_in(&disk.0);
+    let kept = files_in(&disk.0, |name| name.starts_with("ret-"));
     assert!(kept.len() >= 2, "{kept:?}");
     for file in &kept {
         assert!(decode(file).frames() > 0, "{} plays", file.display());

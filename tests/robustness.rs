@@ -3,42 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use gst::prelude::*;
-
-/// A folder holding only the plugin this test binary was built with (cargo builds the
-/// cdylib into the deps folder beside the test binary).
-fn plugin_dir() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let built = exe.parent().unwrap().join("libgstmediarecorder.so");
-    assert!(built.exists(), "no plugin at {}", built.display());
-    let dir = tmp_dir("plugin");
-    std::os::unix::fs::symlink(&built, dir.join("libgstmediarecorder.so")).unwrap();
-    dir
-}
-
-/// Starts `command` with its standard output read line by line on a thread of its
-/// own (so the child never blocks on a full pipe); the lines come out of the receiver.
-fn spawn_reading_lines(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gst-launch-1.0 runs");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
 
 /// Waits for a line that `wanted` accepts; kills the child and fails the test when
 /// none comes within `timeout`.
@@ -72,13 +42,11 @@ fn sigkill_loses_at_most_about_a_second() {
     let dir = tmp_dir("sigkill");
     let path = dir.join("killed.webm");
     let (mut child, lines) = spawn_reading_lines(
-        Command::new("gst-launch-1.0")
+        with_plugin_env(&mut Command::new("gst-launch-1.0"))
             .args(["videotestsrc", "is-live=true", "!"])
             .arg("video/x-raw,width=320,height=240,framerate=30/1")
             .args(["!", "mediarecorder"])
-            .arg(format!("location={}", path.display()))
-            .env("GST_PLUGIN_PATH", plugin_dir())
-            .env("GST_REGISTRY", dir.join("registry.bin")),
+            .arg(format!("location={}", path.display())),
     );
     // The clock starts when the pipeline does, not when the process does (loading
     // the plugin registry takes its own time).
@@ -110,13 +78,9 @@ fn disk_full_is_an_error_naming_the_path() {
     );
     let (events, _) = Events::watch(&recorder(&p));
     let start = Instant::now();
-    match play(&p, Duration::from_secs(10)) {
-        End::Error(msg) => {
-            assert!(msg.contains("/dev/full"), "{msg}");
-            assert!(msg.to_lowercase().contains("space"), "{msg}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    let msg = expect_error(&p, Duration::from_secs(10));
+    assert_says(&msg, &["/dev/full"]);
+    assert!(msg.to_lowercase().contains("space"), "{msg}");
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(events.wait_for("stop", 1, Duration::from_secs(5)));
     assert_eq!(events.names(), ["start", "error", "dataavailable", "stop"]);
@@ -130,13 +94,10 @@ fn directory_as_location_fails_before_data_flows() {
         "videotestsrc is-live=true ! mediarecorder name=r location={}",
         dir.display()
     ));
-    match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => {
-            assert!(msg.contains(dir.to_str().unwrap()), "{msg}");
-            assert!(msg.contains("Is a directory"), "{msg}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(
+        &expect_error(&p, Duration::from_secs(5)),
+        &[dir.to_str().unwrap(), "Is a directory"],
+    );
 }
 
 #[test]
@@ -176,10 +137,10 @@ fn audio_into_a_video_only_type_is_refused() {
          location={}",
         dir.join("x.webm").display()
     ));
-    match play(&p, Duration::from_secs(5)) {
-        End::Error(msg) => assert!(msg.contains("records no audio"), "{msg}"),
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_says(
+        &expect_error(&p, Duration::from_secs(5)),
+        &["records no audio"],
+    );
 }
 
 #[test]
@@ -435,14 +396,12 @@ fn ctrl_c_without_eos_leaves_a_finalized_file() {
     let dir = tmp_dir("sigint");
     let path = dir.join("interrupted.webm");
     let (mut child, lines) = spawn_reading_lines(
-        Command::new("gst-launch-1.0")
+        with_plugin_env(&mut Command::new("gst-launch-1.0"))
             .args(["-m", "mediarecorder", "name=r"])
             .arg(format!("location={}", path.display()))
             .args(["videotestsrc", "is-live=true", "!"])
             .arg("video/x-raw,width=320,height=240,framerate=30/1")
-            .args(["!", "r.", "audiotestsrc", "is-live=true", "!", "r."])
-            .env("GST_PLUGIN_PATH", plugin_dir())
-            .env("GST_REGISTRY", dir.join("registry.bin")),
+            .args(["!", "r.", "audiotestsrc", "is-live=true", "!", "r."]),
     );
     // Interrupted once 2 s are recorded: the progress message says so.
     wait_for_line(
@@ -556,20 +515,11 @@ fn restamp_leaving(
     element: &gst::Element,
     change: impl Fn(u64, gst::ClockTime) -> gst::ClockTime + Send + Sync + 'static,
 ) {
-    let seen = std::sync::atomic::AtomicU64::new(0);
-    element
-        .static_pad("src")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Some(buffer) = info.buffer_mut() {
-                let b = buffer.make_mut();
-                if let Some(pts) = b.pts() {
-                    b.set_pts(change(n, pts));
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
+    change_leaving(element, move |n, b| {
+        if let Some(pts) = b.pts() {
+            b.set_pts(change(n, pts));
+        }
+    });
 }
 
 #[test]
@@ -608,17 +558,13 @@ fn jittered_live_timestamps_lose_nothing() {
 
 /// `ffprobe`'s view of each stream: "codec,width,height,channels".
 fn probe_streams(path: &std::path::Path) -> Vec<String> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg("stream=codec_name,width,height,channels")
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim_end_matches(',').to_string())
-        .collect()
+    ffprobe_csv(
+        path,
+        "-show_entries stream=codec_name,width,height,channels",
+    )
+    .lines()
+    .map(|l| l.trim_end_matches(',').to_string())
+    .collect()
 }
 
 #[test]

@@ -10,36 +10,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 use gst::prelude::*;
-
-/// Frames and duration of a file's video, as ffprobe counts them.
-fn ffprobe_video(path: &Path) -> (u64, f64) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
-        .args(["-show_entries", "stream=nb_read_frames:format=duration"])
-        .args(["-of", "default=noprint_wrappers=1:nokey=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    let frames = field("nb_read_frames").unwrap_or_else(|| {
-        panic!(
-            "ffprobe reads no video frames in {}: {text} {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (frames as u64, field("duration").unwrap_or(f64::NAN))
-}
 
 // ---------------------------------------------------------------------------------
 // 11. MP4 dataavailable
@@ -94,8 +69,10 @@ fn mp4_timeslice_chunks_hold_every_fragment_and_play() {
     }
     let joined_path = dir.join("joined.mp4");
     std::fs::write(&joined_path, &joined).unwrap();
-    let (file_frames, file_duration) = ffprobe_video(&path);
-    let (joined_frames, joined_duration) = ffprobe_video(&joined_path);
+    // NaN, which fails the comparison below, where ffprobe reads no duration.
+    let duration = |path: &Path| ffprobe_duration(path).unwrap_or(f64::NAN);
+    let (file_frames, file_duration) = (ffprobe_frames(&path), duration(&path));
+    let (joined_frames, joined_duration) = (ffprobe_frames(&joined_path), duration(&joined_path));
     println!(
         "file: {file_frames} frames, {file_duration:.3} s; joined chunks: {joined_frames} \
          frames, {joined_duration:.3} s"
@@ -111,22 +88,6 @@ fn mp4_timeslice_chunks_hold_every_fragment_and_play() {
 // ---------------------------------------------------------------------------------
 // Running gst-launch-1.0 as users do, with a deadline
 // ---------------------------------------------------------------------------------
-
-/// A folder holding only the plugin built with this test binary, and its registry.
-fn plugin_env() -> &'static (PathBuf, PathBuf) {
-    static ENV: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    ENV.get_or_init(|| plugin_env_in("service-plugin"))
-}
-
-/// `gst-launch-1.0` finding the plugin under test.
-fn gst_launch() -> Command {
-    let (dir, registry) = plugin_env();
-    let mut c = Command::new("gst-launch-1.0");
-    c.env("GST_PLUGIN_PATH", dir)
-        .env("GST_REGISTRY", registry)
-        .env_remove("G_DEBUG");
-    c
-}
 
 /// How a child ran: its exit (None: killed at the deadline) and what it printed.
 struct Ran {
@@ -178,10 +139,6 @@ fn run_launch(
         output: std::fs::read_to_string(log).unwrap_or_default(),
         took: started.elapsed(),
     }
-}
-
-fn words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(String::from).collect()
 }
 
 // ---------------------------------------------------------------------------------
@@ -238,7 +195,7 @@ fn bitrates_below_the_encoder_range_record_and_warn() {
                 "{setting}: no warning naming it and the rate used in:\n{}",
                 ran.output
             );
-            let (frames, _) = ffprobe_video(&out);
+            let frames = ffprobe_frames(&out);
             println!("{setting}: {frames} frames in {:.1?}", ran.took);
             assert!(
                 frames >= 30,
@@ -415,34 +372,23 @@ fn read_unit(instance: &str) -> Unit {
 fn run_unit(name: &str, signal: libc::c_int, record_for: Duration) -> (Ran, Vec<PathBuf>) {
     let dir = tmp_dir(name);
     let unit = read_unit("cam1");
-    let (plugin_dir, registry) = plugin_env();
     let log = dir.join("journal.log");
     let started = Instant::now();
-    let mut child = Command::new(&unit.exec_start[0])
+    let mut child = with_plugin_env(&mut Command::new(&unit.exec_start[0]))
+        .env_remove("G_DEBUG")
         .args(&unit.exec_start[1..])
         .env(
             "SOURCE",
             "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1",
         )
         .env("FOLDER", &dir)
-        .env("GST_PLUGIN_PATH", plugin_dir)
-        .env("GST_REGISTRY", registry)
-        .env_remove("G_DEBUG")
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::from(
             std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
         ))
         .spawn()
         .expect("the unit's ExecStart runs");
-    let webm = |dir: &Path| -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "webm"))
-            .collect();
-        files.sort();
-        files
-    };
+    let webm = |dir: &Path| files_with_extension(dir, "webm");
     // Recording: a file with data in it.
     let recording = wait_until(Duration::from_secs(10), || {
         webm(&dir)
@@ -502,7 +448,7 @@ fn the_example_unit_finalizes_on_systemctl_stop() {
     );
     assert_eq!(files.len(), 1, "one file and no marker: {files:?}");
     let file = &files[0];
-    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let name = name_of(file);
     assert!(
         name.starts_with("cam1-20") && name.len() == "cam1-20261206-014500.webm".len(),
         "named by the instance and the wall clock: {name}"
@@ -510,7 +456,7 @@ fn the_example_unit_finalizes_on_systemctl_stop() {
     let index = webm_index_of(file);
     let duration = index.duration_ms.expect("finalized: a Duration");
     assert!(!index.cue_times_ms.is_empty(), "finalized: Cues");
-    let (frames, _) = ffprobe_video(file);
+    let frames = ffprobe_frames(file);
     println!(
         "stopped after {:.1?}: {name}, {duration:.0} ms, {frames} frames, cues {:?}",
         ran.took, index.cue_times_ms
@@ -690,15 +636,7 @@ fn slow_timed_recording(name: &str, slow_encoder: bool) {
     p.set_state(gst::State::Playing).unwrap();
     assert!(events.wait_for("start", 1, Duration::from_secs(10)));
     if slow_encoder {
-        let encoder = element_inside(&r, "vp8enc").expect("a vp8enc in the recorder");
-        encoder
-            .static_pad("src")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, |_, _| {
-                // The slowness under test.
-                std::thread::sleep(Duration::from_millis(100));
-                gst::PadProbeReturn::Ok
-            });
+        slow_down(&r, "vp8enc", Duration::from_millis(100));
     }
     let started = Instant::now();
     match wait_message(&p, Duration::from_secs(15)) {
@@ -713,7 +651,7 @@ fn slow_timed_recording(name: &str, slow_encoder: bool) {
         .clone()
         .expect("a mediarecorder-stop message");
     let dropped = stop.get::<u64>("dropped").unwrap();
-    let (frames, _) = ffprobe_video(&path);
+    let frames = ffprobe_frames(&path);
     let duration = webm_index_of(&path)
         .duration_ms
         .expect("the file is finalized");
@@ -750,26 +688,12 @@ fn a_timed_recording_of_a_file_ends_cleanly_every_time() {
     init();
     let dir = tmp_dir("service-file-duration");
     let source = dir.join("vp9-opus-5s.webm");
-    let made = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30:duration=5",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=5",
-        ])
-        .args(["-ac", "2", "-c:v", "libvpx-vp9", "-deadline", "realtime"])
-        .args(["-cpu-used", "8", "-c:a", "libopus", "-f", "webm"])
-        .arg(&source)
-        .status()
-        .expect("ffmpeg runs (scripts/setup.sh installs it)");
-    assert!(made.success(), "ffmpeg could not make the source");
+    ffmpeg_make(
+        &source,
+        "-f lavfi -i testsrc2=size=320x240:rate=30:duration=5 \
+         -f lavfi -i sine=frequency=440:sample_rate=48000:duration=5 \
+         -ac 2 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -c:a libopus -f webm",
+    );
     for batch in 0..2 {
         std::thread::scope(|scope| {
             let runs: Vec<_> = (0..3)

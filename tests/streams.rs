@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -13,13 +12,7 @@ use gst::prelude::*;
 
 /// The video packets' presentation times in ms, in file order, as ffprobe reads them.
 fn video_packet_times(path: &Path) -> Vec<f64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout)
+    ffprobe_csv(path, "-select_streams v:0 -show_entries packet=pts_time")
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
         .map(|s| s * 1000.0)
@@ -29,27 +22,18 @@ fn video_packet_times(path: &Path) -> Vec<f64> {
 /// Shifts every buffer leaving `element` by `shift(n)` ms (n counts from 0), PTS and
 /// DTS alike, as rtpbin does when it lines audio and video up.
 fn shift_leaving(element: &gst::Element, shift: impl Fn(u64) -> i64 + Send + Sync + 'static) {
-    let seen = std::sync::atomic::AtomicU64::new(0);
-    element
-        .static_pad("src")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let by = shift(n) * MS as i64;
-            if let Some(buffer) = info.buffer_mut() {
-                let b = buffer.make_mut();
-                let moved = |t: gst::ClockTime| {
-                    gst::ClockTime::from_nseconds((t.nseconds() as i64 + by).max(0) as u64)
-                };
-                if let Some(pts) = b.pts() {
-                    b.set_pts(moved(pts));
-                }
-                if let Some(dts) = b.dts() {
-                    b.set_dts(moved(dts));
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
+    change_leaving(element, move |n, b| {
+        let by = shift(n) * MS as i64;
+        let moved = |t: gst::ClockTime| {
+            gst::ClockTime::from_nseconds((t.nseconds() as i64 + by).max(0) as u64)
+        };
+        if let Some(pts) = b.pts() {
+            b.set_pts(moved(pts));
+        }
+        if let Some(dts) = b.dts() {
+            b.set_dts(moved(dts));
+        }
+    });
 }
 
 /// rtpbin lining up a camera's audio and video: back 42 ms, then forward 141 ms.
@@ -78,14 +62,7 @@ fn video_lined_up_back_and_forward_keeps_every_frame() {
         ));
         shift_leaving(&p.by_name("shift").unwrap(), lined_up);
         if let Some(rtp) = p.by_name("rtp") {
-            rtp.static_pad("src")
-                .unwrap()
-                .add_probe(gst::PadProbeType::BUFFER, |_, info| {
-                    if let Some(buffer) = info.buffer_mut() {
-                        buffer.make_mut().set_duration(gst::ClockTime::NONE);
-                    }
-                    gst::PadProbeReturn::Ok
-                });
+            change_leaving(&rtp, |_, buffer| buffer.set_duration(gst::ClockTime::NONE));
         }
         expect_eos(&p, Duration::from_secs(30));
         let dropped = recorder(&p).property::<u64>("frames-dropped");
@@ -105,44 +82,21 @@ fn video_lined_up_back_and_forward_keeps_every_frame() {
 /// Plays until EOS or an error, collecting the warnings posted on the way.
 fn play_warned(pipeline: &gst::Pipeline, timeout: Duration) -> (End, Vec<String>) {
     pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let deadline = std::time::Instant::now() + timeout;
     let mut warnings = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-            &[
-                gst::MessageType::Eos,
-                gst::MessageType::Error,
-                gst::MessageType::Warning,
-            ],
-        ) else {
-            break;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => return (End::Eos(Duration::ZERO), warnings),
-            gst::MessageView::Error(e) => {
-                return (
-                    End::Error(format!("{} ({:?})", e.error(), e.debug())),
-                    warnings,
-                )
-            }
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            _ => {}
+    let end = wait_end(pipeline, timeout, |msg| {
+        if let gst::MessageView::Warning(w) = msg.view() {
+            warnings.push(w.error().to_string());
         }
-    }
-    (End::Timeout, warnings)
+    });
+    (end, warnings)
 }
 
 /// Each stream's "type,start" (s) and the file's duration (s), as ffprobe reads them.
 fn stream_starts(path: &Path) -> (Vec<(String, f64)>, f64) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg("stream=codec_type,start_time:format=duration")
-        .args(["-of", "default=nw=1"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+    let out = ffprobe(
+        path,
+        "-show_entries stream=codec_type,start_time:format=duration -of default=nw=1",
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let mut streams = Vec::new();
     let mut kind = String::new();
@@ -315,11 +269,7 @@ fn turn_mp4_by_90(path: &Path) {
 /// The video's stored size and the rotation a player applies (ffprobe's display
 /// matrix side data, 0 without one).
 fn video_geometry(path: &Path) -> (u32, u32, i32) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_streams"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+    let out = ffprobe(path, "-select_streams v:0 -show_streams");
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| {
         text.lines()
@@ -331,21 +281,6 @@ fn video_geometry(path: &Path) -> (u32, u32, i32) {
         field("height").unwrap_or(0.0) as u32,
         field("rotation").unwrap_or(0.0) as i32,
     )
-}
-
-/// Video frames ffmpeg decodes from `path`.
-fn ffprobe_video_frames(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_end_matches(',')
-        .parse()
-        .unwrap_or(0)
 }
 
 /// The size a player shows: the stored size, turned by the display matrix.
@@ -396,7 +331,7 @@ fn a_phone_video_held_upright_is_recorded_upright() {
         let reencoded = element_inside(&recorder(&p), "x264enc").is_some();
         drop(p);
         assert_eq!(shown_size(&path), (180, 320), "{ext}: shown upright");
-        assert_eq!(ffprobe_video_frames(&path), 30, "{ext}");
+        assert_eq!(ffprobe_frames(&path), 30, "{ext}");
         if ext == "mp4" {
             // Kept as it is: the frames as the phone stored them, and its matrix.
             assert_eq!(video_geometry(&path), (320, 180, -90));

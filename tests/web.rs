@@ -258,23 +258,6 @@ fn check_recorded(server: &Server, report: &Report) -> Vec<u8> {
     file
 }
 
-/// Video frames ffprobe decodes from `path`; fails on any complaint it prints.
-fn ffprobe_frames(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
-    let frames = String::from_utf8_lossy(&out.stdout);
-    frames
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("ffprobe says {frames} frames"))
-}
-
 /// One HTTP/1.1 request on a connection of its own: status, headers (lower-case
 /// names) and body.
 fn http(
@@ -343,7 +326,7 @@ fn page_records_five_seconds_previews_seeks_and_downloads() {
         report.number("ready_after_seek") >= 2.0,
         "no picture after the seek"
     );
-    let frames = ffprobe_frames(&server.dir.join("autotest-download.webm"));
+    let frames = common::ffprobe_frames(&server.dir.join("autotest-download.webm"));
     assert!(
         (149..=151).contains(&frames),
         "ffprobe decodes {frames} frames"

@@ -31,12 +31,70 @@ pub fn init() {
     });
 }
 
+/// The files in `dir` whose names `keep` accepts, sorted.
+pub fn files_in(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| keep(&name_of(p)))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The files in `dir` with the extension `ext` (`webm`), sorted.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    files_in(dir, |name| {
+        Path::new(name).extension().is_some_and(|e| e == ext)
+    })
+}
+
+/// A file's name.
+pub fn name_of(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_else(|| panic!("{} names no file", path.display()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `s` split at white space, as a shell splits a command line without quotes.
+pub fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
 /// A fresh, empty folder for one test's files.
 pub fn tmp_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A folder of this test process alone (others may run the same tests at the same
+/// time), `<test>-<pid>/<name>`, removed when the test passes and kept for a look when
+/// it fails.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let test = env!("CARGO_CRATE_NAME");
+        Scratch(tmp_dir(&format!("{test}-{}/{name}", std::process::id())))
+    }
+
+    pub fn join(&self, file: impl AsRef<Path>) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+            if let Some(parent) = self.0.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
 }
 
 /// Sets the pipeline to NULL when the test ends, also on panic.
@@ -74,6 +132,39 @@ pub fn element_inside(recorder: &gst::Element, factory: &str) -> Option<gst::Ele
         .find(|e| e.factory().is_some_and(|f| f.name() == factory))
 }
 
+/// Makes the element of `factory` inside the recorder take `per_frame` for each frame
+/// it puts out (a probe that sleeps on its src pad), as on a machine under load.
+pub fn slow_down(recorder: &gst::Element, factory: &str, per_frame: Duration) {
+    element_inside(recorder, factory)
+        .unwrap_or_else(|| panic!("no {factory} in the recorder"))
+        .static_pad("src")
+        .expect("the element has a src pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            // The slowness under test.
+            std::thread::sleep(per_frame);
+            gst::PadProbeReturn::Ok
+        });
+}
+
+/// Hands each buffer leaving `element` (at its src pad), numbered from 0, to `change`
+/// before it goes on.
+pub fn change_leaving(
+    element: &gst::Element,
+    change: impl Fn(u64, &mut gst::BufferRef) + Send + Sync + 'static,
+) {
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    element
+        .static_pad("src")
+        .expect("the element has a src pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(buffer) = info.buffer_mut() {
+                change(n, buffer.make_mut());
+            }
+            gst::PadProbeReturn::Ok
+        });
+}
+
 pub fn recorder(pipeline: &gst::Pipeline) -> gst::Element {
     pipeline.by_name("r").expect("the recorder is named r")
 }
@@ -100,16 +191,25 @@ pub fn play(pipeline: &gst::Pipeline, timeout: Duration) -> End {
     }
 }
 
+/// Waits for EOS or an error on the pipeline's bus; other messages are dropped.
 pub fn wait_message(pipeline: &gst::Pipeline, timeout: Duration) -> End {
+    wait_end(pipeline, timeout, |_| {})
+}
+
+/// Waits for EOS or an error on the pipeline's bus, handing each message taken from it
+/// (the last one too) to `each`.
+pub fn wait_end(
+    pipeline: &gst::Pipeline,
+    timeout: Duration,
+    mut each: impl FnMut(&gst::Message),
+) -> End {
     let bus = pipeline.bus().unwrap();
     let deadline = Instant::now() + timeout;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) else {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
             break;
         };
+        each(&msg);
         match msg.view() {
             gst::MessageView::Eos(_) => return End::Eos(Duration::ZERO),
             gst::MessageView::Error(e) => {
@@ -128,6 +228,23 @@ pub fn expect_eos(pipeline: &gst::Pipeline, timeout: Duration) -> Duration {
     }
 }
 
+/// Plays until the error the test expects and returns its text; EOS or a timeout fails.
+#[track_caller]
+pub fn expect_error(pipeline: &gst::Pipeline, timeout: Duration) -> String {
+    match play(pipeline, timeout) {
+        End::Error(msg) => msg,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// Fails unless `text` says each of `parts`.
+#[track_caller]
+pub fn assert_says(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "no '{part}' in: {text}");
+    }
+}
+
 /// Polls `cond` every 10 ms until it holds (true) or `timeout` has passed (false).
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -140,6 +257,27 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Starts `command` with its standard output read line by line on a thread of its
+/// own (so the child never blocks on a full pipe); the lines come out of the receiver.
+pub fn spawn_reading_lines(
+    command: &mut std::process::Command,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
 }
 
 /// Waits for a child; kills it after `limit` (None then).
@@ -400,11 +538,14 @@ impl Events {
         self.0.lock().unwrap().clone()
     }
 
+    /// How many times `name` has been seen.
+    pub fn count(&self, name: &str) -> usize {
+        self.names().iter().filter(|n| *n == name).count()
+    }
+
     /// Waits until `name` has been seen `count` times.
     pub fn wait_for(&self, name: &str, count: usize, timeout: Duration) -> bool {
-        wait_until(timeout, || {
-            self.names().iter().filter(|n| *n == name).count() >= count
-        })
+        wait_until(timeout, || self.count(name) >= count)
     }
 }
 
@@ -526,24 +667,28 @@ pub fn decode(path: &Path) -> Decoded {
     out
 }
 
+/// Runs `ffprobe -v error ARGS PATH` (`args` split at white space) and returns how it
+/// went: its output and exit.
+pub fn ffprobe(path: &Path, args: &str) -> std::process::Output {
+    std::process::Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args.split_whitespace())
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)")
+}
+
+/// What `ffprobe -v error ARGS -of csv=p=0 PATH` prints: a line of values per entry.
+pub fn ffprobe_csv(path: &Path, args: &str) -> String {
+    let out = ffprobe(path, &format!("{args} -of csv=p=0"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Audio samples as ffmpeg decodes them, honouring the Opus pre-skip and
 /// DiscardPadding the element writes. (GStreamer 1.22's matroskademux + opusdec
 /// drop up to a packet more at a file's start when the pre-skip is unusual.)
 pub fn ffprobe_audio_samples(path: &std::path::Path) -> u64 {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "a",
-            "-show_entries",
-            "frame=nb_samples",
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout)
+    ffprobe_csv(path, "-select_streams a -show_entries frame=nb_samples")
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
         .sum()
@@ -667,15 +812,70 @@ pub fn duration_ms(path: &Path) -> f64 {
         .unwrap_or_else(|| panic!("{} has no Duration: not finalized", path.display()))
 }
 
+/// Video frames ffprobe decodes from `path` (`-count_frames`); fails on any complaint
+/// it prints.
+pub fn ffprobe_frames(path: &Path) -> u64 {
+    let out = ffprobe(
+        path,
+        "-count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe on {}: {stderr}",
+        path.display()
+    );
+    let frames = String::from_utf8_lossy(&out.stdout);
+    frames
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe says {frames} frames in {}", path.display()))
+}
+
+/// The Duration ffprobe reads from a file's header, in seconds; None when it has none.
+pub fn ffprobe_duration(path: &Path) -> Option<f64> {
+    ffprobe_csv(path, "-show_entries format=duration")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Makes a source file with `ffmpeg -nostdin -v error -y ARGS OUT` (`args`: `lavfi`
+/// inputs and encoders, split at white space); fails the test with ffmpeg's words when
+/// it cannot.
+pub fn ffmpeg_make(out: &Path, args: &str) {
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args.split_whitespace())
+        .arg(out)
+        .output()
+        .expect("ffmpeg runs (scripts/setup.sh installs it)");
+    assert!(
+        made.status.success(),
+        "ffmpeg could not make {}: {}",
+        out.display(),
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
+/// Runs `ffmpeg -nostdin INPUT_OPTIONS -i PATH OUTPUT_ARGS` (each split at white
+/// space: `-v error -ss 1.5`, `-f null -`) and returns how it went.
+pub fn ffmpeg(input_options: &str, path: &Path, output_args: &str) -> std::process::Output {
+    std::process::Command::new("ffmpeg")
+        .arg("-nostdin")
+        .args(input_options.split_whitespace())
+        .arg("-i")
+        .arg(path)
+        .args(output_args.split_whitespace())
+        .output()
+        .expect("ffmpeg runs (scripts/setup.sh installs it)")
+}
+
 /// What `ffmpeg -v warning` prints while decoding `path` (empty for a clean file):
 /// timestamps that go back, broken blocks, anything a post-processing tool trips on.
 pub fn ffmpeg_warnings(path: &Path) -> String {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "warning", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let out = ffmpeg("-v warning", path, "-f null -");
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
 
@@ -738,28 +938,48 @@ pub fn build_example(name: &str) -> PathBuf {
     built
 }
 
-/// A folder (named `name` in the test scratch space) holding only the plugin built
-/// with this test binary, and a registry made once, so child processes neither scan
-/// the user's registry nor race to write one. A copy, not a link: a build running
-/// meanwhile must not swap it under a run.
-pub fn plugin_env_in(name: &str) -> (PathBuf, PathBuf) {
-    let exe = std::env::current_exe().unwrap();
-    let built = exe.parent().unwrap().join("libgstmediarecorder.so");
-    assert!(built.exists(), "no plugin at {}", built.display());
-    let dir = tmp_dir(name);
-    std::fs::copy(&built, dir.join("libgstmediarecorder.so")).unwrap();
-    let registry = dir.join("registry.bin");
-    let out = std::process::Command::new("gst-inspect-1.0")
-        .arg("mediarecorder")
-        .env("GST_PLUGIN_PATH", &dir)
-        .env("GST_REGISTRY", &registry)
-        .output()
-        .expect("gst-inspect-1.0 runs");
-    assert!(
-        out.status.success(),
-        "gst-inspect-1.0 finds no mediarecorder"
-    );
-    (dir, registry)
+/// A folder in the test scratch space holding only the plugin built with this test
+/// binary, and a registry made once, so child processes neither scan the user's
+/// registry nor race to write one. A copy, not a link: a build running meanwhile must
+/// not swap it under a run. One per test binary (`<test>-plugin`), made on first use.
+pub fn plugin_env() -> &'static (PathBuf, PathBuf) {
+    static ENV: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let built = exe.parent().unwrap().join("libgstmediarecorder.so");
+        assert!(built.exists(), "no plugin at {}", built.display());
+        let dir = tmp_dir(&format!("{}-plugin", env!("CARGO_CRATE_NAME")));
+        std::fs::copy(&built, dir.join("libgstmediarecorder.so")).unwrap();
+        let registry = dir.join("registry.bin");
+        let out = std::process::Command::new("gst-inspect-1.0")
+            .arg("mediarecorder")
+            .env("GST_PLUGIN_PATH", &dir)
+            .env("GST_REGISTRY", &registry)
+            .output()
+            .expect("gst-inspect-1.0 runs");
+        assert!(
+            out.status.success(),
+            "gst-inspect-1.0 does not find the element: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, registry)
+    })
+}
+
+/// Sets `command`'s environment to find the plugin under test (`plugin_env`).
+pub fn with_plugin_env(command: &mut std::process::Command) -> &mut std::process::Command {
+    let (dir, registry) = plugin_env();
+    command
+        .env("GST_PLUGIN_PATH", dir)
+        .env("GST_REGISTRY", registry)
+}
+
+/// `gst-launch-1.0` finding the plugin under test, with G_DEBUG removed: the child is
+/// judged by what the element does, not by GLib's warning policy (an abort is an abort).
+pub fn gst_launch() -> std::process::Command {
+    let mut command = std::process::Command::new("gst-launch-1.0");
+    with_plugin_env(&mut command).env_remove("G_DEBUG");
+    command
 }
 
 /// Collects the `file-closed` structures the recorder emits, in order.
@@ -865,37 +1085,26 @@ pub struct Packet {
 
 /// Every packet of `path`, in file order.
 pub fn ffprobe_packets(path: &Path) -> Vec<Packet> {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg("packet=stream_index,pts_time,dts_time,flags")
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            Some(Packet {
-                stream: f.first()?.parse().ok()?,
-                pts: f.get(1)?.parse().ok(),
-                dts: f.get(2)?.parse().ok(),
-                keyframe: f.get(3)?.starts_with('K'),
-            })
+    ffprobe_csv(
+        path,
+        "-show_entries packet=stream_index,pts_time,dts_time,flags",
+    )
+    .lines()
+    .filter_map(|line| {
+        let f: Vec<&str> = line.split(',').collect();
+        Some(Packet {
+            stream: f.first()?.parse().ok()?,
+            pts: f.get(1)?.parse().ok(),
+            dts: f.get(2)?.parse().ok(),
+            keyframe: f.get(3)?.starts_with('K'),
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// Each stream of `path` as `codec_type,codec_name,profile` (`video,h264,High`).
 pub fn ffprobe_streams(path: &Path) -> Vec<String> {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .arg("stream=codec_type,codec_name,profile")
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&out.stdout)
+    ffprobe_csv(path, "-show_entries stream=codec_type,codec_name,profile")
         .lines()
         .map(|l| {
             // ffprobe prints the fields in its own order: name, profile, type.
@@ -916,11 +1125,6 @@ pub fn ffprobe_streams(path: &Path) -> Vec<String> {
 /// to 1/30 s and calls two frames that land in one slot non-monotonic, a complaint
 /// about its own rounding, not the file (callers check the file's packet times).
 pub fn ffmpeg_errors(path: &Path) -> String {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-xerror", "-i"])
-        .arg(path)
-        .args(["-fps_mode", "vfr", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
+    let out = ffmpeg("-v error -xerror", path, "-fps_mode vfr -f null -");
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
