@@ -34,6 +34,7 @@ mod recovery;
 mod retention;
 mod ring;
 mod session;
+mod stage;
 mod state;
 pub mod timeline;
 mod writer;

@@ -26,6 +26,7 @@ use super::naming;
 use super::recording::{audio_rate, Followup, Plan, Recording, SubmitJob};
 use super::retention::Policy;
 use super::ring::{self, Entry};
+use super::stage::{Step, Takes};
 use super::state::{RecorderState, SegmentAlign, Settings, State, Stream, FINALIZE_TIMEOUT};
 use super::timeline::Kind;
 use super::writer::{WriterConfig, WriterHooks};
@@ -126,7 +127,7 @@ impl MediaRecorder {
     // ----- properties -----
 
     pub(super) fn set_setting(&self, name: &str, value: &glib::Value) {
-        let recording = self.state.lock().unwrap().recorder != RecorderState::Inactive;
+        let recording = !self.state.lock().unwrap().stage.is_idle();
         let mut s = self.settings.lock().unwrap();
         match name {
             "location" => {
@@ -164,10 +165,7 @@ impl MediaRecorder {
             "audio-bits-per-second" => s.audio_bps = value.get().unwrap_or(0),
             "bits-per-second" => s.total_bps = value.get().unwrap_or(0),
             "timeslice" => s.timeslice_ms = value.get().unwrap_or(0),
-            "autostart" => {
-                s.autostart = value.get().unwrap_or(true);
-                self.state.lock().unwrap().manual_start = !s.autostart;
-            }
+            "autostart" => s.autostart = value.get().unwrap_or(true),
             "audio-bitrate-mode" => s.audio_bitrate_mode = value.get().unwrap_or_default(),
             "video-keyframe-interval-duration" => {
                 s.keyframe_interval_duration_ms = value.get().unwrap_or(0)
@@ -176,11 +174,8 @@ impl MediaRecorder {
             "video-encoder" => s.video_encoder = value.get().ok().flatten(),
             "pre-record" => {
                 s.pre_record_ms = value.get().unwrap_or(0);
-                let mut state = self.state.lock().unwrap();
-                state.pre_record = s.pre_record_ms.saturating_mul(1_000_000);
-                state.pre_record_bounded = false;
-                if state.pre_record == 0 {
-                    state.ring.clear();
+                if s.pre_record_ms == 0 {
+                    self.state.lock().unwrap().stage.clear_ring();
                 }
             }
             "max-file-duration" => s.max_file_duration_ms = value.get().unwrap_or(0),
@@ -213,13 +208,13 @@ impl MediaRecorder {
             "state" => self.visible_state().to_value(),
             "bytes-written" => {
                 let state = self.state.lock().unwrap();
-                let live = state.recording.as_ref().map(Recording::bytes_written);
+                let live = state.stage.recording().map(Recording::bytes_written);
                 live.unwrap_or(state.last_bytes).to_value()
             }
-            "pre-record-bytes" => (self.state.lock().unwrap().ring.bytes() as u64).to_value(),
+            "pre-record-bytes" => (self.state.lock().unwrap().stage.ring_bytes() as u64).to_value(),
             "frames-dropped" => {
                 let state = self.state.lock().unwrap();
-                let dropped = match state.recording.as_ref() {
+                let dropped = match state.stage.recording() {
                     Some(rec) => rec.dropped(),
                     None => state.last_dropped,
                 };
@@ -230,8 +225,8 @@ impl MediaRecorder {
                     .state
                     .lock()
                     .unwrap()
-                    .recording
-                    .as_ref()
+                    .stage
+                    .recording()
                     .map(|r| r.effective_type.clone())
                 {
                     return t.to_value();
@@ -277,7 +272,7 @@ impl MediaRecorder {
                 return state;
             }
         }
-        self.state.lock().unwrap().recorder
+        self.state.lock().unwrap().recorder()
     }
 
     // ----- state changes -----
@@ -313,7 +308,7 @@ impl MediaRecorder {
             }
         }
         let mut state = self.state.lock().unwrap();
-        state.autostarted = false;
+        state.stage.new_run();
         state.ended_by_duration = false;
         state.first_caps_at = None;
         for stream in state.streams.iter_mut() {
@@ -336,7 +331,7 @@ impl MediaRecorder {
         if ended {
             self.dispatcher.wait_idle(FINALIZE_TIMEOUT * 2);
         }
-        self.state.lock().unwrap().autostarted = false;
+        self.state.lock().unwrap().stage.new_run();
     }
 
     pub(super) fn child_failed(&self, error: glib::Error) {
@@ -371,18 +366,18 @@ impl MediaRecorder {
                 );
                 return false;
             }
-            if state.recorder != RecorderState::Inactive {
+            if !state.stage.is_idle() {
                 gst::info!(
                     CAT,
                     imp = self,
                     "start-recording while {:?}: ignored",
-                    state.recorder
+                    state.recorder()
                 );
                 return false;
             }
             self.begin(&mut state, settings)
         };
-        self.notify_started();
+        self.notify_state_changed();
         let mut followups = followups;
         followups.push(Followup::RequestKeyframe(None));
         self.follow_up(followups);
@@ -392,14 +387,12 @@ impl MediaRecorder {
     /// A recording needs the element running and staying so: below PAUSED, or while
     /// it goes down, nothing would ever end the recording (no `stop` would follow).
     fn can_start(&self) -> Result<(), &'static str> {
-        let obj = self.obj();
-        let element = obj.upcast_ref::<gst::Element>();
-        // SAFETY: reads a field of a live GstElement; a stale read only makes a
-        // start that races a state change succeed or fail, as it would a moment later.
-        let target = unsafe {
-            use glib::translate::{FromGlib, ToGlibPtr};
-            let ptr: *mut gst::ffi::GstElement = element.to_glib_none().0;
-            gst::State::from_glib((*ptr).target_state)
+        // Where the element is heading: the state a change is taking it to, else the
+        // state it is in (both read at once; a zero timeout never waits).
+        let (_, current, pending) = self.obj().state(gst::ClockTime::ZERO);
+        let target = match pending {
+            gst::State::VoidPending => current,
+            pending => pending,
         };
         if target < gst::State::Paused {
             return Err("the element is not going to PAUSED or PLAYING");
@@ -425,14 +418,13 @@ impl MediaRecorder {
 
     /// Pauses or resumes; acts only from the opposite state, as the web API does.
     pub(super) fn set_paused(&self, pause: bool) -> bool {
-        use RecorderState::{Paused, Recording};
-        let (from, to, event) = if pause {
-            (Recording, Paused, Event::Pause)
+        let (to, event) = if pause {
+            (RecorderState::Paused, Event::Pause)
         } else {
-            (Paused, Recording, Event::Resume)
+            (RecorderState::Recording, Event::Resume)
         };
         let mut state = self.state.lock().unwrap();
-        if state.recorder != from {
+        if !state.stage.set_paused(pause) {
             gst::info!(
                 CAT,
                 imp = self,
@@ -442,17 +434,9 @@ impl MediaRecorder {
                 } else {
                     "resume-recording"
                 },
-                state.recorder
+                state.recorder()
             );
             return false;
-        }
-        state.recorder = to;
-        if let Some(rec) = state.recording.as_mut() {
-            if pause {
-                rec.pause();
-            } else {
-                rec.resume();
-            }
         }
         self.queue_event(event, to);
         // The recording resumes at a keyframe: ask for one now.
@@ -469,11 +453,11 @@ impl MediaRecorder {
 
     pub(super) fn request_data(&self) -> bool {
         let state = self.state.lock().unwrap();
-        let Some(rec) = state.recording.as_ref() else {
+        let Some(rec) = state.stage.recording() else {
             gst::info!(CAT, imp = self, "request-data while inactive: ignored");
             return false;
         };
-        let now = state.recorder;
+        let now = state.recorder();
         if !rec.take_chunk(|chunk| self.queue_event(Event::Data(chunk), now)) {
             self.queue_event(Event::Data(Chunk::default()), now);
         }
@@ -576,7 +560,7 @@ impl MediaRecorder {
         };
         state.next_recording_id += 1;
         let id = state.next_recording_id;
-        let mut rec = Recording::new(
+        let rec = Recording::new(
             id,
             effective_type,
             settings.autostart,
@@ -584,16 +568,10 @@ impl MediaRecorder {
             self.writer_hooks(id),
             self.job_submitter(),
         );
-        state.recorder = RecorderState::Recording;
         state.last_bytes = 0;
         self.queue_event(Event::Start, RecorderState::Recording);
-        let mut followups = Vec::new();
-        for entry in state.ring.drain() {
-            let (id, buffer) = entry.data;
-            followups.extend(rec.feed(id, buffer, entry.rt));
-        }
-        state.recording = Some(rec);
-        followups
+        // The callers found the stage idle under this lock, so it takes the recording.
+        state.stage.begin(rec).unwrap_or_default()
     }
 
     /// What a recording's files need from the element.
@@ -697,7 +675,7 @@ impl MediaRecorder {
         let dropped = {
             let mut state = self.state.lock().unwrap();
             state.take_captures();
-            let Some(rec) = state.recording.as_mut().filter(|r| r.id == recording) else {
+            let Some(rec) = state.stage.recording_mut().filter(|r| r.id == recording) else {
                 return;
             };
             if !rec.time_is_up(now.nseconds()) {
@@ -707,7 +685,7 @@ impl MediaRecorder {
             self.take_recording(&mut state, None);
             dropped
         };
-        self.notify_ended();
+        self.notify_state_changed();
         gst::element_imp_warning!(
             self,
             gst::CoreError::Failed,
@@ -757,10 +735,23 @@ impl MediaRecorder {
         );
     }
 
-    pub(super) fn notify_started(&self) {
+    /// A recording started or ended: `state` and `mime-type` (which reads back the
+    /// recording's effective type) changed.
+    pub(super) fn notify_state_changed(&self) {
         let obj = self.obj();
         obj.notify("state");
         obj.notify("mime-type");
+    }
+
+    /// Whether a frame encoded now would be thrown away (see `Stage::records_nothing`):
+    /// an armed camera then costs its capture alone, not a running encoder.
+    pub(super) fn records_nothing(&self) -> bool {
+        let (autostart, pre_record) = {
+            let settings = self.settings.lock().unwrap();
+            (settings.autostart, settings.pre_record_ns())
+        };
+        let state = self.state.lock().unwrap();
+        state.stage.records_nothing(autostart, pre_record)
     }
 
     pub(super) fn video_sinks(state: &State) -> Vec<gst_app::AppSink> {
@@ -777,7 +768,7 @@ impl MediaRecorder {
     pub(super) fn end_recording(&self, error: Option<glib::Error>) -> bool {
         let ended = self.take_recording(&mut self.state.lock().unwrap(), error);
         if ended.is_some() {
-            self.notify_ended();
+            self.notify_state_changed();
         }
         ended.is_some()
     }
@@ -789,17 +780,11 @@ impl MediaRecorder {
         error: Option<glib::Error>,
     ) -> Option<Arc<StopPosted>> {
         state.take_captures();
-        let rec = state.recording.take()?;
-        state.recorder = RecorderState::Inactive;
+        let rec = state.stage.end()?;
         if rec.reached_duration() && rec.autostart {
             state.ended_by_duration = true;
         }
         Some(self.queue_finish(rec, error))
-    }
-
-    fn notify_ended(&self) {
-        self.obj().notify("state");
-        self.obj().notify("mime-type");
     }
 
     // ----- the stage of encoded frames -----
@@ -833,93 +818,97 @@ impl MediaRecorder {
             );
             return Ok(gst::FlowSuccess::Ok);
         };
-        // Settings are locked before state (the lock order), so a possible autostart
-        // takes its copy first.
-        let may_autostart = {
-            let state = self.state.lock().unwrap();
-            state.recording.is_none()
-                && state.recorder == RecorderState::Inactive
-                && !state.autostarted
+        // Settings before state (the lock order): the pre-record window, and a copy of
+        // the settings when this frame may start a recording by itself.
+        let (pre_record, autostart) = {
+            let settings = self.settings.lock().unwrap();
+            let may_start = settings.autostart && self.state.lock().unwrap().stage.may_autostart();
+            (
+                settings.pre_record_ns(),
+                may_start.then(|| settings.clone()),
+            )
         };
-        let start_settings = may_autostart
-            .then(|| self.settings.lock().unwrap().clone())
-            .filter(|s| s.autostart);
         let mut started = false;
-        let mut ended = false;
         let mut followups = Vec::new();
-        {
+        let (step, ended) = {
             let mut state = self.state.lock().unwrap();
             // Captures go to the recording, or are forgotten while none runs.
             state.take_captures();
-            let State {
-                streams, recording, ..
-            } = &mut *state;
-            let Some(stream) = streams.iter_mut().find(|s| s.id == id) else {
+            let Some(stream) = state.streams.iter_mut().find(|s| s.id == id) else {
                 return Ok(gst::FlowSuccess::Ok);
             };
+            let kind = stream.likely_kind();
             if let Some(caps) = sample.caps_owned() {
                 // A track's caps stay those it started with: muxers refuse changes,
                 // and the encoder's only change here is the frame rate (the size is
                 // kept by scaling), which every frame's timestamp already carries.
                 if stream.encoded_caps.is_none() {
                     let caps = displaymatrix::mark(caps, stream.orientation_in_container);
-                    if let Some(rec) = recording.as_mut() {
-                        rec.caps_known(id, stream.likely_kind(), &caps);
+                    stream.encoded_caps = Some(caps.clone());
+                    if let Some(rec) = state.stage.recording_mut() {
+                        rec.caps_known(id, kind, &caps);
                     }
-                    stream.encoded_caps = Some(caps);
                 }
             }
-            let video = stream.likely_kind() == Kind::Video;
-            if recording.is_none() {
-                match start_settings {
-                    Some(settings)
-                        if state.recorder == RecorderState::Inactive && !state.autostarted =>
-                    {
-                        state.autostarted = true;
+            let video = kind == Kind::Video;
+            let mut frame = Entry {
+                rt,
+                video,
+                keyframe: video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                size: buffer.size(),
+                data: (id, buffer),
+            };
+            let mut autostart = autostart;
+            let step = loop {
+                if let Some(rec) = state.stage.recording_mut() {
+                    self.set_wall_clock(rec);
+                }
+                match state.stage.frame(frame, pre_record, autostart.take()) {
+                    Step::Start {
+                        settings,
+                        frame: back,
+                    } => {
                         followups = self.begin(&mut state, settings);
                         started = true;
+                        frame = back;
                     }
-                    _ => {
-                        if state.pre_record > 0 {
-                            let entry = Entry {
-                                rt,
-                                video,
-                                keyframe: video
-                                    && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                                size: buffer.size(),
-                                data: (id, buffer),
-                            };
-                            let window = state.pre_record;
-                            let bounded = state.ring.push(entry, window);
-                            if bounded && !state.pre_record_bounded {
-                                state.pre_record_bounded = true;
-                                drop(state);
-                                self.warn_pre_record_bounded(window);
-                            }
-                        }
-                        return Ok(gst::FlowSuccess::Ok);
-                    }
+                    step => break step,
                 }
-            }
-            let rec = state.recording.as_mut().expect("a recording is current");
-            if rec.needs_wall_clock() {
-                if let Some(at_zero) = self.wall_clock_at_zero() {
-                    rec.wall_clock(at_zero);
+            };
+            let ended = match &step {
+                Step::Recorded { complete: true, .. } => {
+                    self.take_recording(&mut state, None).is_some()
                 }
-            }
-            followups.extend(rec.feed(id, buffer, rt));
-            if rec.is_complete() {
-                ended = self.take_recording(&mut state, None).is_some();
-            }
-        }
+                _ => false,
+            };
+            (step, ended)
+        };
         if started {
-            self.notify_started();
+            self.notify_state_changed();
+        }
+        match step {
+            Step::Idle {
+                bounded: Some(window),
+            } => self.warn_pre_record_bounded(window),
+            Step::Recorded {
+                followups: more, ..
+            } => followups.extend(more),
+            _ => {}
         }
         self.follow_up(followups);
         if ended {
-            self.notify_ended();
+            self.notify_state_changed();
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// Tells a recording the wall-clock time at running time 0, once.
+    fn set_wall_clock(&self, rec: &mut Recording) {
+        if rec.needs_wall_clock() {
+            if let Some(at_zero) = self.wall_clock_at_zero() {
+                rec.wall_clock(at_zero);
+            }
+        }
     }
 
     pub(super) fn on_eos(&self, id: usize) {
@@ -928,7 +917,7 @@ impl MediaRecorder {
             if let Some(s) = state.streams.iter_mut().find(|s| s.id == id) {
                 s.eos = true;
             }
-            let Some(rec) = state.recording.as_mut() else {
+            let Some(rec) = state.stage.recording_mut() else {
                 return;
             };
             rec.end_of_stream(id);
@@ -939,7 +928,7 @@ impl MediaRecorder {
             }
         };
         if let Some(posted) = ended {
-            self.notify_ended();
+            self.notify_state_changed();
             // The bin posts EOS once this returns: finalize first, so an application
             // that shuts down on EOS finds the file complete and the stop message
             // before the EOS.
