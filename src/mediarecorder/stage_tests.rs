@@ -1,8 +1,8 @@
 //! The stage with synthetic frames and exact times: no pipeline, no sleeps.
 
 use super::*;
-
-const MS: u64 = 1_000_000;
+use crate::mediarecorder::ring::test_frames::{audio, video, MS};
+use crate::mediarecorder::ring::MAX_BYTES;
 
 /// A recording that notes what it took: each frame's payload (its running time in
 /// ms) and running time.
@@ -52,26 +52,6 @@ impl Takes<u64> for Taken {
 
 type TestStage = Stage<Taken, u64>;
 type TestStep = Step<u64, u64, &'static str>;
-
-fn video(rt_ms: u64, keyframe: bool) -> Entry<u64> {
-    Entry {
-        rt: rt_ms * MS,
-        video: true,
-        keyframe,
-        size: 100,
-        data: rt_ms,
-    }
-}
-
-fn audio(rt_ms: u64) -> Entry<u64> {
-    Entry {
-        rt: rt_ms * MS,
-        video: false,
-        keyframe: false,
-        size: 10,
-        data: rt_ms,
-    }
-}
 
 /// Sorts a frame with no autostart offered.
 fn sort(stage: &mut TestStage, frame: Entry<u64>, pre_record: u64) -> TestStep {
@@ -259,7 +239,7 @@ fn a_recording_says_when_it_is_complete() {
 fn the_byte_bound_is_told_once_per_window() {
     let mut stage = TestStage::default();
     let big = |rt_ms: u64| Entry {
-        size: super::super::ring::MAX_BYTES / 2 + 1,
+        size: MAX_BYTES / 2 + 1,
         ..video(rt_ms, true)
     };
     let day = 86_400_000 * MS;
