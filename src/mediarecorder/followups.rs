@@ -73,6 +73,8 @@ impl MediaRecorder {
         });
     }
 
+    /// The timer of `end_at` fired: ends the recording if it is still current and its
+    /// time is up, and says how many frames the encoder could not deliver.
     fn end_if_time_is_up(&self, recording: u64) {
         let Some(now) = self.obj().current_running_time() else {
             return;
@@ -140,6 +142,7 @@ impl MediaRecorder {
         );
     }
 
+    /// The stages of the video branches, where keyframe requests go upstream.
     pub(super) fn video_sinks(state: &State) -> Vec<gst_app::AppSink> {
         state
             .streams

@@ -28,6 +28,7 @@ fn utf8_string(value: &glib::Value) -> Result<Option<String>, ()> {
 }
 
 impl MediaRecorder {
+    /// `set_property`: stores the value in the settings, which the next recording copies.
     pub(super) fn set_setting(&self, name: &str, value: &glib::Value) {
         let recording = !self.state.lock().unwrap().stage.is_idle();
         let mut s = self.settings.lock().unwrap();
@@ -105,6 +106,7 @@ impl MediaRecorder {
         );
     }
 
+    /// `get_property`: the settings, or what the current (or last) recording reports.
     pub(super) fn get_setting(&self, name: &str) -> glib::Value {
         match name {
             "state" => self.visible_state().to_value(),

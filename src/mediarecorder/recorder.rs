@@ -18,6 +18,9 @@ use super::state::{RecorderState, Settings, State};
 use super::writer::WriterHooks;
 
 impl MediaRecorder {
+    /// `start-recording`: starts a recording with a copy of the settings, beginning
+    /// with the pre-record ring; false (and nothing fired but an `error` for settings
+    /// that cannot record) when it cannot start.
     pub(super) fn start_recording(&self) -> bool {
         let settings = self.settings.lock().unwrap().clone();
         if let Err(err) = self.validate_for_start(&settings) {
@@ -129,6 +132,8 @@ impl MediaRecorder {
         true
     }
 
+    /// `request-data`: fires `dataavailable` with what the current file holds since
+    /// the last chunk (empty when no file is open).
     pub(super) fn request_data(&self) -> bool {
         let state = self.state.lock().unwrap();
         let Some(rec) = state.stage.recording() else {
@@ -142,6 +147,7 @@ impl MediaRecorder {
         true
     }
 
+    /// What keeps these settings from recording now, the location included.
     pub(super) fn validate_for_start(&self, settings: &Settings) -> Result<(), glib::Error> {
         settings.validate()?;
         match &settings.location {

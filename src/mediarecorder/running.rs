@@ -9,6 +9,7 @@ use super::imp::MediaRecorder;
 use super::state::FINALIZE_TIMEOUT;
 
 impl MediaRecorder {
+    /// NULL->READY: the settings make a recording possible and its muxer is installed.
     pub(super) fn check_settings(&self) -> Result<(), gst::StateChangeError> {
         let settings = self.settings.lock().unwrap().clone();
         let rtype = settings.validate().map_err(|err| {
@@ -31,6 +32,8 @@ impl MediaRecorder {
         Ok(())
     }
 
+    /// READY->PAUSED: the location takes files, and a new run begins (its first frame
+    /// may start a recording by itself, its streams flow again).
     pub(super) fn prepare_to_run(&self) -> Result<(), gst::StateChangeError> {
         let location = self.settings.lock().unwrap().location.clone();
         if let Some(path) = location {
@@ -58,6 +61,8 @@ impl MediaRecorder {
         Ok(())
     }
 
+    /// PAUSED->READY: the current recording is finalized with what it has, before the
+    /// element goes down.
     pub(super) fn finish_on_shutdown(&self) {
         let ended = self.end_recording(None);
         if ended {
@@ -66,6 +71,7 @@ impl MediaRecorder {
         self.state.lock().unwrap().stage.new_run();
     }
 
+    /// A child posted an error: the recording ends with it.
     pub(super) fn child_failed(&self, error: glib::Error) {
         self.end_recording(Some(error));
     }
