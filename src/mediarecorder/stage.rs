@@ -1,7 +1,7 @@
 //! The stage's decisions, pure: what the element is doing (idle with its pre-record
 //! ring, recording, paused), what becomes of each encoded frame, and the web actions'
 //! moves between those. Generic over the recording and the frame's payload, so tests
-//! follow every frame without a pipeline; the glue (`frames`, `actions`) carries out
+//! follow every frame without a pipeline; the glue (`frames`, `recorder`) carries out
 //! what is decided.
 
 use super::ring::{Entry, Ring};
