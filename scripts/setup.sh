@@ -12,6 +12,7 @@ packages=(
   gir1.2-gst-rtsp-server-1.0  # tests/camera/rtsp_camera.py: a local IP camera over RTSP
   chromium  # tests/web.rs drives the web example's page in headless Chromium
   valgrind  # bench/run.sh: the overhead section counts instructions with callgrind
+  python3-fusepy fuse3  # tests/slow_fs.rs: a FUSE folder whose calls stall
 )
 # rustup brings no C toolchain, and rustc links with `cc`; cargo fetches crates over
 # HTTPS; cargo-c (scripts/check-install.sh) links OpenSSL.

@@ -25,9 +25,6 @@ use gst::glib;
 use super::journal;
 use super::naming;
 
-/// Names tried before a pattern gives up.
-const MAX_NAME_TRIES: u32 = 1000;
-
 /// What is at a name before a recording takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
@@ -146,59 +143,57 @@ pub fn precheck(location: &str) -> Result<(), glib::Error> {
     }
 }
 
-/// The names a recording's file may take, from the `location` pattern.
+/// The names a recording's file may take, from the `location` pattern. Made in a
+/// streaming thread under the state lock, so it reads nothing: the local time its date
+/// fields show (which reads the time zone's file) is worked out by `claim`.
 pub struct Names {
     location: String,
     pattern: bool,
     indexed: bool,
-    /// The local time the date fields show.
-    date: Option<glib::DateTime>,
+    /// The time the date fields show, in seconds since 1970.
+    at: i64,
     /// The pattern's next index, shared by the element's recordings.
     next_index: Arc<AtomicU64>,
 }
 
 impl Names {
+    /// The names of a file that starts at `wall_clock` (ns since 1970; else now).
     pub fn new(location: &str, wall_clock: Option<u64>, next_index: Arc<AtomicU64>) -> Names {
-        let pattern = naming::is_pattern(location);
-        let date = pattern
-            .then(|| match wall_clock {
-                Some(ns) => glib::DateTime::from_unix_local((ns / 1_000_000_000) as i64).ok(),
-                None => glib::DateTime::now_local().ok(),
-            })
-            .flatten();
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        };
+        let ns = wall_clock.unwrap_or_else(now);
         Names {
-            pattern,
+            pattern: naming::is_pattern(location),
             indexed: naming::has_index(location),
             location: location.to_string(),
-            date,
+            at: (ns / 1_000_000_000) as i64,
             next_index,
         }
-    }
-
-    fn expand(&self, index: u64) -> PathBuf {
-        PathBuf::from(naming::expand(&self.location, index, |field| {
-            self.date
-                .as_ref()
-                .and_then(|n| n.format(&format!("%{field}")).ok())
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        }))
     }
 
     /// The names to try, in order: a plain name; a pattern's next indices; a date
     /// pattern's name, then with `-1`, `-2`... (a name repeating within its second).
     fn candidates(&self) -> Box<dyn Iterator<Item = PathBuf> + '_> {
-        let take = || self.next_index.fetch_add(1, Ordering::SeqCst);
         if !self.pattern {
-            Box::new(std::iter::once(PathBuf::from(&self.location)))
-        } else if self.indexed {
-            Box::new((0..MAX_NAME_TRIES).map(move |_| self.expand(take())))
+            return Box::new(std::iter::once(PathBuf::from(&self.location)));
+        }
+        let date = glib::DateTime::from_unix_local(self.at).ok();
+        let expand = move |index: u64| {
+            PathBuf::from(naming::expand(&self.location, index, |field| {
+                date.as_ref()
+                    .and_then(|d| d.format(&format!("%{field}")).ok())
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            }))
+        };
+        let take = || self.next_index.fetch_add(1, Ordering::SeqCst);
+        if self.indexed {
+            Box::new((0..naming::MAX_NAME_TRIES).map(move |_| expand(take())))
         } else {
-            let first = self.expand(take());
-            Box::new(
-                std::iter::once(first.clone())
-                    .chain((1..MAX_NAME_TRIES).map(move |n| naming::with_suffix(&first, n))),
-            )
+            Box::new(naming::suffixed_names(expand(take())))
         }
     }
 }
@@ -308,7 +303,7 @@ pub fn claim(names: &Names) -> Result<Claimed, glib::Error> {
     }
     Err(refused(
         location,
-        format!("no free name after {MAX_NAME_TRIES} tries"),
+        format!("no free name after {} tries", naming::MAX_NAME_TRIES),
     ))
 }
 

@@ -87,17 +87,8 @@ impl MediaRecorder {
             let count = files.len();
             for (i, file) in files.into_iter().enumerate() {
                 let mut closed = imp.close_file(file, &mut reported);
-                for chunk in std::mem::take(&mut closed.report.earlier) {
-                    imp.emit(Event::Data(chunk), RecorderState::Inactive);
-                }
-                if i + 1 < count {
-                    let chunk = std::mem::take(&mut closed.report.chunk);
-                    imp.emit(Event::Data(chunk), RecorderState::Inactive);
-                }
-                // A file that got no frame was removed: nothing to announce.
-                if closed.report.finalized && closed.summary.frames > 0 {
-                    imp.emit_file_closed(&closed, RecorderState::Inactive);
-                }
+                // The recording's last chunk goes with its `stop`, below.
+                imp.report_closed(&mut closed, i + 1 < count, RecorderState::Inactive);
                 last = Some(closed);
             }
             let (chunk, bytes, location) = match last {
@@ -152,7 +143,6 @@ impl MediaRecorder {
             let mut reported = true;
             let mut closed = imp.close_file(file, &mut reported);
             let now = imp.state.lock().unwrap().recorder();
-            let chunk = std::mem::take(&mut closed.report.chunk);
             if let Some(err) = closed.report.error.take() {
                 // The recording cannot go on losing files: it ends with the error (the
                 // finish job reports it, then dataavailable and stop).
@@ -162,12 +152,23 @@ impl MediaRecorder {
                 }
                 return;
             }
-            for earlier in std::mem::take(&mut closed.report.earlier) {
-                imp.emit(Event::Data(earlier), now);
-            }
-            imp.emit(Event::Data(chunk), now);
-            imp.emit_file_closed(&closed, now);
+            imp.report_closed(&mut closed, true, now);
         });
+    }
+
+    /// Reports a finished file: the chunks it left (its last one too with `last_chunk`),
+    /// then `file-closed`, unless it got no frame (it was removed) or is not finalized.
+    fn report_closed(&self, closed: &mut ClosedFile, last_chunk: bool, fired_in: RecorderState) {
+        for chunk in std::mem::take(&mut closed.report.earlier) {
+            self.emit(Event::Data(chunk), fired_in);
+        }
+        if last_chunk {
+            let chunk = std::mem::take(&mut closed.report.chunk);
+            self.emit(Event::Data(chunk), fired_in);
+        }
+        if closed.report.finalized && closed.summary.frames > 0 {
+            self.emit_file_closed(closed, fired_in);
+        }
     }
 
     /// Finalizes one file. A file that could not be finalized is an error (reported
@@ -532,7 +533,7 @@ impl MediaRecorder {
 /// Free bytes on the file system holding `path`, for `min-free-bytes`.
 fn free_bytes(path: &std::path::Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
-    let folder = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let folder = super::naming::folder_of(path);
     let folder = std::ffi::CString::new(folder.as_os_str().as_bytes()).ok()?;
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a statvfs the call fills in.

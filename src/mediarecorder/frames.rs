@@ -44,15 +44,13 @@ impl MediaRecorder {
             );
             return Ok(gst::FlowSuccess::Ok);
         };
-        // Settings before state (the lock order): the pre-record window, and a copy of
-        // the settings when this frame may start a recording by itself.
+        // The settings are read alone (never while `state` is held): the pre-record
+        // window, and a copy when this frame may start a recording by itself.
+        let may_start = self.state.lock().unwrap().stage.may_autostart();
         let (pre_record, mut autostart) = {
             let settings = self.settings.lock().unwrap();
-            let may_start = settings.autostart && self.state.lock().unwrap().stage.may_autostart();
-            (
-                settings.pre_record_ns(),
-                may_start.then(|| settings.clone()),
-            )
+            let autostart = (may_start && settings.autostart).then(|| settings.clone());
+            (settings.pre_record_ns(), autostart)
         };
         let mut started = false;
         let mut followups = Vec::new();

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 
+use super::naming;
+
 const MARKER_SUFFIX: &str = ".mediarecorder-partial";
 /// A marker being written, before it is renamed into place.
 const NEW_SUFFIX: &str = ".new";
@@ -46,12 +48,6 @@ fn named_by_marker(marker_name: &str) -> Option<&str> {
         .strip_prefix('.')?
         .strip_suffix(MARKER_SUFFIX)
         .filter(|n| !n.is_empty())
-}
-
-fn folder_of(path: &Path) -> &Path {
-    path.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
 }
 
 /// A hidden name, unique to this process and call, to write a marker under before
@@ -89,7 +85,7 @@ fn write_marker(path: &Path, exclusive: bool) -> io::Result<Option<File>> {
     let placed = placed?;
     if placed.is_some() {
         // The marker must be on disk before the recording it names.
-        File::open(folder_of(path))?.sync_all()?;
+        File::open(naming::folder_of(path))?.sync_all()?;
     }
     Ok(placed)
 }
@@ -175,16 +171,10 @@ impl Claim {
     }
 }
 
-/// Takes the unfinished files in `folder` (empty: the current folder, and the paths
-/// are then plain names) whose names `wanted` accepts and whose writer is gone. A marker
-/// whose file is gone, or is not a regular file, is removed.
+/// Takes the unfinished files in `folder` whose names `wanted` accepts and whose writer
+/// is gone. A marker whose file is gone, or is not a regular file, is removed.
 pub fn claim_unfinished(folder: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Claim> {
-    let listed = if folder.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        folder
-    };
-    let Ok(entries) = std::fs::read_dir(listed) else {
+    let Ok(entries) = std::fs::read_dir(folder) else {
         return Vec::new();
     };
     let mut claims = Vec::new();

@@ -62,10 +62,7 @@ fn check_location(location: &str) -> Result<(), glib::Error> {
 
 /// The folder a location's files go to.
 fn folder_of(location: &str) -> &Path {
-    Path::new(location)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
+    naming::folder_of(Path::new(location))
 }
 
 fn open_for_writing(path: &str) -> std::io::Result<()> {

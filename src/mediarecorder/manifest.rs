@@ -14,6 +14,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::naming;
+
 const SUFFIX: &str = ".mediarecorder-files";
 
 /// A finished file the location produced.
@@ -71,11 +73,7 @@ impl Manifest {
     /// same location to finish its turn).
     pub fn open(location: &str) -> io::Result<Manifest> {
         let location = Path::new(location);
-        let folder = location
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        let folder = naming::folder_of(location).to_path_buf();
         let file_part = location
             .file_name()
             .ok_or_else(|| io::Error::other("location names no file"))?

@@ -5,16 +5,56 @@
 //! recording and restamps it onto the file's timeline; a muxing session of its own
 //! (see `session`) writes the file, so a file can be finalized and a new one started
 //! while media keeps flowing.
+//!
+//! # Locks and threads
+//!
+//! The locks, in the order they are taken (never the other way round):
+//! 1. `settings` (`imp`): the property values; under it only `state` is taken (setting
+//!    `autostart` or `pre-record`).
+//! 2. `state` (`imp`): pads and branches, the current recording with its engine and
+//!    writer, the pre-record ring. A streaming thread holds it while it places a frame
+//!    and hands it to its file, so a recording cannot end between the two.
+//! 3. a file's slot (`opening`): its muxer session, or the frames waiting while it opens.
+//! 4. a session's chunk cutter (`chunks`): the bytes not yet given to `dataavailable`.
+//!
+//! Taken alone, for a moment: `event_state`, the dispatcher's queue, a recording's
+//! `Retention`, the journal's table of open markers.
+//!
+//! Under a lock the code decides (the engine), queues (a frame into the muxer's appsrc
+//! or the opening file's queue, each bounded at 32 MiB past which frames are dropped
+//! and the track resumes at a keyframe, see `resync`; a job onto the dispatcher) and
+//! reads counters. Never under a lock: a file-system call (not even `exists`), waiting
+//! for the dispatcher or a muxer, emitting a signal or notifying a property, sending an
+//! event upstream, changing a child's state.
+//!
+//! Which thread touches the file system:
+//! - streaming threads (the branches, `on_sample`): never. At end of stream the stage's
+//!   thread waits, unlocked and at most 4 s, for the file to be finalized, so that the
+//!   bin's EOS follows the finished file.
+//! - the dispatcher thread (`dispatcher`, `events`): everything a recording's files
+//!   need, in order: claiming a name and its journal marker (`claim`, `journal`),
+//!   opening the muxer, syncing to disk each second, finalizing, removing a file
+//!   without frames, retention (`manifest`, `retention`). A stalled folder delays these
+//!   and the signals queued behind them, never the streams.
+//! - each file's muxer session: its own streaming thread writes the file.
+//! - the recovery thread (`recovery`): finalizes the files a crash left unfinished.
+//! - the application's thread, unlocked: `start-recording` and READY->PAUSED check the
+//!   location (`claim::precheck`, a probe file) before they answer, so that their error
+//!   goes to the caller; PAUSED->READY waits (at most 4 s) for the last file to be
+//!   finalized.
+//!
+//! `tests/slow_fs.rs` records into a folder whose calls stall and checks that streams,
+//! properties and state changes go on.
 
 use gst::glib;
 use gst::prelude::*;
 
 mod branch;
-pub mod chunks;
+mod chunks;
 mod claim;
 mod dispatcher;
 mod displaymatrix;
-pub mod encoding;
+mod encoding;
 mod engine;
 mod entry;
 mod events;
@@ -24,7 +64,7 @@ mod imp;
 mod journal;
 mod location;
 mod manifest;
-pub mod mimetype;
+mod mimetype;
 mod muxers;
 mod naming;
 mod opening;
@@ -36,13 +76,14 @@ mod properties;
 mod recorder;
 mod recording;
 mod recovery;
+mod resync;
 mod retention;
 mod ring;
 mod running;
 mod session;
 mod stage;
 mod state;
-pub mod timeline;
+mod timeline;
 mod writer;
 
 pub use state::{BitrateMode, RecorderState, SegmentAlign};

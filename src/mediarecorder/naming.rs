@@ -5,6 +5,8 @@
 //! otherwise it is the index. An index with a width (`%03d`, `%5d`) is always the index,
 //! so both combine: `cam-%Y%m%d-%03d.webm`.
 
+use std::path::{Path, PathBuf};
+
 /// A piece of a parsed pattern.
 #[derive(Debug, PartialEq, Eq)]
 enum Piece {
@@ -174,9 +176,30 @@ fn match_name(pieces: &[Piece], name: &str, index: Option<u64>) -> Option<u64> {
     }
 }
 
+/// Names tried for a file before giving up.
+pub const MAX_NAME_TRIES: u32 = 1000;
+
+/// The folder a location's files go to: its parent, or `.` for a bare name.
+pub fn folder_of(location: &Path) -> &Path {
+    location
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The names to try for a file whose name `first` may be taken, in order: `first`,
+/// then `first` with `-1`, `-2`... before its extension (`with_suffix`);
+/// `MAX_NAME_TRIES` in all.
+pub fn suffixed_names(first: PathBuf) -> impl Iterator<Item = PathBuf> {
+    (0..MAX_NAME_TRIES).map(move |n| match n {
+        0 => first.clone(),
+        n => with_suffix(&first, n),
+    })
+}
+
 /// `path` with `-n` before its extension: the name for the `n`th file that would
 /// otherwise replace an existing one (a strftime name repeating within its second).
-pub fn with_suffix(path: &std::path::Path, n: u32) -> std::path::PathBuf {
+pub fn with_suffix(path: &Path, n: u32) -> PathBuf {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     let name = match (stem, path.extension()) {
         (Some(stem), Some(ext)) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
@@ -274,7 +297,26 @@ mod tests {
 
     #[test]
     fn suffixes_go_before_the_extension() {
-        let p = std::path::Path::new("/d/x-1205.webm");
-        assert_eq!(with_suffix(p, 2), std::path::Path::new("/d/x-1205-2.webm"));
+        let p = Path::new("/d/x-1205.webm");
+        assert_eq!(with_suffix(p, 2), Path::new("/d/x-1205-2.webm"));
+        let names: Vec<String> = suffixed_names(p.to_path_buf())
+            .take(3)
+            .map(|n| n.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["/d/x-1205.webm", "/d/x-1205-1.webm", "/d/x-1205-2.webm"]
+        );
+        assert_eq!(
+            suffixed_names(p.to_path_buf()).count(),
+            MAX_NAME_TRIES as usize
+        );
+    }
+
+    #[test]
+    fn a_bare_name_is_in_the_current_folder() {
+        assert_eq!(folder_of(Path::new("out.webm")), Path::new("."));
+        assert_eq!(folder_of(Path::new("/d/out.webm")), Path::new("/d"));
+        assert_eq!(folder_of(Path::new("d/rec-%05d.webm")), Path::new("d"));
     }
 }

@@ -14,6 +14,7 @@ use gst::glib;
 
 use super::chunks::Chunk;
 use super::claim::{self, Names};
+use super::resync::Resync;
 use super::session::{FinishReport, MuxSession, SessionConfig, MAX_QUEUED_BYTES};
 use super::session::{KeepBytes, OnEvent};
 use super::timeline::Kind;
@@ -28,8 +29,11 @@ enum Slot {
     Opening {
         waiting: Vec<Waiting>,
         bytes: u64,
+        resync: Resync,
     },
-    Open(MuxSession),
+    /// Open; the tracks that dropped frames while it opened and still wait for a
+    /// keyframe.
+    Open(MuxSession, Resync),
     /// Opening failed; the error also ended the recording.
     Failed(glib::Error),
     /// Finished.
@@ -70,8 +74,10 @@ impl OpenRequest {
             MuxSession::start(&self.config, &self.tracks, self.keep_bytes, self.on_event)
         });
         let mut slot = self.handle.slot.lock().unwrap();
-        let waiting = match std::mem::replace(&mut *slot, Slot::Closed) {
-            Slot::Opening { waiting, .. } => waiting,
+        let (waiting, resync) = match std::mem::replace(&mut *slot, Slot::Closed) {
+            Slot::Opening {
+                waiting, resync, ..
+            } => (waiting, resync),
             // Finished before it opened: nothing to write.
             other => {
                 *slot = other;
@@ -93,7 +99,7 @@ impl OpenRequest {
                 Waiting::PreSkip(stream, samples) => session.set_opus_pre_skip(stream, samples),
             }
         }
-        *slot = Slot::Open(session);
+        *slot = Slot::Open(session, resync);
         Ok(())
     }
 }
@@ -129,6 +135,7 @@ impl SessionHandle {
             slot: Arc::new(Mutex::new(Slot::Opening {
                 waiting: Vec::new(),
                 bytes: 0,
+                resync: Resync::default(),
             })),
             dropped: config.dropped.clone(),
             file: Arc::default(),
@@ -145,22 +152,36 @@ impl SessionHandle {
     }
 
     /// Queues an encoded frame (see `MuxSession::push`); while opening, at most
-    /// `MAX_QUEUED_BYTES` wait, and a frame beyond is dropped and counted.
+    /// `MAX_QUEUED_BYTES` wait, and a frame beyond is dropped and counted, its track
+    /// resuming at its next keyframe (`resync`), also once the file is open.
     pub fn push(&self, stream: usize, buffer: gst::Buffer) {
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let mut slot = self.slot.lock().unwrap();
-        match &mut *slot {
-            Slot::Open(session) => {
-                session.push(stream, buffer);
-            }
-            Slot::Opening { waiting, bytes } => {
-                if *bytes >= MAX_QUEUED_BYTES {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    return;
+        let taken = match &mut *slot {
+            Slot::Open(session, resync) => {
+                // The session's own queue has its own bound (and the same rule).
+                let taken = resync.admit(stream, keyframe, true);
+                if taken {
+                    session.push(stream, buffer);
                 }
-                *bytes += buffer.size() as u64;
-                waiting.push(Waiting::Frame(stream, buffer));
+                taken
             }
-            Slot::Failed(_) | Slot::Closed => {}
+            Slot::Opening {
+                waiting,
+                bytes,
+                resync,
+            } => {
+                let taken = resync.admit(stream, keyframe, *bytes < MAX_QUEUED_BYTES);
+                if taken {
+                    *bytes += buffer.size() as u64;
+                    waiting.push(Waiting::Frame(stream, buffer));
+                }
+                taken
+            }
+            Slot::Failed(_) | Slot::Closed => true,
+        };
+        if !taken {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -168,7 +189,7 @@ impl SessionHandle {
     pub fn set_opus_pre_skip(&self, stream: usize, samples: u16) {
         let mut slot = self.slot.lock().unwrap();
         match &mut *slot {
-            Slot::Open(session) => session.set_opus_pre_skip(stream, samples),
+            Slot::Open(session, _) => session.set_opus_pre_skip(stream, samples),
             Slot::Opening { waiting, .. } => waiting.push(Waiting::PreSkip(stream, samples)),
             Slot::Failed(_) | Slot::Closed => {}
         }
@@ -181,7 +202,7 @@ impl SessionHandle {
 
     pub fn bytes_written(&self) -> u64 {
         match &*self.slot.lock().unwrap() {
-            Slot::Open(session) => session.bytes_written(),
+            Slot::Open(session, _) => session.bytes_written(),
             _ => 0,
         }
     }
@@ -189,7 +210,7 @@ impl SessionHandle {
     /// See `MuxSession::take_chunk`; nothing is written while opening.
     pub fn take_chunk(&self, mut deliver: impl FnMut(Chunk)) {
         match &*self.slot.lock().unwrap() {
-            Slot::Open(session) => session.take_chunk(deliver),
+            Slot::Open(session, _) => session.take_chunk(deliver),
             _ => deliver(Chunk::default()),
         }
     }
@@ -199,7 +220,7 @@ impl SessionHandle {
     pub fn finish(self, timeout: Duration) -> FinishReport {
         let slot = std::mem::replace(&mut *self.slot.lock().unwrap(), Slot::Closed);
         let error = match slot {
-            Slot::Open(session) => return session.finish(timeout),
+            Slot::Open(session, _) => return session.finish(timeout),
             Slot::Failed(err) => Some(err),
             Slot::Opening { .. } | Slot::Closed => None,
         };
@@ -218,6 +239,56 @@ mod tests {
     use super::*;
     use crate::mediarecorder::session::fifo_session::{fifo_session, FifoSession};
     use std::io::Read;
+    use std::thread::JoinHandle;
+
+    /// A video file opening into a FIFO, on a thread of its own: the open blocks until
+    /// a reader comes (as a stalled network share would).
+    struct Opening {
+        dir: PathBuf,
+        fifo: PathBuf,
+        dropped: Arc<AtomicU64>,
+        handle: SessionHandle,
+        opener: JoinHandle<Result<(), glib::Error>>,
+    }
+
+    fn opening(name: &str) -> Opening {
+        let FifoSession {
+            dir,
+            fifo,
+            config,
+            dropped,
+            caps,
+        } = fifo_session(name);
+        let (handle, request) = SessionHandle::opening(
+            config,
+            None,
+            vec![(0, Kind::Video, caps)],
+            Arc::new(|| false),
+            Arc::new(|_| {}),
+        );
+        let opener = std::thread::spawn(move || request.open());
+        Opening {
+            dir,
+            fifo,
+            dropped,
+            handle,
+            opener,
+        }
+    }
+
+    impl Opening {
+        /// A reader arrives: the file opens. Returns all that is written to it.
+        fn read(self) -> (SessionHandle, JoinHandle<Vec<u8>>, PathBuf) {
+            let mut reader = std::fs::File::open(&self.fifo).unwrap();
+            let reading = std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let _ = reader.read_to_end(&mut all);
+                all
+            });
+            self.opener.join().unwrap().expect("the session opens");
+            (self.handle, reading, self.dir)
+        }
+    }
 
     fn frame(i: u64) -> gst::Buffer {
         let mut buffer = gst::Buffer::from_slice(vec![i as u8; 1000]);
@@ -227,44 +298,27 @@ mod tests {
         buffer
     }
 
-    /// The path is a FIFO, so opening blocks until a reader comes (as a stalled network
-    /// share would): frames handed over meanwhile return at once and are written, in
-    /// order, once the file is open.
+    /// Frames handed over while the file opens return at once and are written, in
+    /// order, once it is open.
     #[test]
     fn frames_wait_in_order_while_the_file_opens() {
-        let FifoSession {
-            dir,
-            fifo,
-            config,
-            dropped,
-            caps,
-        } = fifo_session("slow-open");
-        let (handle, request) = SessionHandle::opening(
-            config,
-            None,
-            vec![(0, Kind::Video, caps)],
-            Arc::new(|| false),
-            Arc::new(|_| {}),
-        );
-        let opener = std::thread::spawn(move || request.open());
+        let file = opening("slow-open");
+        let dropped = file.dropped.clone();
         let started = std::time::Instant::now();
         for i in 0..30 {
-            handle.push(0, frame(i));
+            file.handle.push(0, frame(i));
         }
         assert!(
             started.elapsed() < Duration::from_millis(500),
             "push blocked"
         );
-        assert!(!opener.is_finished(), "the FIFO open should still block");
-        assert_eq!(handle.bytes_written(), 0);
-        // A reader arrives: the file opens and what waited is written.
-        let mut reader = std::fs::File::open(&fifo).unwrap();
-        let reading = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = reader.read_to_end(&mut all);
-            all
-        });
-        opener.join().unwrap().expect("the session opens");
+        assert!(
+            !file.opener.is_finished(),
+            "the FIFO open should still block"
+        );
+        assert_eq!(file.handle.bytes_written(), 0);
+        // What waited is written once the file opens.
+        let (handle, reading, dir) = file.read();
         for i in 30..40 {
             handle.push(0, frame(i));
         }
@@ -281,6 +335,69 @@ mod tests {
             .collect();
         assert!(positions.windows(2).all(|p| p[0] < p[1]), "frames in order");
         assert_eq!(dropped.load(Ordering::Relaxed), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The byte each frame of `written` was filled with, in order: runs of one byte
+    /// at least 1000 long (the muxer writes each frame's bytes in one piece).
+    fn frames_in(written: &[u8]) -> Vec<u8> {
+        let mut frames = Vec::new();
+        let mut start = 0;
+        for end in 1..=written.len() {
+            if end == written.len() || written[end] != written[start] {
+                if end - start >= 1000 && written[start] != 0 {
+                    frames.push(written[start]);
+                }
+                start = end;
+            }
+        }
+        frames
+    }
+
+    /// Frames beyond the bound are dropped while the file opens; once it is open, the
+    /// video track goes on at its next keyframe, not with delta frames that would
+    /// decode to broken pictures.
+    #[test]
+    fn after_drops_while_opening_video_resumes_at_a_keyframe() {
+        let file = opening("slow-open-full");
+        let dropped = file.dropped.clone();
+        const MIB: usize = 1 << 20;
+        // Frame `i` is 1 MiB of byte `i + 1`; frame 0 is a keyframe, the rest deltas.
+        let frame = |i: u8, keyframe: bool| {
+            let mut buffer = gst::Buffer::from_slice(vec![i + 1; MIB]);
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_mseconds(u64::from(i) * 33));
+            b.set_duration(gst::ClockTime::from_mseconds(33));
+            if !keyframe {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+            buffer
+        };
+        let bound = (MAX_QUEUED_BYTES as usize / MIB) as u8;
+        // The bound's worth waits; the next 8 frames are dropped.
+        for i in 0..bound + 8 {
+            file.handle.push(0, frame(i, i == 0));
+        }
+        assert_eq!(dropped.load(Ordering::Relaxed), 8);
+        let (handle, reading, dir) = file.read();
+        // Once what waited is written (the muxer's own queue has room again)...
+        let written = std::time::Instant::now();
+        while handle.bytes_written() < u64::from(bound) * MIB as u64 {
+            assert!(written.elapsed() < Duration::from_secs(20), "not written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // ... deltas after the gap are left out until the next keyframe.
+        let next = bound + 8;
+        for i in next..next + 3 {
+            handle.push(0, frame(i, false));
+        }
+        handle.push(0, frame(next + 3, true));
+        handle.push(0, frame(next + 4, false));
+        handle.finish(Duration::from_secs(2));
+        let frames = frames_in(&reading.join().unwrap());
+        let expected: Vec<u8> = (1..=bound).chain([next + 4, next + 5]).collect();
+        assert_eq!(frames, expected, "frames in the file, by their byte");
+        assert_eq!(dropped.load(Ordering::Relaxed), 11);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -61,9 +61,7 @@ pub fn belongs(location: &str, name: &str) -> bool {
 fn aside_name(path: &Path, taken: impl Fn(&Path) -> bool) -> Option<PathBuf> {
     let name = path.file_name()?.to_string_lossy().into_owned();
     let (stem, ext) = split_name(&name);
-    let first = path.with_file_name(format!("{stem}{RECOVERED}{ext}"));
-    std::iter::once(first.clone())
-        .chain((1..1000).map(|n| naming::with_suffix(&first, n)))
+    naming::suffixed_names(path.with_file_name(format!("{stem}{RECOVERED}{ext}")))
         .find(|p| !taken(p))
 }
 
@@ -73,8 +71,8 @@ impl MediaRecorder {
     /// recording about to replace it.
     pub(super) fn recover_unfinished(&self, location: &str) {
         let path = Path::new(location);
-        let folder = path.parent().unwrap_or(Path::new(""));
-        let claims = journal::claim_unfinished(folder, |name| belongs(location, name));
+        let claims =
+            journal::claim_unfinished(naming::folder_of(path), |name| belongs(location, name));
         if claims.is_empty() {
             return;
         }

@@ -169,10 +169,6 @@ impl Timeline {
         self.has_video = false;
     }
 
-    pub fn has_video(&self) -> bool {
-        self.has_video
-    }
-
     pub fn pause(&mut self) {
         if !self.paused {
             self.paused = true;

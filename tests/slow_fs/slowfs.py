@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""A folder that stalls like a network share: a FUSE mount of BACKING at MOUNT whose
+file-system calls on names (lookups, creating, removing, renaming, listing, opening,
+syncing, free space) sleep for the seconds written in CONTROL while that file exists.
+Reads and writes of open files are not delayed: a muxer already writing goes on.
+
+    slowfs.py BACKING MOUNT CONTROL
+
+Runs in the foreground until unmounted (`umount MOUNT`). Needs python3-fusepy and
+/dev/fuse. Used by tests/slow_fs.rs.
+"""
+
+import errno
+import os
+import sys
+import time
+
+from fusepy import FUSE, FuseOSError, Operations
+
+
+class SlowFolder(Operations):
+    def __init__(self, backing, control):
+        self.backing = backing
+        self.control = control
+
+    def _stall(self):
+        try:
+            with open(self.control) as f:
+                delay = float(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return
+        time.sleep(delay)
+
+    def _path(self, path):
+        return os.path.join(self.backing, path.lstrip("/"))
+
+    def _call(self, f, *args):
+        self._stall()
+        try:
+            return f(*args)
+        except OSError as e:
+            raise FuseOSError(e.errno or errno.EIO)
+
+    # Names: delayed.
+    def getattr(self, path, fh=None):
+        st = self._call(os.lstat, self._path(path))
+        keys = ("st_atime", "st_ctime", "st_gid", "st_mode", "st_mtime", "st_nlink",
+                "st_size", "st_uid", "st_ino", "st_dev")
+        return {k: getattr(st, k) for k in keys}
+
+    def readdir(self, path, fh):
+        return [".", ".."] + self._call(os.listdir, self._path(path))
+
+    def readlink(self, path):
+        return self._call(os.readlink, self._path(path))
+
+    def access(self, path, mode):
+        if not self._call(os.access, self._path(path), mode):
+            raise FuseOSError(errno.EACCES)
+
+    def mknod(self, path, mode, dev):
+        return self._call(os.mknod, self._path(path), mode, dev)
+
+    def mkdir(self, path, mode):
+        return self._call(os.mkdir, self._path(path), mode)
+
+    def rmdir(self, path):
+        return self._call(os.rmdir, self._path(path))
+
+    def unlink(self, path):
+        return self._call(os.unlink, self._path(path))
+
+    def symlink(self, name, target):
+        return self._call(os.symlink, target, self._path(name))
+
+    def link(self, target, name):
+        return self._call(os.link, self._path(name), self._path(target))
+
+    def rename(self, old, new):
+        return self._call(os.rename, self._path(old), self._path(new))
+
+    def chmod(self, path, mode):
+        return self._call(os.chmod, self._path(path), mode)
+
+    def chown(self, path, uid, gid):
+        return self._call(os.chown, self._path(path), uid, gid)
+
+    def truncate(self, path, length, fh=None):
+        return self._call(os.truncate, self._path(path), length)
+
+    def utimens(self, path, times=None):
+        return self._call(os.utime, self._path(path), times)
+
+    def statfs(self, path):
+        st = self._call(os.statvfs, self._path(path))
+        keys = ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffree",
+                "f_files", "f_flag", "f_frsize", "f_namemax")
+        return {k: getattr(st, k) for k in keys}
+
+    def open(self, path, flags):
+        return self._call(os.open, self._path(path), flags)
+
+    def create(self, path, mode, fi=None):
+        return self._call(os.open, self._path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+
+    def fsync(self, path, datasync, fh):
+        return self._call(os.fsync, fh)
+
+    def fsyncdir(self, path, datasync, fh):
+        self._stall()
+        return 0
+
+    # Open files: not delayed.
+    def read(self, path, length, offset, fh):
+        os.lseek(fh, offset, os.SEEK_SET)
+        return os.read(fh, length)
+
+    def write(self, path, buf, offset, fh):
+        os.lseek(fh, offset, os.SEEK_SET)
+        return os.write(fh, buf)
+
+    def flush(self, path, fh):
+        return 0
+
+    def release(self, path, fh):
+        return os.close(fh)
+
+
+if __name__ == "__main__":
+    backing, mount, control = sys.argv[1:4]
+    FUSE(SlowFolder(backing, control), mount, foreground=True, nothreads=False)
