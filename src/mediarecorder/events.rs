@@ -142,7 +142,7 @@ impl MediaRecorder {
             // Reported below, by ending the recording.
             let mut reported = true;
             let mut closed = imp.close_file(file, &mut reported);
-            let now = imp.state.lock().unwrap().recorder;
+            let now = imp.state.lock().unwrap().recorder();
             if let Some(err) = closed.report.error.take() {
                 // The recording cannot go on losing files: it ends with the error (the
                 // finish job reports it, then dataavailable and stop).
@@ -256,8 +256,8 @@ impl MediaRecorder {
             .state
             .lock()
             .unwrap()
-            .recording
-            .as_ref()
+            .stage
+            .recording()
             .and_then(|r| r.bytes_in_progress_for(&closed.retention));
         let manifest = match Manifest::open(&location) {
             Ok(manifest) => manifest,
@@ -500,7 +500,7 @@ impl MediaRecorder {
                 self.dispatcher.submit(move || {
                     if let Some(obj) = weak.upgrade() {
                         let imp = obj.imp();
-                        let now = imp.state.lock().unwrap().recorder;
+                        let now = imp.state.lock().unwrap().recorder();
                         for chunk in ready.take() {
                             imp.emit(Event::Data(chunk), now);
                         }
@@ -519,7 +519,7 @@ impl MediaRecorder {
                 self.dispatcher.submit(move || {
                     if let Some(obj) = weak.upgrade() {
                         let imp = obj.imp();
-                        let current = imp.state.lock().unwrap().recording.as_ref().map(|r| r.id);
+                        let current = imp.state.lock().unwrap().stage.recording().map(|r| r.id);
                         if current == Some(recording_id) {
                             imp.end_recording(Some(err));
                         }

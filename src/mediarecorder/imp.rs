@@ -1,5 +1,7 @@
-//! GObject and GStreamer glue of `mediarecorder`. The work is done elsewhere: actions
-//! and the stage of encoded frames in `recorder`, one recording and its files in
+//! GObject and GStreamer glue of `mediarecorder`: the trait impls, each a hand-off.
+//! The work is done elsewhere: properties in `properties`, state changes in `running`,
+//! the web actions in `recorder`, encoded frames in `frames` (decided by `stage`),
+//! what a recording asks for in `followups`, one recording and its files in
 //! `recording`, pads and branches in `pads`, events in `events`.
 
 use std::sync::{LazyLock, Mutex};
@@ -21,15 +23,18 @@ pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 /// Lock order: `settings` before `state` before a file's session slot (`opening`)
-/// before its chunk cutter. None is held while emitting a signal or notifying. Encoded
-/// frames are handed to a file (an appsrc queue, or memory while the file opens; neither
-/// blocks) under `state`, so a recording cannot be finalized between placing a frame and
-/// writing it. Files are opened on the dispatcher thread, never under `state`.
+/// before its chunk cutter; a thread that needs both of the first two takes the
+/// settings first (or drops them before taking `state`). None is held while emitting a
+/// signal, notifying, posting a message or asking an encoder for a keyframe: what the
+/// stage decides under `state` comes back as followups, carried out after unlocking.
+/// Encoded frames are handed to a file (an appsrc queue, or memory while the file opens;
+/// neither blocks) under `state`, so a recording cannot be finalized between placing a
+/// frame and writing it. Files are opened on the dispatcher thread, never under `state`.
 pub struct MediaRecorder {
     pub(super) settings: Mutex<Settings>,
     pub(super) state: Mutex<State>,
     pub(super) dispatcher: Dispatcher,
-    /// The state a handler sees while an event is being emitted (see `recorder`).
+    /// The state a handler sees while an event is being emitted (see `visible_state`).
     pub(super) event_state: Mutex<Option<(std::thread::ThreadId, RecorderState)>>,
     /// Index for the next file of a `location` pattern, across recordings.
     pub(super) next_file_index: std::sync::Arc<std::sync::atomic::AtomicU64>,

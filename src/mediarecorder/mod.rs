@@ -10,9 +10,10 @@
 //!
 //! The locks, in the order they are taken (never the other way round):
 //! 1. `settings` (`imp`): the property values; under it only `state` is taken (setting
-//!    `autostart` or `pre-record`).
-//! 2. `state` (`imp`): pads and branches, the current recording with its engine and
-//!    writer, the pre-record ring. A streaming thread holds it while it places a frame
+//!    `pre-record` to 0 empties the ring). The frame path reads it alone, after its
+//!    look at `state`.
+//! 2. `state` (`imp`): pads and branches, the stage (`stage`: idle with its pre-record
+//!    ring, or the current recording with its engine and writer). A streaming thread holds it while it places a frame
 //!    and hands it to its file, so a recording cannot end between the two.
 //! 3. a file's slot (`opening`): its muxer session, or the frames waiting while it opens.
 //! 4. a session's chunk cutter (`chunks`): the bytes not yet given to `dataavailable`.
@@ -60,8 +61,11 @@ mod encoding;
 mod engine;
 mod entry;
 mod events;
+mod followups;
+mod frames;
 mod imp;
 mod journal;
+mod location;
 mod manifest;
 mod mimetype;
 mod muxers;
@@ -70,13 +74,17 @@ mod opening;
 mod orientation;
 mod orphans;
 mod pads;
+mod plan;
+mod properties;
 mod recorder;
 mod recording;
 mod recovery;
 mod resync;
 mod retention;
 mod ring;
+mod running;
 mod session;
+mod stage;
 mod state;
 mod timeline;
 mod writer;

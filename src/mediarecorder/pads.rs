@@ -36,7 +36,7 @@ impl MediaRecorder {
         name: Option<&str>,
     ) -> Option<gst::Pad> {
         let mut state = self.state.lock().unwrap();
-        if state.recorder != RecorderState::Inactive {
+        if state.recorder() != RecorderState::Inactive {
             drop(state);
             gst::element_imp_warning!(
                 self,
@@ -711,7 +711,7 @@ impl MediaRecorder {
                 // stage goes unread) and once the stage has prerolled: one that has
                 // not must get a frame, or the pipeline never reaches PLAYING (an
                 // application waiting for it to start the recording would wait forever).
-                let idle = obj.imp().state.lock().unwrap().records_nothing();
+                let idle = obj.imp().records_nothing();
                 let prerolled = || {
                     stage.upgrade().is_some_and(|s| {
                         s.current_state() == gst::State::Playing

@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::chunks::Chunk;
 use super::engine::{Action, Capture, Engine, Frame, Limits, TrackSetup};
 use super::retention::Retention;
+use super::stage::Takes;
 use super::timeline::Kind;
 use super::writer::{ClosingFile, FileJob, Writer, WriterConfig, WriterHooks};
 
@@ -172,18 +173,6 @@ impl Recording {
         self.engine.end_of_stream(stream);
     }
 
-    pub fn pause(&mut self) {
-        self.engine.pause();
-    }
-
-    pub fn resume(&mut self) {
-        self.engine.resume();
-    }
-
-    pub fn is_complete(&self) -> bool {
-        self.engine.is_complete()
-    }
-
     pub fn reached_duration(&self) -> bool {
         self.engine.reached_duration()
     }
@@ -302,6 +291,26 @@ impl Recording {
             }
         }
         Vec::new()
+    }
+}
+
+impl Takes<(usize, gst::Buffer)> for Recording {
+    type Followup = Followup;
+
+    fn take_frame(&mut self, (stream, buffer): (usize, gst::Buffer), rt: u64) -> Vec<Followup> {
+        self.feed(stream, buffer, rt)
+    }
+
+    fn pause(&mut self) {
+        self.engine.pause();
+    }
+
+    fn resume(&mut self) {
+        self.engine.resume();
+    }
+
+    fn is_complete(&self) -> bool {
+        self.engine.is_complete()
     }
 }
 

@@ -171,13 +171,15 @@ impl<T> Ring<T> {
     }
 }
 
+/// Synthetic frames for the tests of the ring and of the stage.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(super) mod test_frames {
+    use super::Entry;
 
-    const MS: u64 = 1_000_000;
+    pub const MS: u64 = 1_000_000;
 
-    fn video(rt_ms: u64, keyframe: bool) -> Entry<u64> {
+    /// A video frame of 100 bytes at `rt_ms`; its payload is its time in ms.
+    pub fn video(rt_ms: u64, keyframe: bool) -> Entry<u64> {
         Entry {
             rt: rt_ms * MS,
             video: true,
@@ -187,7 +189,8 @@ mod tests {
         }
     }
 
-    fn audio(rt_ms: u64) -> Entry<u64> {
+    /// An audio frame of 10 bytes at `rt_ms`; its payload is its time in ms.
+    pub fn audio(rt_ms: u64) -> Entry<u64> {
         Entry {
             rt: rt_ms * MS,
             video: false,
@@ -196,6 +199,12 @@ mod tests {
             data: rt_ms,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_frames::{audio, video, MS};
+    use super::*;
 
     #[test]
     fn keeps_whole_gops_covering_the_window() {

@@ -1,7 +1,7 @@
 //! What the element knows, behind its two locks: the settings (properties) and the
-//! state (pads and their branches, the current recording, the pre-record ring), with
-//! the element's public enums and limits. Everything else reads these; this module
-//! reads nothing of the element.
+//! state (pads and their branches, and the stage: idle with its pre-record ring, or
+//! the current recording), with the element's public enums and limits. Everything
+//! else reads these; this module reads nothing of the element.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use super::mimetype::{Codec, RecordingType};
 use super::naming;
 use super::orientation::Orientation;
 use super::recording::Recording;
-use super::ring::Ring;
+use super::stage::{Activity, Stage};
 use super::timeline::Kind;
 
 /// What the recorder is doing, as the web API's `state` attribute.
@@ -127,6 +127,11 @@ impl Settings {
     pub(super) fn recording_type(&self) -> RecordingType {
         RecordingType::parse(&self.mime_type)
             .unwrap_or_else(|_| RecordingType::parse("").expect("the empty type is the default"))
+    }
+
+    /// `pre-record` in ns: how much encoded media the stage keeps while idle.
+    pub(super) fn pre_record_ns(&self) -> u64 {
+        self.pre_record_ms.saturating_mul(1_000_000)
     }
 
     /// Keyframe spacing: as set, else following the timeslice, else 2 s.
@@ -304,23 +309,14 @@ impl Stream {
 pub struct State {
     pub(super) streams: Vec<Stream>,
     pub(super) next_stream_id: usize,
-    pub(super) recorder: RecorderState,
-    pub(super) recording: Option<Recording>,
+    /// What the element is doing: idle with its pre-record ring, recording, paused.
+    pub(super) stage: Stage<Recording, (usize, gst::Buffer)>,
     pub(super) next_recording_id: u64,
-    pub(super) autostarted: bool,
     pub(super) last_bytes: u64,
     pub(super) last_dropped: u64,
-    /// Encoded frames kept while inactive, for `pre-record`.
-    pub(super) ring: Ring<(usize, gst::Buffer)>,
-    /// `pre-record` in ns, mirrored here for the streaming threads.
-    pub(super) pre_record: u64,
-    /// The ring's byte bound cut this window short (warned once per window).
-    pub(super) pre_record_bounded: bool,
     /// A timed recording started by `autostart` reached its duration in this run:
     /// upstream is done (see `flow_for_upstream`).
     pub(super) ended_by_duration: bool,
-    /// `autostart` off, mirrored here for the streaming threads.
-    pub(super) manual_start: bool,
     /// When a stream of this run first told its format (for `orphans`).
     pub(super) first_caps_at: Option<std::time::Instant>,
     /// The periodic check for linked pads that will never get a stream.
@@ -328,28 +324,25 @@ pub struct State {
 }
 
 impl State {
-    /// Hands the captures the streams logged to the current recording (or forgets
-    /// them when none runs).
-    pub(super) fn take_captures(&mut self) {
-        let State {
-            streams, recording, ..
-        } = self;
-        for stream in streams.iter() {
-            let captures = stream.captures.take();
-            if let Some(rec) = recording.as_mut().filter(|_| !captures.is_empty()) {
-                rec.captured(stream.id, &captures);
-            }
+    /// The web API's `state`.
+    pub(super) fn recorder(&self) -> RecorderState {
+        match self.stage.activity() {
+            Activity::Idle(_) => RecorderState::Inactive,
+            Activity::Recording(_) => RecorderState::Recording,
+            Activity::Paused(_) => RecorderState::Paused,
         }
     }
 
-    /// Whether a frame encoded now would be thrown away: nothing records, nothing is
-    /// about to start by itself, and no pre-record window keeps frames. An armed
-    /// camera then costs its capture alone, not a running encoder.
-    pub(super) fn records_nothing(&self) -> bool {
-        self.recording.is_none()
-            && self.recorder == RecorderState::Inactive
-            && self.pre_record == 0
-            && (self.manual_start || self.autostarted)
+    /// Hands the captures the streams logged to the current recording (or forgets
+    /// them when none runs).
+    pub(super) fn take_captures(&mut self) {
+        let State { streams, stage, .. } = self;
+        for stream in streams.iter() {
+            let captures = stream.captures.take();
+            if let Some(rec) = stage.recording_mut().filter(|_| !captures.is_empty()) {
+                rec.captured(stream.id, &captures);
+            }
+        }
     }
 }
 
@@ -372,31 +365,6 @@ mod tests {
         assert!(is_too_late(5_000 * MS, 8_001 * MS, 2_000 * MS));
         // A frame stamped ahead of the clock is early, never late.
         assert!(!is_too_late(9_000 * MS, 5_000 * MS, 0));
-    }
-
-    #[test]
-    fn nothing_is_recorded_only_when_no_start_or_window_waits() {
-        let mut state = State::default();
-        assert!(
-            !state.records_nothing(),
-            "autostart: the first frame starts"
-        );
-        state.autostarted = true;
-        assert!(state.records_nothing(), "stopped after an autostart");
-        state.autostarted = false;
-        state.manual_start = true;
-        assert!(
-            state.records_nothing(),
-            "armed, waiting for start-recording"
-        );
-        state.pre_record = 5_000 * MS;
-        assert!(
-            !state.records_nothing(),
-            "the pre-record window keeps frames"
-        );
-        state.pre_record = 0;
-        state.recorder = RecorderState::Recording;
-        assert!(!state.records_nothing());
     }
 
     #[test]
