@@ -23,53 +23,6 @@ use gst::prelude::*;
 // Helpers
 // ---------------------------------------------------------------------------------
 
-const CHILD_ENV: &str = "MEDIARECORDER_FAULTS_CHILD";
-
-/// Runs `body` in a child process: this test binary running only the test `name`.
-/// A child still running at `deadline` is killed and the test fails saying so.
-fn isolated(name: &str, deadline: Duration, body: impl FnOnce()) {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        body();
-        return;
-    }
-    let dir = tmp_dir(&format!("faults-child-{name}"));
-    let log_path = dir.join("output.txt");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let started = Instant::now();
-    // /proc/self/exe: still this binary if cargo rebuilt it meanwhile.
-    let mut child = Command::new("/proc/self/exe")
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("the test binary runs itself");
-    let status = wait_or_kill(&mut child, deadline);
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-    println!(
-        "----- {name} (child process, {:.1?}) -----",
-        started.elapsed()
-    );
-    print!("{output}");
-    println!("----- end of {name} -----");
-    let panic = output
-        .lines()
-        .skip_while(|l| !l.contains("panicked at"))
-        .take(8)
-        .collect::<Vec<_>>()
-        .join("\n");
-    match status {
-        None => {
-            panic!("{name}: still running after {deadline:?}, killed: the element hangs. {panic}")
-        }
-        Some(s) if s.success() => {}
-        Some(s) => match s.signal() {
-            Some(sig) => panic!("{name}: the process died of signal {sig} (abort/crash)\n{panic}"),
-            None => panic!("{name}: failed ({s})\n{panic}"),
-        },
-    }
-}
-
 /// Runs `f` on a thread; fails the test if it has not returned within `limit`. The
 /// thread (and what it holds) is left behind then, so nothing else blocks on it.
 fn within<T: Send + 'static>(

@@ -924,3 +924,69 @@ pub fn ffmpeg_errors(path: &Path) -> String {
         .expect("ffmpeg runs");
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
+
+/// Set in the child process `isolated` starts: the test it runs.
+pub const CHILD_ENV: &str = "MEDIARECORDER_TEST_CHILD";
+
+/// Runs `body` in a child process: this test binary running only the test `name`,
+/// so a hang is killed at `deadline` (the test fails saying so) and an abort does not
+/// take the test runner with it.
+pub fn isolated(name: &str, deadline: Duration, body: impl FnOnce()) {
+    use std::os::unix::process::ExitStatusExt;
+    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let dir = tmp_dir(&format!("child-{name}"));
+    let log_path = dir.join("output.txt");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let started = Instant::now();
+    // /proc/self/exe: still this binary if cargo rebuilt it meanwhile.
+    let mut child = std::process::Command::new("/proc/self/exe")
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, name)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("the test binary runs itself");
+    let status = wait_or_kill(&mut child, deadline);
+    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    println!(
+        "----- {name} (child process, {:.1?}) -----",
+        started.elapsed()
+    );
+    print!("{output}");
+    println!("----- end of {name} -----");
+    let panic = output
+        .lines()
+        .skip_while(|l| !l.contains("panicked at"))
+        .take(8)
+        .collect::<Vec<_>>()
+        .join("\n");
+    match status {
+        None => {
+            panic!("{name}: still running after {deadline:?}, killed: the element hangs. {panic}")
+        }
+        Some(s) if s.success() => {}
+        Some(s) => match s.signal() {
+            Some(sig) => panic!("{name}: the process died of signal {sig} (abort/crash)\n{panic}"),
+            None => panic!("{name}: failed ({s})\n{panic}"),
+        },
+    }
+}
+
+/// MD5 of each packet's bytes of the streams `map` selects (`0:v`, `0:a`), in order
+/// (`ffmpeg -c copy -f framemd5`).
+pub fn packet_hashes(path: &Path, map: &str) -> Vec<String> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", map, "-c", "copy", "-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}
