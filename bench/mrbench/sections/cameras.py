@@ -16,7 +16,7 @@ import time
 
 from ..common import BENCH, PY, env_int, env_list, log, median
 from ..markdown import fmt, table
-from ..process import ffmpeg, output, show
+from ..process import output
 
 KEYS = ("cameras",)
 STEPS = ["1", "16", "64", "200"]
@@ -101,8 +101,10 @@ def description(tool, src, out):
 
 def commands(tool, mode, src, outs, result):
     if tool == "ffmpeg":
-        return [ffmpeg(["-re", "-i", src, "-c", "copy", "-movflags",
-                        "+frag_keyframe+empty_moov", f"{o}.mp4"]) for o in outs]
+        # -benchmark says how long it played ("rtime="), at the info level
+        return [["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+                 "-benchmark", "-y", "-re", "-i", src, "-c", "copy", "-movflags",
+                 "+frag_keyframe+empty_moov", f"{o}.mp4"] for o in outs]
     descs = [description(tool, src, o) for o in outs]
     if mode == "processes":
         # not -q: gst-launch says how long it played ("Execution ended after")
@@ -203,10 +205,17 @@ def run_all(cmds, workdir, timeout, env=None):
 
 
 PLAYED = re.compile(r"Execution ended after (\d+):(\d+):(\d+(?:\.\d+)?)")
+FFMPEG_PLAYED = re.compile(r"bench: .*rtime=(\d+(?:\.\d+)?)s")
 
 
 def played_seconds(proc):
-    m = PLAYED.search(proc.text())
+    """From PLAYING to EOS (gst-launch), or ffmpeg's own time from its first packet
+    to its last."""
+    text = proc.text()
+    m = FFMPEG_PLAYED.search(text)
+    if m:
+        return float(m.group(1))
+    m = PLAYED.search(text)
     if not m:
         return None
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
@@ -239,7 +248,7 @@ def measure_one(ctx, tool, mode, n, src, secs, expect):
         cpu_window = rate / n if rate is not None else None
         process_threads = p.middle(2) if p.samples else None
     else:
-        played = [played_seconds(p) if tool != "ffmpeg" else p.wall for p in procs]
+        played = [played_seconds(p) for p in procs]
         errors = []
         rates = [p.window_rate(s or secs) for p, s in zip(procs, played)]
         rates = [r for r in rates if r is not None]
@@ -348,7 +357,7 @@ def render(key, f):
         f"video and {exp[1]} audio packets of the source (`ffprobe -count_packets`, "
         "summed over a camera's files). **Real time**: every pipeline reached EOS within "
         f"{LATE_S:g} s of the media's length after PLAYING (gst-launch's \"Execution ended "
-        "after\"; ffmpeg: its wall time), longest in brackets. **Threads** and **MB** per "
+        "after\"; ffmpeg: the `rtime` of its `-benchmark`), longest in brackets. **Threads** and **MB** per "
         "camera: a process's own (N processes: median over them), or the one process's "
         "less the interpreter's, divided by N; medians of the middle half of the run."
         + (f" `element-base` is the element built from {f.get('base_name') or f['base']} ("
