@@ -10,7 +10,7 @@
 #                              # (another build's target/release) in the same run
 #
 # Other knobs: BENCH_CAMERAS_N, BENCH_CAMERAS_S, BENCH_CAMERAS_TOOLS
-# (hand,element,element-nvr,ffmpeg[,element-base,element-nvr-base]),
+# (hand,element,element-nvr,ffmpeg[,element-base,element-nvr-base,hand-queued]),
 # BENCH_CAMERAS_MODES (processes,process), BENCH_CAMERAS_KBPS. On a shared machine:
 # nice -n 19 bench/cameras.sh.
 set -euo pipefail

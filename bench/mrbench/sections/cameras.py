@@ -23,7 +23,8 @@ STEPS = ["1", "16", "64", "200"]
 TOOLS = ["hand", "element", "element-nvr", "ffmpeg"]
 MODES = ["processes", "process"]
 # ffmpeg has no form that holds N independent recordings in one process
-IN_ONE_PROCESS = ("hand", "element", "element-nvr", "element-base", "element-nvr-base")
+IN_ONE_PROCESS = ("hand", "hand-queued", "element", "element-nvr", "element-base",
+                  "element-nvr-base")
 SAMPLE_S = 0.5
 # A camera keeps real time when its pipeline reaches EOS within this of the media's length.
 LATE_S = 1.0
@@ -83,11 +84,14 @@ def description(tool, src, out):
     """One camera's gst-launch description; `out` without extension."""
     tool = tool.removesuffix("-base")
     play = live_source(src)
-    if tool == "hand":
+    if tool in ("hand", "hand-queued"):
+        # hand-queued: a queue (a thread) before the muxer on each track, as the
+        # element's appsrc puts one there: what that hand-over costs
+        queue = "queue ! " if tool == "hand-queued" else ""
         return play.format(
-            video=f"h264parse ! mp4mux fragment-duration=2000 name=m ! "
+            video=f"h264parse ! {queue}mp4mux fragment-duration=2000 name=m ! "
                   f"filesink location={out}.mp4",
-            audio="aacparse ! m.")
+            audio=f"aacparse ! {queue}m.")
     name = os.path.basename(out)
     recorder = f"mediarecorder name={name} mime-type=video/mp4"
     if tool == "element":
