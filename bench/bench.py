@@ -12,7 +12,7 @@ their files; the report always shows every section that has one.
 
 Environment (all optional):
   BENCH_ONLY      comma list of sections: fps,quality,cpu,live1080,mem,density,prerecord,
-                  freecaps,vp8speed,overhead,startup (default all)
+                  freecaps,vp8speed,overhead,startup,cameras (default all)
   BENCH_SKIP      comma list of sections to leave out
   BENCH_RENDER_ONLY  1 = measure nothing, only render the report from the JSON files
   BENCH_MERGE     0 = the report shows only the sections of this run (default 1: every
@@ -54,6 +54,11 @@ Environment (all optional):
   BENCH_STARTUP_S, BENCH_STARTUP_RES, BENCH_STARTUP_STREAMS
                   PLAYING to first byte and stop to finalized file, live: seconds before
                   the stop (3), resolution (720), streams (video,video+audio)
+  BENCH_CAMERAS_N, BENCH_CAMERAS_S, BENCH_CAMERAS_TOOLS, BENCH_CAMERAS_MODES,
+  BENCH_CAMERAS_KBPS, BENCH_CAMERAS_BASE, BENCH_CAMERAS_CACHE
+                  cameras kept as they are: the Ns (1,16,64,200), seconds (30), tools,
+                  modes, bitrate (4000), another build to compare, the camera file's
+                  folder (see bench/cameras.sh)
   BENCH_WORK      scratch directory (default a new one under /tmp, removed at the end)
   BENCH_KEEP      1 = keep the scratch directory
 """

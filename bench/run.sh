@@ -17,7 +17,8 @@
 # negotiated, non-live and live), vp8speed (VP8 realtime speed and PSNR against cpu-used
 # and static-threshold), overhead (element vs hand at the same encoder settings, live and
 # non-live, 720p/1080p, video and video+audio: CPU per recorded second, threads, peak
-# memory), startup (PLAYING to first byte on disk, stop to finalized file, live 720p30).
+# memory), startup (PLAYING to first byte on disk, stop to finalized file, live 720p30),
+# cameras (N cameras kept as they are, 1080p30 H.264 + AAC into MP4: bench/cameras.sh).
 # A run of some sections rewrites only their JSON files;
 # the report shows every section that has one (BENCH_MERGE=0: this run's alone).
 # BENCH_REPS sets the repetitions of the timed runs (default 3). BENCH_OUT writes the

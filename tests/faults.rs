@@ -23,65 +23,6 @@ use gst::prelude::*;
 // Helpers
 // ---------------------------------------------------------------------------------
 
-const CHILD_ENV: &str = "MEDIARECORDER_FAULTS_CHILD";
-
-/// Runs `body` in a child process: this test binary running only the calling test.
-/// A child still running at `deadline` is killed and the test fails saying so.
-///
-/// The test is named by its thread, which the test harness names after it; called on
-/// any other thread this fails.
-fn isolated(deadline: Duration, body: impl FnOnce()) {
-    let thread = std::thread::current();
-    let name = thread
-        .name()
-        .filter(|n| *n != "main")
-        .expect("isolated() is called by a test, on the thread named after it");
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        body();
-        return;
-    }
-    let dir = tmp_dir(&format!("faults-child-{name}"));
-    let log_path = dir.join("output.txt");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let started = Instant::now();
-    // /proc/self/exe: still this binary if cargo rebuilt it meanwhile.
-    let mut child = Command::new("/proc/self/exe")
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("the test binary runs itself");
-    let status = wait_or_kill(&mut child, deadline);
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-    println!(
-        "----- {name} (child process, {:.1?}) -----",
-        started.elapsed()
-    );
-    print!("{output}");
-    println!("----- end of {name} -----");
-    let panic = output
-        .lines()
-        .skip_while(|l| !l.contains("panicked at"))
-        .take(8)
-        .collect::<Vec<_>>()
-        .join("\n");
-    match status {
-        None => {
-            panic!("{name}: still running after {deadline:?}, killed: the element hangs. {panic}")
-        }
-        // A child that ran no test would pass without running `body`.
-        Some(s) if s.success() => assert!(
-            output.contains("running 1 test\n"),
-            "{name}: the child process ran no test of that name"
-        ),
-        Some(s) => match s.signal() {
-            Some(sig) => panic!("{name}: the process died of signal {sig} (abort/crash)\n{panic}"),
-            None => panic!("{name}: failed ({s})\n{panic}"),
-        },
-    }
-}
-
 /// Runs `f` on a thread; fails the test if it has not returned within `limit`. The
 /// thread (and what it holds) is left behind then, so nothing else blocks on it.
 fn within<T: Send + 'static>(

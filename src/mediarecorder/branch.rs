@@ -41,6 +41,9 @@ pub struct Plan {
     pub orientation_in_container: Option<Orientation>,
     /// What the user asked for that the chain does differently, to warn about.
     pub warnings: Vec<String>,
+    /// Whether the chain decodes or encodes. One that does not (compressed media kept as
+    /// it is) does no work a frame's thread should be spared.
+    pub encodes: bool,
 }
 
 #[derive(Debug)]
@@ -388,6 +391,7 @@ pub fn plan(
                 elements,
                 orientation_in_container: (!upright).then_some(orientation),
                 warnings: Vec::new(),
+                encodes: false,
             });
         }
     }
@@ -498,6 +502,7 @@ pub fn plan(
                 elements,
                 orientation_in_container: None,
                 warnings,
+                encodes: true,
             })
         }
         Kind::Audio => {
@@ -579,6 +584,7 @@ pub fn plan(
                 elements,
                 orientation_in_container: None,
                 warnings,
+                encodes: true,
             })
         }
     }

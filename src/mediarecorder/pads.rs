@@ -97,7 +97,8 @@ impl MediaRecorder {
                 .build(),
         );
         let obj = self.obj();
-        obj.add_many([&entry, &queue, sink.upcast_ref()]).ok()?;
+        // The queue joins the bin only for a chain that encodes (see `build_chain`).
+        obj.add_many([&entry, sink.upcast_ref()]).ok()?;
         let entry_sink = entry.static_pad("sink")?;
         let pad = gst::GhostPad::builder_from_template_with_target(templ, &entry_sink)
             .ok()?
@@ -258,7 +259,6 @@ impl MediaRecorder {
             });
         }
         let _ = entry.sync_state_with_parent();
-        let _ = queue.sync_state_with_parent();
         let _ = sink.sync_state_with_parent();
         if obj.current_state() > gst::State::Null {
             let _ = pad.set_active(true);
@@ -609,10 +609,23 @@ impl MediaRecorder {
         // queue before the encoder cost 6 % more CPU at 720p30 (the frames, 1.4 MB
         // each, change threads and cores). A live source's late frames are dropped
         // at the entry instead. The queue takes encoded frames, so one stage's preroll
-        // never blocks a demuxer that feeds two pads.
+        // never blocks a demuxer that feeds two pads. Frames kept as they are reach the
+        // stage in the thread that brought them, with no queue: there is no encoder to
+        // wait for, and a thread per track cost each kept-as-is camera a third more CPU
+        // than a hand pipeline (BENCHMARKS.md, "Cameras kept as they are").
+        let queued = plan.encodes;
+        if !Self::place_queue(&obj, &queue, queued) {
+            self.post_error(
+                &glib::Error::new(gst::CoreError::Failed, "Could not place the queue"),
+                Some(&format!("pad {}", pad.name())),
+            );
+            return false;
+        }
         let mut chain: Vec<gst::Element> = vec![entry.clone()];
         chain.extend(plan.elements.iter().cloned());
-        chain.push(queue.clone());
+        if queued {
+            chain.push(queue.clone());
+        }
         chain.push(sink.upcast_ref::<gst::Element>().clone());
         if obj.add_many(&plan.elements).is_err() || gst::Element::link_many(&chain).is_err() {
             self.post_error(
@@ -623,6 +636,9 @@ impl MediaRecorder {
                 Some(&format!("caps {caps}")),
             );
             return false;
+        }
+        if queued {
+            let _ = queue.sync_state_with_parent();
         }
         for e in plan.elements.iter().rev() {
             let _ = e.sync_state_with_parent();
@@ -654,6 +670,20 @@ impl MediaRecorder {
             s.live = live;
         });
         true
+    }
+
+    /// Puts a branch's queue into the bin (`queued`) or takes it out, so that a branch
+    /// without one has no queue thread. False if the bin refused.
+    fn place_queue(obj: &super::MediaRecorder, queue: &gst::Element, queued: bool) -> bool {
+        let in_bin = queue.parent().as_ref() == Some(obj.upcast_ref::<gst::Object>());
+        match (queued, in_bin) {
+            (true, false) => obj.add(queue).is_ok(),
+            (false, true) => {
+                let _ = queue.set_state(gst::State::Null);
+                obj.remove(queue).is_ok()
+            }
+            _ => true,
+        }
     }
 
     /// Counts the gaps `audiorate` fills, and the silence it adds.

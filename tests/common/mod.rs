@@ -1128,3 +1128,80 @@ pub fn ffmpeg_errors(path: &Path) -> String {
     let out = ffmpeg("-v error -xerror", path, "-fps_mode vfr -f null -");
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
+
+/// Set in the child process `isolated` starts: the test it runs.
+pub const CHILD_ENV: &str = "MEDIARECORDER_TEST_CHILD";
+
+/// Runs `body` in a child process: this test binary running only the calling test,
+/// so a hang is killed at `deadline` (the test fails saying so) and an abort does not
+/// take the test runner with it.
+///
+/// The test is named by its thread, which the test harness names after it; called on
+/// any other thread this fails.
+pub fn isolated(deadline: Duration, body: impl FnOnce()) {
+    use std::os::unix::process::ExitStatusExt;
+    let thread = std::thread::current();
+    let name = thread
+        .name()
+        .filter(|n| *n != "main")
+        .expect("isolated() is called by a test, on the thread named after it");
+    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let dir = tmp_dir(&format!("child-{name}"));
+    let log_path = dir.join("output.txt");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let started = Instant::now();
+    // /proc/self/exe: still this binary if cargo rebuilt it meanwhile.
+    let mut child = std::process::Command::new("/proc/self/exe")
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, name)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("the test binary runs itself");
+    let status = wait_or_kill(&mut child, deadline);
+    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    println!(
+        "----- {name} (child process, {:.1?}) -----",
+        started.elapsed()
+    );
+    print!("{output}");
+    println!("----- end of {name} -----");
+    let panic = output
+        .lines()
+        .skip_while(|l| !l.contains("panicked at"))
+        .take(8)
+        .collect::<Vec<_>>()
+        .join("\n");
+    match status {
+        None => {
+            panic!("{name}: still running after {deadline:?}, killed: the element hangs. {panic}")
+        }
+        // A child that ran no test would pass without running `body`.
+        Some(s) if s.success() => assert!(
+            output.contains("running 1 test\n"),
+            "{name}: the child process ran no test of that name"
+        ),
+        Some(s) => match s.signal() {
+            Some(sig) => panic!("{name}: the process died of signal {sig} (abort/crash)\n{panic}"),
+            None => panic!("{name}: failed ({s})\n{panic}"),
+        },
+    }
+}
+
+/// MD5 of each packet's bytes of the streams `map` selects (`0:v`, `0:a`), in order
+/// (`ffmpeg -c copy -f framemd5`).
+pub fn packet_hashes(path: &Path, map: &str) -> Vec<String> {
+    let out = ffmpeg(
+        "-v error",
+        path,
+        &format!("-map {map} -c copy -f framemd5 -"),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}
