@@ -2,13 +2,14 @@
 //! dispatcher thread, and the finalizing of files that precedes them.
 
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::chunks::Chunk;
+use super::finalize::{wait_while_progressing, Progress, FINALIZE_CAP};
 use super::imp::{MediaRecorder, CAT};
 use super::journal;
 use super::manifest::Manifest;
@@ -42,26 +43,31 @@ pub(super) enum Event {
 /// message posted: what a streaming thread at EOS waits for before the bin posts EOS.
 /// Not the `stop` handlers: one may set the pipeline to NULL, which waits for that
 /// very streaming thread.
-#[derive(Default)]
 pub(super) struct StopPosted {
     posted: Mutex<bool>,
     changed: Condvar,
+    /// The recording's files' progress: a finalization that goes on is waited for.
+    progress: Arc<Progress>,
 }
 
 impl StopPosted {
+    fn new(progress: Arc<Progress>) -> Self {
+        StopPosted {
+            posted: Mutex::new(false),
+            changed: Condvar::new(),
+            progress,
+        }
+    }
+
     fn set(&self) {
         *self.posted.lock().unwrap() = true;
         self.changed.notify_all();
     }
 
-    /// False when `timeout` passed first.
-    pub(super) fn wait(&self, timeout: Duration) -> bool {
-        let posted = self.posted.lock().unwrap();
-        let (posted, _) = self
-            .changed
-            .wait_timeout_while(posted, timeout, |p| !*p)
-            .unwrap();
-        *posted
+    /// Waits while the recording's files make progress (see `finalize`); false when
+    /// `stall` passed without progress, or the cap, first.
+    pub(super) fn wait(&self, stall: Duration) -> bool {
+        *wait_while_progressing(&self.posted, &self.changed, &self.progress, stall, |p| !*p)
     }
 }
 
@@ -71,7 +77,7 @@ impl MediaRecorder {
         mut rec: Recording,
         error: Option<glib::Error>,
     ) -> Arc<StopPosted> {
-        let posted = Arc::new(StopPosted::default());
+        let posted = Arc::new(StopPosted::new(rec.progress()));
         let posted_by_job = posted.clone();
         let weak = self.obj().downgrade();
         self.dispatcher.submit(move || {
@@ -175,16 +181,22 @@ impl MediaRecorder {
     /// once per recording, before its `dataavailable` and `stop`); a file that holds
     /// no frame is removed rather than left unplayable.
     pub(super) fn close_file(&self, file: ClosingFile, reported: &mut bool) -> ClosedFile {
+        let began = Instant::now();
         let mut closed = file.finish(FINALIZE_TIMEOUT);
         let path = closed.path.as_ref().map(|p| p.display().to_string());
         if !closed.report.finalized && closed.report.error.is_none() {
+            // It stalled (no progress for FINALIZE_TIMEOUT), or progressed to the cap.
+            let limit = match began.elapsed() >= FINALIZE_CAP {
+                true => FINALIZE_CAP,
+                false => FINALIZE_TIMEOUT,
+            };
             closed.report.error = Some(glib::Error::new(
                 gst::ResourceError::Write,
                 &format!(
                     "Finalizing the recording '{}' did not complete within {} s: the file \
                      may lack its index",
                     path.as_deref().unwrap_or("(stream)"),
-                    FINALIZE_TIMEOUT.as_secs()
+                    limit.as_secs()
                 ),
             ));
         }

@@ -173,7 +173,7 @@ impl MediaRecorder {
             self.notify_state_changed();
             // The bin posts EOS once this returns: finalize first, so an application
             // that shuts down on EOS finds the file complete and the stop message
-            // before the EOS.
+            // before the EOS (waited for while the file makes progress).
             if !self.dispatcher.is_worker() {
                 posted.wait(FINALIZE_TIMEOUT * 2);
             }

@@ -30,8 +30,9 @@
 //!
 //! Which thread touches the file system:
 //! - streaming threads (the branches, `on_sample`): never. At end of stream the stage's
-//!   thread waits, unlocked and at most 4 s, for the file to be finalized, so that the
-//!   bin's EOS follows the finished file.
+//!   thread waits, unlocked, for the file to be finalized, so that the bin's EOS
+//!   follows the finished file: while the muxer makes progress (see `finalize`), up to
+//!   4 s without progress.
 //! - the dispatcher thread (`dispatcher`, `events`): everything a recording's files
 //!   need, in order: claiming a name and its journal marker (`claim`, `journal`),
 //!   opening the muxer, syncing to disk each second, finalizing, removing a file
@@ -41,8 +42,8 @@
 //! - the recovery thread (`recovery`): finalizes the files a crash left unfinished.
 //! - the application's thread, unlocked: `start-recording` and READY->PAUSED check the
 //!   location (`claim::precheck`, a probe file) before they answer, so that their error
-//!   goes to the caller; PAUSED->READY waits (at most 4 s) for the last file to be
-//!   finalized.
+//!   goes to the caller; PAUSED->READY waits for the last file to be finalized, as
+//!   the end of stream does.
 //!
 //! `tests/slow_fs.rs` records into a folder whose calls stall and checks that streams,
 //! properties and state changes go on.
@@ -61,6 +62,7 @@ mod encoding;
 mod engine;
 mod entry;
 mod events;
+mod finalize;
 mod followups;
 mod frames;
 mod imp;

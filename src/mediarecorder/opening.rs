@@ -215,12 +215,13 @@ impl SessionHandle {
         }
     }
 
-    /// Finalizes the file. Call after the open request ran (both run on the
-    /// dispatcher, in order); a session that never opened reports nothing written.
-    pub fn finish(self, timeout: Duration) -> FinishReport {
+    /// Finalizes the file, giving up after `stall` without progress. Call after the
+    /// open request ran (both run on the dispatcher, in order); a session that never
+    /// opened reports nothing written.
+    pub fn finish(self, stall: Duration) -> FinishReport {
         let slot = std::mem::replace(&mut *self.slot.lock().unwrap(), Slot::Closed);
         let error = match slot {
-            Slot::Open(session, _) => return session.finish(timeout),
+            Slot::Open(session, _) => return session.finish(stall),
             Slot::Failed(err) => Some(err),
             Slot::Opening { .. } | Slot::Closed => None,
         };

@@ -193,6 +193,11 @@ impl Recording {
         self.engine.lost() + self.writer.dropped()
     }
 
+    /// The steps of its files' muxers, which a wait for its end watches.
+    pub fn progress(&self) -> Arc<super::finalize::Progress> {
+        self.writer.progress()
+    }
+
     /// Gaps in the audio filled with silence during this recording, and the silence.
     pub fn audio_gaps(&self) -> (u64, u64) {
         (self.audio_gaps.get(), self.silence.get())

@@ -64,8 +64,13 @@ impl MediaRecorder {
     /// PAUSED->READY: the current recording is finalized with what it has, before the
     /// element goes down.
     pub(super) fn finish_on_shutdown(&self) {
-        let ended = self.end_recording(None);
-        if ended {
+        let ended = self.take_recording(&mut self.state.lock().unwrap(), None);
+        if let Some(posted) = ended {
+            self.notify_state_changed();
+            // As long as its files make progress, then the `stop` handlers.
+            if !self.dispatcher.is_worker() {
+                posted.wait(FINALIZE_TIMEOUT * 2);
+            }
             self.dispatcher.wait_idle(FINALIZE_TIMEOUT * 2);
         }
         self.state.lock().unwrap().stage.new_run();

@@ -17,6 +17,7 @@ use gst::prelude::*;
 use super::chunks::{Chunk, ChunkCutter, Mark};
 use super::containers::{Container, OpusPreSkip};
 use super::displaymatrix;
+use super::finalize::{wait_while_progressing, Progress};
 use super::muxers::{first_opus_trim, matroska_opus_start, Version};
 use super::timeline::Kind;
 
@@ -41,6 +42,8 @@ pub struct SessionConfig {
     /// Counts frames dropped because the writer fell behind (shared by a recording's
     /// files).
     pub dropped: Arc<AtomicU64>,
+    /// Counts the steps of the recording's files (see `finalize`).
+    pub progress: Arc<Progress>,
 }
 
 /// How long a track source's error waits for the error that caused it.
@@ -106,6 +109,9 @@ pub struct MuxSession {
     dropped: Arc<AtomicU64>,
     cutter: Arc<Mutex<ChunkCutter>>,
     done: Done,
+    /// Buffers and events taken by the muxer or reached the sink: what tells a slow
+    /// finalization from a stuck one.
+    progress: Arc<Progress>,
 }
 
 fn make(factory: &str) -> Result<gst::Element, glib::Error> {
@@ -289,6 +295,19 @@ impl MuxSession {
             on_event.clone(),
         );
 
+        let progress = Arc::new(Progress::within(config.progress.clone()));
+        let pads = sources.iter().filter_map(|(_, src)| src.static_pad("src"));
+        for pad in pads.chain(sink.static_pad("sink")) {
+            let progress = progress.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+                move |_, _| {
+                    progress.step();
+                    gst::PadProbeReturn::Ok
+                },
+            );
+        }
+
         let done: Done = Arc::default();
         let started = Arc::new(AtomicBool::new(false));
         {
@@ -382,6 +401,7 @@ impl MuxSession {
             opus,
             cutter,
             done,
+            progress,
         })
     }
 
@@ -585,18 +605,19 @@ impl MuxSession {
     }
 
     /// Ends every track, waits for the muxer to write its index and header, and closes
-    /// the file.
-    pub fn finish(self, timeout: Duration) -> FinishReport {
+    /// the file. Gives up after `stall` without progress (see `finalize`).
+    pub fn finish(self, stall: Duration) -> FinishReport {
         for (_, src) in &self.sources {
             let _ = src.end_of_stream();
         }
-        {
-            let (lock, cond) = &*self.done;
-            let slot = lock.lock().unwrap();
-            let _ = cond
-                .wait_timeout_while(slot, timeout, |s| s.is_none())
-                .unwrap();
-        }
+        let (lock, cond) = &*self.done;
+        drop(wait_while_progressing(
+            lock,
+            cond,
+            &self.progress,
+            stall,
+            Option::is_none,
+        ));
         // Closing the file may fail too: the bus is still watched.
         let _ = self.pipeline.set_state(gst::State::Null);
         if let Some(bus) = self.pipeline.bus() {
@@ -667,6 +688,7 @@ pub(super) mod fifo_session {
             cluster_duration: gst::ClockTime::from_seconds(2),
             gst_version: gst::version(),
             dropped: dropped.clone(),
+            progress: Arc::default(),
         };
         let caps = gst::Caps::builder("video/x-vp8")
             .field("width", 320)

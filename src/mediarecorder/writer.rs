@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use super::chunks::Chunk;
 use super::claim::Names;
 use super::engine::{FileId, FileSummary, Write};
+use super::finalize::Progress;
 use super::mimetype::Container;
 use super::opening::{OpenRequest, SessionHandle};
 use super::retention::{Policy, Retention};
@@ -61,11 +62,12 @@ pub struct ClosedFile {
 }
 
 impl ClosingFile {
-    /// Finalizes the file; blocks up to `timeout`.
-    pub fn finish(self, timeout: std::time::Duration) -> ClosedFile {
+    /// Finalizes the file; blocks while it progresses, up to `stall` without progress
+    /// (see `finalize`).
+    pub fn finish(self, stall: std::time::Duration) -> ClosedFile {
         let file = self.session.file().cloned();
         ClosedFile {
-            report: self.session.finish(timeout),
+            report: self.session.finish(stall),
             path: file.as_ref().map(|f| f.path.clone()),
             regular: file.is_some_and(|f| f.regular),
             summary: self.summary,
@@ -82,6 +84,8 @@ pub struct Writer {
     retention: Arc<Mutex<Retention>>,
     /// Frames dropped because the writer fell behind (all files of the recording).
     dropped: Arc<AtomicU64>,
+    /// The steps of all the recording's files, which waits for its end watch.
+    progress: Arc<Progress>,
 }
 
 impl Writer {
@@ -96,6 +100,7 @@ impl Writer {
             open: Vec::new(),
             current: None,
             dropped: Arc::default(),
+            progress: Arc::default(),
         }
     }
 
@@ -120,6 +125,7 @@ impl Writer {
             cluster_duration: self.config.cluster_duration,
             gst_version: gst::version(),
             dropped: self.dropped.clone(),
+            progress: self.progress.clone(),
         };
         let (session, request) = SessionHandle::opening(
             config,
@@ -199,6 +205,11 @@ impl Writer {
     /// Whether `retention` is this recording's.
     pub fn owns(&self, retention: &Arc<Mutex<Retention>>) -> bool {
         Arc::ptr_eq(&self.retention, retention)
+    }
+
+    /// The steps its files' muxers make, finalizing or not (see `finalize`).
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
     }
 
     /// Frames the writer could not take.
