@@ -18,14 +18,17 @@
 //! keeps the folder from mounting fails it.
 
 mod common;
+#[path = "slow_fs/folder.rs"]
+mod folder;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use folder::SlowFolder;
 use gst::prelude::*;
 
 /// How long each call on a name takes while the folder stalls.
@@ -37,92 +40,6 @@ const PROMPT: Duration = Duration::from_millis(500);
 const PACE: Duration = Duration::from_millis(700);
 /// The test fails (and the folder is let go) if it has not ended by then.
 const DEADLINE: Duration = Duration::from_secs(90);
-
-/// A FUSE folder that stalls on demand: files written there land in `backing`.
-struct SlowFolder {
-    mount: PathBuf,
-    backing: PathBuf,
-    control: PathBuf,
-    child: Child,
-}
-
-fn unmount(mount: &Path) -> bool {
-    Command::new("umount")
-        .arg(mount)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn mounted(mount: &Path) -> bool {
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(1) == mount.to_str())
-}
-
-impl SlowFolder {
-    fn mount(name: &str) -> SlowFolder {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-        let mount = root.join("mount");
-        // A mount left by a run that was killed.
-        if mounted(&mount) {
-            let _ = Command::new("umount").arg("-l").arg(&mount).status();
-        }
-        let root = tmp_dir(name);
-        let (backing, control) = (root.join("backing"), root.join("stall"));
-        std::fs::create_dir_all(&backing).unwrap();
-        std::fs::create_dir_all(&mount).unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/slow_fs/slowfs.py");
-        let log = std::fs::File::create(root.join("slowfs.log")).unwrap();
-        let child = Command::new("/usr/bin/python3")
-            .arg(script)
-            .args([&backing, &mount, &control])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("/usr/bin/python3 runs");
-        let mut folder = SlowFolder {
-            mount,
-            backing,
-            control,
-            child,
-        };
-        let up = wait_until(Duration::from_secs(10), || {
-            mounted(&folder.mount) || folder.child.try_wait().unwrap().is_some()
-        });
-        if !up || !mounted(&folder.mount) {
-            let output = std::fs::read_to_string(root.join("slowfs.log")).unwrap_or_default();
-            panic!(
-                "cannot mount the slow folder at {} (needs root, /dev/fuse and python3-fusepy: \
-                 run scripts/setup.sh): {output}",
-                folder.mount.display()
-            );
-        }
-        folder
-    }
-
-    /// From now on each call on a name in the folder takes `seconds`.
-    fn stall(&self, seconds: &str) {
-        std::fs::write(&self.control, seconds).unwrap();
-    }
-
-    fn resume(&self) {
-        let _ = std::fs::remove_file(&self.control);
-    }
-}
-
-impl Drop for SlowFolder {
-    fn drop(&mut self) {
-        self.resume();
-        if !unmount(&self.mount) {
-            let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
-        }
-        if wait_or_kill(&mut self.child, Duration::from_secs(5)).is_none() {
-            eprintln!("slowfs.py did not end after its unmount: killed");
-        }
-    }
-}
 
 /// The longest time between consecutive frames reaching the stage (where the element
 /// sorts them into the recording), over a window the test opens and closes.

@@ -3,11 +3,14 @@
 file-system calls on names (lookups, creating, removing, renaming, listing, opening,
 syncing, free space) sleep for the seconds written in CONTROL while that file exists.
 Reads and writes of open files are not delayed: a muxer already writing goes on.
+With WRITE_CONTROL given, each write to an open file sleeps for the seconds written
+there while that file exists (a slow disk, a muxer writing slowly); without it, or
+while it does not exist, writes are not delayed.
 
-    slowfs.py BACKING MOUNT CONTROL
+    slowfs.py BACKING MOUNT CONTROL [WRITE_CONTROL]
 
 Runs in the foreground until unmounted (`umount MOUNT`). Needs python3-fusepy and
-/dev/fuse. Used by tests/slow_fs.rs.
+/dev/fuse. Used by tests/slow_fs.rs and tests/finalize.rs.
 """
 
 import errno
@@ -19,13 +22,14 @@ from fusepy import FUSE, FuseOSError, Operations
 
 
 class SlowFolder(Operations):
-    def __init__(self, backing, control):
+    def __init__(self, backing, control, write_control=None):
         self.backing = backing
         self.control = control
+        self.write_control = write_control
 
-    def _stall(self):
+    def _stall(self, control=None):
         try:
-            with open(self.control) as f:
+            with open(control or self.control) as f:
                 delay = float(f.read().strip() or 0)
         except (OSError, ValueError):
             return
@@ -116,6 +120,8 @@ class SlowFolder(Operations):
         return os.read(fh, length)
 
     def write(self, path, buf, offset, fh):
+        if self.write_control:
+            self._stall(self.write_control)
         os.lseek(fh, offset, os.SEEK_SET)
         return os.write(fh, buf)
 
@@ -128,4 +134,6 @@ class SlowFolder(Operations):
 
 if __name__ == "__main__":
     backing, mount, control = sys.argv[1:4]
-    FUSE(SlowFolder(backing, control), mount, foreground=True, nothreads=False)
+    write_control = sys.argv[4] if len(sys.argv) > 4 else None
+    FUSE(SlowFolder(backing, control, write_control), mount, foreground=True,
+         nothreads=False)

@@ -1,0 +1,156 @@
+//! Finalizing a file on a slow machine or disk: a finalization that keeps making
+//! progress is waited for, however long it takes in all; one that makes none for 2 s
+//! is given up with an error that says so.
+//!
+//! The camera-density benchmark found it: 200 recorders on 2 cores switching files
+//! every 10 s, and 88 of them gave up at the switch after 2 s ("did not complete
+//! within 2 s"), losing the file's index and its last frames, while their muxers were
+//! still writing. Here the muxer's writes are made slow instead: the recording goes
+//! into the FUSE folder of `slow_fs/slowfs.py`, whose writes sleep on demand.
+//!
+//! Needs root, /dev/fuse and python3-fusepy (scripts/setup.sh). A kernel without FUSE
+//! skips it with a message.
+
+mod common;
+#[path = "slow_fs/folder.rs"]
+mod folder;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use folder::SlowFolder;
+use gst::prelude::*;
+
+fn fuse_missing() -> bool {
+    let missing = !Path::new("/dev/fuse").exists();
+    if missing {
+        eprintln!("SKIPPED: this kernel offers no FUSE (/dev/fuse is missing)");
+    }
+    missing
+}
+
+/// A live 320x240 recording into `folder`'s `rec.webm`, playing, with the frames
+/// reaching its stage counted.
+fn record_into(folder: &SlowFolder) -> (Running, gst::Element, Arc<AtomicU64>) {
+    let p = launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! mediarecorder name=r location={}/rec.webm",
+        folder.mount.display()
+    ));
+    let r = recorder(&p);
+    let staged = Arc::new(AtomicU64::new(0));
+    {
+        let staged = staged.clone();
+        r.downcast_ref::<gst::Bin>()
+            .unwrap()
+            .by_name("stage-video_0")
+            .expect("the video stage")
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                staged.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+    }
+    p.set_state(gst::State::Playing).unwrap();
+    wait_flowed(&r, 1500 * MS, Duration::from_secs(15));
+    (p, r, staged)
+}
+
+/// Each write takes 0.1 s from a second before the end: the frames of that second
+/// queue up for the muxer, which then writes them, its index and its header at that
+/// pace, well over 2 s in all. The recording ends with EOS once the file is complete:
+/// its Duration and Cues written, every frame in it.
+#[test]
+fn a_slow_finalization_that_progresses_completes_the_file() {
+    if fuse_missing() {
+        return;
+    }
+    isolated(Duration::from_secs(120), || {
+        init();
+        let folder = SlowFolder::mount("finalize-progress");
+        let (p, r, staged) = record_into(&folder);
+        folder.slow_writes("0.1");
+        std::thread::sleep(Duration::from_secs(1));
+        let ended = Instant::now();
+        p.send_event(gst::event::Eos::new());
+        let end = wait_message(&p, Duration::from_secs(90));
+        let took = ended.elapsed();
+        folder.resume();
+        let dropped: u64 = r.property("frames-dropped");
+        drop(p);
+        println!("finalized in {took:?}: {end:?}");
+        assert!(
+            matches!(end, End::Eos(_)),
+            "expected EOS after the slow finalization, got {end:?} after {took:?}"
+        );
+        // The finalization was slower than the 2 s the element once allowed in all.
+        assert!(took > Duration::from_millis(2500), "finalized in {took:?}");
+
+        let file = folder.backing.join("rec.webm");
+        let index = webm_index_of(&file);
+        let staged = staged.load(Ordering::Relaxed);
+        println!(
+            "{} frames in the file of {staged} at the stage, {} cue points, duration {:?} ms, \
+             {dropped} dropped",
+            index.blocks.len(),
+            index.cue_times_ms.len(),
+            index.duration_ms
+        );
+        assert!(index.duration_ms.is_some(), "no Duration: not finalized");
+        assert!(!index.cue_times_ms.is_empty(), "no Cues: not finalized");
+        let errors = ffmpeg_errors(&file);
+        assert!(errors.is_empty(), "{errors}");
+        assert_eq!(dropped, 0, "frames dropped");
+        assert_eq!(index.blocks.len() as u64, staged, "frames in the file");
+        assert_eq!(ffprobe_frames(&file), staged, "frames ffprobe decodes");
+    });
+}
+
+/// Each write takes 5 s: the muxer's write makes no progress for 2 s, so the element
+/// gives up on the file, says so, and does not wait for the disk.
+#[test]
+fn a_finalization_without_progress_times_out_with_the_message() {
+    if fuse_missing() {
+        return;
+    }
+    isolated(Duration::from_secs(120), || {
+        init();
+        let folder = SlowFolder::mount("finalize-stuck");
+        let (p, _r, _) = record_into(&folder);
+        folder.slow_writes("5");
+        // A write is under way, and stuck.
+        std::thread::sleep(Duration::from_millis(300));
+        let ended = Instant::now();
+        p.send_event(gst::event::Eos::new());
+        // The bin's EOS may come first: it waits 4 s without progress, and the error
+        // comes once the muxer's stuck write returns.
+        let error = p
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Error]);
+        let took = ended.elapsed();
+        folder.resume();
+        drop(p);
+        let Some(error) = error else {
+            panic!("no error after {took:?}");
+        };
+        let gst::MessageView::Error(error) = error.view() else {
+            unreachable!("filtered for errors");
+        };
+        println!("given up after {took:?}: {}", error.error());
+        assert_says(
+            error.error().message(),
+            &[
+                "rec.webm",
+                "did not complete within 2 s",
+                "may lack its index",
+            ],
+        );
+        // 2 s without progress, then the stuck write the muxer's shutdown waits for.
+        assert!(took < Duration::from_secs(12), "given up after {took:?}");
+    });
+}
