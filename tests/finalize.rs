@@ -32,12 +32,16 @@ fn fuse_missing() -> bool {
     missing
 }
 
-/// A live 320x240 recording into `folder`'s `rec.webm`, playing, with the frames
-/// reaching its stage counted.
-fn record_into(folder: &SlowFolder) -> (Running, gst::Element, Arc<AtomicU64>) {
+/// A live 320x240 recording into `folder`'s file `name`, with the recorder's
+/// `properties`, playing for 1.5 s, with the frames reaching its stage counted.
+fn record_into(
+    folder: &SlowFolder,
+    name: &str,
+    properties: &str,
+) -> (Running, gst::Element, Arc<AtomicU64>) {
     let p = launch(&format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
-         ! mediarecorder name=r location={}/rec.webm",
+         ! mediarecorder name=r {properties} location={}/{name}",
         folder.mount.display()
     ));
     let r = recorder(&p);
@@ -72,7 +76,7 @@ fn a_slow_finalization_that_progresses_completes_the_file() {
     isolated(Duration::from_secs(120), || {
         init();
         let folder = SlowFolder::mount("finalize-progress");
-        let (p, r, staged) = record_into(&folder);
+        let (p, r, staged) = record_into(&folder, "rec.webm", "");
         folder.slow_writes("0.1");
         std::thread::sleep(Duration::from_secs(1));
         let ended = Instant::now();
@@ -90,23 +94,117 @@ fn a_slow_finalization_that_progresses_completes_the_file() {
         // The finalization was slower than the 2 s the element once allowed in all.
         assert!(took > Duration::from_millis(2500), "finalized in {took:?}");
 
-        let file = folder.backing.join("rec.webm");
-        let index = webm_index_of(&file);
+        let recorded = frames_in_whole_files(&folder);
         let staged = staged.load(Ordering::Relaxed);
+        println!("{recorded} frames in the file of {staged} at the stage, {dropped} dropped");
+        assert_eq!(dropped, 0, "frames dropped");
+        assert_eq!(recorded, staged, "frames in the file");
+    });
+}
+
+/// The frames in the WebM files of `folder`, each of which must be finalized (its
+/// Duration and Cues written) and decode without error.
+fn frames_in_whole_files(folder: &SlowFolder) -> u64 {
+    let files = files_with_extension(&folder.backing, "webm");
+    assert!(!files.is_empty(), "no file");
+    let mut frames = 0;
+    for file in &files {
+        let index = webm_index_of(file);
         println!(
-            "{} frames in the file of {staged} at the stage, {} cue points, duration {:?} ms, \
-             {dropped} dropped",
+            "{}: {} frames, {} cue points, duration {:?} ms",
+            name_of(file),
             index.blocks.len(),
             index.cue_times_ms.len(),
             index.duration_ms
         );
-        assert!(index.duration_ms.is_some(), "no Duration: not finalized");
-        assert!(!index.cue_times_ms.is_empty(), "no Cues: not finalized");
-        let errors = ffmpeg_errors(&file);
-        assert!(errors.is_empty(), "{errors}");
+        assert!(
+            index.duration_ms.is_some(),
+            "{}: no Duration",
+            name_of(file)
+        );
+        assert!(!index.cue_times_ms.is_empty(), "{}: no Cues", name_of(file));
+        let errors = ffmpeg_errors(file);
+        assert!(errors.is_empty(), "{}: {errors}", name_of(file));
+        assert_eq!(
+            ffprobe_frames(file),
+            index.blocks.len() as u64,
+            "{}: frames ffprobe decodes",
+            name_of(file)
+        );
+        frames += index.blocks.len() as u64;
+    }
+    frames
+}
+
+/// The benchmark's case: a file switch (`max-file-duration`) while every write is
+/// slow. The file left behind is finalized while the next one is written, both at
+/// the disk's pace; both end whole, with every frame between them.
+#[test]
+fn a_slow_file_switch_leaves_both_files_whole() {
+    if fuse_missing() {
+        return;
+    }
+    isolated(Duration::from_secs(120), || {
+        init();
+        let folder = SlowFolder::mount("finalize-switch");
+        let (p, r, staged) = record_into(&folder, "seg-%02d.webm", "max-file-duration=3000");
+        let closed = watch_closed(&r);
+        folder.slow_writes("0.1");
+        // The switch comes at 3 s; its file is finalized at 10 writes a second.
+        let bus = p.bus().unwrap();
+        let mut error = None;
+        let switched = Instant::now();
+        wait_until(Duration::from_secs(60), || {
+            error = bus.pop_filtered(&[gst::MessageType::Error]);
+            error.is_some() || !closed.lock().unwrap().is_empty()
+        });
+        let took = switched.elapsed();
+        folder.resume();
+        if let Some(error) = error {
+            panic!("the file switch failed after {took:?}: {error:?}");
+        }
+        println!("first file closed {took:?} after writes slowed");
+        assert!(!closed.lock().unwrap().is_empty(), "no file closed");
+        p.send_event(gst::event::Eos::new());
+        match wait_message(&p, Duration::from_secs(40)) {
+            End::Eos(_) => {}
+            other => panic!("expected EOS, got {other:?}"),
+        }
+        let dropped: u64 = r.property("frames-dropped");
+        drop(p);
+        let recorded = frames_in_whole_files(&folder);
+        let staged = staged.load(Ordering::Relaxed);
+        println!("{recorded} frames in the files of {staged} at the stage, {dropped} dropped");
+        assert!(files_with_extension(&folder.backing, "webm").len() >= 2);
         assert_eq!(dropped, 0, "frames dropped");
-        assert_eq!(index.blocks.len() as u64, staged, "frames in the file");
-        assert_eq!(ffprobe_frames(&file), staged, "frames ffprobe decodes");
+        assert_eq!(recorded, staged, "frames in the files");
+    });
+}
+
+/// The pipeline set to NULL in the middle of a slow finalization: the state change
+/// returns once the file is complete (it waits while the muxer progresses).
+#[test]
+fn shutting_down_waits_for_a_progressing_finalization() {
+    if fuse_missing() {
+        return;
+    }
+    isolated(Duration::from_secs(120), || {
+        init();
+        let folder = SlowFolder::mount("finalize-shutdown");
+        let (p, _r, staged) = record_into(&folder, "rec.webm", "");
+        folder.slow_writes("0.1");
+        std::thread::sleep(Duration::from_secs(1));
+        let asked = Instant::now();
+        p.set_state(gst::State::Null).unwrap();
+        let took = asked.elapsed();
+        // What the file holds now, before the disk is fast again.
+        let recorded = frames_in_whole_files(&folder);
+        folder.resume();
+        let staged = staged.load(Ordering::Relaxed);
+        println!("NULL after {took:?}; {recorded} frames in the file of {staged} at the stage");
+        assert!(took > Duration::from_millis(2500), "NULL after {took:?}");
+        // A frame may reach the stage as the recording ends.
+        assert!(recorded + 1 >= staged, "{recorded} of {staged} frames");
     });
 }
 
@@ -120,7 +218,7 @@ fn a_finalization_without_progress_times_out_with_the_message() {
     isolated(Duration::from_secs(120), || {
         init();
         let folder = SlowFolder::mount("finalize-stuck");
-        let (p, _r, _) = record_into(&folder);
+        let (p, _r, _) = record_into(&folder, "rec.webm", "");
         folder.slow_writes("5");
         // A write is under way, and stuck.
         std::thread::sleep(Duration::from_millis(300));
