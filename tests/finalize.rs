@@ -160,8 +160,8 @@ fn a_slow_file_switch_leaves_both_files_whole() {
         });
         let took = switched.elapsed();
         folder.resume();
-        if let Some(error) = error {
-            panic!("the file switch failed after {took:?}: {error:?}");
+        if let Some(gst::MessageView::Error(e)) = error.as_ref().map(|m| m.view()) {
+            panic!("the file switch failed after {took:?}: {}", e.error());
         }
         println!("first file closed {took:?} after writes slowed");
         assert!(!closed.lock().unwrap().is_empty(), "no file closed");
