@@ -24,12 +24,17 @@ use common::*;
 use folder::SlowFolder;
 use gst::prelude::*;
 
-fn fuse_missing() -> bool {
-    let missing = !Path::new("/dev/fuse").exists();
-    if missing {
+/// Runs `body` in a child process with a deadline (see `isolated`), with the slow
+/// folder `name` mounted.
+fn in_slow_folder(name: &str, body: impl FnOnce(SlowFolder)) {
+    if !Path::new("/dev/fuse").exists() {
         eprintln!("SKIPPED: this kernel offers no FUSE (/dev/fuse is missing)");
+        return;
     }
-    missing
+    isolated(Duration::from_secs(120), || {
+        init();
+        body(SlowFolder::mount(name));
+    });
 }
 
 /// A live 320x240 recording into `folder`'s file `name`, with the recorder's
@@ -70,12 +75,7 @@ fn record_into(
 /// its Duration and Cues written, every frame in it.
 #[test]
 fn a_slow_finalization_that_progresses_completes_the_file() {
-    if fuse_missing() {
-        return;
-    }
-    isolated(Duration::from_secs(120), || {
-        init();
-        let folder = SlowFolder::mount("finalize-progress");
+    in_slow_folder("finalize-progress", |folder| {
         let (p, r, staged) = record_into(&folder, "rec.webm", "");
         folder.slow_writes("0.1");
         std::thread::sleep(Duration::from_secs(1));
@@ -141,12 +141,7 @@ fn frames_in_whole_files(folder: &SlowFolder) -> u64 {
 /// the disk's pace; both end whole, with every frame between them.
 #[test]
 fn a_slow_file_switch_leaves_both_files_whole() {
-    if fuse_missing() {
-        return;
-    }
-    isolated(Duration::from_secs(120), || {
-        init();
-        let folder = SlowFolder::mount("finalize-switch");
+    in_slow_folder("finalize-switch", |folder| {
         let (p, r, staged) = record_into(&folder, "seg-%02d.webm", "max-file-duration=3000");
         let closed = watch_closed(&r);
         folder.slow_writes("0.1");
@@ -185,12 +180,7 @@ fn a_slow_file_switch_leaves_both_files_whole() {
 /// returns once the file is complete (it waits while the muxer progresses).
 #[test]
 fn shutting_down_waits_for_a_progressing_finalization() {
-    if fuse_missing() {
-        return;
-    }
-    isolated(Duration::from_secs(120), || {
-        init();
-        let folder = SlowFolder::mount("finalize-shutdown");
+    in_slow_folder("finalize-shutdown", |folder| {
         let (p, _r, staged) = record_into(&folder, "rec.webm", "");
         folder.slow_writes("0.1");
         std::thread::sleep(Duration::from_secs(1));
@@ -212,12 +202,7 @@ fn shutting_down_waits_for_a_progressing_finalization() {
 /// gives up on the file, says so, and does not wait for the disk.
 #[test]
 fn a_finalization_without_progress_times_out_with_the_message() {
-    if fuse_missing() {
-        return;
-    }
-    isolated(Duration::from_secs(120), || {
-        init();
-        let folder = SlowFolder::mount("finalize-stuck");
+    in_slow_folder("finalize-stuck", |folder| {
         let (p, _r, _) = record_into(&folder, "rec.webm", "");
         folder.slow_writes("5");
         // A write is under way, and stuck.
