@@ -186,9 +186,10 @@ impl MediaRecorder {
         let path = closed.path.as_ref().map(|p| p.display().to_string());
         if !closed.report.finalized && closed.report.error.is_none() {
             // It stalled (no progress for FINALIZE_TIMEOUT), or progressed to the cap.
-            let limit = match began.elapsed() >= FINALIZE_CAP {
-                true => FINALIZE_CAP,
-                false => FINALIZE_TIMEOUT,
+            let limit = if began.elapsed() >= FINALIZE_CAP {
+                FINALIZE_CAP
+            } else {
+                FINALIZE_TIMEOUT
             };
             closed.report.error = Some(glib::Error::new(
                 gst::ResourceError::Write,
