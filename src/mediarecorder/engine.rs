@@ -326,6 +326,8 @@ pub struct Engine<P> {
     losses: Losses,
     /// The timeline generation for which `EndBy` was last announced.
     end_announced: Option<u64>,
+    /// `finish` was called: nothing waits for another file.
+    finishing: bool,
 }
 
 impl<P: Clone> Engine<P> {
@@ -364,6 +366,7 @@ impl<P: Clone> Engine<P> {
             left_out_reported: false,
             losses: Losses::default(),
             end_announced: None,
+            finishing: false,
         }
     }
 
@@ -586,7 +589,10 @@ impl<P: Clone> Engine<P> {
         if self.file_tracks.is_none() && self.has_placed_waiting() {
             self.open_first_file(&mut out);
         }
-        // Audio past a boundary the recording never reached ends this file.
+        // Audio past a boundary the recording never reached ends this file, with the
+        // audio queued behind it.
+        self.finishing = true;
+        self.drain(&mut out);
         for item in std::mem::take(&mut self.waiting) {
             if let Waiting::Placed(placed) = item {
                 self.write_current(placed, false, &mut out);
@@ -814,6 +820,17 @@ impl<P: Clone> Engine<P> {
             .is_some_and(|t| t.iter().any(|(_, k)| *k == Kind::Audio))
     }
 
+    /// Whether a video keyframe may still cut the next boundary: not once every video
+    /// track ended or the recording finishes (the audio beyond it then ends the last
+    /// file).
+    fn video_may_cut(&self) -> bool {
+        !self.finishing
+            && self
+                .tracks
+                .iter()
+                .any(|t| self.expected.contains(&t.id) && t.kind == Kind::Video && !t.ended)
+    }
+
     fn segmenting(&self) -> bool {
         self.limits.file_duration.is_some() || self.limits.file_size.is_some()
     }
@@ -867,7 +884,7 @@ impl<P: Clone> Engine<P> {
         let has_video = self.has_video_track();
         // Audio runs ahead of video (the video encoder is slower): audio reaching past
         // the next boundary waits for the video keyframe that opens the next file.
-        if placed.kind == Kind::Audio && self.previous.is_none() && has_video {
+        if placed.kind == Kind::Audio && self.previous.is_none() && self.video_may_cut() {
             if let Some(boundary) = self.segment_end(current.start) {
                 if placed.end() > boundary {
                     self.waiting.push_back(Waiting::Placed(placed));

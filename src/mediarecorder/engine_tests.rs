@@ -1132,3 +1132,42 @@ fn audio_that_came_before_the_video_keeps_its_place_past_a_boundary() {
     }
     assert!(total >= 150, "{total} audio writes");
 }
+
+/// Non-live video that ends before its audio, with short segments: the audio past
+/// the last boundary (no keyframe will cut there) ends the last file, every packet of
+/// it, and not only the first that waited.
+#[test]
+fn audio_outlasting_the_video_ends_the_last_file_whole() {
+    let limits = Limits {
+        file_duration: Some(SECOND),
+        ..Limits::default()
+    };
+    let tracks = vec![
+        track(VIDEO, Kind::Video, false, true),
+        track(AUDIO, Kind::Audio, false, true),
+    ];
+    let mut run = Run::new(limits, tracks);
+    run.play(1500 * MS, 0);
+    run.engine.end_of_stream(VIDEO);
+    // 400 ms more audio than video, past the boundary at 2 s.
+    while run.audio_rt < 2400 * MS {
+        let rt = run.audio_rt;
+        run.audio_rt += PACKET;
+        run.audio_at(rt);
+    }
+    // Audio that comes after the video ended is written as it comes.
+    let before_finish = run.writes(1, AUDIO).len();
+    run.engine.end_of_stream(AUDIO);
+    run.finish();
+    let boundary = 30 * FRAME;
+    assert_eq!(run.opened(), vec![(0, 0), (1, boundary)]);
+    let first = run.writes(0, AUDIO);
+    let last = run.writes(1, AUDIO);
+    assert_in_order(&last);
+    // The packet straddling the boundary is split between the files.
+    let packets: HashSet<u64> = first.iter().chain(&last).map(|w| w.payload).collect();
+    assert_eq!(packets.len(), 120, "every packet is written");
+    assert_eq!(last.first().unwrap().pts, 0);
+    assert_eq!(last.last().unwrap().pts, 2380 * MS - boundary);
+    assert_eq!(before_finish, last.len());
+}
