@@ -1171,3 +1171,26 @@ fn audio_outlasting_the_video_ends_the_last_file_whole() {
     assert_eq!(last.last().unwrap().pts, 2380 * MS - boundary);
     assert_eq!(before_finish, last.len());
 }
+
+/// Audio that starts after the video (a file whose sound begins late) keeps its time
+/// in the file, whether or not the container starts its tracks together.
+#[test]
+fn audio_that_starts_after_the_video_keeps_its_time() {
+    for tracks_start_together in [false, true] {
+        let limits = Limits {
+            tracks_start_together,
+            ..Limits::default()
+        };
+        let tracks = vec![
+            track(VIDEO, Kind::Video, false, true),
+            track(AUDIO, Kind::Audio, false, true),
+        ];
+        let mut run = Run::new(limits, tracks);
+        run.audio_rt = 500 * MS;
+        run.play(SECOND, 0);
+        run.finish();
+        let audio = run.writes(0, AUDIO);
+        assert_eq!(audio.first().unwrap().pts, 500 * MS);
+        assert_eq!(audio.len(), 25);
+    }
+}
