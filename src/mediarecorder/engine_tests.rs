@@ -1194,3 +1194,52 @@ fn audio_that_starts_after_the_video_keeps_its_time() {
         assert_eq!(audio.len(), 25);
     }
 }
+
+/// Audio that lags the video by more than a file (a slow audio encoder, short
+/// segments): each packet still goes to the file whose time it belongs to, at its
+/// time there, however many files the video opened before it came.
+#[test]
+fn audio_lagging_by_more_than_a_file_goes_to_the_files_it_belongs_to() {
+    let limits = Limits {
+        file_duration: Some(SECOND),
+        ..Limits::default()
+    };
+    let tracks = vec![
+        track(VIDEO, Kind::Video, false, true),
+        track(AUDIO, Kind::Audio, false, true),
+    ];
+    let mut run = Run::new(limits, tracks);
+    run.gop = 15;
+    // The first audio packet comes with the first frame; then the video runs 2.5 s
+    // ahead.
+    run.audio_at(0);
+    run.audio_rt = PACKET;
+    while run.video_index < 90 {
+        run.next_video();
+    }
+    while run.audio_rt < 3 * SECOND {
+        let rt = run.audio_rt;
+        run.audio_rt += PACKET;
+        run.audio_at(rt);
+    }
+    run.finish();
+    let opened = run.opened();
+    assert_eq!(opened.len(), 3, "{opened:?}");
+    let mut packets = HashSet::new();
+    for (i, &(file, start)) in opened.iter().enumerate() {
+        let end = opened.get(i + 1).map_or(3 * SECOND, |&(_, s)| s);
+        let audio = run.writes(file, AUDIO);
+        assert_in_order(&audio);
+        let at_zero = audio.iter().filter(|w| w.pts == 0).count();
+        assert_eq!(at_zero, 1, "file {file}: {at_zero} packets at 0");
+        for w in &audio {
+            assert!(
+                w.payload + PACKET > start && w.payload < end,
+                "file {file} ({start}..{end}) holds the packet of {}",
+                w.payload
+            );
+            packets.insert(w.payload);
+        }
+    }
+    assert_eq!(packets.len(), 150, "every packet is written");
+}
