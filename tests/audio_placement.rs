@@ -30,12 +30,25 @@ fn aac_encoder() -> &'static str {
 }
 
 /// 4 s of H.264 and 188 AAC packets (4.37 s at 44.1 kHz), non-live, in 1 s files.
-fn record_h264_aac_segments(container: &str, mime: &str, dir: &Scratch) -> Vec<std::path::PathBuf> {
+/// With `audio_lags`, each AAC packet reaches the recorder 30 ms after the one
+/// before (a slow audio encoder): the audio comes seconds after the video that cut
+/// its files.
+fn record_h264_aac_segments(
+    container: &str,
+    mime: &str,
+    audio_lags: bool,
+    dir: &Scratch,
+) -> Vec<std::path::PathBuf> {
+    let slow = if audio_lags {
+        "! identity sleep-time=30000"
+    } else {
+        ""
+    };
     let pipeline = launch(&format!(
         "videotestsrc num-buffers=120 ! video/x-raw,width=320,height=240,framerate=30/1 \
          ! x264enc key-int-max=30 ! h264parse ! mediarecorder name=rec mime-type={mime} \
          max-file-duration=1000 location={}/rec-%02d.{container} \
-         audiotestsrc num-buffers=188 samplesperbuffer=1024 ! {} ! aacparse ! rec.",
+         audiotestsrc num-buffers=188 samplesperbuffer=1024 ! {} ! aacparse {slow} ! rec.",
         dir.join("").display(),
         aac_encoder()
     ));
@@ -45,11 +58,11 @@ fn record_h264_aac_segments(container: &str, mime: &str, dir: &Scratch) -> Vec<s
 
 /// Every AAC packet reaches a file, each file's audio starts at its start and covers
 /// its video (the last file also the audio that outlasts the video).
-fn every_packet_in_its_file(container: &str, mime: &str) {
+fn every_packet_in_its_file(container: &str, mime: &str, audio_lags: bool, runs: usize) {
     init();
-    for run in 0..3 {
-        let dir = Scratch::new(&format!("segments-{container}-{run}"));
-        let files = record_h264_aac_segments(container, mime, &dir);
+    for run in 0..runs {
+        let dir = Scratch::new(&format!("segments-{container}-{audio_lags}-{run}"));
+        let files = record_h264_aac_segments(container, mime, audio_lags, &dir);
         assert!(files.len() >= 3, "{} files", files.len());
         let mut packets = 0;
         let mut boundaries_split = 0;
@@ -86,12 +99,24 @@ fn every_packet_in_its_file(container: &str, mime: &str) {
 
 #[test]
 fn h264_and_aac_in_mp4_segments_keep_every_audio_packet_in_its_file() {
-    every_packet_in_its_file("mp4", "video/mp4");
+    every_packet_in_its_file("mp4", "video/mp4", false, 3);
 }
 
 #[test]
 fn h264_and_aac_in_matroska_segments_keep_every_audio_packet_in_its_file() {
-    every_packet_in_its_file("mkv", "video/x-matroska");
+    every_packet_in_its_file("mkv", "video/x-matroska", false, 3);
+}
+
+/// Before, a second cut closed the file that still waited for audio, and its audio
+/// went to the newest file, stamped 0 (89 of 132 packets at 0).
+#[test]
+fn aac_lagging_the_video_by_seconds_still_goes_to_its_mp4_files() {
+    every_packet_in_its_file("mp4", "video/mp4", true, 2);
+}
+
+#[test]
+fn aac_lagging_the_video_by_seconds_still_goes_to_its_matroska_files() {
+    every_packet_in_its_file("mkv", "video/x-matroska", true, 2);
 }
 
 /// 3 s of H.264, and AAC that starts 0.5 s after it.

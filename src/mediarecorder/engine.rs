@@ -1038,13 +1038,21 @@ impl<P: Clone> Engine<P> {
     }
 
     /// Whether audio may still come for the files: an audio track taking part has
-    /// not ended.
+    /// not ended, or its audio waits in the queue (an encoder ahead of the video
+    /// ends first).
     fn audio_may_come(&self) -> bool {
+        let waiting = || {
+            self.waiting.iter().any(|w| match w {
+                Waiting::Unplaced(f) => self.kind_of(f.track) == Kind::Audio,
+                Waiting::Placed(p) => p.kind == Kind::Audio,
+            })
+        };
         self.has_audio_track()
-            && self
+            && (self
                 .tracks
                 .iter()
                 .any(|t| self.expected.contains(&t.id) && t.kind == Kind::Audio && !t.ended)
+                || waiting())
     }
 
     fn open_file(&mut self, start: u64, out: &mut Vec<Action<P>>) {

@@ -1243,3 +1243,52 @@ fn audio_lagging_by_more_than_a_file_goes_to_the_files_it_belongs_to() {
     }
     assert_eq!(packets.len(), 150, "every packet is written");
 }
+
+/// Audio far ahead of the video (an encoder with a long lookahead, non-live), with
+/// short files: it waits past each boundary for the keyframe that cuts there, and
+/// goes to its own file, also when its stream ended before the video's.
+#[test]
+fn audio_ahead_of_the_video_goes_to_its_files_when_it_ends_first() {
+    for lead in [100 * MS, 1500 * MS, 2500 * MS] {
+        for gop in [15, 37] {
+            let limits = Limits {
+                file_duration: Some(SECOND),
+                ..Limits::default()
+            };
+            let tracks = vec![
+                track(VIDEO, Kind::Video, false, true),
+                track(AUDIO, Kind::Audio, false, true),
+            ];
+            let mut run = Run::new(limits, tracks);
+            run.gop = gop;
+            run.play(4 * SECOND - lead, lead);
+            while run.audio_rt < 4 * SECOND {
+                let rt = run.audio_rt;
+                run.audio_rt += PACKET;
+                run.audio_at(rt);
+            }
+            run.engine.end_of_stream(AUDIO);
+            while run.video_index < 120 {
+                run.next_video();
+            }
+            run.engine.end_of_stream(VIDEO);
+            run.finish();
+            let opened = run.opened();
+            let mut packets = HashSet::new();
+            for (i, &(file, start)) in opened.iter().enumerate() {
+                let end = opened.get(i + 1).map_or(4 * SECOND, |&(_, s)| s);
+                let audio = run.writes(file, AUDIO);
+                assert_in_order(&audio);
+                for w in &audio {
+                    assert!(
+                        w.payload + PACKET > start && w.payload < end,
+                        "lead {lead} gop {gop}: file {file} ({start}..{end}) holds {}",
+                        w.payload
+                    );
+                    packets.insert(w.payload);
+                }
+            }
+            assert_eq!(packets.len(), 200, "lead {lead} gop {gop}");
+        }
+    }
+}
