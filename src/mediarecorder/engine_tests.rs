@@ -205,6 +205,54 @@ impl Run {
     }
 }
 
+/// A non-live recording in 1 s files, with a keyframe every `gop` frames.
+fn non_live_one_second_files(gop: u64) -> Run {
+    let limits = Limits {
+        file_duration: Some(SECOND),
+        ..Limits::default()
+    };
+    let tracks = vec![
+        track(VIDEO, Kind::Video, false, true),
+        track(AUDIO, Kind::Audio, false, true),
+    ];
+    let mut run = Run::new(limits, tracks);
+    run.gop = gop;
+    run
+}
+
+impl Run {
+    /// The audio packets up to running time `until`, with no video between them.
+    fn audio_until(&mut self, until: u64) {
+        while self.audio_rt < until {
+            let rt = self.audio_rt;
+            self.audio_rt += PACKET;
+            self.audio_at(rt);
+        }
+    }
+
+    /// Checks that each file holds the audio of its own time, in order, and returns
+    /// the packets written (by running time; one split at a boundary counts once).
+    /// The last file ends at `end`.
+    fn audio_in_its_files(&self, end: u64) -> HashSet<u64> {
+        let opened = self.opened();
+        let mut packets = HashSet::new();
+        for (i, &(file, start)) in opened.iter().enumerate() {
+            let until = opened.get(i + 1).map_or(end, |&(_, s)| s);
+            let audio = self.writes(file, AUDIO);
+            assert_in_order(&audio);
+            for w in &audio {
+                assert!(
+                    w.payload + PACKET > start && w.payload < until,
+                    "file {file} ({start}..{until}) holds the packet of {}",
+                    w.payload
+                );
+                packets.insert(w.payload);
+            }
+        }
+        packets
+    }
+}
+
 /// Audio samples a write keeps (a trimmed packet's duration is the kept part).
 fn samples(w: &Write<u64>) -> u64 {
     ns_to_samples(w.duration.unwrap_or(0), 48_000)
@@ -1138,35 +1186,19 @@ fn audio_that_came_before_the_video_keeps_its_place_past_a_boundary() {
 /// it, and not only the first that waited.
 #[test]
 fn audio_outlasting_the_video_ends_the_last_file_whole() {
-    let limits = Limits {
-        file_duration: Some(SECOND),
-        ..Limits::default()
-    };
-    let tracks = vec![
-        track(VIDEO, Kind::Video, false, true),
-        track(AUDIO, Kind::Audio, false, true),
-    ];
-    let mut run = Run::new(limits, tracks);
+    let mut run = non_live_one_second_files(30);
     run.play(1500 * MS, 0);
     run.engine.end_of_stream(VIDEO);
     // 400 ms more audio than video, past the boundary at 2 s.
-    while run.audio_rt < 2400 * MS {
-        let rt = run.audio_rt;
-        run.audio_rt += PACKET;
-        run.audio_at(rt);
-    }
+    run.audio_until(2400 * MS);
     // Audio that comes after the video ended is written as it comes.
     let before_finish = run.writes(1, AUDIO).len();
     run.engine.end_of_stream(AUDIO);
     run.finish();
     let boundary = 30 * FRAME;
     assert_eq!(run.opened(), vec![(0, 0), (1, boundary)]);
-    let first = run.writes(0, AUDIO);
     let last = run.writes(1, AUDIO);
-    assert_in_order(&last);
-    // The packet straddling the boundary is split between the files.
-    let packets: HashSet<u64> = first.iter().chain(&last).map(|w| w.payload).collect();
-    assert_eq!(packets.len(), 120, "every packet is written");
+    assert_eq!(run.audio_in_its_files(2400 * MS).len(), 120);
     assert_eq!(last.first().unwrap().pts, 0);
     assert_eq!(last.last().unwrap().pts, 2380 * MS - boundary);
     assert_eq!(before_finish, last.len());
@@ -1200,16 +1232,7 @@ fn audio_that_starts_after_the_video_keeps_its_time() {
 /// time there, however many files the video opened before it came.
 #[test]
 fn audio_lagging_by_more_than_a_file_goes_to_the_files_it_belongs_to() {
-    let limits = Limits {
-        file_duration: Some(SECOND),
-        ..Limits::default()
-    };
-    let tracks = vec![
-        track(VIDEO, Kind::Video, false, true),
-        track(AUDIO, Kind::Audio, false, true),
-    ];
-    let mut run = Run::new(limits, tracks);
-    run.gop = 15;
+    let mut run = non_live_one_second_files(15);
     // The first audio packet comes with the first frame; then the video runs 2.5 s
     // ahead.
     run.audio_at(0);
@@ -1217,31 +1240,16 @@ fn audio_lagging_by_more_than_a_file_goes_to_the_files_it_belongs_to() {
     while run.video_index < 90 {
         run.next_video();
     }
-    while run.audio_rt < 3 * SECOND {
-        let rt = run.audio_rt;
-        run.audio_rt += PACKET;
-        run.audio_at(rt);
-    }
+    run.audio_until(3 * SECOND);
     run.finish();
     let opened = run.opened();
     assert_eq!(opened.len(), 3, "{opened:?}");
-    let mut packets = HashSet::new();
-    for (i, &(file, start)) in opened.iter().enumerate() {
-        let end = opened.get(i + 1).map_or(3 * SECOND, |&(_, s)| s);
+    for (file, _) in opened {
         let audio = run.writes(file, AUDIO);
-        assert_in_order(&audio);
         let at_zero = audio.iter().filter(|w| w.pts == 0).count();
         assert_eq!(at_zero, 1, "file {file}: {at_zero} packets at 0");
-        for w in &audio {
-            assert!(
-                w.payload + PACKET > start && w.payload < end,
-                "file {file} ({start}..{end}) holds the packet of {}",
-                w.payload
-            );
-            packets.insert(w.payload);
-        }
     }
-    assert_eq!(packets.len(), 150, "every packet is written");
+    assert_eq!(run.audio_in_its_files(3 * SECOND).len(), 150);
 }
 
 /// Audio far ahead of the video (an encoder with a long lookahead, non-live), with
@@ -1251,43 +1259,16 @@ fn audio_lagging_by_more_than_a_file_goes_to_the_files_it_belongs_to() {
 fn audio_ahead_of_the_video_goes_to_its_files_when_it_ends_first() {
     for lead in [100 * MS, 1500 * MS, 2500 * MS] {
         for gop in [15, 37] {
-            let limits = Limits {
-                file_duration: Some(SECOND),
-                ..Limits::default()
-            };
-            let tracks = vec![
-                track(VIDEO, Kind::Video, false, true),
-                track(AUDIO, Kind::Audio, false, true),
-            ];
-            let mut run = Run::new(limits, tracks);
-            run.gop = gop;
+            let mut run = non_live_one_second_files(gop);
             run.play(4 * SECOND - lead, lead);
-            while run.audio_rt < 4 * SECOND {
-                let rt = run.audio_rt;
-                run.audio_rt += PACKET;
-                run.audio_at(rt);
-            }
+            run.audio_until(4 * SECOND);
             run.engine.end_of_stream(AUDIO);
             while run.video_index < 120 {
                 run.next_video();
             }
             run.engine.end_of_stream(VIDEO);
             run.finish();
-            let opened = run.opened();
-            let mut packets = HashSet::new();
-            for (i, &(file, start)) in opened.iter().enumerate() {
-                let end = opened.get(i + 1).map_or(4 * SECOND, |&(_, s)| s);
-                let audio = run.writes(file, AUDIO);
-                assert_in_order(&audio);
-                for w in &audio {
-                    assert!(
-                        w.payload + PACKET > start && w.payload < end,
-                        "lead {lead} gop {gop}: file {file} ({start}..{end}) holds {}",
-                        w.payload
-                    );
-                    packets.insert(w.payload);
-                }
-            }
+            let packets = run.audio_in_its_files(4 * SECOND);
             assert_eq!(packets.len(), 200, "lead {lead} gop {gop}");
         }
     }
