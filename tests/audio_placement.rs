@@ -119,16 +119,25 @@ fn aac_lagging_the_video_by_seconds_still_goes_to_its_matroska_files() {
     every_packet_in_its_file("mkv", "video/x-matroska", true, 2);
 }
 
-/// 3 s of H.264, and AAC that starts 0.5 s after it.
-fn record_late_audio(container: &str, mime: &str, dir: &Scratch) -> std::path::PathBuf {
+/// 3 s of H.264, and audio that starts 0.5 s after it: AAC encoded before the
+/// recorder (`audio` None), or raw audio the recorder encodes to `audio`.
+fn record_late_audio(
+    container: &str,
+    mime: &str,
+    audio: Option<&str>,
+    dir: &Scratch,
+) -> std::path::PathBuf {
     let path = dir.join(format!("late.{container}"));
+    let (mime, encoded) = match audio {
+        Some(codec) => (format!("{mime};codecs=avc1,{codec}"), String::new()),
+        None => (mime.to_string(), format!("! {} ! aacparse", aac_encoder())),
+    };
     let pipeline = launch(&format!(
         "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 \
-         ! x264enc ! h264parse ! mediarecorder name=rec mime-type={mime} location={} \
+         ! x264enc ! h264parse ! mediarecorder name=rec mime-type=\"{mime}\" location={} \
          audiotestsrc num-buffers=100 samplesperbuffer=1024 timestamp-offset=500000000 \
-         ! {} ! aacparse ! rec.",
+         {encoded} ! rec.",
         path.display(),
-        aac_encoder()
     ));
     expect_eos(&pipeline, Duration::from_secs(60));
     path
@@ -163,10 +172,10 @@ fn sound_starts(path: &Path) -> f64 {
 /// The sound starts 0.5 s in, in sync with the video: plus the AAC encoder's
 /// priming (at most 2048 samples), and where the gap before it is filled with whole
 /// silent packets, give or take half a packet (512 samples).
-fn late_audio_starts_late(container: &str, mime: &str) {
+fn late_audio_starts_late(container: &str, mime: &str, audio: Option<&str>) {
     init();
-    let dir = Scratch::new(&format!("late-{container}"));
-    let path = record_late_audio(container, mime, &dir);
+    let dir = Scratch::new(&format!("late-{container}-{audio:?}"));
+    let path = record_late_audio(container, mime, audio, &dir);
     let sound = sound_starts(&path);
     assert!(
         (0.5 - 512.0 / 44100.0..0.5 + 2560.0 / 44100.0).contains(&sound),
@@ -176,12 +185,18 @@ fn late_audio_starts_late(container: &str, mime: &str) {
 
 #[test]
 fn audio_starting_after_the_video_starts_late_in_matroska() {
-    late_audio_starts_late("mkv", "video/x-matroska");
+    late_audio_starts_late("mkv", "video/x-matroska", None);
 }
 
 /// Fragmented mp4mux starts every track at the file's start: the gap before the
 /// audio is filled with silent AAC packets.
 #[test]
 fn audio_starting_after_the_video_starts_late_in_mp4() {
-    late_audio_starts_late("mp4", "video/mp4");
+    late_audio_starts_late("mp4", "video/mp4", None);
+}
+
+/// Opus encoded by the recorder, into MP4: led in by empty Opus frames.
+#[test]
+fn opus_starting_after_the_video_starts_late_in_mp4() {
+    late_audio_starts_late("mp4", "video/mp4", Some("opus"));
 }

@@ -179,6 +179,21 @@ pub fn aac_silence(channels: u32) -> Option<&'static [u8]> {
     }
 }
 
+/// How long an `opus_silence` packet lasts: one 20 ms frame.
+pub const OPUS_SILENCE_NS: u64 = 20_000_000;
+
+/// An Opus packet of 20 ms of silence for `channels` channels (RFC 6716): a
+/// table of contents (CELT fullband 20 ms, one frame; stereo bit as the stream's)
+/// and a frame of no bytes, which a decoder conceals as silence (section 3.2.1:
+/// a frame of length 0 is one not transmitted).
+pub fn opus_silence(channels: u32) -> Option<&'static [u8]> {
+    match channels {
+        1 => Some(&[0xf8]),
+        2 => Some(&[0xfc]),
+        _ => None,
+    }
+}
+
 /// Whether AAC's `codec_data` (AudioSpecificConfig) says Low Complexity, the
 /// profile `aac_silence` frames are in.
 pub fn aac_is_low_complexity(codec_data: &[u8]) -> bool {
@@ -190,7 +205,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aac_silence_is_one_element_per_layout_and_lc_is_object_type_2() {
+    fn silence_is_one_element_per_layout_and_lc_is_object_type_2() {
         assert_eq!(aac_silence(1).map(<[u8]>::len), Some(4));
         assert_eq!(aac_silence(2).map(<[u8]>::len), Some(6));
         assert_eq!(aac_silence(6), None);
@@ -198,6 +213,14 @@ mod tests {
         assert!(aac_is_low_complexity(&[0x12, 0x08]));
         assert!(!aac_is_low_complexity(&[0x2b, 0x10]));
         assert!(!aac_is_low_complexity(&[]));
+        // Opus: a TOC alone, 20 ms, as long as the packet says.
+        assert_eq!(opus_silence(1), Some(&[0xf8][..]));
+        assert_eq!(opus_silence(2), Some(&[0xfc][..]));
+        assert_eq!(opus_silence(3), None);
+        assert_eq!(
+            opus_packet_samples(opus_silence(2).unwrap()).map(|n| n * 1_000_000_000 / 48_000),
+            Some(OPUS_SILENCE_NS)
+        );
     }
 
     #[test]

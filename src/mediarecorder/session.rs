@@ -15,7 +15,9 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter, Mark};
-use super::codecs::{aac_is_low_complexity, aac_silence, AAC_FRAME_SAMPLES};
+use super::codecs::{
+    aac_is_low_complexity, aac_silence, opus_silence, AAC_FRAME_SAMPLES, OPUS_SILENCE_NS,
+};
 use super::containers::{Container, OpusPreSkip};
 use super::displaymatrix;
 use super::muxers::{first_opus_trim, late_audio_lead_in, matroska_opus_start, Version};
@@ -130,9 +132,17 @@ struct Silence {
 }
 
 impl Silence {
-    /// For AAC-LC caps of one or two channels (what `aac_silence` makes).
+    /// For AAC-LC caps of one or two channels (what `aac_silence` makes), and Opus
+    /// of one or two channels (`opus_silence`).
     fn of(caps: &gst::CapsRef) -> Option<Silence> {
         let s = caps.structure(0)?;
+        let channels = u32::try_from(s.get::<i32>("channels").ok()?).ok()?;
+        if s.name() == "audio/x-opus" {
+            return Some(Silence {
+                packet: opus_silence(channels)?,
+                duration: OPUS_SILENCE_NS,
+            });
+        }
         if s.name() != "audio/mpeg" || s.get::<i32>("mpegversion").ok()? != 4 {
             return None;
         }
@@ -142,7 +152,7 @@ impl Silence {
         }
         let rate = u64::try_from(s.get::<i32>("rate").ok()?).ok()?.max(1);
         Some(Silence {
-            packet: aac_silence(u32::try_from(s.get::<i32>("channels").ok()?).ok()?)?,
+            packet: aac_silence(channels)?,
             duration: AAC_FRAME_SAMPLES * 1_000_000_000 / rate,
         })
     }
