@@ -200,6 +200,24 @@ pub fn aac_is_low_complexity(codec_data: &[u8]) -> bool {
     codec_data.first().is_some_and(|b| b >> 3 == 2)
 }
 
+/// Makes a GStreamer element the recorder or `repair` needs, or an error naming the
+/// Debian package that has it.
+pub(crate) fn make(factory: &str) -> Result<gst::Element, gst::glib::Error> {
+    gst::ElementFactory::make(factory).build().map_err(|_| {
+        let package = match factory {
+            "filesrc" | "filesink" | "queue" | "fakesink" => "libgstreamer1.0-0",
+            "h264parse" | "h265parse" | "av1parse" | "vp9parse" | "opusparse" => {
+                "gstreamer1.0-plugins-bad"
+            }
+            _ => "gstreamer1.0-plugins-good",
+        };
+        gst::glib::Error::new(
+            gst::CoreError::MissingPlugin,
+            &format!("GStreamer element '{factory}' is missing: install {package}"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

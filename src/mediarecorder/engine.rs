@@ -279,7 +279,7 @@ impl<P> Placed<P> {
 }
 
 #[derive(Debug)]
-enum Waiting<P> {
+enum Queued<P> {
     /// Audio waiting for the video keyframe that fixes where it goes.
     Unplaced(Frame<P>),
     /// Placed; its file is not known yet.
@@ -313,7 +313,7 @@ pub struct Engine<P> {
     current: Option<OpenFile>,
     previous: VecDeque<OpenFile>,
     next_file: FileId,
-    waiting: VecDeque<Waiting<P>>,
+    waiting: VecDeque<Queued<P>>,
     /// Times the running time went back (flushing seeks upstream).
     restarts: u64,
     finished: HashSet<usize>,
@@ -556,7 +556,7 @@ impl<P: Clone> Engine<P> {
         if (kind == Kind::Audio && self.timeline.is_waiting_for_video())
             || self.is_waiting(frame.track)
         {
-            self.waiting.push_back(Waiting::Unplaced(frame));
+            self.waiting.push_back(Queued::Unplaced(frame));
         } else {
             self.place(frame, kind, &mut out);
         }
@@ -598,7 +598,7 @@ impl<P: Clone> Engine<P> {
         self.finishing = true;
         self.drain(&mut out);
         for item in std::mem::take(&mut self.waiting) {
-            if let Waiting::Placed(placed) = item {
+            if let Queued::Placed(placed) = item {
                 self.write_current(placed, false, &mut out);
             }
         }
@@ -641,7 +641,7 @@ impl<P: Clone> Engine<P> {
                     self.audio_left_out += frame.duration.unwrap_or(0);
                 }
             }
-            Verdict::Hold => self.waiting.push_back(Waiting::Unplaced(frame)),
+            Verdict::Hold => self.waiting.push_back(Queued::Unplaced(frame)),
             Verdict::Finished => {
                 self.finished.insert(frame.track);
                 if self.timeline.is_started() {
@@ -700,8 +700,8 @@ impl<P: Clone> Engine<P> {
             .waiting
             .iter()
             .filter_map(|w| match w {
-                Waiting::Unplaced(f) => Some(f.rt),
-                Waiting::Placed(_) => None,
+                Queued::Unplaced(f) => Some(f.rt),
+                Queued::Placed(_) => None,
             })
             .min();
         if let Some(first) = first_audio.filter(|&a| a + AUDIO_LEAD_KEPT <= keyframe_rt) {
@@ -728,7 +728,7 @@ impl<P: Clone> Engine<P> {
         }
         let later = self.timeline.move_start(audio_rt);
         for item in self.waiting.iter_mut() {
-            if let Waiting::Placed(placed) = item {
+            if let Queued::Placed(placed) = item {
                 placed.pts += later;
             }
         }
@@ -768,8 +768,8 @@ impl<P: Clone> Engine<P> {
             let queue = std::mem::take(&mut self.waiting);
             for item in queue {
                 let track = match &item {
-                    Waiting::Unplaced(f) => f.track,
-                    Waiting::Placed(p) => p.track,
+                    Queued::Unplaced(f) => f.track,
+                    Queued::Placed(p) => p.track,
                 };
                 if blocked.contains(&track) {
                     self.waiting.push_back(item);
@@ -777,14 +777,14 @@ impl<P: Clone> Engine<P> {
                 }
                 let len = self.waiting.len();
                 match item {
-                    Waiting::Unplaced(frame) if self.timeline.is_waiting_for_video() => {
-                        self.waiting.push_back(Waiting::Unplaced(frame));
+                    Queued::Unplaced(frame) if self.timeline.is_waiting_for_video() => {
+                        self.waiting.push_back(Queued::Unplaced(frame));
                     }
-                    Waiting::Unplaced(frame) => {
+                    Queued::Unplaced(frame) => {
                         let kind = self.kind_of(frame.track);
                         self.place(frame, kind, out);
                     }
-                    Waiting::Placed(placed) => self.route(placed, out),
+                    Queued::Placed(placed) => self.route(placed, out),
                 }
                 // A frame that went back to the queue holds its track's later ones.
                 if self.waiting.len() > len {
@@ -801,13 +801,13 @@ impl<P: Clone> Engine<P> {
     fn is_waiting(&self, track: usize) -> bool {
         !self.waiting.is_empty()
             && self.waiting.iter().any(|w| match w {
-                Waiting::Unplaced(f) => f.track == track,
-                Waiting::Placed(p) => p.track == track,
+                Queued::Unplaced(f) => f.track == track,
+                Queued::Placed(p) => p.track == track,
             })
     }
 
     fn has_placed_waiting(&self) -> bool {
-        self.waiting.iter().any(|w| matches!(w, Waiting::Placed(_)))
+        self.waiting.iter().any(|w| matches!(w, Queued::Placed(_)))
     }
 
     // ----- files -----
@@ -881,7 +881,7 @@ impl<P: Clone> Engine<P> {
         let Some(current) = self.current.as_ref() else {
             // Before the first file opens.
             if self.file_tracks.is_none() {
-                self.waiting.push_back(Waiting::Placed(placed));
+                self.waiting.push_back(Queued::Placed(placed));
             }
             return;
         };
@@ -891,7 +891,7 @@ impl<P: Clone> Engine<P> {
         if placed.kind == Kind::Audio && self.previous.is_empty() && self.video_may_cut() {
             if let Some(boundary) = self.segment_end(current.start) {
                 if placed.end() > boundary {
-                    self.waiting.push_back(Waiting::Placed(placed));
+                    self.waiting.push_back(Queued::Placed(placed));
                     return;
                 }
             }
@@ -1043,8 +1043,8 @@ impl<P: Clone> Engine<P> {
     fn audio_may_come(&self) -> bool {
         let waiting = || {
             self.waiting.iter().any(|w| match w {
-                Waiting::Unplaced(f) => self.kind_of(f.track) == Kind::Audio,
-                Waiting::Placed(p) => p.kind == Kind::Audio,
+                Queued::Unplaced(f) => self.kind_of(f.track) == Kind::Audio,
+                Queued::Placed(p) => p.kind == Kind::Audio,
             })
         };
         self.has_audio_track()
@@ -1093,7 +1093,7 @@ impl<P: Clone> Engine<P> {
         let holding = self
             .waiting
             .iter()
-            .any(|w| matches!(w, Waiting::Unplaced(_)));
+            .any(|w| matches!(w, Queued::Unplaced(_)));
         if !holding || !self.wait_is_over(now) {
             return;
         }

@@ -16,7 +16,7 @@ use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter, Mark};
 use super::codecs::{
-    aac_is_low_complexity, aac_silence, opus_silence, AAC_FRAME_SAMPLES, OPUS_SILENCE_NS,
+    aac_is_low_complexity, aac_silence, make, opus_silence, AAC_FRAME_SAMPLES, OPUS_SILENCE_NS,
 };
 use super::containers::{Container, OpusPreSkip};
 use super::displaymatrix;
@@ -113,15 +113,6 @@ pub struct MuxSession {
     dropped: Arc<AtomicU64>,
     cutter: Arc<Mutex<ChunkCutter>>,
     done: Done,
-}
-
-fn make(factory: &str) -> Result<gst::Element, glib::Error> {
-    gst::ElementFactory::make(factory).build().map_err(|_| {
-        glib::Error::new(
-            gst::CoreError::MissingPlugin,
-            &format!("GStreamer element '{factory}' is missing"),
-        )
-    })
 }
 
 /// A silent packet of an audio track, and how long it plays (ns).
