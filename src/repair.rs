@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use gst::glib;
 use gst::prelude::*;
 
+use crate::mediarecorder::codecs::make;
 use crate::mediarecorder::containers::{Container, Recovery};
 
 /// What a repaired file holds.
@@ -218,22 +219,6 @@ impl Stats {
             self.audio_packets
         }
     }
-}
-
-fn make(factory: &str) -> Result<gst::Element, glib::Error> {
-    gst::ElementFactory::make(factory).build().map_err(|_| {
-        let package = match factory {
-            "filesrc" | "filesink" | "queue" | "fakesink" => "libgstreamer1.0-0",
-            "h264parse" | "h265parse" | "av1parse" | "vp9parse" | "opusparse" => {
-                "gstreamer1.0-plugins-bad"
-            }
-            _ => "gstreamer1.0-plugins-good",
-        };
-        glib::Error::new(
-            gst::CoreError::MissingPlugin,
-            &format!("GStreamer element '{factory}' is missing: install {package}"),
-        )
-    })
 }
 
 /// A regular file that can be read; its size.

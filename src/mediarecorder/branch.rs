@@ -33,7 +33,7 @@ pub struct EncoderParams {
 }
 
 /// The chain for one stream: elements to link in order, and what comes out.
-pub struct Plan {
+pub struct Chain {
     pub kind: Kind,
     pub codec: Codec,
     pub elements: Vec<gst::Element>,
@@ -47,33 +47,33 @@ pub struct Plan {
 }
 
 #[derive(Debug)]
-pub enum PlanError {
+pub enum ChainError {
     Missing(Requirement),
     Unsupported(String),
 }
 
-impl PlanError {
+impl ChainError {
     pub fn to_glib(&self) -> glib::Error {
         match self {
-            PlanError::Missing(req) => glib::Error::new(
+            ChainError::Missing(req) => glib::Error::new(
                 gst::CoreError::MissingPlugin,
                 &format!(
                     "GStreamer element '{}' is missing: install the Debian package {}",
                     req.factory, req.package
                 ),
             ),
-            PlanError::Unsupported(why) => glib::Error::new(gst::StreamError::Format, why),
+            ChainError::Unsupported(why) => glib::Error::new(gst::StreamError::Format, why),
         }
     }
 }
 
-pub fn make(req: Requirement) -> Result<gst::Element, PlanError> {
+pub fn make(req: Requirement) -> Result<gst::Element, ChainError> {
     gst::ElementFactory::make(req.factory)
         .build()
-        .map_err(|_| PlanError::Missing(req))
+        .map_err(|_| ChainError::Missing(req))
 }
 
-fn base(factory: &'static str) -> Result<gst::Element, PlanError> {
+fn base(factory: &'static str) -> Result<gst::Element, ChainError> {
     let package = match factory {
         "jpegdec" | "videoflip" => "gstreamer1.0-plugins-good",
         _ => "gstreamer1.0-plugins-base",
@@ -82,7 +82,7 @@ fn base(factory: &'static str) -> Result<gst::Element, PlanError> {
 }
 
 /// A capsfilter holding a track to `caps` (none: anything).
-fn filter(caps: Option<gst::Caps>) -> Result<gst::Element, PlanError> {
+fn filter(caps: Option<gst::Caps>) -> Result<gst::Element, ChainError> {
     let filter = base("capsfilter")?;
     if let Some(caps) = caps {
         filter.set_property("caps", caps);
@@ -297,7 +297,7 @@ fn decoder_for(
     caps: &gst::CapsRef,
     parsed: bool,
     rtype: &RecordingType,
-) -> Result<gst::Element, PlanError> {
+) -> Result<gst::Element, ChainError> {
     let name = caps
         .structure(0)
         .map(|s| s.name().to_string())
@@ -318,9 +318,9 @@ fn decoder_for(
     factories.sort_by_key(|f| std::cmp::Reverse(f.rank()));
     let factory = factories
         .first()
-        .ok_or_else(|| PlanError::Unsupported(missing_decoder_message(caps, rtype)))?;
+        .ok_or_else(|| ChainError::Unsupported(missing_decoder_message(caps, rtype)))?;
     factory.create().build().map_err(|_| {
-        PlanError::Unsupported(format!(
+        ChainError::Unsupported(format!(
             "the decoder {} for {name} failed to load",
             factory.name()
         ))
@@ -357,15 +357,15 @@ fn missing_decoder_message(caps: &gst::CapsRef, rtype: &RecordingType) -> String
 /// codec a track already has (its input changed mid-recording): the chain then makes
 /// that codec, re-encoding where needed. Video whose `orientation` is not upright is
 /// turned upright, so re-encoded (no muxer here writes an orientation).
-pub fn plan(
+pub fn chain_for(
     caps: &gst::CapsRef,
     rtype: &RecordingType,
     params: &EncoderParams,
     keep: Option<Codec>,
     orientation: Orientation,
-) -> Result<Plan, PlanError> {
+) -> Result<Chain, ChainError> {
     let kind = kind_of(caps).ok_or_else(|| {
-        PlanError::Unsupported(format!("cannot record {caps}: neither audio nor video"))
+        ChainError::Unsupported(format!("cannot record {caps}: neither audio nor video"))
     })?;
     let name = caps.structure(0).map(|s| s.name().as_str()).unwrap_or("");
 
@@ -385,7 +385,7 @@ pub fn plan(
                 Codec::Audio(a) => a.parser(),
             };
             let elements = parser.map(make).transpose()?.into_iter().collect();
-            return Ok(Plan {
+            return Ok(Chain {
                 kind,
                 codec,
                 elements,
@@ -427,7 +427,7 @@ pub fn plan(
                 _ => rtype.video_codec(),
             };
             let codec = codec.ok_or_else(|| {
-                PlanError::Unsupported(format!(
+                ChainError::Unsupported(format!(
                     "the mime-type '{}' records no video",
                     rtype.effective(None, rtype.audio_codec())
                 ))
@@ -451,7 +451,7 @@ pub fn plan(
             let (width, height) = orientation.upright_size(width, height);
             let (width, height) = match (width, height) {
                 (0, 0) if caps.is_fixed() => {
-                    return Err(PlanError::Unsupported(format!(
+                    return Err(ChainError::Unsupported(format!(
                         "video of 0x0 pixels cannot be recorded ({caps})"
                     )))
                 }
@@ -475,7 +475,7 @@ pub fn plan(
                 Some(user) => {
                     let codec = user_encoder_codec(user, rtype)?;
                     let Codec::Video(codec) = codec else {
-                        return Err(PlanError::Unsupported(
+                        return Err(ChainError::Unsupported(
                             "video-encoder does not produce video".into(),
                         ));
                     };
@@ -496,7 +496,7 @@ pub fn plan(
             if let Some(parser) = codec.parser() {
                 elements.push(make(parser)?);
             }
-            Ok(Plan {
+            Ok(Chain {
                 kind,
                 codec: Codec::Video(codec),
                 elements,
@@ -511,7 +511,7 @@ pub fn plan(
                 _ => rtype.audio_codec(),
             };
             let codec = codec.ok_or_else(|| {
-                PlanError::Unsupported(format!(
+                ChainError::Unsupported(format!(
                     "the mime-type '{}' records no audio",
                     rtype.effective(rtype.video_codec(), None)
                 ))
@@ -548,7 +548,7 @@ pub fn plan(
                 Some(user) => match user_encoder_codec(user, rtype)? {
                     Codec::Audio(codec) => (user.clone(), codec),
                     Codec::Video(_) => {
-                        return Err(PlanError::Unsupported(
+                        return Err(ChainError::Unsupported(
                             "audio-encoder does not produce audio".into(),
                         ))
                     }
@@ -578,7 +578,7 @@ pub fn plan(
             if let Some(parser) = codec.parser() {
                 elements.push(make(parser)?);
             }
-            Ok(Plan {
+            Ok(Chain {
                 kind,
                 codec: Codec::Audio(codec),
                 elements,
@@ -591,7 +591,7 @@ pub fn plan(
 }
 
 /// The codec a user's encoder produces, from its source pad template.
-fn user_encoder_codec(encoder: &gst::Element, rtype: &RecordingType) -> Result<Codec, PlanError> {
+fn user_encoder_codec(encoder: &gst::Element, rtype: &RecordingType) -> Result<Codec, ChainError> {
     let caps = encoder
         .static_pad("src")
         .map(|p| p.pad_template_caps())
@@ -600,13 +600,13 @@ fn user_encoder_codec(encoder: &gst::Element, rtype: &RecordingType) -> Result<C
         .iter()
         .find_map(|s| compressed_codec(&gst::Caps::from(s.to_owned())))
         .ok_or_else(|| {
-            PlanError::Unsupported(format!(
+            ChainError::Unsupported(format!(
                 "the configured encoder {} produces {caps}, which no recording type stores",
                 encoder.name()
             ))
         })?;
     if !rtype.accepts(codec) {
-        return Err(PlanError::Unsupported(format!(
+        return Err(ChainError::Unsupported(format!(
             "the configured encoder {} produces {codec:?}, which {} cannot store",
             encoder.name(),
             rtype.container.muxer().factory

@@ -160,9 +160,86 @@ pub fn opus_packet_samples(packet: &[u8]) -> Option<u64> {
     Some(frame * frames)
 }
 
+/// Samples an AAC-LC frame decodes to.
+pub const AAC_FRAME_SAMPLES: u64 = 1024;
+
+/// One raw AAC-LC frame (ISO 14496-3 raw_data_block) of silence for `channels`
+/// channels: a single (mono) or channel-pair (stereo, one common window) element
+/// with no scale factor bands, so every coefficient is zero, then the END element.
+/// Checked with ffmpeg and avdec_aac: they decode it to digital silence.
+pub fn aac_silence(channels: u32) -> Option<&'static [u8]> {
+    match channels {
+        // SCE: id 0, tag 0, global gain 100, ics_info all 0 (max_sfb 0), no pulse,
+        // TNS or gain control data; END (7).
+        1 => Some(&[0x00, 0xc8, 0x00, 0x07]),
+        // CPE: id 1, tag 0, common window, ics_info all 0, no M/S; per channel
+        // global gain 100 and no pulse, TNS or gain control data; END.
+        2 => Some(&[0x21, 0x00, 0x03, 0x20, 0x64, 0x1c]),
+        _ => None,
+    }
+}
+
+/// How long an `opus_silence` packet lasts: one 20 ms frame.
+pub const OPUS_SILENCE_NS: u64 = 20_000_000;
+
+/// An Opus packet of 20 ms of silence for `channels` channels (RFC 6716): a
+/// table of contents (CELT fullband 20 ms, one frame; stereo bit as the stream's)
+/// and a frame of no bytes, which a decoder conceals as silence (section 3.2.1:
+/// a frame of length 0 is one not transmitted).
+pub fn opus_silence(channels: u32) -> Option<&'static [u8]> {
+    match channels {
+        1 => Some(&[0xf8]),
+        2 => Some(&[0xfc]),
+        _ => None,
+    }
+}
+
+/// Whether AAC's `codec_data` (AudioSpecificConfig) says Low Complexity, the
+/// profile `aac_silence` frames are in.
+pub fn aac_is_low_complexity(codec_data: &[u8]) -> bool {
+    codec_data.first().is_some_and(|b| b >> 3 == 2)
+}
+
+/// Makes a GStreamer element the recorder or `repair` needs, or an error naming the
+/// Debian package that has it.
+pub(crate) fn make(factory: &str) -> Result<gst::Element, gst::glib::Error> {
+    gst::ElementFactory::make(factory).build().map_err(|_| {
+        let package = match factory {
+            "filesrc" | "filesink" | "queue" | "fakesink" => "libgstreamer1.0-0",
+            "h264parse" | "h265parse" | "av1parse" | "vp9parse" | "opusparse" => {
+                "gstreamer1.0-plugins-bad"
+            }
+            _ => "gstreamer1.0-plugins-good",
+        };
+        gst::glib::Error::new(
+            gst::CoreError::MissingPlugin,
+            &format!("GStreamer element '{factory}' is missing: install {package}"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silence_is_one_element_per_layout_and_lc_is_object_type_2() {
+        assert_eq!(aac_silence(1).map(<[u8]>::len), Some(4));
+        assert_eq!(aac_silence(2).map(<[u8]>::len), Some(6));
+        assert_eq!(aac_silence(6), None);
+        // 44.1 kHz mono LC (voaacenc), 48 kHz stereo HE (object type 5).
+        assert!(aac_is_low_complexity(&[0x12, 0x08]));
+        assert!(!aac_is_low_complexity(&[0x2b, 0x10]));
+        assert!(!aac_is_low_complexity(&[]));
+        // Opus: a TOC alone, 20 ms, as long as the packet says.
+        assert_eq!(opus_silence(1), Some(&[0xf8][..]));
+        assert_eq!(opus_silence(2), Some(&[0xfc][..]));
+        assert_eq!(opus_silence(3), None);
+        assert_eq!(
+            opus_packet_samples(opus_silence(2).unwrap()).map(|n| n * 1_000_000_000 / 48_000),
+            Some(OPUS_SILENCE_NS)
+        );
+    }
 
     #[test]
     fn opus_packets_decode_to_what_their_table_of_contents_says() {

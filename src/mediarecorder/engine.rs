@@ -50,6 +50,10 @@ const PROGRESS_INTERVAL: u64 = 1_000_000_000;
 /// by then every frame of the recording has arrived, been dropped, or is stuck in an
 /// encoder that cannot keep up.
 pub const END_GRACE: u64 = 1_000_000_000;
+/// Most files kept open for audio that lags the video which cut them: beyond, the
+/// oldest closes (each is a muxer and an open file), and audio that comes for it
+/// later is dropped.
+const MAX_FILES_AWAITING_AUDIO: usize = 8;
 /// A step back in running time this large means the running time restarted.
 const TIME_JUMP: u64 = 500_000_000;
 
@@ -275,7 +279,7 @@ impl<P> Placed<P> {
 }
 
 #[derive(Debug)]
-enum Waiting<P> {
+enum Queued<P> {
     /// Audio waiting for the video keyframe that fixes where it goes.
     Unplaced(Frame<P>),
     /// Placed; its file is not known yet.
@@ -304,12 +308,12 @@ pub struct Engine<P> {
     expected: Vec<usize>,
     /// The first file's tracks, once fixed.
     file_tracks: Option<Vec<(usize, Kind)>>,
-    /// The file being written, and before it the previous one while it still takes
-    /// audio up to its end.
+    /// The file being written, and before it the earlier ones that still take audio
+    /// up to their ends (audio lags the video that cut them), oldest first.
     current: Option<OpenFile>,
-    previous: Option<OpenFile>,
+    previous: VecDeque<OpenFile>,
     next_file: FileId,
-    waiting: VecDeque<Waiting<P>>,
+    waiting: VecDeque<Queued<P>>,
     /// Times the running time went back (flushing seeks upstream).
     restarts: u64,
     finished: HashSet<usize>,
@@ -326,6 +330,8 @@ pub struct Engine<P> {
     losses: Losses,
     /// The timeline generation for which `EndBy` was last announced.
     end_announced: Option<u64>,
+    /// `finish` was called: nothing waits for another file.
+    finishing: bool,
 }
 
 impl<P: Clone> Engine<P> {
@@ -351,7 +357,7 @@ impl<P: Clone> Engine<P> {
                 .collect(),
             file_tracks: None,
             current: None,
-            previous: None,
+            previous: VecDeque::new(),
             next_file: 0,
             waiting: VecDeque::new(),
             restarts: 0,
@@ -364,6 +370,7 @@ impl<P: Clone> Engine<P> {
             left_out_reported: false,
             losses: Losses::default(),
             end_announced: None,
+            finishing: false,
         }
     }
 
@@ -549,7 +556,7 @@ impl<P: Clone> Engine<P> {
         if (kind == Kind::Audio && self.timeline.is_waiting_for_video())
             || self.is_waiting(frame.track)
         {
-            self.waiting.push_back(Waiting::Unplaced(frame));
+            self.waiting.push_back(Queued::Unplaced(frame));
         } else {
             self.place(frame, kind, &mut out);
         }
@@ -586,15 +593,18 @@ impl<P: Clone> Engine<P> {
         if self.file_tracks.is_none() && self.has_placed_waiting() {
             self.open_first_file(&mut out);
         }
-        // Audio past a boundary the recording never reached ends this file.
+        // Audio past a boundary the recording never reached ends this file, with the
+        // audio queued behind it.
+        self.finishing = true;
+        self.drain(&mut out);
         for item in std::mem::take(&mut self.waiting) {
-            if let Waiting::Placed(placed) = item {
+            if let Queued::Placed(placed) = item {
                 self.write_current(placed, false, &mut out);
             }
         }
-        for file in [self.previous.take(), self.current.take()]
+        for file in std::mem::take(&mut self.previous)
             .into_iter()
-            .flatten()
+            .chain(self.current.take())
         {
             out.push(close(file));
         }
@@ -631,7 +641,7 @@ impl<P: Clone> Engine<P> {
                     self.audio_left_out += frame.duration.unwrap_or(0);
                 }
             }
-            Verdict::Hold => self.waiting.push_back(Waiting::Unplaced(frame)),
+            Verdict::Hold => self.waiting.push_back(Queued::Unplaced(frame)),
             Verdict::Finished => {
                 self.finished.insert(frame.track);
                 if self.timeline.is_started() {
@@ -690,8 +700,8 @@ impl<P: Clone> Engine<P> {
             .waiting
             .iter()
             .filter_map(|w| match w {
-                Waiting::Unplaced(f) => Some(f.rt),
-                Waiting::Placed(_) => None,
+                Queued::Unplaced(f) => Some(f.rt),
+                Queued::Placed(_) => None,
             })
             .min();
         if let Some(first) = first_audio.filter(|&a| a + AUDIO_LEAD_KEPT <= keyframe_rt) {
@@ -718,7 +728,7 @@ impl<P: Clone> Engine<P> {
         }
         let later = self.timeline.move_start(audio_rt);
         for item in self.waiting.iter_mut() {
-            if let Waiting::Placed(placed) = item {
+            if let Queued::Placed(placed) = item {
                 placed.pts += later;
             }
         }
@@ -758,8 +768,8 @@ impl<P: Clone> Engine<P> {
             let queue = std::mem::take(&mut self.waiting);
             for item in queue {
                 let track = match &item {
-                    Waiting::Unplaced(f) => f.track,
-                    Waiting::Placed(p) => p.track,
+                    Queued::Unplaced(f) => f.track,
+                    Queued::Placed(p) => p.track,
                 };
                 if blocked.contains(&track) {
                     self.waiting.push_back(item);
@@ -767,14 +777,14 @@ impl<P: Clone> Engine<P> {
                 }
                 let len = self.waiting.len();
                 match item {
-                    Waiting::Unplaced(frame) if self.timeline.is_waiting_for_video() => {
-                        self.waiting.push_back(Waiting::Unplaced(frame));
+                    Queued::Unplaced(frame) if self.timeline.is_waiting_for_video() => {
+                        self.waiting.push_back(Queued::Unplaced(frame));
                     }
-                    Waiting::Unplaced(frame) => {
+                    Queued::Unplaced(frame) => {
                         let kind = self.kind_of(frame.track);
                         self.place(frame, kind, out);
                     }
-                    Waiting::Placed(placed) => self.route(placed, out),
+                    Queued::Placed(placed) => self.route(placed, out),
                 }
                 // A frame that went back to the queue holds its track's later ones.
                 if self.waiting.len() > len {
@@ -791,13 +801,13 @@ impl<P: Clone> Engine<P> {
     fn is_waiting(&self, track: usize) -> bool {
         !self.waiting.is_empty()
             && self.waiting.iter().any(|w| match w {
-                Waiting::Unplaced(f) => f.track == track,
-                Waiting::Placed(p) => p.track == track,
+                Queued::Unplaced(f) => f.track == track,
+                Queued::Placed(p) => p.track == track,
             })
     }
 
     fn has_placed_waiting(&self) -> bool {
-        self.waiting.iter().any(|w| matches!(w, Waiting::Placed(_)))
+        self.waiting.iter().any(|w| matches!(w, Queued::Placed(_)))
     }
 
     // ----- files -----
@@ -812,6 +822,17 @@ impl<P: Clone> Engine<P> {
         self.file_tracks
             .as_ref()
             .is_some_and(|t| t.iter().any(|(_, k)| *k == Kind::Audio))
+    }
+
+    /// Whether a video keyframe may still cut the next boundary: not once every video
+    /// track ended or the recording finishes (the audio beyond it then ends the last
+    /// file).
+    fn video_may_cut(&self) -> bool {
+        !self.finishing
+            && self
+                .tracks
+                .iter()
+                .any(|t| self.expected.contains(&t.id) && t.kind == Kind::Video && !t.ended)
     }
 
     fn segmenting(&self) -> bool {
@@ -860,17 +881,17 @@ impl<P: Clone> Engine<P> {
         let Some(current) = self.current.as_ref() else {
             // Before the first file opens.
             if self.file_tracks.is_none() {
-                self.waiting.push_back(Waiting::Placed(placed));
+                self.waiting.push_back(Queued::Placed(placed));
             }
             return;
         };
         let has_video = self.has_video_track();
         // Audio runs ahead of video (the video encoder is slower): audio reaching past
         // the next boundary waits for the video keyframe that opens the next file.
-        if placed.kind == Kind::Audio && self.previous.is_none() && has_video {
+        if placed.kind == Kind::Audio && self.previous.is_empty() && self.video_may_cut() {
             if let Some(boundary) = self.segment_end(current.start) {
                 if placed.end() > boundary {
-                    self.waiting.push_back(Waiting::Placed(placed));
+                    self.waiting.push_back(Queued::Placed(placed));
                     return;
                 }
             }
@@ -892,15 +913,29 @@ impl<P: Clone> Engine<P> {
         }
         let counts = cuts_here;
         if placed.kind == Kind::Audio {
-            if let Some(boundary) = self.previous.as_ref().and_then(|f| f.end) {
-                if placed.pts < boundary {
-                    self.split_at_boundary(placed, boundary, counts, out);
+            self.route_lagging_audio(placed, counts, out);
+            return;
+        }
+        self.write_current(placed, counts, out);
+    }
+
+    /// Audio goes to the earliest file still open whose end it starts before; the
+    /// files before that are complete. Audio from before every open file (their
+    /// number is bounded, see `MAX_FILES_AWAITING_AUDIO`) has no file left: it is
+    /// dropped rather than written at another file's start.
+    fn route_lagging_audio(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
+        while let Some(boundary) = self.previous.front().and_then(|f| f.end) {
+            if placed.pts < boundary {
+                let start = self.previous.front().map_or(0, |f| f.start);
+                if placed.end() <= start {
                     return;
                 }
-                // Audio has reached the new file: the previous one is complete.
-                if let Some(file) = self.previous.take() {
-                    out.push(close(file));
-                }
+                self.split_at_boundary(placed, boundary, counts, out);
+                return;
+            }
+            // Audio has reached the next file: this one is complete.
+            if let Some(file) = self.previous.pop_front() {
+                out.push(close(file));
             }
         }
         self.write_current(placed, counts, out);
@@ -938,10 +973,10 @@ impl<P: Clone> Engine<P> {
         tail.pts = boundary;
         tail.duration = Some(end - boundary);
         self.write_previous(head, counts, out);
-        if let Some(file) = self.previous.take() {
+        if let Some(file) = self.previous.pop_front() {
             out.push(close(file));
         }
-        self.write_current(tail, counts, out);
+        self.route_lagging_audio(tail, counts, out);
     }
 
     fn write_previous(&mut self, placed: Placed<P>, counts: bool, out: &mut Vec<Action<P>>) {
@@ -952,7 +987,8 @@ impl<P: Clone> Engine<P> {
         self.write_to(false, placed, counts, out);
     }
 
-    /// Writes a placed frame to the previous file, or else to the current one.
+    /// Writes a placed frame to the earliest previous file, or else to the current
+    /// one.
     fn write_to(
         &mut self,
         previous: bool,
@@ -962,7 +998,7 @@ impl<P: Clone> Engine<P> {
     ) {
         let rt = self.timeline.running_time_of(placed.pts);
         let file = if previous {
-            self.previous.as_mut()
+            self.previous.front_mut()
         } else {
             self.current.as_mut()
         };
@@ -979,20 +1015,44 @@ impl<P: Clone> Engine<P> {
 
     /// Ends the current file at media time `start` and opens the next there.
     fn next_file(&mut self, start: u64, out: &mut Vec<Action<P>>) {
-        if let Some(file) = self.previous.take() {
-            out.push(close(file));
-        }
         let Some(mut old) = self.current.take() else {
             return;
         };
-        if self.has_audio_track() && self.has_video_track() {
-            // Audio lags the video that cut: the old file takes it up to `start`.
+        if self.has_video_track() && self.audio_may_come() {
+            // Audio lags the video that cut (by more than a file, with a slow audio
+            // encoder and short files): the old file takes it up to `start`.
             old.end = Some(start);
-            self.previous = Some(old);
+            self.previous.push_back(old);
+            while self.previous.len() > MAX_FILES_AWAITING_AUDIO {
+                if let Some(file) = self.previous.pop_front() {
+                    out.push(close(file));
+                }
+            }
         } else {
+            for file in std::mem::take(&mut self.previous) {
+                out.push(close(file));
+            }
             out.push(close(old));
         }
         self.open_file(start, out);
+    }
+
+    /// Whether audio may still come for the files: an audio track taking part has
+    /// not ended, or its audio waits in the queue (an encoder ahead of the video
+    /// ends first).
+    fn audio_may_come(&self) -> bool {
+        let waiting = || {
+            self.waiting.iter().any(|w| match w {
+                Queued::Unplaced(f) => self.kind_of(f.track) == Kind::Audio,
+                Queued::Placed(p) => p.kind == Kind::Audio,
+            })
+        };
+        self.has_audio_track()
+            && (self
+                .tracks
+                .iter()
+                .any(|t| self.expected.contains(&t.id) && t.kind == Kind::Audio && !t.ended)
+                || waiting())
     }
 
     fn open_file(&mut self, start: u64, out: &mut Vec<Action<P>>) {
@@ -1033,7 +1093,7 @@ impl<P: Clone> Engine<P> {
         let holding = self
             .waiting
             .iter()
-            .any(|w| matches!(w, Waiting::Unplaced(_)));
+            .any(|w| matches!(w, Queued::Unplaced(_)));
         if !holding || !self.wait_is_over(now) {
             return;
         }

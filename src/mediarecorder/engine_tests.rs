@@ -205,6 +205,54 @@ impl Run {
     }
 }
 
+/// A non-live recording in 1 s files, with a keyframe every `gop` frames.
+fn non_live_one_second_files(gop: u64) -> Run {
+    let limits = Limits {
+        file_duration: Some(SECOND),
+        ..Limits::default()
+    };
+    let tracks = vec![
+        track(VIDEO, Kind::Video, false, true),
+        track(AUDIO, Kind::Audio, false, true),
+    ];
+    let mut run = Run::new(limits, tracks);
+    run.gop = gop;
+    run
+}
+
+impl Run {
+    /// The audio packets up to running time `until`, with no video between them.
+    fn audio_until(&mut self, until: u64) {
+        while self.audio_rt < until {
+            let rt = self.audio_rt;
+            self.audio_rt += PACKET;
+            self.audio_at(rt);
+        }
+    }
+
+    /// Checks that each file holds the audio of its own time, in order, and returns
+    /// the packets written (by running time; one split at a boundary counts once).
+    /// The last file ends at `end`.
+    fn audio_in_its_files(&self, end: u64) -> HashSet<u64> {
+        let opened = self.opened();
+        let mut packets = HashSet::new();
+        for (i, &(file, start)) in opened.iter().enumerate() {
+            let until = opened.get(i + 1).map_or(end, |&(_, s)| s);
+            let audio = self.writes(file, AUDIO);
+            assert_in_order(&audio);
+            for w in &audio {
+                assert!(
+                    w.payload + PACKET > start && w.payload < until,
+                    "file {file} ({start}..{until}) holds the packet of {}",
+                    w.payload
+                );
+                packets.insert(w.payload);
+            }
+        }
+        packets
+    }
+}
+
 /// Audio samples a write keeps (a trimmed packet's duration is the kept part).
 fn samples(w: &Write<u64>) -> u64 {
     ns_to_samples(w.duration.unwrap_or(0), 48_000)
@@ -1131,4 +1179,97 @@ fn audio_that_came_before_the_video_keeps_its_place_past_a_boundary() {
         total += audio.len();
     }
     assert!(total >= 150, "{total} audio writes");
+}
+
+/// Non-live video that ends before its audio, with short segments: the audio past
+/// the last boundary (no keyframe will cut there) ends the last file, every packet of
+/// it, and not only the first that waited.
+#[test]
+fn audio_outlasting_the_video_ends_the_last_file_whole() {
+    let mut run = non_live_one_second_files(30);
+    run.play(1500 * MS, 0);
+    run.engine.end_of_stream(VIDEO);
+    // 400 ms more audio than video, past the boundary at 2 s.
+    run.audio_until(2400 * MS);
+    // Audio that comes after the video ended is written as it comes.
+    let before_finish = run.writes(1, AUDIO).len();
+    run.engine.end_of_stream(AUDIO);
+    run.finish();
+    let boundary = 30 * FRAME;
+    assert_eq!(run.opened(), vec![(0, 0), (1, boundary)]);
+    let last = run.writes(1, AUDIO);
+    assert_eq!(run.audio_in_its_files(2400 * MS).len(), 120);
+    assert_eq!(last.first().unwrap().pts, 0);
+    assert_eq!(last.last().unwrap().pts, 2380 * MS - boundary);
+    assert_eq!(before_finish, last.len());
+}
+
+/// Audio that starts after the video (a file whose sound begins late) keeps its time
+/// in the file, whether or not the container starts its tracks together.
+#[test]
+fn audio_that_starts_after_the_video_keeps_its_time() {
+    for tracks_start_together in [false, true] {
+        let limits = Limits {
+            tracks_start_together,
+            ..Limits::default()
+        };
+        let tracks = vec![
+            track(VIDEO, Kind::Video, false, true),
+            track(AUDIO, Kind::Audio, false, true),
+        ];
+        let mut run = Run::new(limits, tracks);
+        run.audio_rt = 500 * MS;
+        run.play(SECOND, 0);
+        run.finish();
+        let audio = run.writes(0, AUDIO);
+        assert_eq!(audio.first().unwrap().pts, 500 * MS);
+        assert_eq!(audio.len(), 25);
+    }
+}
+
+/// Audio that lags the video by more than a file (a slow audio encoder, short
+/// segments): each packet still goes to the file whose time it belongs to, at its
+/// time there, however many files the video opened before it came.
+#[test]
+fn audio_lagging_by_more_than_a_file_goes_to_the_files_it_belongs_to() {
+    let mut run = non_live_one_second_files(15);
+    // The first audio packet comes with the first frame; then the video runs 2.5 s
+    // ahead.
+    run.audio_at(0);
+    run.audio_rt = PACKET;
+    while run.video_index < 90 {
+        run.next_video();
+    }
+    run.audio_until(3 * SECOND);
+    run.finish();
+    let opened = run.opened();
+    assert_eq!(opened.len(), 3, "{opened:?}");
+    for (file, _) in opened {
+        let audio = run.writes(file, AUDIO);
+        let at_zero = audio.iter().filter(|w| w.pts == 0).count();
+        assert_eq!(at_zero, 1, "file {file}: {at_zero} packets at 0");
+    }
+    assert_eq!(run.audio_in_its_files(3 * SECOND).len(), 150);
+}
+
+/// Audio far ahead of the video (an encoder with a long lookahead, non-live), with
+/// short files: it waits past each boundary for the keyframe that cuts there, and
+/// goes to its own file, also when its stream ended before the video's.
+#[test]
+fn audio_ahead_of_the_video_goes_to_its_files_when_it_ends_first() {
+    for lead in [100 * MS, 1500 * MS, 2500 * MS] {
+        for gop in [15, 37] {
+            let mut run = non_live_one_second_files(gop);
+            run.play(4 * SECOND - lead, lead);
+            run.audio_until(4 * SECOND);
+            run.engine.end_of_stream(AUDIO);
+            while run.video_index < 120 {
+                run.next_video();
+            }
+            run.engine.end_of_stream(VIDEO);
+            run.finish();
+            let packets = run.audio_in_its_files(4 * SECOND);
+            assert_eq!(packets.len(), 200, "lead {lead} gop {gop}");
+        }
+    }
 }

@@ -54,7 +54,7 @@ use gst::prelude::*;
 mod branch;
 mod chunks;
 mod claim;
-mod codecs;
+pub(crate) mod codecs;
 pub(crate) mod containers;
 mod dispatcher;
 mod displaymatrix;

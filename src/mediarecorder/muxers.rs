@@ -140,6 +140,23 @@ pub fn first_opus_trim(trim: u16, duration: Option<u64>, packet: &[u8], tail: u6
     u16::try_from(excess).unwrap_or(u16::MAX).max(trim)
 }
 
+/// Silent packets that fill a late audio track's start in a file whose muxer starts
+/// every track at the file's start (fragmented `mp4mux`, 1.22 as 1.26: a track's
+/// first fragment is stamped from its own first packet, so audio starting `gap` ns
+/// late would play at 0, out of sync). Their times and durations: the first at 0,
+/// the last ending where the audio starts; the first takes what is not a whole
+/// packet. A gap under half a `packet` is left as it is.
+pub fn late_audio_lead_in(gap: u64, packet: u64) -> Vec<(u64, u64)> {
+    if packet == 0 || gap < packet / 2 {
+        return Vec::new();
+    }
+    let count = ((gap + packet / 2) / packet).max(1);
+    let first = gap - (count - 1) * packet;
+    std::iter::once((0, first))
+        .chain((1..count).map(|i| (first + (i - 1) * packet, packet)))
+        .collect()
+}
+
 /// Samples at 48 kHz in `ns`, rounded down.
 fn ns_to_samples(ns: u64) -> u64 {
     ns * 48_000 / 1_000_000_000
@@ -155,6 +172,28 @@ mod tests {
     use super::*;
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn late_audio_is_led_in_by_silence_that_ends_where_it_starts() {
+        let packet = 23_219_955; // 1024 samples at 44.1 kHz
+        let lead = late_audio_lead_in(500 * MS, packet);
+        assert_eq!(lead.len(), 22);
+        assert_eq!(lead[0].0, 0);
+        for pair in lead.windows(2) {
+            assert_eq!(pair[0].0 + pair[0].1, pair[1].0);
+        }
+        let (last, duration) = *lead.last().unwrap();
+        assert_eq!(last + duration, 500 * MS);
+        // What is not a whole packet goes to the first, within half a packet.
+        assert!(lead[0].1.abs_diff(packet) <= packet / 2);
+        // Less than half a packet late: as it is; just over: one packet.
+        assert!(late_audio_lead_in(packet / 2 - 1, packet).is_empty());
+        assert_eq!(
+            late_audio_lead_in(packet / 2, packet),
+            vec![(0, packet / 2)]
+        );
+        assert!(late_audio_lead_in(5 * MS, 0).is_empty());
+    }
 
     #[test]
     fn the_interleaving_rule_changed_in_1_25() {

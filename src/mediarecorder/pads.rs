@@ -566,7 +566,7 @@ impl MediaRecorder {
             video_encoder: settings.video_encoder.clone(),
             audio_encoder: settings.audio_encoder.clone(),
         };
-        let plan = match branch::plan(caps, &rtype, &params, keep, orientation) {
+        let plan = match branch::chain_for(caps, &rtype, &params, keep, orientation) {
             Ok(plan) => plan,
             Err(err) => {
                 let err = err.to_glib();

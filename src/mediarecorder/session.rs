@@ -15,10 +15,13 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::chunks::{Chunk, ChunkCutter, Mark};
+use super::codecs::{
+    aac_is_low_complexity, aac_silence, make, opus_silence, AAC_FRAME_SAMPLES, OPUS_SILENCE_NS,
+};
 use super::containers::{Container, OpusPreSkip};
 use super::displaymatrix;
 use super::finalize::{wait_while_progressing, Progress};
-use super::muxers::{first_opus_trim, matroska_opus_start, Version};
+use super::muxers::{first_opus_trim, late_audio_lead_in, matroska_opus_start, Version};
 use super::timeline::Kind;
 
 /// What a session reports from its own threads.
@@ -106,6 +109,10 @@ pub struct MuxSession {
     first_trim: Vec<AtomicU32>,
     /// Per source: a frame was dropped, so video waits for the next keyframe.
     resync: Vec<AtomicBool>,
+    /// Per source, until its first frame: the silence that fills the track's start
+    /// when that frame comes late, where the muxer would start it at the file's
+    /// start (see `late_audio_lead_in`).
+    lead_in: Vec<Mutex<Option<Silence>>>,
     dropped: Arc<AtomicU64>,
     cutter: Arc<Mutex<ChunkCutter>>,
     done: Done,
@@ -114,13 +121,38 @@ pub struct MuxSession {
     progress: Arc<Progress>,
 }
 
-fn make(factory: &str) -> Result<gst::Element, glib::Error> {
-    gst::ElementFactory::make(factory).build().map_err(|_| {
-        glib::Error::new(
-            gst::CoreError::MissingPlugin,
-            &format!("GStreamer element '{factory}' is missing"),
-        )
-    })
+/// A silent packet of an audio track, and how long it plays (ns).
+#[derive(Clone, Copy)]
+struct Silence {
+    packet: &'static [u8],
+    duration: u64,
+}
+
+impl Silence {
+    /// For AAC-LC caps of one or two channels (what `aac_silence` makes), and Opus
+    /// of one or two channels (`opus_silence`).
+    fn of(caps: &gst::CapsRef) -> Option<Silence> {
+        let s = caps.structure(0)?;
+        let channels = u32::try_from(s.get::<i32>("channels").ok()?).ok()?;
+        if s.name() == "audio/x-opus" {
+            return Some(Silence {
+                packet: opus_silence(channels)?,
+                duration: OPUS_SILENCE_NS,
+            });
+        }
+        if s.name() != "audio/mpeg" || s.get::<i32>("mpegversion").ok()? != 4 {
+            return None;
+        }
+        let codec_data = s.get::<gst::Buffer>("codec_data").ok()?;
+        if !aac_is_low_complexity(&codec_data.map_readable().ok()?) {
+            return None;
+        }
+        let rate = u64::try_from(s.get::<i32>("rate").ok()?).ok()?.max(1);
+        Some(Silence {
+            packet: aac_silence(channels)?,
+            duration: AAC_FRAME_SAMPLES * 1_000_000_000 / rate,
+        })
+    }
 }
 
 /// The stream headers of Opus caps and the bytes of the first, the OpusHead.
@@ -240,6 +272,7 @@ impl MuxSession {
 
         let mut sources = Vec::new();
         let mut deferred_caps = Vec::new();
+        let mut lead_in = Vec::new();
         for (stream, kind, caps) in tracks {
             let (caps, matrix) = displaymatrix::take_mark(caps);
             if let Some(matrix) = matrix {
@@ -258,6 +291,10 @@ impl MuxSession {
                 src.set_caps(Some(&caps));
             }
             deferred_caps.push(Mutex::new(deferred.then(|| caps.clone())));
+            let late_start_lost = !config.container.tracks_start_late();
+            lead_in.push(Mutex::new(
+                Silence::of(&caps).filter(|_| late_start_lost && *kind == Kind::Audio),
+            ));
             pipeline
                 .add(&src)
                 .map_err(|e| glib::Error::new(gst::CoreError::Failed, &e.to_string()))?;
@@ -384,6 +421,7 @@ impl MuxSession {
             pipeline,
             location: config.location.clone(),
             resync: sources.iter().map(|_| AtomicBool::new(false)).collect(),
+            lead_in,
             first_trim: sources.iter().map(|_| AtomicU32::new(NO_TRIM)).collect(),
             written_delay: sources
                 .iter()
@@ -497,6 +535,28 @@ impl MuxSession {
             let samples = opus_pre_skip(&caps).unwrap_or(0);
             let caps = with_pre_skip(&caps, self.opus.given(samples)).unwrap_or(caps);
             src.set_caps(Some(&caps));
+        }
+        let silence = self.lead_in[pos].lock().unwrap().take();
+        if let (Some(silence), Some(pts)) = (silence, buffer.pts()) {
+            let lead = late_audio_lead_in(pts.nseconds(), silence.duration);
+            if !lead.is_empty() {
+                gst::debug!(
+                    gst::CAT_DEFAULT,
+                    "{:?}: track {stream} starts at {pts}, after the file: {} silent packets before it",
+                    self.location,
+                    lead.len()
+                );
+            }
+            for (at, duration) in lead {
+                let mut packet = gst::Buffer::from_slice(silence.packet);
+                let b = packet.get_mut().expect("a new buffer is writable");
+                b.set_pts(gst::ClockTime::from_nseconds(at));
+                b.set_dts(gst::ClockTime::from_nseconds(at));
+                b.set_duration(gst::ClockTime::from_nseconds(duration));
+                if src.push_buffer(packet).is_err() {
+                    return false;
+                }
+            }
         }
         let mut buffer = buffer;
         let trim = self.first_trim[pos].swap(NO_TRIM, Ordering::Relaxed);
