@@ -4,7 +4,7 @@
 //! rewrites its header; on a loaded machine or a slow disk that takes seconds, and
 //! giving up then loses the file's index and its last frames (at a segment switch
 //! under overload, 88 of 200 recorders did). So a wait gives up only after `stall`
-//! without progress (no buffer or event moved through the muxer or reached the file),
+//! without progress (no buffer or event reached the file sink),
 //! or after `FINALIZE_CAP` in all, so that a file system that keeps a write going
 //! forever still ends.
 
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// The longest a finalization is waited for, progressing or not.
 pub const FINALIZE_CAP: Duration = Duration::from_secs(60);
 
-/// A count of steps a finalization made (buffers and events moved), shared by the
+/// A count of steps a finalization made (buffers and events written), shared by the
 /// threads that make them and those that wait; a step also counts for the parent
 /// (a recording's count of all its files' steps).
 #[derive(Default)]
