@@ -492,18 +492,14 @@ pub fn chain_for(
                     (encoder, codec)
                 }
             };
-            elements.push(encoder);
-            if let Some(parser) = codec.parser() {
-                elements.push(make(parser)?);
-            }
-            Ok(Chain {
+            encoding_chain(
                 kind,
-                codec: Codec::Video(codec),
+                Codec::Video(codec),
                 elements,
-                orientation_in_container: None,
+                encoder,
+                codec.parser(),
                 warnings,
-                encodes: true,
-            })
+            )
         }
         Kind::Audio => {
             let codec = match keep {
@@ -574,20 +570,39 @@ pub fn chain_for(
                     (encoder, codec)
                 }
             };
-            elements.push(encoder);
-            if let Some(parser) = codec.parser() {
-                elements.push(make(parser)?);
-            }
-            Ok(Chain {
+            encoding_chain(
                 kind,
-                codec: Codec::Audio(codec),
+                Codec::Audio(codec),
                 elements,
-                orientation_in_container: None,
+                encoder,
+                codec.parser(),
                 warnings,
-                encodes: true,
-            })
+            )
         }
     }
+}
+
+/// A chain that ends in `encoder` (and the codec's parser, if it has one).
+fn encoding_chain(
+    kind: Kind,
+    codec: Codec,
+    mut elements: Vec<gst::Element>,
+    encoder: gst::Element,
+    parser: Option<Requirement>,
+    warnings: Vec<String>,
+) -> Result<Chain, ChainError> {
+    elements.push(encoder);
+    if let Some(parser) = parser {
+        elements.push(make(parser)?);
+    }
+    Ok(Chain {
+        kind,
+        codec,
+        elements,
+        orientation_in_container: None,
+        warnings,
+        encodes: true,
+    })
 }
 
 /// The codec a user's encoder produces, from its source pad template.

@@ -51,6 +51,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod batch;
 mod branch;
 mod chunks;
 mod claim;

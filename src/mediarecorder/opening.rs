@@ -33,7 +33,7 @@ enum Slot {
     },
     /// Open; the tracks that dropped frames while it opened and still wait for a
     /// keyframe.
-    Open(MuxSession, Resync),
+    Open(Box<MuxSession>, Resync),
     /// Opening failed; the error also ended the recording.
     Failed(glib::Error),
     /// Finished.
@@ -99,7 +99,7 @@ impl OpenRequest {
                 Waiting::PreSkip(stream, samples) => session.set_opus_pre_skip(stream, samples),
             }
         }
-        *slot = Slot::Open(session, resync);
+        *slot = Slot::Open(Box::new(session), resync);
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 
+use super::batch::{Batch, MAX_BATCH_BYTES, WINDOW_NS};
 use super::chunks::{Chunk, ChunkCutter, Mark};
 use super::codecs::{
     aac_is_low_complexity, aac_silence, make, opus_silence, AAC_FRAME_SAMPLES, OPUS_SILENCE_NS,
@@ -87,6 +88,12 @@ pub struct FinishReport {
 /// card) must not grow memory without bound. 32 MiB is minutes of a camera's media.
 pub const MAX_QUEUED_BYTES: u64 = 32 * 1024 * 1024;
 
+/// A track's frames gathered for one hand-over to its `appsrc`.
+struct Pending {
+    batch: Batch,
+    frames: Vec<gst::Buffer>,
+}
+
 /// `MuxSession::first_trim` when no first frame waits for its pre-skip.
 const NO_TRIM: u32 = u32::MAX;
 
@@ -113,6 +120,9 @@ pub struct MuxSession {
     /// when that frame comes late, where the muxer would start it at the file's
     /// start (see `late_audio_lead_in`).
     lead_in: Vec<Mutex<Option<Silence>>>,
+    /// Per source: frames not handed to its `appsrc` yet (see `batch`), and whether
+    /// it is a video track.
+    pending: Vec<(Mutex<Pending>, bool)>,
     dropped: Arc<AtomicU64>,
     cutter: Arc<Mutex<ChunkCutter>>,
     done: Done,
@@ -419,9 +429,26 @@ impl MuxSession {
             }));
         }
         started.store(true, Ordering::SeqCst);
+        // Frames for timeslice chunks go at once: a chunk is cut from what reached
+        // the muxer.
+        let window = if config.timeslice.is_some() {
+            0
+        } else {
+            WINDOW_NS
+        };
         Ok(MuxSession {
             pipeline,
             location: config.location.clone(),
+            pending: tracks
+                .iter()
+                .map(|(_, kind, _)| {
+                    let pending = Pending {
+                        batch: Batch::new(window, MAX_BATCH_BYTES),
+                        frames: Vec::new(),
+                    };
+                    (Mutex::new(pending), *kind == Kind::Video)
+                })
+                .collect(),
             resync: sources.iter().map(|_| AtomicBool::new(false)).collect(),
             lead_in,
             first_trim: sources.iter().map(|_| AtomicU32::new(NO_TRIM)).collect(),
@@ -517,7 +544,8 @@ impl MuxSession {
         let src = &self.sources[pos].1;
         let resync = &self.resync[pos];
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let full = src.current_level_bytes() >= MAX_QUEUED_BYTES;
+        let waiting = self.pending[pos].0.lock().unwrap().batch.bytes();
+        let full = src.current_level_bytes() + waiting >= MAX_QUEUED_BYTES;
         let (take, resyncing) =
             super::resync::admit(resync.load(Ordering::Relaxed), keyframe, !full);
         resync.store(resyncing, Ordering::Relaxed);
@@ -533,6 +561,7 @@ impl MuxSession {
             return false;
         }
         if let Some(caps) = self.deferred_caps[pos].lock().unwrap().take() {
+            self.flush(pos);
             // No pre-skip came before the first frame: the encoder's.
             let samples = opus_pre_skip(&caps).unwrap_or(0);
             let caps = with_pre_skip(&caps, self.opus.given(samples)).unwrap_or(caps);
@@ -610,10 +639,54 @@ impl MuxSession {
                     .duration(gst::ClockTime::ZERO)
                     .gap_flags(gst::GapFlags::DATA)
                     .build();
+                self.flush(pos);
                 src.send_event(gap);
             }
         }
-        src.push_buffer(buffer).is_ok()
+        self.hand_over(pos, buffer, keyframe)
+    }
+
+    /// Adds a frame to its track's batch, and hands the batch to the track's source
+    /// when `Batch` says so. Under the track's lock, so batches keep their order: the
+    /// source only queues them (it has no size limit).
+    fn hand_over(&self, pos: usize, buffer: gst::Buffer, keyframe: bool) -> bool {
+        let (pending, video) = &self.pending[pos];
+        let mut pending = pending.lock().unwrap();
+        let pts = buffer.pts().map(gst::ClockTime::nseconds);
+        let now = pending
+            .batch
+            .add(pts, buffer.size() as u64, *video && keyframe);
+        pending.frames.push(buffer);
+        if now {
+            Self::push_frames(&self.sources[pos].1, &mut pending)
+        } else {
+            true
+        }
+    }
+
+    fn push_frames(src: &gst_app::AppSrc, pending: &mut Pending) -> bool {
+        pending.batch.clear();
+        let pushed = match pending.frames.len() {
+            0 => Ok(gst::FlowSuccess::Ok),
+            1 => src.push_buffer(pending.frames.remove(0)),
+            _ => src.push_buffer_list(pending.frames.drain(..).collect()),
+        };
+        pushed.is_ok()
+    }
+
+    /// Hands a track's waiting frames to its source: before the caps or an event
+    /// that must follow them, and before the end of the file.
+    fn flush(&self, pos: usize) {
+        let mut pending = self.pending[pos].0.lock().unwrap();
+        if !pending.frames.is_empty() {
+            Self::push_frames(&self.sources[pos].1, &mut pending);
+        }
+    }
+
+    fn flush_all(&self) {
+        for pos in 0..self.sources.len() {
+            self.flush(pos);
+        }
     }
 
     /// Sets how many samples an Opus decoder discards at the start of this file (the
@@ -629,6 +702,7 @@ impl MuxSession {
             .1
             .caps()
             .is_some_and(|caps| opus_pre_skip(&caps).is_some());
+        self.flush(pos);
         let deferred = self.deferred_caps[pos].lock().unwrap().take();
         if let Some(caps) = deferred {
             let caps = with_pre_skip(&caps, self.opus.given(samples)).unwrap_or(caps);
@@ -644,6 +718,7 @@ impl MuxSession {
         let src = &self.sources[pos].1;
         let Some(caps) = src.caps() else { return };
         if let Some(patched) = with_pre_skip(&caps, self.opus.given(samples)) {
+            self.flush(pos);
             src.set_caps(Some(&patched));
             if self.opus.delayed_order().is_some() {
                 self.written_delay[pos].store(u32::from(samples), Ordering::Relaxed);
@@ -659,6 +734,7 @@ impl MuxSession {
     /// cutter is still locked, after the timeslice chunks it holds, so it cannot
     /// overtake a chunk cut before it.
     pub fn take_chunk(&self, mut deliver: impl FnMut(Chunk)) {
+        self.flush_all();
         let mut cutter = self.cutter.lock().unwrap();
         for chunk in cutter.take_ready() {
             deliver(chunk);
@@ -669,6 +745,7 @@ impl MuxSession {
     /// Ends every track, waits for the muxer to write its index and header, and closes
     /// the file. Gives up after `stall` without progress (see `finalize`).
     pub fn finish(self, stall: Duration) -> FinishReport {
+        self.flush_all();
         for (_, src) in &self.sources {
             let _ = src.end_of_stream();
         }
