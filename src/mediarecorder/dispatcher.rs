@@ -189,8 +189,12 @@ impl Pool {
             self.wake.notify_one();
             return;
         }
-        let stuck = w.busy_since.values().all(|since| since.elapsed() >= STUCK);
-        if w.alive >= FREE_WORKERS && !stuck {
+        // A worker alive but in no job (starting, or between two) takes it soon: a
+        // burst of submissions while the others are stuck starts one worker, not one
+        // each.
+        let all_stuck = w.busy_since.len() >= w.alive
+            && w.busy_since.values().all(|since| since.elapsed() >= STUCK);
+        if w.alive >= FREE_WORKERS && !all_stuck {
             // A busy worker takes it when its job ends.
             return;
         }
