@@ -589,6 +589,10 @@ fn is_decode_error(line: &str) -> bool {
         || line.contains("[dec:h264 @")
         || line.starts_with("Error while decoding stream #0:0")
         || line.contains("Invalid data found when processing input")
+        // ffmpeg 7 under -xerror, when the first picture is a damaged one: its null
+        // output then never opens, and it says so.
+        || line.starts_with("[vost#0:0/wrapped_avframe @")
+        || line.starts_with("[out#0/null @")
 }
 
 /// The lossy camera kept as is (`rtspsrc protocols=udp ! rtph264depay ! h264parse`,
