@@ -590,8 +590,18 @@ fn killed_plain_name_is_set_aside(dir: &Path, name: &str, args: &[&str], max_los
         killed_run.show(duration)
     );
     let warnings = ffmpeg_warnings(&path);
+    // Seen on GStreamer 1.26 under load, 1 run in 10 or so: ffmpeg finds the remuxed
+    // MP4's edit list starting before its first keyframe. Whether a picture is lost
+    // is told by the frame count below, which must still hold; anything else ffmpeg
+    // says fails the test.
+    let (edit_list, other): (Vec<&str>, Vec<&str>) = warnings
+        .lines()
+        .partition(|l| l.contains("edit list") && l.contains("Missing key frame"));
+    if !edit_list.is_empty() {
+        println!("{}: ffmpeg on the edit list: {edit_list:?}", path.display());
+    }
     assert!(
-        warnings.is_empty(),
+        other.is_empty(),
         "{}: ffmpeg warns: {warnings}",
         path.display()
     );
