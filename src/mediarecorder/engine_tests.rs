@@ -205,19 +205,24 @@ impl Run {
     }
 }
 
-/// A non-live recording in 1 s files, with a keyframe every `gop` frames.
-fn non_live_one_second_files(gop: u64) -> Run {
+/// A recording of `tracks` in 1 s files, with a keyframe every `gop` frames.
+fn one_second_files(tracks: Vec<TrackSetup>, gop: u64) -> Run {
     let limits = Limits {
         file_duration: Some(SECOND),
         ..Limits::default()
     };
+    let mut run = Run::new(limits, tracks);
+    run.gop = gop;
+    run
+}
+
+/// A non-live recording in 1 s files, with a keyframe every `gop` frames.
+fn non_live_one_second_files(gop: u64) -> Run {
     let tracks = vec![
         track(VIDEO, Kind::Video, false, true),
         track(AUDIO, Kind::Audio, false, true),
     ];
-    let mut run = Run::new(limits, tracks);
-    run.gop = gop;
-    run
+    one_second_files(tracks, gop)
 }
 
 impl Run {
@@ -423,12 +428,7 @@ fn segments_by_time_split_audio_at_the_video_boundary_to_the_sample() {
 
 #[test]
 fn audio_past_the_boundary_waits_for_the_keyframe_that_cuts() {
-    let limits = Limits {
-        file_duration: Some(SECOND),
-        ..Limits::default()
-    };
-    let mut run = Run::new(limits, camera_and_microphone());
-    run.gop = 15;
+    let mut run = one_second_files(camera_and_microphone(), 15);
     // Audio runs 300 ms ahead of video: packets past 1 s arrive while the video is
     // still at 0.7 s, and must not go to the first file.
     run.play(2 * SECOND, 300 * MS);
@@ -859,12 +859,7 @@ fn finishing_before_the_first_file_opened_writes_what_waited() {
 
 #[test]
 fn finishing_between_segments_ends_the_last_file_with_the_audio_that_waited() {
-    let limits = Limits {
-        file_duration: Some(SECOND),
-        ..Limits::default()
-    };
-    let mut run = Run::new(limits, camera_and_microphone());
-    run.gop = 15;
+    let mut run = one_second_files(camera_and_microphone(), 15);
     run.play(900 * MS, 0);
     // The audio encoder is 300 ms ahead: past the boundary at 1 s.
     while run.audio_rt < 1200 * MS {
@@ -1124,12 +1119,7 @@ fn audio_that_came_before_the_video_keeps_its_place_past_a_boundary() {
     // that arrives meanwhile must queue behind them, not be placed before them
     // (which laid the waiting packets end to end after it: a second of audio moved
     // into the next file, 1 s late).
-    let limits = Limits {
-        file_duration: Some(SECOND),
-        ..Limits::default()
-    };
-    let mut run = Run::new(limits, camera_and_microphone());
-    run.gop = 15;
+    let mut run = one_second_files(camera_and_microphone(), 15);
     let next_audio = |run: &mut Run| {
         let rt = run.audio_rt;
         run.audio_rt += PACKET;
