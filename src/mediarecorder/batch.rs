@@ -53,7 +53,7 @@ impl Batch {
         now
     }
 
-    /// Bytes waiting, which count toward the muxer's queue limit.
+    #[cfg(test)]
     pub fn bytes(&self) -> u64 {
         self.bytes
     }

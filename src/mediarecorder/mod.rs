@@ -63,6 +63,7 @@ mod encoding;
 mod engine;
 mod entry;
 mod events;
+mod feed;
 mod finalize;
 mod followups;
 mod frames;

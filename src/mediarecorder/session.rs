@@ -1,4 +1,5 @@
-//! One muxed file: `appsrc` per track -> muxer -> file sink, in a pipeline of its own.
+//! One muxed file: the tracks (see `feed`) -> muxer -> file sink, in a pipeline of its
+//! own.
 //!
 //! The muxer lives outside the user's pipeline on purpose: it can be finalized while
 //! the user's pipeline shuts down without EOS (a sink in a pipeline going to NULL
@@ -6,13 +7,15 @@
 //! flowing (repeated recordings, and later segments). The encoded frames reach it
 //! from the element's own stage, where they are restamped to start at 0.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
+use gst_base::prelude::*;
 
 use super::batch::{Batch, MAX_BATCH_BYTES, WINDOW_NS};
 use super::chunks::{Chunk, ChunkCutter, Mark};
@@ -21,6 +24,7 @@ use super::codecs::{
 };
 use super::containers::{Container, OpusPreSkip};
 use super::displaymatrix;
+use super::feed::{end_of, Taken, WentIn};
 use super::finalize::{wait_while_progressing, Progress};
 use super::muxers::{first_opus_trim, late_audio_lead_in, matroska_opus_start, Version};
 use super::timeline::Kind;
@@ -88,41 +92,87 @@ pub struct FinishReport {
 /// card) must not grow memory without bound. 32 MiB is minutes of a camera's media.
 pub const MAX_QUEUED_BYTES: u64 = 32 * 1024 * 1024;
 
-/// A track's frames gathered for one hand-over to its `appsrc`.
-struct Pending {
-    batch: Batch,
-    frames: Vec<gst::Buffer>,
+/// The media an aggregator muxer's pad holds (its `latency`, see `containers`)
+/// before a frame pushed to it waits, and how much of it a track fills: a batch's
+/// span below that, since what the muxer took is known a little late.
+const ROOM_NS: u64 = 2 * WINDOW_NS;
+
+/// How a track's frames reach the muxer (see `feed`).
+enum Input {
+    /// An `appsrc`, whose thread pushes.
+    Source(gst_app::AppSrc),
+    /// A pad of ours linked to the aggregator muxer's, pushed on the caller's thread
+    /// while the muxer's queue for the track has room.
+    Pad { pad: gst::Pad, taken: Arc<Taken> },
 }
 
-/// `MuxSession::first_trim` when no first frame waits for its pre-skip.
-const NO_TRIM: u32 = u32::MAX;
+/// What waits to go to the muxer, in order.
+enum Item {
+    Frame(gst::Buffer),
+    Caps(gst::Caps),
+    Event(gst::Event),
+}
+
+struct Track {
+    stream: usize,
+    video: bool,
+    input: Input,
+    state: Mutex<TrackState>,
+}
+
+/// A track's side of the session, under one lock: taken once per frame, and held
+/// while its frames go to the muxer, so they go in order.
+struct TrackState {
+    /// The caps the track has last been given (`None` while they are deferred).
+    caps: Option<gst::Caps>,
+    /// Opus caps not set yet, for a muxer that takes the pre-skip once
+    /// (`OpusPreSkip::OpusBox`); set with the pre-skip of the track's first frame.
+    deferred_caps: Option<gst::Caps>,
+    /// Where the muxer writes Opus blocks after a CodecDelay: the pre-skip its frames
+    /// are written after, kept here as it is set rather than read from the caps per
+    /// frame; 0 for other tracks and containers.
+    written_delay: u16,
+    /// Where the muxer writes a CodecDelay: the trim (samples) of an Opus track's
+    /// first frame, set by `set_opus_pre_skip` and applied with that frame.
+    first_trim: Option<u16>,
+    /// A frame was dropped, so video waits for the next keyframe.
+    resync: bool,
+    /// Until the first frame: the silence that fills the track's start when that
+    /// frame comes late, where the muxer would start it at the file's start (see
+    /// `late_audio_lead_in`).
+    lead_in: Option<Silence>,
+    /// When the waiting frames are handed over (see `batch`).
+    batch: Batch,
+    waiting: VecDeque<Item>,
+    waiting_bytes: u64,
+    /// The batch is complete: what waits goes as soon as it fits.
+    due: bool,
+    /// `Input::Pad`: what went in, the segment sent (after the first caps).
+    went_in: WentIn,
+    segment_sent: bool,
+    ended: bool,
+}
+
+impl TrackState {
+    fn wait(&mut self, item: Item) {
+        if let Item::Frame(buffer) = &item {
+            self.waiting_bytes += buffer.size() as u64;
+        }
+        self.waiting.push_back(item);
+    }
+
+    fn set_caps(&mut self, caps: gst::Caps) {
+        self.caps = Some(caps.clone());
+        self.wait(Item::Caps(caps));
+    }
+}
 
 pub struct MuxSession {
     pipeline: gst::Pipeline,
     location: Option<PathBuf>,
-    sources: Vec<(usize, gst_app::AppSrc)>,
+    tracks: Vec<Track>,
     /// How the container's muxer writes the Opus pre-skip.
     opus: OpusPreSkip,
-    /// Per source: Opus caps not set yet, for a muxer that takes the pre-skip once
-    /// (`OpusPreSkip::OpusBox`); set with the pre-skip of the track's first frame.
-    deferred_caps: Vec<Mutex<Option<gst::Caps>>>,
-    /// Per source, where the muxer writes Opus blocks after a CodecDelay: the
-    /// pre-skip its frames are written after, kept here as it is set rather than read
-    /// from the caps per frame; 0 for other tracks and containers.
-    written_delay: Vec<AtomicU32>,
-    /// Per source, where the muxer writes a CodecDelay: the trim (samples) of an Opus
-    /// track's first frame, set by `set_opus_pre_skip` and applied with that frame;
-    /// `NO_TRIM` once applied or for other tracks.
-    first_trim: Vec<AtomicU32>,
-    /// Per source: a frame was dropped, so video waits for the next keyframe.
-    resync: Vec<AtomicBool>,
-    /// Per source, until its first frame: the silence that fills the track's start
-    /// when that frame comes late, where the muxer would start it at the file's
-    /// start (see `late_audio_lead_in`).
-    lead_in: Vec<Mutex<Option<Silence>>>,
-    /// Per source: frames not handed to its `appsrc` yet (see `batch`), and whether
-    /// it is a video track.
-    pending: Vec<(Mutex<Pending>, bool)>,
     dropped: Arc<AtomicU64>,
     cutter: Arc<Mutex<ChunkCutter>>,
     done: Done,
@@ -280,45 +330,26 @@ impl MuxSession {
             .and_then(|_| muxer.link(&sink))
             .map_err(|e| glib::Error::new(gst::CoreError::Negotiation, &e.to_string()))?;
 
-        let mut sources = Vec::new();
-        let mut deferred_caps = Vec::new();
-        let mut lead_in = Vec::new();
+        // An aggregator (mp4mux) takes frames on the caller's thread (see `feed`).
+        let direct = muxer.is::<gst_base::Aggregator>();
+        let window = if config.timeslice.is_some() {
+            // Frames for timeslice chunks go at once: a chunk is cut from what
+            // reached the muxer.
+            0
+        } else {
+            WINDOW_NS
+        };
+        let mut built = Vec::new();
         for (stream, kind, caps) in tracks {
             let (caps, matrix) = displaymatrix::take_mark(caps);
             if let Some(matrix) = matrix {
                 Self::write_display_matrix(&muxer, matrix);
             }
-            // Opus caps for a muxer that takes the pre-skip once, in the caps (see
-            // `OpusPreSkip::OpusBox`), wait for the track's first frame.
-            let deferred = opus_pre_skip(&caps).is_some() && opus.delayed_order().is_none();
-            let src = gst_app::AppSrc::builder()
-                .name(format!("track{stream}"))
-                .format(gst::Format::Time)
-                .is_live(false)
-                .max_bytes(0)
-                .build();
-            if !deferred {
-                src.set_caps(Some(&caps));
-            }
-            deferred_caps.push(Mutex::new(deferred.then(|| caps.clone())));
-            let late_start_lost = !config.container.tracks_start_late();
-            lead_in.push(Mutex::new(
-                Silence::of(&caps).filter(|_| late_start_lost && *kind == Kind::Audio),
-            ));
-            pipeline
-                .add(&src)
-                .map_err(|e| glib::Error::new(gst::CoreError::Failed, &e.to_string()))?;
             let template = match kind {
                 Kind::Video => "video_%u",
                 Kind::Audio => "audio_%u",
             };
-            let sink_pad = muxer.request_pad_simple(template);
-            let src_pad = src.static_pad("src");
-            let linked = match (src_pad, sink_pad) {
-                (Some(src_pad), Some(sink_pad)) => src_pad.link(&sink_pad).is_ok(),
-                _ => false,
-            };
-            linked.then_some(()).ok_or_else(|| {
+            let cannot_store = || {
                 glib::Error::new(
                     gst::StreamError::Format,
                     &format!(
@@ -327,8 +358,80 @@ impl MuxSession {
                         caps.structure(0).map(|s| s.name().as_str()).unwrap_or("?")
                     ),
                 )
-            })?;
-            sources.push((*stream, src));
+            };
+            let sink_pad = muxer
+                .request_pad_simple(template)
+                .ok_or_else(cannot_store)?;
+            // Opus caps for a muxer that takes the pre-skip once, in the caps (see
+            // `OpusPreSkip::OpusBox`), wait for the track's first frame.
+            let deferred = opus_pre_skip(&caps).is_some() && opus.delayed_order().is_none();
+            let input = if direct {
+                let pad = gst::Pad::builder(gst::PadDirection::Src)
+                    .name(format!("track{stream}"))
+                    .build();
+                let taken = Arc::new(Taken::default());
+                if let Some(agg_pad) = sink_pad.downcast_ref::<gst_base::AggregatorPad>() {
+                    agg_pad.set_emit_signals(true);
+                    let taken = taken.clone();
+                    agg_pad.connect_buffer_consumed(move |_, buffer| {
+                        taken.took(buffer.size() as u64, end_of(buffer));
+                    });
+                }
+                let linked = pad.link(&sink_pad).is_ok() && pad.set_active(true).is_ok();
+                linked.then_some(()).ok_or_else(cannot_store)?;
+                Input::Pad { pad, taken }
+            } else {
+                let src = gst_app::AppSrc::builder()
+                    .name(format!("track{stream}"))
+                    .format(gst::Format::Time)
+                    .is_live(false)
+                    .max_bytes(0)
+                    .build();
+                pipeline
+                    .add(&src)
+                    .map_err(|e| glib::Error::new(gst::CoreError::Failed, &e.to_string()))?;
+                let linked = src
+                    .static_pad("src")
+                    .is_some_and(|src_pad| src_pad.link(&sink_pad).is_ok());
+                linked.then_some(()).ok_or_else(cannot_store)?;
+                Input::Source(src)
+            };
+            let late_start_lost = !config.container.tracks_start_late();
+            let written_delay = opus
+                .delayed_order()
+                .and_then(|_| opus_pre_skip(&caps))
+                .unwrap_or(0);
+            let mut state = TrackState {
+                caps: None,
+                deferred_caps: deferred.then(|| caps.clone()),
+                written_delay,
+                first_trim: None,
+                resync: false,
+                lead_in: Silence::of(&caps).filter(|_| late_start_lost && *kind == Kind::Audio),
+                batch: Batch::new(window, MAX_BATCH_BYTES),
+                waiting: VecDeque::new(),
+                waiting_bytes: 0,
+                due: false,
+                went_in: WentIn::default(),
+                segment_sent: false,
+                ended: false,
+            };
+            if !deferred {
+                match &input {
+                    Input::Source(src) => {
+                        src.set_caps(Some(&caps));
+                        state.caps = Some(caps.clone());
+                    }
+                    // Sent once the muxer runs.
+                    Input::Pad { .. } => state.set_caps(caps.clone()),
+                }
+            }
+            built.push(Track {
+                stream: *stream,
+                video: *kind == Kind::Video,
+                input,
+                state: Mutex::new(state),
+            });
         }
 
         let cutter = Arc::new(Mutex::new(ChunkCutter::new(
@@ -429,47 +532,24 @@ impl MuxSession {
             }));
         }
         started.store(true, Ordering::SeqCst);
-        // Frames for timeslice chunks go at once: a chunk is cut from what reached
-        // the muxer.
-        let window = if config.timeslice.is_some() {
-            0
-        } else {
-            WINDOW_NS
-        };
-        Ok(MuxSession {
+        let session = MuxSession {
             pipeline,
             location: config.location.clone(),
-            pending: tracks
-                .iter()
-                .map(|(_, kind, _)| {
-                    let pending = Pending {
-                        batch: Batch::new(window, MAX_BATCH_BYTES),
-                        frames: Vec::new(),
-                    };
-                    (Mutex::new(pending), *kind == Kind::Video)
-                })
-                .collect(),
-            resync: sources.iter().map(|_| AtomicBool::new(false)).collect(),
-            lead_in,
-            first_trim: sources.iter().map(|_| AtomicU32::new(NO_TRIM)).collect(),
-            written_delay: sources
-                .iter()
-                .map(|(_, src)| {
-                    let pre_skip = opus
-                        .delayed_order()
-                        .and_then(|_| src.caps())
-                        .and_then(|caps| opus_pre_skip(&caps));
-                    AtomicU32::new(u32::from(pre_skip.unwrap_or(0)))
-                })
-                .collect(),
+            tracks: built,
             dropped: config.dropped.clone(),
-            sources,
-            deferred_caps,
             opus,
             cutter,
             done,
             progress,
-        })
+        };
+        for track in &session.tracks {
+            if let Input::Pad { pad, .. } = &track.input {
+                let id = format!("mediarecorder/{}", track.stream);
+                pad.push_event(gst::event::StreamStart::new(&id));
+                session.send(track, &mut track.state.lock().unwrap());
+            }
+        }
+        Ok(session)
     }
 
     /// Writes the video track's display matrix into every header the muxer writes
@@ -538,18 +618,16 @@ impl MuxSession {
     /// `MAX_QUEUED_BYTES` waiting, the frame is dropped and counted, and the track
     /// resumes at its next keyframe (audio frames are all keyframes).
     pub fn push(&self, stream: usize, buffer: gst::Buffer) -> bool {
-        let Some(pos) = self.sources.iter().position(|(s, _)| *s == stream) else {
+        let Some(track) = self.tracks.iter().find(|t| t.stream == stream) else {
             return false;
         };
-        let src = &self.sources[pos].1;
-        let resync = &self.resync[pos];
+        let mut st = track.state.lock().unwrap();
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let waiting = self.pending[pos].0.lock().unwrap().batch.bytes();
-        let full = src.current_level_bytes() + waiting >= MAX_QUEUED_BYTES;
-        let (take, resyncing) =
-            super::resync::admit(resync.load(Ordering::Relaxed), keyframe, !full);
-        resync.store(resyncing, Ordering::Relaxed);
+        let full = st.waiting_bytes + Self::bytes_in_muxer(track, &st) >= MAX_QUEUED_BYTES;
+        let (take, resyncing) = super::resync::admit(st.resync, keyframe, !full);
+        st.resync = resyncing;
         if !take {
+            drop(st);
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped == 1 || dropped.is_multiple_of(100) {
                 gst::warning!(
@@ -560,15 +638,13 @@ impl MuxSession {
             }
             return false;
         }
-        if let Some(caps) = self.deferred_caps[pos].lock().unwrap().take() {
-            self.flush(pos);
+        if let Some(caps) = st.deferred_caps.take() {
             // No pre-skip came before the first frame: the encoder's.
             let samples = opus_pre_skip(&caps).unwrap_or(0);
             let caps = with_pre_skip(&caps, self.opus.given(samples)).unwrap_or(caps);
-            src.set_caps(Some(&caps));
+            st.set_caps(caps);
         }
-        let silence = self.lead_in[pos].lock().unwrap().take();
-        if let (Some(silence), Some(pts)) = (silence, buffer.pts()) {
+        if let (Some(silence), Some(pts)) = (st.lead_in.take(), buffer.pts()) {
             let lead = late_audio_lead_in(pts.nseconds(), silence.duration);
             if !lead.is_empty() {
                 gst::debug!(
@@ -584,14 +660,11 @@ impl MuxSession {
                 b.set_pts(gst::ClockTime::from_nseconds(at));
                 b.set_dts(gst::ClockTime::from_nseconds(at));
                 b.set_duration(gst::ClockTime::from_nseconds(duration));
-                if src.push_buffer(packet).is_err() {
-                    return false;
-                }
+                st.wait(Item::Frame(packet));
             }
         }
         let mut buffer = buffer;
-        let trim = self.first_trim[pos].swap(NO_TRIM, Ordering::Relaxed);
-        if let Ok(trim) = u16::try_from(trim) {
+        if let Some(trim) = st.first_trim.take() {
             // A Matroska Opus track's first frame: placed where its decoding starts.
             let tail = buffer
                 .meta::<gst_audio::AudioClippingMeta>()
@@ -614,21 +687,21 @@ impl MuxSession {
                 b.set_pts(placed);
                 placed
             });
-            self.patch_pre_skip(pos, trim);
+            self.patch_pre_skip(&mut st, trim);
             gst::debug!(
                 gst::CAT_DEFAULT,
                 "{:?}: Opus track {stream} starts at {pts:?}, pre-skip {trim}",
                 self.location
             );
         }
-        let delay = self.written_delay[pos].load(Ordering::Relaxed);
+        let delay = st.written_delay;
         if let (Some(pts), Some(order), true) = (buffer.pts(), self.opus.delayed_order(), delay > 0)
         {
             // matroskamux writes an Opus block at its PTS plus the CodecDelay but
             // interleaves without it, so a block could go before a video block of an
             // earlier time, which Chromium's Media Source Extensions refuse ("a block
             // with a timecode before the previous block"). See `OpusOrder`.
-            let placed = order.place(pts.nseconds(), delay as u16);
+            let placed = order.place(pts.nseconds(), delay);
             if let Some(dts) = placed.dts {
                 buffer
                     .make_mut()
@@ -639,53 +712,93 @@ impl MuxSession {
                     .duration(gst::ClockTime::ZERO)
                     .gap_flags(gst::GapFlags::DATA)
                     .build();
-                self.flush(pos);
-                src.send_event(gap);
+                st.wait(Item::Event(gap));
             }
         }
-        self.hand_over(pos, buffer, keyframe)
-    }
-
-    /// Adds a frame to its track's batch, and hands the batch to the track's source
-    /// when `Batch` says so. Under the track's lock, so batches keep their order: the
-    /// source only queues them (it has no size limit).
-    fn hand_over(&self, pos: usize, buffer: gst::Buffer, keyframe: bool) -> bool {
-        let (pending, video) = &self.pending[pos];
-        let mut pending = pending.lock().unwrap();
         let pts = buffer.pts().map(gst::ClockTime::nseconds);
-        let now = pending
-            .batch
-            .add(pts, buffer.size() as u64, *video && keyframe);
-        pending.frames.push(buffer);
-        if now {
-            Self::push_frames(&self.sources[pos].1, &mut pending)
-        } else {
-            true
+        let size = buffer.size() as u64;
+        st.wait(Item::Frame(buffer));
+        if st.batch.add(pts, size, track.video && keyframe) {
+            st.due = true;
+        }
+        !st.due || self.send(track, &mut st)
+    }
+
+    /// Bytes of the track the muxer holds and has not written.
+    fn bytes_in_muxer(track: &Track, st: &TrackState) -> u64 {
+        match &track.input {
+            Input::Source(src) => src.current_level_bytes(),
+            Input::Pad { taken, .. } => st.went_in.bytes_held(taken),
         }
     }
 
-    fn push_frames(src: &gst_app::AppSrc, pending: &mut Pending) -> bool {
-        pending.batch.clear();
-        let pushed = match pending.frames.len() {
-            0 => Ok(gst::FlowSuccess::Ok),
-            1 => src.push_buffer(pending.frames.remove(0)),
-            _ => src.push_buffer_list(pending.frames.drain(..).collect()),
+    /// Hands what waits to the muxer, in order: all of it to an `appsrc`, and to a
+    /// pad what fits (see `feed`). Returns false when the muxer refused it (its
+    /// pipeline failed or stopped).
+    fn send(&self, track: &Track, st: &mut TrackState) -> bool {
+        let mut frames = Vec::new();
+        let mut ok = true;
+        while let Some(item) = st.waiting.pop_front() {
+            let item = match item {
+                Item::Frame(buffer) => {
+                    let fits = match &track.input {
+                        Input::Source(_) => true,
+                        Input::Pad { taken, .. } => {
+                            st.went_in.fits(taken, end_of(&buffer), ROOM_NS)
+                        }
+                    };
+                    if fits {
+                        st.waiting_bytes -= buffer.size() as u64;
+                        if let Input::Pad { .. } = track.input {
+                            st.went_in.went_in(buffer.size() as u64, end_of(&buffer));
+                        }
+                        frames.push(buffer);
+                        continue;
+                    }
+                    st.waiting.push_front(Item::Frame(buffer));
+                    break;
+                }
+                other => other,
+            };
+            ok &= Self::send_frames(&track.input, &mut frames);
+            match (&track.input, item) {
+                (Input::Source(src), Item::Caps(caps)) => src.set_caps(Some(&caps)),
+                (Input::Source(src), Item::Event(event)) => ok &= src.send_event(event),
+                (Input::Pad { pad, .. }, Item::Caps(caps)) => {
+                    ok &= pad.push_event(gst::event::Caps::new(&caps));
+                    if !st.segment_sent {
+                        st.segment_sent = true;
+                        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+                        ok &= pad.push_event(gst::event::Segment::new(&segment));
+                    }
+                }
+                (Input::Pad { pad, .. }, Item::Event(event)) => ok &= pad.push_event(event),
+                (_, Item::Frame(_)) => unreachable!("frames are taken above"),
+            }
+        }
+        ok &= Self::send_frames(&track.input, &mut frames);
+        if st.waiting.is_empty() {
+            st.due = false;
+            st.batch.clear();
+        }
+        ok
+    }
+
+    fn send_frames(input: &Input, frames: &mut Vec<gst::Buffer>) -> bool {
+        let sent = match (frames.len(), input) {
+            (0, _) => return true,
+            (1, Input::Source(src)) => src.push_buffer(frames.remove(0)),
+            (1, Input::Pad { pad, .. }) => pad.push(frames.remove(0)),
+            (_, Input::Source(src)) => src.push_buffer_list(frames.drain(..).collect()),
+            (_, Input::Pad { pad, .. }) => pad.push_list(frames.drain(..).collect()),
         };
-        pushed.is_ok()
+        sent.is_ok()
     }
 
-    /// Hands a track's waiting frames to its source: before the caps or an event
-    /// that must follow them, and before the end of the file.
-    fn flush(&self, pos: usize) {
-        let mut pending = self.pending[pos].0.lock().unwrap();
-        if !pending.frames.is_empty() {
-            Self::push_frames(&self.sources[pos].1, &mut pending);
-        }
-    }
-
-    fn flush_all(&self) {
-        for pos in 0..self.sources.len() {
-            self.flush(pos);
+    /// Hands every track's waiting frames over (those that fit: see `send`).
+    fn send_all(&self) {
+        for track in &self.tracks {
+            self.send(track, &mut track.state.lock().unwrap());
         }
     }
 
@@ -695,35 +808,102 @@ impl MuxSession {
     /// there the pre-skip is settled with that frame (see `matroska_opus_start`).
     /// Call before the track's first frame.
     pub fn set_opus_pre_skip(&self, stream: usize, samples: u16) {
-        let Some(pos) = self.sources.iter().position(|(s, _)| *s == stream) else {
+        let Some(track) = self.tracks.iter().find(|t| t.stream == stream) else {
             return;
         };
-        let opus = self.sources[pos]
-            .1
-            .caps()
-            .is_some_and(|caps| opus_pre_skip(&caps).is_some());
-        self.flush(pos);
-        let deferred = self.deferred_caps[pos].lock().unwrap().take();
-        if let Some(caps) = deferred {
+        let mut st = track.state.lock().unwrap();
+        let opus = st
+            .caps
+            .as_ref()
+            .is_some_and(|caps| opus_pre_skip(caps).is_some());
+        if let Some(caps) = st.deferred_caps.take() {
             let caps = with_pre_skip(&caps, self.opus.given(samples)).unwrap_or(caps);
-            self.sources[pos].1.set_caps(Some(&caps));
+            st.set_caps(caps);
         } else if opus && self.opus.delayed_order().is_some() {
-            self.first_trim[pos].store(u32::from(samples), Ordering::Relaxed);
+            st.first_trim = Some(samples);
         } else {
-            self.patch_pre_skip(pos, samples);
+            self.patch_pre_skip(&mut st, samples);
         }
     }
 
-    fn patch_pre_skip(&self, pos: usize, samples: u16) {
-        let src = &self.sources[pos].1;
-        let Some(caps) = src.caps() else { return };
+    fn patch_pre_skip(&self, st: &mut TrackState, samples: u16) {
+        let Some(caps) = st.caps.clone() else { return };
         if let Some(patched) = with_pre_skip(&caps, self.opus.given(samples)) {
-            self.flush(pos);
-            src.set_caps(Some(&patched));
+            st.set_caps(patched);
             if self.opus.delayed_order().is_some() {
-                self.written_delay[pos].store(u32::from(samples), Ordering::Relaxed);
+                st.written_delay = samples;
             }
         }
+    }
+
+    /// Hands every track's frames over and ends the tracks, each once all of it went
+    /// in (a pad takes what fits while the muxer writes: see `send`). Gives up the
+    /// frames that still wait after `stall` in which the muxer took none.
+    fn end_tracks(&self, stall: Duration) {
+        let taken = || {
+            self.tracks
+                .iter()
+                .map(|t| match &t.input {
+                    Input::Pad { taken, .. } => taken.frames(),
+                    Input::Source(_) => 0,
+                })
+                .sum::<u64>()
+        };
+        let mut last = (taken(), Instant::now());
+        loop {
+            let mut left = false;
+            for track in &self.tracks {
+                let mut st = track.state.lock().unwrap();
+                self.send(track, &mut st);
+                if st.waiting.is_empty() && !st.ended {
+                    st.ended = true;
+                    match &track.input {
+                        Input::Source(src) => drop(src.end_of_stream()),
+                        Input::Pad { pad, .. } => drop(pad.push_event(gst::event::Eos::new())),
+                    }
+                }
+                left |= !st.ended;
+            }
+            if !left {
+                return;
+            }
+            let now = taken();
+            if now != last.0 {
+                last = (now, Instant::now());
+            } else if last.1.elapsed() >= stall {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for track in &self.tracks {
+            let mut st = track.state.lock().unwrap();
+            if !st.ended {
+                st.ended = true;
+                let lost = st.waiting.len();
+                st.waiting.clear();
+                gst::warning!(
+                    gst::CAT_DEFAULT,
+                    "{:?}: the muxer took nothing for {stall:?}: {lost} items of track {} left out",
+                    self.location,
+                    track.stream
+                );
+                if let Input::Pad { pad, .. } = &track.input {
+                    pad.push_event(gst::event::Eos::new());
+                }
+            }
+        }
+    }
+
+    /// Bytes waiting for the muxer or held by it, over all tracks.
+    #[cfg(test)]
+    fn queued_bytes(&self) -> u64 {
+        self.tracks
+            .iter()
+            .map(|t| {
+                let st = t.state.lock().unwrap();
+                st.waiting_bytes + Self::bytes_in_muxer(t, &st)
+            })
+            .sum()
     }
 
     pub fn bytes_written(&self) -> u64 {
@@ -734,7 +914,7 @@ impl MuxSession {
     /// cutter is still locked, after the timeslice chunks it holds, so it cannot
     /// overtake a chunk cut before it.
     pub fn take_chunk(&self, mut deliver: impl FnMut(Chunk)) {
-        self.flush_all();
+        self.send_all();
         let mut cutter = self.cutter.lock().unwrap();
         for chunk in cutter.take_ready() {
             deliver(chunk);
@@ -745,10 +925,7 @@ impl MuxSession {
     /// Ends every track, waits for the muxer to write its index and header, and closes
     /// the file. Gives up after `stall` without progress (see `finalize`).
     pub fn finish(self, stall: Duration) -> FinishReport {
-        self.flush_all();
-        for (_, src) in &self.sources {
-            let _ = src.end_of_stream();
-        }
+        self.end_tracks(stall);
         let (lock, cond) = &*self.done;
         drop(wait_while_progressing(
             lock,
@@ -887,11 +1064,7 @@ mod tests {
             }
             session.push(0, buffer);
         }
-        let queued: u64 = session
-            .sources
-            .iter()
-            .map(|(_, src)| src.current_level_bytes())
-            .sum();
+        let queued = session.queued_bytes();
         assert!(queued <= MAX_QUEUED_BYTES, "{queued} bytes queued");
         // About the half that did not fit was dropped, with the deltas after it.
         assert!(
