@@ -16,12 +16,15 @@
 //!    ring, or the current recording with its engine and writer). A streaming thread holds it while it places a frame
 //!    and hands it to its file, so a recording cannot end between the two.
 //! 3. a file's slot (`opening`): its muxer session, or the frames waiting while it opens.
-//! 4. a session's chunk cutter (`chunks`): the bytes not yet given to `dataavailable`.
+//! 4. a session's track (`session`): its frames waiting for the muxer, with their
+//!    batch, resync and Opus state; held while they go to the muxer, so they go in
+//!    order (to an `appsrc`, or into mp4mux's pad only while it has room: `feed`).
+//! 5. a session's chunk cutter (`chunks`): the bytes not yet given to `dataavailable`.
 //!
 //! Taken alone, for a moment: `event_state`, the dispatcher's queue, a recording's
 //! `Retention`, the journal's table of open markers.
 //!
-//! Under a lock the code decides (the engine), queues (a frame into the muxer's appsrc
+//! Under a lock the code decides (the engine), queues (a frame for the muxer's track
 //! or the opening file's queue, each bounded at 32 MiB past which frames are dropped
 //! and the track resumes at a keyframe, see `resync`; a job onto the dispatcher) and
 //! reads counters. Never under a lock: a file-system call (not even `exists`), waiting
@@ -38,7 +41,8 @@
 //!   opening the muxer, syncing to disk each second, finalizing, removing a file
 //!   without frames, retention (`manifest`, `retention`). A stalled folder delays these
 //!   and the signals queued behind them, never the streams.
-//! - each file's muxer session: its own streaming thread writes the file.
+//! - each file's muxer session: its own streaming thread writes the file (mp4mux's;
+//!   matroskamux writes on its `appsrc` threads).
 //! - the recovery thread (`recovery`): finalizes the files a crash left unfinished.
 //! - the application's thread, unlocked: `start-recording` and READY->PAUSED check the
 //!   location (`claim::precheck`, a probe file) before they answer, so that their error

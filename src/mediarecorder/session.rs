@@ -1027,11 +1027,63 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    const MS: u64 = 1_000_000;
+
+    /// H.264 caps `mp4mux` takes (its parameter sets are not read).
+    fn h264_caps() -> gst::Caps {
+        let avcc: &[u8] = &[
+            1, 0x42, 0xc0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xc0, 0x1e, 1, 0, 2, 0x68, 0xce,
+        ];
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .field("codec_data", gst::Buffer::from_slice(avcc))
+            .field("width", 320)
+            .field("height", 240)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build()
+    }
+
+    /// AAC-LC, 48 kHz stereo.
+    fn aac_caps() -> gst::Caps {
+        gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 4)
+            .field("stream-format", "raw")
+            .field("codec_data", gst::Buffer::from_slice([0x11u8, 0x90]))
+            .field("rate", 48000)
+            .field("channels", 2)
+            .build()
+    }
+
+    fn frame(bytes: usize, pts_ms: u64, duration_ms: u64, keyframe: bool) -> gst::Buffer {
+        let mut buffer = gst::Buffer::from_slice(vec![0u8; bytes]);
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(pts_ms * MS));
+        b.set_duration(gst::ClockTime::from_nseconds(duration_ms * MS));
+        if !keyframe {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        buffer
+    }
+
+    /// Runs `body` on a thread of its own and fails if it takes longer than `limit`
+    /// (a push that waits for ever would otherwise hang the test).
+    fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(body());
+        });
+        result
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("still running after {limit:?}: a push waited"))
+    }
+
     /// A writer that takes 20 KB/s (a stalled share, a dying card), simulated by a FIFO
-    /// read slowly: the frames waiting for it stay bounded, and the rest are counted.
-    #[test]
-    fn a_slow_writer_holds_a_bounded_queue() {
-        let slow = fifo_session("slow");
+    /// read slowly: the frames waiting for it stay bounded, the rest are counted, and
+    /// no push waits for the writer.
+    fn a_slow_writer_holds_a_bounded_queue(container: Container, caps: gst::Caps) {
+        let mut slow = fifo_session(&format!("slow-{container:?}"));
+        slow.config.container = container;
         let reader_path = slow.fifo.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_reader = stop.clone();
@@ -1047,23 +1099,18 @@ mod tests {
         });
         let session = MuxSession::start(
             &slow.config,
-            &[(0, Kind::Video, slow.caps)],
+            &[(0, Kind::Video, caps)],
             Arc::new(|| false),
             Arc::new(|_| {}),
         )
         .expect("the session starts");
         // 64 MiB of 64 KiB frames, far faster than 20 KB/s.
-        let frame = vec![0u8; 64 * 1024];
-        for i in 0..1024u64 {
-            let mut buffer = gst::Buffer::from_slice(frame.clone());
-            let b = buffer.get_mut().unwrap();
-            b.set_pts(gst::ClockTime::from_mseconds(i * 33));
-            b.set_duration(gst::ClockTime::from_mseconds(33));
-            if i % 60 != 0 {
-                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        let session = within(Duration::from_secs(30), move || {
+            for i in 0..1024u64 {
+                session.push(0, frame(64 * 1024, i * 33, 33, i % 60 == 0));
             }
-            session.push(0, buffer);
-        }
+            session
+        });
         let queued = session.queued_bytes();
         assert!(queued <= MAX_QUEUED_BYTES, "{queued} bytes queued");
         // About the half that did not fit was dropped, with the deltas after it.
@@ -1077,5 +1124,68 @@ mod tests {
         assert!(!report.finalized);
         let _ = reader.join();
         let _ = std::fs::remove_dir_all(&slow.dir);
+    }
+
+    #[test]
+    fn a_slow_writer_holds_a_bounded_queue_webm() {
+        let caps = fifo_session("caps").caps;
+        a_slow_writer_holds_a_bounded_queue(Container::WebM, caps);
+    }
+
+    /// mp4mux takes its frames on the pushing thread (no `appsrc`): a writer that does
+    /// not keep up must not stall that thread.
+    #[test]
+    fn a_slow_writer_holds_a_bounded_queue_mp4() {
+        gst::init().unwrap();
+        a_slow_writer_holds_a_bounded_queue(Container::Mp4, h264_caps());
+    }
+
+    /// One thread brings both tracks, 3 s of video before any audio (a demuxer with
+    /// no queues, a badly interleaved file): mp4mux's pad for video takes 300 ms while
+    /// it waits for audio, so pushing the rest there would wait for ever. The frames
+    /// wait in the session instead and every one reaches the file.
+    #[test]
+    fn one_thread_bringing_both_mp4_tracks_far_apart_never_waits() {
+        gst::init().unwrap();
+        let dir = std::env::temp_dir().join(format!("mr-apart-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("apart.mp4");
+        let config = SessionConfig {
+            container: Container::Mp4,
+            location: Some(path.clone()),
+            sink_location: None,
+            timeslice: None,
+            cluster_duration: gst::ClockTime::from_seconds(1),
+            gst_version: gst::version(),
+            dropped: Arc::default(),
+            progress: Arc::default(),
+        };
+        let session = MuxSession::start(
+            &config,
+            &[(0, Kind::Video, h264_caps()), (1, Kind::Audio, aac_caps())],
+            Arc::new(|| false),
+            Arc::new(|_| {}),
+        )
+        .expect("the session starts");
+        let report = within(Duration::from_secs(20), move || {
+            for i in 0..90u64 {
+                assert!(session.push(0, frame(2000, i * 1000 / 30, 33, i % 30 == 0)));
+            }
+            for i in 0..141u64 {
+                // 1024 samples at 48 kHz: 21.33 ms.
+                assert!(session.push(1, frame(300, i * 64 / 3, 21, true)));
+            }
+            session.finish(Duration::from_secs(2))
+        });
+        assert!(report.finalized, "{:?}", report.error);
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-count_packets", "-show_entries"])
+            .args(["stream=codec_name,nb_read_packets", "-of", "csv=p=0"])
+            .arg(&path)
+            .output()
+            .expect("ffprobe runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(text.trim(), "h264,90\naac,141", "{text}");
     }
 }
