@@ -12,10 +12,6 @@ use super::codecs::{req, AudioCodec, Codec, Requirement, VideoCodec, GOOD};
 use super::engine::HeadCut;
 use super::muxers::{mp4_opus_pre_skip, OpusOrder, Version};
 
-/// Media each pad of `mp4mux` may hold before the frame handed to it waits: a few
-/// hand-overs (`batch::WINDOW_NS`) of every track.
-const MP4_MUXER_QUEUE_NS: u64 = 3 * super::batch::WINDOW_NS;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
     WebM,
@@ -106,16 +102,7 @@ impl Container {
                 let fragment_ms = u32::try_from(cluster_duration.mseconds())
                     .unwrap_or(u32::MAX)
                     .max(100);
-                vec![
-                    ("fragment-duration", fragment_ms.to_value()),
-                    // mp4mux is an aggregator: with no latency each of its pads holds
-                    // one frame, so a batch of frames (`batch`) went in a frame at a
-                    // time, waking the track's source and the muxer's thread per frame
-                    // (433 against 212 context switches a second for one camera). With
-                    // room for a few batches a batch goes in at once. Non-live, it
-                    // never stops waiting for a track.
-                    ("latency", MP4_MUXER_QUEUE_NS.to_value()),
-                ]
+                vec![("fragment-duration", fragment_ms.to_value())]
             }
         };
         if streamable {
@@ -347,7 +334,6 @@ mod tests {
                         .get::<i64>()
                         .map(|v| v.to_string())
                         .or_else(|_| v.get::<u32>().map(|v| v.to_string()))
-                        .or_else(|_| v.get::<u64>().map(|v| v.to_string()))
                         .or_else(|_| v.get::<bool>().map(|v| v.to_string()))
                         .unwrap();
                     format!("{name}={v}")
@@ -371,7 +357,7 @@ mod tests {
         );
         assert_eq!(
             settings(Container::Mp4, 2000, false),
-            ["fragment-duration=2000", "latency=300000000"]
+            ["fragment-duration=2000"]
         );
         assert_eq!(
             settings(Container::Mp4, 10, true),

@@ -1,11 +1,11 @@
 //! How a file's tracks reach its muxer.
 //!
 //! A muxer whose pads make the pushing thread wait until every track has a frame
-//! (Matroska's collect pads) gets each track through an `appsrc`: its thread does the
-//! waiting, never a streaming thread of the user's pipeline. An aggregator muxer
-//! (`mp4mux`) queues each track up to its latency instead; there a track's frames go
-//! in on the thread that brings them, with no thread of their own, as a hand pipeline's
-//! do. Handing frames to a thread per track was most of what a camera kept as it is
+//! (`matroskamux` up to GStreamer 1.22, with collect pads) gets each track through an
+//! `appsrc`: its thread does the waiting, never a streaming thread of the user's
+//! pipeline. An aggregator muxer (`mp4mux`; `matroskamux` in 1.26) queues each track
+//! up to its latency instead; there a track's frames go in on the thread that brings
+//! them, with no thread of their own, as a hand pipeline's do. Handing frames to a thread per track was most of what a camera kept as it is
 //! cost beyond a hand pipeline (BENCHMARKS.md, "Cameras kept as they are").
 //!
 //! Such a push must still never wait: a track that runs ahead of another (a camera's

@@ -92,10 +92,15 @@ pub struct FinishReport {
 /// card) must not grow memory without bound. 32 MiB is minutes of a camera's media.
 pub const MAX_QUEUED_BYTES: u64 = 32 * 1024 * 1024;
 
-/// The media an aggregator muxer's pad holds (its `latency`, see `containers`)
-/// before a frame pushed to it waits, and how much of it a track fills: a batch's
-/// span below that, since what the muxer took is known a little late.
-const ROOM_NS: u64 = 2 * WINDOW_NS;
+/// The media each pad of an aggregator muxer holds before a frame pushed to it waits
+/// (its `latency`): a few hand-overs (`batch`) of every track. With none, a pad holds
+/// one frame, so a batch went in a frame at a time, waking the muxer's thread per
+/// frame (one camera: 433 against 212 context switches a second). Non-live, the
+/// muxer never stops waiting for a track.
+const MUXER_QUEUE_NS: u64 = 3 * WINDOW_NS;
+/// How much of that a track fills: a batch's span less, since what the muxer took
+/// is known a little late.
+const ROOM_NS: u64 = MUXER_QUEUE_NS - WINDOW_NS;
 
 /// How a track's frames reach the muxer (see `feed`).
 enum Input {
@@ -332,6 +337,9 @@ impl MuxSession {
 
         // An aggregator (mp4mux) takes frames on the caller's thread (see `feed`).
         let direct = muxer.is::<gst_base::Aggregator>();
+        if direct {
+            muxer.set_property("latency", MUXER_QUEUE_NS);
+        }
         let window = if config.timeslice.is_some() {
             // Frames for timeslice chunks go at once: a chunk is cut from what
             // reached the muxer.
