@@ -361,11 +361,7 @@ mod tests {
         );
         assert_eq!(
             settings(Container::Mp4, 10, true),
-            [
-                "fragment-duration=100",
-                "latency=300000000",
-                "streamable=true"
-            ]
+            ["fragment-duration=100", "streamable=true"]
         );
     }
 
