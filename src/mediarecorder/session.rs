@@ -780,7 +780,16 @@ impl MuxSession {
                         ok &= pad.push_event(gst::event::Segment::new(&segment));
                     }
                 }
-                (Input::Pad { pad, .. }, Item::Event(event)) => ok &= pad.push_event(event),
+                (Input::Pad { pad, .. }, Item::Event(event)) => {
+                    if let gst::EventView::Gap(gap) = event.view() {
+                        // The aggregator queues a gap as an empty frame, taken like
+                        // any other: uncounted, the queue would look empty too soon.
+                        let (at, duration) = gap.get();
+                        let end = at.nseconds() + duration.map_or(0, gst::ClockTime::nseconds);
+                        st.went_in.went_in(0, Some(end));
+                    }
+                    ok &= pad.push_event(event)
+                }
                 (_, Item::Frame(_)) => unreachable!("frames are taken above"),
             }
         }
@@ -1148,18 +1157,49 @@ mod tests {
         a_slow_writer_holds_a_bounded_queue(Container::Mp4, h264_caps());
     }
 
+    /// Opus caps, stereo, with `pre_skip` in their OpusHead.
+    fn opus_caps(pre_skip: u16) -> gst::Caps {
+        let mut head = b"OpusHead\x01\x02".to_vec();
+        head.extend_from_slice(&pre_skip.to_le_bytes());
+        head.extend_from_slice(&48000u32.to_le_bytes());
+        head.extend_from_slice(&[0, 0, 0]);
+        let mut tags = b"OpusTags".to_vec();
+        tags.extend_from_slice(&4u32.to_le_bytes());
+        tags.extend_from_slice(b"test");
+        tags.extend_from_slice(&0u32.to_le_bytes());
+        let header = |bytes: Vec<u8>| {
+            let mut b = gst::Buffer::from_mut_slice(bytes);
+            b.get_mut().unwrap().set_flags(gst::BufferFlags::HEADER);
+            b.to_send_value()
+        };
+        gst::Caps::builder("audio/x-opus")
+            .field("rate", 48000)
+            .field("channels", 2)
+            .field("channel-mapping-family", 0)
+            .field(
+                "streamheader",
+                gst::Array::from_values([header(head), header(tags)]),
+            )
+            .build()
+    }
+
     /// One thread brings both tracks, 3 s of video before any audio (a demuxer with
-    /// no queues, a badly interleaved file): mp4mux's pad for video takes 300 ms while
-    /// it waits for audio, so pushing the rest there would wait for ever. The frames
-    /// wait in the session instead and every one reaches the file.
-    #[test]
-    fn one_thread_bringing_both_mp4_tracks_far_apart_never_waits() {
+    /// no queues, a badly interleaved file): an aggregator muxer's pad for video takes
+    /// 300 ms while it waits for audio, so pushing the rest there would wait for ever.
+    /// The frames wait in the session instead and every one reaches the file.
+    fn one_thread_brings_both_tracks_far_apart(
+        container: Container,
+        tracks: [gst::Caps; 2],
+        audio: (usize, u64),
+        expected: &str,
+    ) {
         gst::init().unwrap();
-        let dir = std::env::temp_dir().join(format!("mr-apart-{}", std::process::id()));
+        let name = format!("apart-{container:?}");
+        let dir = std::env::temp_dir().join(format!("mr-{name}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("apart.mp4");
+        let path = dir.join(&name);
         let config = SessionConfig {
-            container: Container::Mp4,
+            container,
             location: Some(path.clone()),
             sink_location: None,
             timeslice: None,
@@ -1168,20 +1208,21 @@ mod tests {
             dropped: Arc::default(),
             progress: Arc::default(),
         };
+        let [video, sound] = tracks;
         let session = MuxSession::start(
             &config,
-            &[(0, Kind::Video, h264_caps()), (1, Kind::Audio, aac_caps())],
+            &[(0, Kind::Video, video), (1, Kind::Audio, sound)],
             Arc::new(|| false),
             Arc::new(|_| {}),
         )
         .expect("the session starts");
+        let (bytes, ms) = audio;
         let report = within(Duration::from_secs(20), move || {
             for i in 0..90u64 {
                 assert!(session.push(0, frame(2000, i * 1000 / 30, 33, i % 30 == 0)));
             }
-            for i in 0..141u64 {
-                // 1024 samples at 48 kHz: 21.33 ms.
-                assert!(session.push(1, frame(300, i * 64 / 3, 21, true)));
+            for i in 0..3000 / ms {
+                assert!(session.push(1, frame(bytes, i * ms, ms, true)));
             }
             session.finish(Duration::from_secs(2))
         });
@@ -1194,6 +1235,31 @@ mod tests {
             .expect("ffprobe runs");
         let text = String::from_utf8_lossy(&out.stdout);
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(text.trim(), "h264,90\naac,141", "{text}");
+        assert_eq!(text.trim(), expected, "{text}");
+    }
+
+    #[test]
+    fn one_thread_bringing_both_mp4_tracks_far_apart_never_waits() {
+        // AAC frames of 1024 samples at 48 kHz last 21.33 ms: 20 ms ones here.
+        one_thread_brings_both_tracks_far_apart(
+            Container::Mp4,
+            [h264_caps(), aac_caps()],
+            (300, 20),
+            "h264,90\naac,150",
+        );
+    }
+
+    /// WebM with Opus: its blocks are placed after the CodecDelay with gap events
+    /// (see `OpusOrder`), which an aggregator muxer (GStreamer 1.26's matroskamux)
+    /// queues as frames of their own.
+    #[test]
+    fn one_thread_bringing_both_webm_tracks_far_apart_never_waits() {
+        let caps = fifo_session("apart-caps").caps;
+        one_thread_brings_both_tracks_far_apart(
+            Container::WebM,
+            [caps, opus_caps(312)],
+            (1, 20),
+            "vp8,90\nopus,150",
+        );
     }
 }
