@@ -1240,6 +1240,7 @@ mod tests {
 
     #[test]
     fn one_thread_bringing_both_mp4_tracks_far_apart_never_waits() {
+        gst::init().unwrap();
         // AAC frames of 1024 samples at 48 kHz last 21.33 ms: 20 ms ones here.
         one_thread_brings_both_tracks_far_apart(
             Container::Mp4,
