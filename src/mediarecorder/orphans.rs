@@ -12,6 +12,10 @@
 //! a live recording waits for any stream (`LIVE_STREAM_WAIT`), and a pad that has seen
 //! its stream start is only waiting for its format. Whatever comes on a pad after it
 //! was given up is taken and left out, with a warning: its source gets no error.
+//!
+//! The check is a job on the element's dispatcher that submits itself again every
+//! `CHECK_EVERY` until every linked pad has a stream, pads were given up, or the run
+//! ends (`stop_watching_for_orphans`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -100,7 +104,7 @@ impl MediaRecorder {
     pub(super) fn watch_for_orphans(&self) {
         static WATCHES: AtomicU64 = AtomicU64::new(0);
         let watch = WATCHES.fetch_add(1, Ordering::Relaxed);
-        let next = self.orphan_turn_after(watch, CHECK_EVERY);
+        let next = self.next_orphan_turn(watch);
         let old = self
             .state
             .lock()
@@ -119,15 +123,16 @@ impl MediaRecorder {
         }
     }
 
-    /// Submits the next turn of `watch`, on the dispatcher after `wait`; a turn that
-    /// finds the element gone does nothing.
-    fn orphan_turn_after(&self, watch: u64, wait: Duration) -> Delayed {
+    /// Submits the next turn of `watch`, on the dispatcher in `CHECK_EVERY`; a turn
+    /// that finds the element gone does nothing.
+    fn next_orphan_turn(&self, watch: u64) -> Delayed {
         let weak = self.obj().downgrade();
-        self.dispatcher.submit_at(Instant::now() + wait, move || {
-            if let Some(obj) = weak.upgrade() {
-                obj.imp().end_orphans(watch);
-            }
-        })
+        self.dispatcher
+            .submit_at(Instant::now() + CHECK_EVERY, move || {
+                if let Some(obj) = weak.upgrade() {
+                    obj.imp().end_orphans(watch);
+                }
+            })
     }
 
     /// A turn of `watch`: gives up the pads that will never get a stream, then stops
@@ -162,7 +167,7 @@ impl MediaRecorder {
             // Decided under the lock, so that a stop meanwhile leaves no turn behind.
             state.orphan_check = keep_watching(&candidates, &orphans).then(|| OrphanWatch {
                 watch,
-                next: self.orphan_turn_after(watch, CHECK_EVERY),
+                next: self.next_orphan_turn(watch),
             });
             (sinks, grace(live))
         };
