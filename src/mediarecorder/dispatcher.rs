@@ -15,9 +15,17 @@
 //! work: two hundred recorders in one process share a few threads instead of keeping
 //! one each. A job never runs on the thread that submitted it, which may hold a lock
 //! the job takes.
+//!
+//! A job can also be submitted to run at a time (`submit_at`, the check for pads that
+//! will never get a stream). Idle workers wait on their condition variable until the
+//! earliest is due, then queue it behind the element's other jobs; a worker stays past
+//! `IDLE_EXIT` while it is the last one that could, and one is started when none is
+//! alive. This costs no thread of its own, where a clock's `wait_async` starts
+//! GStreamer's `GstSystemClock` thread for the rest of the process. When every worker is
+//! in a job at the due time, the first to end its queue runs it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -56,32 +64,71 @@ struct Shared {
     changed: Condvar,
 }
 
+impl Shared {
+    /// Appends a job to the queue; true when the queue now needs a worker (it had none
+    /// scheduled). A closed queue takes no job.
+    fn enqueue(&self, job: Job) -> bool {
+        let mut q = self.queue.lock().unwrap();
+        if q.closed {
+            return false;
+        }
+        q.jobs.push_back(job);
+        !std::mem::replace(&mut q.scheduled, true)
+    }
+}
+
+/// A job submitted to run at a time, for `Dispatcher::cancel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Delayed {
+    due: Instant,
+    seq: u64,
+}
+
 pub struct Dispatcher {
     shared: Arc<Shared>,
+    pool: Arc<Pool>,
 }
 
 impl Dispatcher {
     /// A queue of jobs run on the process's shared workers; `name` names the workers
     /// the pool starts.
     pub fn new(name: &str) -> Self {
-        POOL.name_workers(name);
+        Self::on(POOL.clone(), name)
+    }
+
+    fn on(pool: Arc<Pool>, name: &str) -> Self {
+        pool.name_workers(name);
         Dispatcher {
             shared: Arc::default(),
+            pool,
         }
     }
 
     /// Queues a job, to run after those queued before it, never on this thread.
     pub fn submit(&self, job: impl FnOnce() + Send + 'static) {
-        let mut q = self.shared.queue.lock().unwrap();
-        if q.closed {
-            return;
+        if self.shared.enqueue(Box::new(job)) {
+            self.pool.schedule(self.shared.clone());
         }
-        q.jobs.push_back(Box::new(job));
-        if !q.scheduled {
-            q.scheduled = true;
-            drop(q);
-            POOL.schedule(self.shared.clone());
-        }
+    }
+
+    /// Queues a job when `due` comes, to run after the jobs queued by then (jobs due at
+    /// one time in the order they were submitted). The pool's workers wait for it: no
+    /// thread of its own, no clock's. Dropped unrun when the dispatcher is dropped first.
+    pub fn submit_at(&self, due: Instant, job: impl FnOnce() + Send + 'static) -> Delayed {
+        let target = Arc::downgrade(&self.shared);
+        self.pool.add_timer(due, (target, Box::new(job)))
+    }
+
+    /// Takes back a job `submit_at` gave: true when it had not come due (it never
+    /// runs), false when it is queued or has run.
+    pub fn cancel(&self, delayed: Delayed) -> bool {
+        self.pool
+            .workers
+            .lock()
+            .unwrap()
+            .timers
+            .cancel(delayed)
+            .is_some()
     }
 
     /// True on the thread running this dispatcher's job, where waiting for the queue
@@ -121,15 +168,15 @@ impl Drop for Dispatcher {
 }
 
 /// Runs a queue's jobs in order until it is empty.
-fn run_queue(shared: &Shared) {
+fn run_queue(pool: &Pool, shared: &Shared) {
     let mut q = shared.queue.lock().unwrap();
     q.worker = Some(thread::current().id());
     while let Some(job) = q.jobs.pop_front() {
         q.running = true;
         drop(q);
-        POOL.busy(true);
+        pool.busy(true);
         job();
-        POOL.busy(false);
+        pool.busy(false);
         q = shared.queue.lock().unwrap();
         q.running = false;
         shared.changed.notify_all();
@@ -139,10 +186,93 @@ fn run_queue(shared: &Shared) {
     shared.changed.notify_all();
 }
 
+/// Items due at given times: taken in the order they come due, those due at one time
+/// in the order they were added.
+struct Timers<T> {
+    due: BTreeMap<Delayed, T>,
+    next_seq: u64,
+}
+
+impl<T> Default for Timers<T> {
+    fn default() -> Self {
+        Timers {
+            due: BTreeMap::new(),
+            next_seq: 0,
+        }
+    }
+}
+
+impl<T> Timers<T> {
+    fn add(&mut self, due: Instant, item: T) -> Delayed {
+        let key = Delayed {
+            due,
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        self.due.insert(key, item);
+        key
+    }
+
+    fn cancel(&mut self, key: Delayed) -> Option<T> {
+        self.due.remove(&key)
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.due.keys().next().map(|k| k.due)
+    }
+
+    /// The items due at `now`, in order.
+    fn take_due(&mut self, now: Instant) -> Vec<T> {
+        let mut due = Vec::new();
+        while let Some(entry) = self.due.first_entry() {
+            if entry.key().due > now {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        due
+    }
+}
+
+/// What an idle worker does next.
+#[derive(Debug, PartialEq)]
+enum Idle {
+    /// Wait for work, a due job or the end of its idle time, at most this long.
+    Wait(Duration),
+    Exit,
+}
+
+/// The next step of a worker idle since `idle_since`, with no queue to run and no job
+/// due at `now`; `next_due`: the earliest delayed job; `others_idle`: other workers
+/// waiting, each of which watches the delayed jobs too. A worker idle for `idle_exit`
+/// ends, unless it is the last one left to run a delayed job.
+fn idle_step(
+    now: Instant,
+    idle_since: Instant,
+    idle_exit: Duration,
+    next_due: Option<Instant>,
+    others_idle: usize,
+) -> Idle {
+    let idle_left = (idle_since + idle_exit).saturating_duration_since(now);
+    let until_due = next_due.map(|due| due.saturating_duration_since(now));
+    match until_due {
+        None if idle_left.is_zero() => Idle::Exit,
+        None => Idle::Wait(idle_left),
+        Some(_) if idle_left.is_zero() && others_idle > 0 => Idle::Exit,
+        Some(until_due) if idle_left.is_zero() => Idle::Wait(until_due),
+        Some(until_due) => Idle::Wait(until_due.min(idle_left)),
+    }
+}
+
+/// A delayed job and the queue it goes to when due.
+type Timed = (Weak<Shared>, Job);
+
 #[derive(Default)]
 struct Workers {
     /// Queues with jobs that no worker runs yet.
     runnable: VecDeque<Arc<Shared>>,
+    /// Jobs to queue when they come due.
+    timers: Timers<Timed>,
     /// Workers waiting for a queue to run.
     idle: usize,
     /// Workers alive.
@@ -150,17 +280,28 @@ struct Workers {
     /// When each worker in a job began it.
     busy_since: HashMap<ThreadId, Instant>,
     name: Option<String>,
+    /// Times workers woke from waiting (to check that waiting does not spin).
+    #[cfg(test)]
+    wakes: usize,
 }
 
-#[derive(Default)]
 struct Pool {
     workers: Mutex<Workers>,
     wake: Condvar,
+    idle_exit: Duration,
 }
 
-static POOL: LazyLock<Arc<Pool>> = LazyLock::new(Arc::default);
+static POOL: LazyLock<Arc<Pool>> = LazyLock::new(|| Pool::new(IDLE_EXIT));
 
 impl Pool {
+    fn new(idle_exit: Duration) -> Arc<Self> {
+        Arc::new(Pool {
+            workers: Mutex::default(),
+            wake: Condvar::new(),
+            idle_exit,
+        })
+    }
+
     fn name_workers(&self, name: &str) {
         self.workers
             .lock()
@@ -198,6 +339,25 @@ impl Pool {
             // A busy worker takes it when its job ends.
             return;
         }
+        self.start_worker(&mut w);
+    }
+
+    /// Keeps a delayed job until it is due. Idle workers wait for the earliest; with
+    /// none alive, one is started; with all busy, the first to end its job sees it.
+    fn add_timer(self: &Arc<Self>, due: Instant, timed: Timed) -> Delayed {
+        let mut w = self.workers.lock().unwrap();
+        let earliest = w.timers.next_due().is_none_or(|next| due < next);
+        let key = w.timers.add(due, timed);
+        if w.alive == 0 {
+            self.start_worker(&mut w);
+        } else if earliest {
+            // Each idle worker waits for the earliest job: they shorten their waits.
+            self.wake.notify_all();
+        }
+        key
+    }
+
+    fn start_worker(self: &Arc<Self>, w: &mut Workers) {
         let pool = self.clone();
         let name = w.name.clone().unwrap_or_else(|| "mediarecorder".into());
         match thread::Builder::new().name(name).spawn(move || pool.work()) {
@@ -215,20 +375,52 @@ impl Pool {
 
     fn work(&self) {
         let mut w = self.workers.lock().unwrap();
+        let mut idle_since = Instant::now();
         loop {
-            if let Some(shared) = w.runnable.pop_front() {
+            let due = w.timers.take_due(Instant::now());
+            if !due.is_empty() {
+                // Queued outside the pool's lock (a queue's lock is never taken under
+                // it); this worker runs the queues that need one.
                 drop(w);
-                run_queue(&shared);
+                let ready: Vec<Arc<Shared>> = due
+                    .into_iter()
+                    .filter_map(|(target, job)| {
+                        let shared = target.upgrade()?;
+                        shared.enqueue(job).then_some(shared)
+                    })
+                    .collect();
                 w = self.workers.lock().unwrap();
+                w.runnable.extend(ready);
+                // Idle workers take the others.
+                for _ in 0..w.runnable.len().saturating_sub(1).min(w.idle) {
+                    self.wake.notify_one();
+                }
                 continue;
             }
-            w.idle += 1;
-            let (guard, waited) = self.wake.wait_timeout(w, IDLE_EXIT).unwrap();
-            w = guard;
-            w.idle -= 1;
-            if waited.timed_out() && w.runnable.is_empty() {
+            if let Some(shared) = w.runnable.pop_front() {
+                drop(w);
+                run_queue(self, &shared);
+                w = self.workers.lock().unwrap();
+                idle_since = Instant::now();
+                continue;
+            }
+            let next = idle_step(
+                Instant::now(),
+                idle_since,
+                self.idle_exit,
+                w.timers.next_due(),
+                w.idle,
+            );
+            let Idle::Wait(wait) = next else {
                 w.alive -= 1;
                 return;
+            };
+            w.idle += 1;
+            w = self.wake.wait_timeout(w, wait).unwrap().0;
+            w.idle -= 1;
+            #[cfg(test)]
+            {
+                w.wakes += 1;
             }
         }
     }
@@ -332,5 +524,170 @@ mod tests {
         // Other tests use the pool at the same time: a bound well under one each.
         let used = threads.lock().unwrap().len();
         assert!(used <= 30, "{used} threads ran the jobs of 100 dispatchers");
+    }
+
+    /// A pool of its own, so that a test sees its workers alone.
+    fn own_pool(idle_exit: Duration) -> (Arc<Pool>, Dispatcher) {
+        let pool = Pool::new(idle_exit);
+        let d = Dispatcher::on(pool.clone(), "test-own");
+        (pool, d)
+    }
+
+    fn alive(pool: &Pool) -> usize {
+        pool.workers.lock().unwrap().alive
+    }
+
+    fn recorder() -> (Arc<Mutex<Vec<u32>>>, impl Fn(u32) -> Job) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let job = move |i: u32| -> Job {
+            let s = s.clone();
+            Box::new(move || s.lock().unwrap().push(i))
+        };
+        (seen, job)
+    }
+
+    #[test]
+    fn timers_come_due_in_order_and_once() {
+        let mut timers = Timers::default();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        timers.add(t0 + ms(20), 'c');
+        timers.add(t0 + ms(10), 'a');
+        timers.add(t0 + ms(10), 'b');
+        assert_eq!(timers.next_due(), Some(t0 + ms(10)));
+        assert!(timers.take_due(t0 + ms(9)).is_empty());
+        assert_eq!(timers.take_due(t0 + ms(10)), ['a', 'b']);
+        assert_eq!(timers.next_due(), Some(t0 + ms(20)));
+        assert_eq!(timers.take_due(t0 + ms(60)), ['c']);
+        assert!(timers.take_due(t0 + ms(60)).is_empty());
+        assert_eq!(timers.next_due(), None);
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_comes_due() {
+        let mut timers = Timers::default();
+        let t0 = Instant::now();
+        let a = timers.add(t0, 'a');
+        let b = timers.add(t0, 'b');
+        assert_eq!(timers.cancel(a), Some('a'));
+        assert_eq!(timers.cancel(a), None);
+        assert_eq!(timers.take_due(t0), ['b']);
+        assert_eq!(timers.cancel(b), None, "b came due: too late to cancel");
+    }
+
+    #[test]
+    fn an_idle_worker_sleeps_until_the_next_due_job_or_its_end() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let exit = ms(1_000);
+        // Nothing due: until its idle time is over, then it ends.
+        assert_eq!(idle_step(t0, t0, exit, None, 0), Idle::Wait(exit));
+        assert_eq!(
+            idle_step(t0 + ms(400), t0, exit, None, 0),
+            Idle::Wait(ms(600))
+        );
+        assert_eq!(idle_step(t0 + exit, t0, exit, None, 0), Idle::Exit);
+        // A job due sooner: exactly until it, never a zero wait before it (no spinning).
+        let due = Some(t0 + ms(250));
+        assert_eq!(idle_step(t0, t0, exit, due, 0), Idle::Wait(ms(250)));
+        assert_eq!(idle_step(t0 + ms(249), t0, exit, due, 3), Idle::Wait(ms(1)));
+        // Idle long enough: the last idle worker stays for a job to come; with another
+        // idle one watching, it ends.
+        let due = Some(t0 + ms(1_500));
+        assert_eq!(idle_step(t0 + exit, t0, exit, due, 0), Idle::Wait(ms(500)));
+        assert_eq!(idle_step(t0 + exit, t0, exit, due, 1), Idle::Exit);
+    }
+
+    #[test]
+    fn delayed_jobs_run_in_due_order_behind_the_jobs_queued_before() {
+        let (_pool, d) = own_pool(IDLE_EXIT);
+        let (seen, job) = recorder();
+        let now = Instant::now();
+        d.submit_at(now + Duration::from_millis(80), job(3));
+        d.submit_at(now + Duration::from_millis(40), job(1));
+        d.submit_at(now + Duration::from_millis(40), job(2));
+        d.submit(job(0));
+        assert!(wait_for(|| seen.lock().unwrap().len() == 4));
+        assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+        let ran_at = now.elapsed();
+        assert!(ran_at >= Duration::from_millis(80), "ran after {ran_at:?}");
+    }
+
+    #[test]
+    fn a_cancelled_delayed_job_never_runs() {
+        let (_pool, d) = own_pool(IDLE_EXIT);
+        let (seen, job) = recorder();
+        let now = Instant::now();
+        let cancelled = d.submit_at(now + Duration::from_millis(30), job(1));
+        let kept = d.submit_at(now + Duration::from_millis(60), job(2));
+        assert!(d.cancel(cancelled));
+        assert!(wait_for(|| seen.lock().unwrap().len() == 1));
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(*seen.lock().unwrap(), [2]);
+        assert!(!d.cancel(kept), "it ran: nothing left to cancel");
+    }
+
+    #[test]
+    fn a_delayed_job_of_a_dropped_dispatcher_never_runs() {
+        let (pool, d) = own_pool(IDLE_EXIT);
+        let (seen, job) = recorder();
+        d.submit_at(Instant::now() + Duration::from_millis(30), job(1));
+        drop(d);
+        assert!(wait_for(|| pool
+            .workers
+            .lock()
+            .unwrap()
+            .timers
+            .next_due()
+            .is_none()));
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_job_due_while_no_worker_is_alive_starts_one() {
+        let (pool, d) = own_pool(Duration::from_millis(20));
+        let (seen, job) = recorder();
+        d.submit(job(0));
+        assert!(wait_for(|| alive(&pool) == 0), "the worker ends when idle");
+        d.submit_at(Instant::now() + Duration::from_millis(30), job(1));
+        assert!(wait_for(|| seen.lock().unwrap().len() == 2));
+        assert_eq!(*seen.lock().unwrap(), [0, 1]);
+        assert!(wait_for(|| alive(&pool) == 0), "and ends again after it");
+    }
+
+    #[test]
+    fn the_last_worker_outstays_its_idle_time_for_a_job_to_come() {
+        let (pool, d) = own_pool(Duration::from_millis(20));
+        let (seen, job) = recorder();
+        let now = Instant::now();
+        d.submit_at(now + Duration::from_millis(300), job(1));
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(alive(&pool), 1, "a worker waits for the delayed job");
+        assert!(wait_for(|| seen.lock().unwrap().len() == 1));
+        assert!(now.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[test]
+    fn waiting_for_a_delayed_job_does_not_spin() {
+        let (pool, d) = own_pool(IDLE_EXIT);
+        let (seen, job) = recorder();
+        d.submit_at(Instant::now() + Duration::from_millis(400), job(1));
+        assert!(wait_for(|| seen.lock().unwrap().len() == 1));
+        // One wake for the job to come due (and maybe a spurious one), not a loop.
+        let wakes = pool.workers.lock().unwrap().wakes;
+        assert!(wakes <= 3, "{wakes} wakes for one delayed job");
+    }
+
+    /// Polls `cond` for up to 5 s.
+    fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !cond() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        true
     }
 }

@@ -12,12 +12,18 @@
 //! a live recording waits for any stream (`LIVE_STREAM_WAIT`), and a pad that has seen
 //! its stream start is only waiting for its format. Whatever comes on a pad after it
 //! was given up is taken and left out, with a warning: its source gets no error.
+//!
+//! The check is a job on the element's dispatcher that submits itself again every
+//! `CHECK_EVERY` until every linked pad has a stream, pads were given up, or the run
+//! ends (`stop_watching_for_orphans`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::dispatcher::Delayed;
 use super::engine::LIVE_STREAM_WAIT;
 use super::imp::{MediaRecorder, CAT};
 
@@ -25,7 +31,18 @@ use super::imp::{MediaRecorder, CAT};
 /// a demuxer exposes its streams within milliseconds of each other. Live, the wait is
 /// `LIVE_STREAM_WAIT`.
 const ORPHAN_GRACE: Duration = Duration::from_secs(1);
-const CHECK_EVERY: gst::ClockTime = gst::ClockTime::from_mseconds(250);
+/// The check runs this often, as a job of the element's own (`Dispatcher::submit_at`):
+/// a clock's `wait_async` would start GStreamer's `GstSystemClock` thread, which a
+/// pipeline without the element does not have, for the rest of the process.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// A run's check for orphan pads, while it goes on: its next turn on the element's
+/// dispatcher.
+pub struct OrphanWatch {
+    /// Which watch: a turn of one that was stopped does nothing.
+    watch: u64,
+    next: Delayed,
+}
 
 /// A pad's stream, as the check sees it.
 pub struct Candidate {
@@ -49,8 +66,7 @@ pub fn orphans(
     let Some(first) = first_flow else {
         return Vec::new();
     };
-    let grace = if live { LIVE_STREAM_WAIT } else { ORPHAN_GRACE };
-    if now.duration_since(first) < grace {
+    if now.duration_since(first) < grace(live) {
         return Vec::new();
     }
     candidates
@@ -58,6 +74,20 @@ pub fn orphans(
         .filter(|c| !c.started && !c.stream_began && c.feeder_unfed)
         .map(|c| c.id)
         .collect()
+}
+
+/// The check goes on after a turn that gave up `orphans`: until every pad has a stream
+/// or pads were given up.
+pub fn keep_watching(candidates: &[Candidate], orphans: &[usize]) -> bool {
+    orphans.is_empty() && !candidates.iter().all(|c| c.started)
+}
+
+fn grace(live: bool) -> Duration {
+    if live {
+        LIVE_STREAM_WAIT
+    } else {
+        ORPHAN_GRACE
+    }
 }
 
 /// The element feeding `pad` has input pads and none is linked.
@@ -72,30 +102,48 @@ fn feeder_unfed(pad: &gst::Pad) -> bool {
 impl MediaRecorder {
     /// Starts checking for orphan pads until every linked pad has a stream.
     pub(super) fn watch_for_orphans(&self) {
-        let clock = gst::SystemClock::obtain();
-        let id = clock.new_periodic_id(clock.time() + CHECK_EVERY, CHECK_EVERY);
-        let weak = self.obj().downgrade();
-        let waiting = id.wait_async(move |_, _, id| match weak.upgrade() {
-            Some(obj) => obj.imp().end_orphans(),
-            // The element is gone: stop the clock calling.
-            None => id.unschedule(),
-        });
-        if waiting.is_ok() {
-            if let Some(old) = self.state.lock().unwrap().orphan_check.replace(id) {
-                old.unschedule();
-            }
+        static WATCHES: AtomicU64 = AtomicU64::new(0);
+        let watch = WATCHES.fetch_add(1, Ordering::Relaxed);
+        let next = self.next_orphan_turn(watch);
+        let old = self
+            .state
+            .lock()
+            .unwrap()
+            .orphan_check
+            .replace(OrphanWatch { watch, next });
+        if let Some(old) = old {
+            self.dispatcher.cancel(old.next);
         }
     }
 
     pub(super) fn stop_watching_for_orphans(&self) {
-        if let Some(id) = self.state.lock().unwrap().orphan_check.take() {
-            id.unschedule();
+        let watch = self.state.lock().unwrap().orphan_check.take();
+        if let Some(watch) = watch {
+            self.dispatcher.cancel(watch.next);
         }
     }
 
-    fn end_orphans(&self) {
-        let (orphans, sinks, done, grace) = {
-            let state = self.state.lock().unwrap();
+    /// Submits the next turn of `watch`, on the dispatcher in `CHECK_EVERY`; a turn
+    /// that finds the element gone does nothing.
+    fn next_orphan_turn(&self, watch: u64) -> Delayed {
+        let weak = self.obj().downgrade();
+        self.dispatcher
+            .submit_at(Instant::now() + CHECK_EVERY, move || {
+                if let Some(obj) = weak.upgrade() {
+                    obj.imp().end_orphans(watch);
+                }
+            })
+    }
+
+    /// A turn of `watch`: gives up the pads that will never get a stream, then stops
+    /// or comes again in `CHECK_EVERY`.
+    fn end_orphans(&self, watch: u64) {
+        let (sinks, grace) = {
+            let mut state = self.state.lock().unwrap();
+            if state.orphan_check.as_ref().map(|w| w.watch) != Some(watch) {
+                // Stopped (or a new run watches) after this turn was due.
+                return;
+            }
             let linked: Vec<_> = state.streams.iter().filter(|s| s.pad.is_linked()).collect();
             let candidates: Vec<Candidate> = linked
                 .iter()
@@ -106,24 +154,24 @@ impl MediaRecorder {
                     stream_began: s.pad.sticky_event::<gst::event::StreamStart>(0).is_some(),
                 })
                 .collect();
-            let done = candidates.iter().all(|c| c.started);
             let live = state.streams.iter().any(|s| s.live);
             let orphans = orphans(&candidates, state.first_caps_at, Instant::now(), live);
             for s in linked.iter().filter(|s| orphans.contains(&s.id)) {
-                s.orphaned.store(true, std::sync::atomic::Ordering::Relaxed);
+                s.orphaned.store(true, Ordering::Relaxed);
             }
             let sinks: Vec<(String, gst_app::AppSink)> = linked
                 .iter()
                 .filter(|s| orphans.contains(&s.id))
                 .map(|s| (s.pad.name().to_string(), s.sink.clone()))
                 .collect();
-            let grace = if live { LIVE_STREAM_WAIT } else { ORPHAN_GRACE };
-            (orphans, sinks, done, grace)
+            // Decided under the lock, so that a stop meanwhile leaves no turn behind.
+            state.orphan_check = keep_watching(&candidates, &orphans).then(|| OrphanWatch {
+                watch,
+                next: self.next_orphan_turn(watch),
+            });
+            (sinks, grace(live))
         };
-        if done || !orphans.is_empty() {
-            self.stop_watching_for_orphans();
-        }
-        for (pad, sink) in sinks {
+        for (pad, _) in &sinks {
             gst::warning!(CAT, imp = self, "Pad {pad} gets no stream: ending it");
             gst::element_imp_warning!(
                 self,
@@ -136,14 +184,37 @@ impl MediaRecorder {
                     grace.as_secs()
                 )
             );
-            // Ended like a stream that reached its end: the stage prerolls on the EOS
-            // and the recording leaves the pad out.
-            if let Some(sink_pad) = sink.static_pad("sink") {
-                sink_pad.send_event(gst::event::StreamStart::new(&format!("orphan-{pad}")));
-                let segment = gst::FormattedSegment::<gst::ClockTime>::new();
-                sink_pad.send_event(gst::event::Segment::new(&segment));
-                sink_pad.send_event(gst::event::Eos::new());
-            }
+        }
+        if sinks.is_empty() {
+            return;
+        }
+        // Ended from a thread of its own, not this job's: a sink still prerolling holds
+        // an EOS until the pipeline plays, and the EOS that completes a recording waits
+        // (`on_eos`) for its file to be finalized, a job queued behind this one.
+        let ending = sinks.clone();
+        let spawned = std::thread::Builder::new()
+            .name("mediarecorder-orphans".into())
+            .spawn(move || end_streams(&ending));
+        if let Err(err) = spawned {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "No thread to end the pads without a stream ({err}): ending them here"
+            );
+            end_streams(&sinks);
+        }
+    }
+}
+
+/// Ends each stage like a stream that reached its end: it prerolls on the EOS and the
+/// recording leaves its pad out.
+fn end_streams(sinks: &[(String, gst_app::AppSink)]) {
+    for (pad, sink) in sinks {
+        if let Some(sink_pad) = sink.static_pad("sink") {
+            sink_pad.send_event(gst::event::StreamStart::new(&format!("orphan-{pad}")));
+            let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+            sink_pad.send_event(gst::event::Segment::new(&segment));
+            sink_pad.send_event(gst::event::Eos::new());
         }
     }
 }
@@ -198,5 +269,22 @@ mod tests {
             candidate(1, false, true, true),
         ];
         assert!(orphans(&candidates, Some(t0), t0 + Duration::from_secs(60), false).is_empty());
+    }
+
+    #[test]
+    fn the_check_goes_on_until_every_pad_has_a_stream_or_one_is_given_up() {
+        let waiting = [
+            candidate(0, true, false, true),
+            candidate(1, false, false, true),
+        ];
+        assert!(keep_watching(&waiting, &[]));
+        assert!(!keep_watching(&waiting, &[1]));
+        let all_started = [
+            candidate(0, true, false, true),
+            candidate(1, true, false, true),
+        ];
+        assert!(!keep_watching(&all_started, &[]));
+        // No linked pad: nothing to wait for.
+        assert!(!keep_watching(&[], &[]));
     }
 }

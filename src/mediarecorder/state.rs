@@ -320,7 +320,7 @@ pub struct State {
     /// When a stream of this run first told its format (for `orphans`).
     pub(super) first_caps_at: Option<std::time::Instant>,
     /// The periodic check for linked pads that will never get a stream.
-    pub(super) orphan_check: Option<gst::PeriodicClockId>,
+    pub(super) orphan_check: Option<super::orphans::OrphanWatch>,
 }
 
 impl State {
