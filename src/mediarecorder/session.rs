@@ -23,6 +23,7 @@ use super::codecs::{
     aac_is_low_complexity, aac_silence, make, opus_silence, AAC_FRAME_SAMPLES, OPUS_SILENCE_NS,
 };
 use super::containers::{Container, OpusPreSkip};
+use super::dispatcher::Dispatcher;
 use super::displaymatrix;
 use super::feed::{end_of, Taken, WentIn};
 use super::finalize::{wait_while_progressing, Progress};
@@ -123,6 +124,94 @@ struct Track {
     video: bool,
     input: Input,
     state: Mutex<TrackState>,
+    /// `TrackState::due`, for the muxer's thread: frames wait for room.
+    due: AtomicBool,
+    /// A job that sends what waits is queued (see `wake_when_taken`).
+    drain_queued: AtomicBool,
+}
+
+impl Track {
+    /// Bytes of the track the muxer holds and has not written.
+    fn bytes_in_muxer(&self, st: &TrackState) -> u64 {
+        match &self.input {
+            Input::Source(src) => src.current_level_bytes(),
+            Input::Pad { taken, .. } => st.went_in.bytes_held(taken),
+        }
+    }
+
+    /// Hands what waits to the muxer, in order: all of it to an `appsrc`, and to a
+    /// pad what fits (see `feed`). Returns false when the muxer refused it (its
+    /// pipeline failed or stopped).
+    fn send(&self, st: &mut TrackState) -> bool {
+        let track = self;
+        let mut frames = Vec::new();
+        let mut ok = true;
+        while let Some(item) = st.waiting.pop_front() {
+            let item = match item {
+                Item::Frame(buffer) => {
+                    let fits = match &track.input {
+                        Input::Source(_) => true,
+                        Input::Pad { taken, .. } => {
+                            st.went_in.fits(taken, end_of(&buffer), ROOM_NS)
+                        }
+                    };
+                    if fits {
+                        st.waiting_bytes -= buffer.size() as u64;
+                        if let Input::Pad { .. } = track.input {
+                            st.went_in.went_in(buffer.size() as u64, end_of(&buffer));
+                        }
+                        frames.push(buffer);
+                        continue;
+                    }
+                    st.waiting.push_front(Item::Frame(buffer));
+                    break;
+                }
+                other => other,
+            };
+            ok &= Self::send_frames(&track.input, &mut frames);
+            match (&track.input, item) {
+                (Input::Source(src), Item::Caps(caps)) => src.set_caps(Some(&caps)),
+                (Input::Source(src), Item::Event(event)) => ok &= src.send_event(event),
+                (Input::Pad { pad, .. }, Item::Caps(caps)) => {
+                    ok &= pad.push_event(gst::event::Caps::new(&caps));
+                    if !st.segment_sent {
+                        st.segment_sent = true;
+                        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+                        ok &= pad.push_event(gst::event::Segment::new(&segment));
+                    }
+                }
+                (Input::Pad { pad, .. }, Item::Event(event)) => {
+                    if let gst::EventView::Gap(gap) = event.view() {
+                        // The aggregator queues a gap as an empty frame, taken like
+                        // any other: uncounted, the queue would look empty too soon.
+                        let (at, duration) = gap.get();
+                        let end = at.nseconds() + duration.map_or(0, gst::ClockTime::nseconds);
+                        st.went_in.went_in(0, Some(end));
+                    }
+                    ok &= pad.push_event(event)
+                }
+                (_, Item::Frame(_)) => unreachable!("frames are taken above"),
+            }
+        }
+        ok &= Self::send_frames(&track.input, &mut frames);
+        if st.waiting.is_empty() {
+            st.due = false;
+            st.batch.clear();
+        }
+        self.due.store(st.due, Ordering::Relaxed);
+        ok
+    }
+
+    fn send_frames(input: &Input, frames: &mut Vec<gst::Buffer>) -> bool {
+        let sent = match (frames.len(), input) {
+            (0, _) => return true,
+            (1, Input::Source(src)) => src.push_buffer(frames.remove(0)),
+            (1, Input::Pad { pad, .. }) => pad.push(frames.remove(0)),
+            (_, Input::Source(src)) => src.push_buffer_list(frames.drain(..).collect()),
+            (_, Input::Pad { pad, .. }) => pad.push_list(frames.drain(..).collect()),
+        };
+        sent.is_ok()
+    }
 }
 
 /// A track's side of the session, under one lock: taken once per frame, and held
@@ -175,7 +264,7 @@ impl TrackState {
 pub struct MuxSession {
     pipeline: gst::Pipeline,
     location: Option<PathBuf>,
-    tracks: Vec<Track>,
+    tracks: Vec<Arc<Track>>,
     /// How the container's muxer writes the Opus pre-skip.
     opus: OpusPreSkip,
     dropped: Arc<AtomicU64>,
@@ -348,6 +437,7 @@ impl MuxSession {
             WINDOW_NS
         };
         let mut built = Vec::new();
+        let drainer = Arc::new(Dispatcher::new("mediarecorder"));
         for (stream, kind, caps) in tracks {
             let (caps, matrix) = displaymatrix::take_mark(caps);
             if let Some(matrix) = matrix {
@@ -378,13 +468,6 @@ impl MuxSession {
                     .name(format!("track{stream}"))
                     .build();
                 let taken = Arc::new(Taken::default());
-                if let Some(agg_pad) = sink_pad.downcast_ref::<gst_base::AggregatorPad>() {
-                    agg_pad.set_emit_signals(true);
-                    let taken = taken.clone();
-                    agg_pad.connect_buffer_consumed(move |_, buffer| {
-                        taken.took(buffer.size() as u64, end_of(buffer));
-                    });
-                }
                 let linked = pad.link(&sink_pad).is_ok() && pad.set_active(true).is_ok();
                 linked.then_some(()).ok_or_else(cannot_store)?;
                 Input::Pad { pad, taken }
@@ -434,12 +517,18 @@ impl MuxSession {
                     Input::Pad { .. } => state.set_caps(caps.clone()),
                 }
             }
-            built.push(Track {
+            let track = Arc::new(Track {
                 stream: *stream,
                 video: *kind == Kind::Video,
                 input,
                 state: Mutex::new(state),
+                due: AtomicBool::new(false),
+                drain_queued: AtomicBool::new(false),
             });
+            if let Some(agg_pad) = sink_pad.downcast_ref::<gst_base::AggregatorPad>() {
+                Self::wake_when_taken(agg_pad, &track, &drainer);
+            }
+            built.push(track);
         }
 
         let cutter = Arc::new(Mutex::new(ChunkCutter::new(
@@ -554,10 +643,43 @@ impl MuxSession {
             if let Input::Pad { pad, .. } = &track.input {
                 let id = format!("mediarecorder/{}", track.stream);
                 pad.push_event(gst::event::StreamStart::new(&id));
-                session.send(track, &mut track.state.lock().unwrap());
+                track.send(&mut track.state.lock().unwrap());
             }
         }
         Ok(session)
+    }
+
+    /// Counts what the muxer takes of a track fed on its pad (see `feed`), and when
+    /// frames wait for room, sends them once it took some: on a job of the process's
+    /// shared workers, since the muxer's thread must not push into its own pads, and
+    /// the track's own thread may bring nothing for a while (a camera that stops, a
+    /// file that ended).
+    fn wake_when_taken(
+        agg_pad: &gst_base::AggregatorPad,
+        track: &Arc<Track>,
+        drainer: &Arc<Dispatcher>,
+    ) {
+        let Input::Pad { taken, .. } = &track.input else {
+            return;
+        };
+        agg_pad.set_emit_signals(true);
+        let taken = taken.clone();
+        let weak = Arc::downgrade(track);
+        let drainer = drainer.clone();
+        agg_pad.connect_buffer_consumed(move |_, buffer| {
+            taken.took(buffer.size() as u64, end_of(buffer));
+            let Some(track) = weak.upgrade() else { return };
+            if track.due.load(Ordering::Relaxed) && !track.drain_queued.swap(true, Ordering::AcqRel)
+            {
+                let weak = Arc::downgrade(&track);
+                drainer.submit(move || {
+                    if let Some(track) = weak.upgrade() {
+                        track.drain_queued.store(false, Ordering::Release);
+                        track.send(&mut track.state.lock().unwrap());
+                    }
+                });
+            }
+        });
     }
 
     /// Writes the video track's display matrix into every header the muxer writes
@@ -631,7 +753,7 @@ impl MuxSession {
         };
         let mut st = track.state.lock().unwrap();
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let full = st.waiting_bytes + Self::bytes_in_muxer(track, &st) >= MAX_QUEUED_BYTES;
+        let full = st.waiting_bytes + track.bytes_in_muxer(&st) >= MAX_QUEUED_BYTES;
         let (take, resyncing) = super::resync::admit(st.resync, keyframe, !full);
         st.resync = resyncing;
         if !take {
@@ -729,93 +851,13 @@ impl MuxSession {
         if st.batch.add(pts, size, track.video && keyframe) {
             st.due = true;
         }
-        !st.due || self.send(track, &mut st)
-    }
-
-    /// Bytes of the track the muxer holds and has not written.
-    fn bytes_in_muxer(track: &Track, st: &TrackState) -> u64 {
-        match &track.input {
-            Input::Source(src) => src.current_level_bytes(),
-            Input::Pad { taken, .. } => st.went_in.bytes_held(taken),
-        }
-    }
-
-    /// Hands what waits to the muxer, in order: all of it to an `appsrc`, and to a
-    /// pad what fits (see `feed`). Returns false when the muxer refused it (its
-    /// pipeline failed or stopped).
-    fn send(&self, track: &Track, st: &mut TrackState) -> bool {
-        let mut frames = Vec::new();
-        let mut ok = true;
-        while let Some(item) = st.waiting.pop_front() {
-            let item = match item {
-                Item::Frame(buffer) => {
-                    let fits = match &track.input {
-                        Input::Source(_) => true,
-                        Input::Pad { taken, .. } => {
-                            st.went_in.fits(taken, end_of(&buffer), ROOM_NS)
-                        }
-                    };
-                    if fits {
-                        st.waiting_bytes -= buffer.size() as u64;
-                        if let Input::Pad { .. } = track.input {
-                            st.went_in.went_in(buffer.size() as u64, end_of(&buffer));
-                        }
-                        frames.push(buffer);
-                        continue;
-                    }
-                    st.waiting.push_front(Item::Frame(buffer));
-                    break;
-                }
-                other => other,
-            };
-            ok &= Self::send_frames(&track.input, &mut frames);
-            match (&track.input, item) {
-                (Input::Source(src), Item::Caps(caps)) => src.set_caps(Some(&caps)),
-                (Input::Source(src), Item::Event(event)) => ok &= src.send_event(event),
-                (Input::Pad { pad, .. }, Item::Caps(caps)) => {
-                    ok &= pad.push_event(gst::event::Caps::new(&caps));
-                    if !st.segment_sent {
-                        st.segment_sent = true;
-                        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
-                        ok &= pad.push_event(gst::event::Segment::new(&segment));
-                    }
-                }
-                (Input::Pad { pad, .. }, Item::Event(event)) => {
-                    if let gst::EventView::Gap(gap) = event.view() {
-                        // The aggregator queues a gap as an empty frame, taken like
-                        // any other: uncounted, the queue would look empty too soon.
-                        let (at, duration) = gap.get();
-                        let end = at.nseconds() + duration.map_or(0, gst::ClockTime::nseconds);
-                        st.went_in.went_in(0, Some(end));
-                    }
-                    ok &= pad.push_event(event)
-                }
-                (_, Item::Frame(_)) => unreachable!("frames are taken above"),
-            }
-        }
-        ok &= Self::send_frames(&track.input, &mut frames);
-        if st.waiting.is_empty() {
-            st.due = false;
-            st.batch.clear();
-        }
-        ok
-    }
-
-    fn send_frames(input: &Input, frames: &mut Vec<gst::Buffer>) -> bool {
-        let sent = match (frames.len(), input) {
-            (0, _) => return true,
-            (1, Input::Source(src)) => src.push_buffer(frames.remove(0)),
-            (1, Input::Pad { pad, .. }) => pad.push(frames.remove(0)),
-            (_, Input::Source(src)) => src.push_buffer_list(frames.drain(..).collect()),
-            (_, Input::Pad { pad, .. }) => pad.push_list(frames.drain(..).collect()),
-        };
-        sent.is_ok()
+        !st.due || track.send(&mut st)
     }
 
     /// Hands every track's waiting frames over (those that fit: see `send`).
     fn send_all(&self) {
         for track in &self.tracks {
-            self.send(track, &mut track.state.lock().unwrap());
+            track.send(&mut track.state.lock().unwrap());
         }
     }
 
@@ -871,7 +913,7 @@ impl MuxSession {
             let mut left = false;
             for track in &self.tracks {
                 let mut st = track.state.lock().unwrap();
-                self.send(track, &mut st);
+                track.send(&mut st);
                 if st.waiting.is_empty() && !st.ended {
                     st.ended = true;
                     match &track.input {
@@ -883,6 +925,10 @@ impl MuxSession {
             }
             if !left {
                 return;
+            }
+            if matches!(*self.done.0.lock().unwrap(), Some(Err(_))) {
+                // Writing failed: the muxer takes nothing more.
+                break;
             }
             let now = taken();
             if now != last.0 {
@@ -900,7 +946,7 @@ impl MuxSession {
                 st.waiting.clear();
                 gst::warning!(
                     gst::CAT_DEFAULT,
-                    "{:?}: the muxer took nothing for {stall:?}: {lost} items of track {} left out",
+                    "{:?}: the muxer failed or took nothing for {stall:?}: {lost} items of track {} left out",
                     self.location,
                     track.stream
                 );
@@ -918,7 +964,7 @@ impl MuxSession {
             .iter()
             .map(|t| {
                 let st = t.state.lock().unwrap();
-                st.waiting_bytes + Self::bytes_in_muxer(t, &st)
+                st.waiting_bytes + t.bytes_in_muxer(&st)
             })
             .sum()
     }
