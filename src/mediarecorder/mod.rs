@@ -41,8 +41,8 @@
 //!   opening the muxer, syncing to disk each second, finalizing, removing a file
 //!   without frames, retention (`manifest`, `retention`). A stalled folder delays these
 //!   and the signals queued behind them, never the streams.
-//! - each file's muxer session: its own streaming thread writes the file (mp4mux's;
-//!   matroskamux writes on its `appsrc` threads).
+//! - each file's muxer session: the muxer's own thread writes the file (an aggregator
+//!   muxer's; 1.22's matroskamux writes on its tracks' `appsrc` threads).
 //! - the recovery thread (`recovery`): finalizes the files a crash left unfinished.
 //! - the application's thread, unlocked: `start-recording` and READY->PAUSED check the
 //!   location (`claim::precheck`, a probe file) before they answer, so that their error

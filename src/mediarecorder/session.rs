@@ -143,13 +143,12 @@ impl Track {
     /// pad what fits (see `feed`). Returns false when the muxer refused it (its
     /// pipeline failed or stopped).
     fn send(&self, st: &mut TrackState) -> bool {
-        let track = self;
         let mut frames = Vec::new();
         let mut ok = true;
         while let Some(item) = st.waiting.pop_front() {
             let item = match item {
                 Item::Frame(buffer) => {
-                    let fits = match &track.input {
+                    let fits = match &self.input {
                         Input::Source(_) => true,
                         Input::Pad { taken, .. } => {
                             st.went_in.fits(taken, end_of(&buffer), ROOM_NS)
@@ -157,7 +156,7 @@ impl Track {
                     };
                     if fits {
                         st.waiting_bytes -= buffer.size() as u64;
-                        if let Input::Pad { .. } = track.input {
+                        if let Input::Pad { .. } = self.input {
                             st.went_in.went_in(buffer.size() as u64, end_of(&buffer));
                         }
                         frames.push(buffer);
@@ -168,8 +167,8 @@ impl Track {
                 }
                 other => other,
             };
-            ok &= Self::send_frames(&track.input, &mut frames);
-            match (&track.input, item) {
+            ok &= Self::send_frames(&self.input, &mut frames);
+            match (&self.input, item) {
                 (Input::Source(src), Item::Caps(caps)) => src.set_caps(Some(&caps)),
                 (Input::Source(src), Item::Event(event)) => ok &= src.send_event(event),
                 (Input::Pad { pad, .. }, Item::Caps(caps)) => {
@@ -193,7 +192,7 @@ impl Track {
                 (_, Item::Frame(_)) => unreachable!("frames are taken above"),
             }
         }
-        ok &= Self::send_frames(&track.input, &mut frames);
+        ok &= Self::send_frames(&self.input, &mut frames);
         if st.waiting.is_empty() {
             st.due = false;
             st.batch.clear();
@@ -424,7 +423,8 @@ impl MuxSession {
             .and_then(|_| muxer.link(&sink))
             .map_err(|e| glib::Error::new(gst::CoreError::Negotiation, &e.to_string()))?;
 
-        // An aggregator (mp4mux) takes frames on the caller's thread (see `feed`).
+        // An aggregator (mp4mux; matroskamux too in GStreamer 1.26) takes frames on the
+        // caller's thread (see `feed`).
         let direct = muxer.is::<gst_base::Aggregator>();
         if direct {
             muxer.set_property("latency", MUXER_QUEUE_NS);
