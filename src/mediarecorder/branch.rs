@@ -288,6 +288,27 @@ fn compressed_codec(caps: &gst::CapsRef) -> Option<Codec> {
     AudioCodec::from_media_type(name).map(Codec::Audio)
 }
 
+/// Whether H.264 or H.265 in `caps` comes as a demuxer gives it (whole access units
+/// in the MP4 form, with the decoder setup and picture size a muxer writes), so that a
+/// parser would only read every frame and pass it on unchanged: skipping it made a
+/// kept-as-is camera about 3 % cheaper. A depayloader's caps lack the size (it is in
+/// the stream), so its frames keep their parser.
+fn parsed_by_a_demuxer(caps: &gst::CapsRef) -> bool {
+    let Some(s) = caps.structure(0) else {
+        return false;
+    };
+    let form = match s.name().as_str() {
+        "video/x-h264" => "avc",
+        "video/x-h265" => "hvc1",
+        _ => return false,
+    };
+    s.get::<&str>("stream-format").is_ok_and(|f| f == form)
+        && s.get::<&str>("alignment").is_ok_and(|a| a == "au")
+        && s.has_field("codec_data")
+        && s.get::<i32>("width").is_ok_and(|w| w > 0)
+        && s.get::<i32>("height").is_ok_and(|h| h > 0)
+}
+
 /// The best-ranked installed decoder for `caps`, or an error naming the codec and the
 /// package to install.
 /// `parsed`: a parser comes first, turning the stream into the form the decoder takes
@@ -381,6 +402,7 @@ pub fn chain_for(
         } && (upright || said);
         if fits {
             let parser = match codec {
+                _ if parsed_by_a_demuxer(caps) => None,
                 Codec::Video(v) => v.parser(),
                 Codec::Audio(a) => a.parser(),
             };
@@ -766,6 +788,45 @@ mod tests {
         let accepted = names(&accepted_caps(&mp4));
         let at = |name: &str| accepted.iter().position(|n| n == name).unwrap();
         assert!(at("video/x-h265") < at("video/x-vp8"), "{accepted:?}");
+    }
+
+    #[test]
+    fn a_demuxers_h264_skips_the_parser_a_depayloaders_keeps_it() {
+        let mp4 = RecordingType::parse("video/mp4").unwrap();
+        let params = EncoderParams {
+            video_bps: 2_500_000,
+            audio_bps: 128_000,
+            total_bps: None,
+            audio_constant: false,
+            keyframe_interval_ms: 1000,
+            keyframe_count: None,
+            live: true,
+            video_encoder: None,
+            audio_encoder: None,
+        };
+        let chain = |c: &str| {
+            chain_for(&caps(c), &mp4, &params, None, Orientation::default())
+                .unwrap()
+                .elements
+                .iter()
+                .map(|e| e.factory().unwrap().name().to_string())
+                .collect::<Vec<_>>()
+        };
+        let demuxed = "video/x-h264,stream-format=avc,alignment=au,width=1920,height=1080,\
+                       codec_data=(buffer)0164001fffe1";
+        assert!(chain(demuxed).is_empty(), "{:?}", chain(demuxed));
+        let depayloaded = "video/x-h264,stream-format=avc,alignment=au,codec_data=(buffer)01";
+        assert_eq!(chain(depayloaded), ["h264parse"]);
+        assert_eq!(
+            chain("video/x-h264,stream-format=byte-stream"),
+            ["h264parse"]
+        );
+        assert_eq!(chain("video/x-h264"), ["h264parse"]);
+        // AAC keeps its parser, whatever it comes with
+        assert_eq!(
+            chain("audio/mpeg,mpegversion=4,stream-format=raw,codec_data=(buffer)1210"),
+            ["aacparse"]
+        );
     }
 
     #[test]

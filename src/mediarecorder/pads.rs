@@ -99,6 +99,22 @@ impl MediaRecorder {
         let obj = self.obj();
         // The queue joins the bin only for a chain that encodes (see `build_chain`).
         obj.add_many([&entry, sink.upcast_ref()]).ok()?;
+        // Frames without timestamps are stamped where they enter, with the running
+        // time they arrive at: the encoder and the stage then keep their spacing. Then
+        // times are put in order for the encoder (see `entry`), except where frames
+        // are reordered (B-frames: a DTS apart from the PTS). Done in the pad's own
+        // chain function, not a probe: a probe is a second call per frame.
+        let times = if templ.name_template().starts_with("audio") {
+            EntryTimes::for_audio()
+        } else {
+            EntryTimes::default()
+        };
+        let times = Arc::new(std::sync::Mutex::new(times));
+        let times_for_events = times.clone();
+        let times_for_lists = times.clone();
+        let orphaned = Arc::new(AtomicBool::new(false));
+        let left_out = orphaned.clone();
+        let left_out_lists = orphaned.clone();
         let entry_sink = entry.static_pad("sink")?;
         let pad = gst::GhostPad::builder_from_template_with_target(templ, &entry_sink)
             .ok()?
@@ -110,99 +126,40 @@ impl MediaRecorder {
                     |imp| imp.sink_query(pad.upcast_ref(), query),
                 )
             })
-            .chain_function(|pad, parent, buffer| {
+            .chain_function(move |pad, parent, mut buffer| {
                 MediaRecorder::catch_panic_pad_function(
                     parent,
                     || Err(gst::FlowError::Error),
                     |imp| {
+                        if left_out.load(Ordering::Relaxed) {
+                            // A stream that came after the recording began without
+                            // it: taken (its source goes on, no error) and left out.
+                            return Ok(gst::FlowSuccess::Ok);
+                        }
+                        imp.stamp_entering(pad.upcast_ref(), &times, &mut buffer);
                         let flow = gst::ProxyPad::chain_default(pad, Some(&*imp.obj()), buffer);
                         imp.flow_for_upstream(pad, flow)
                     },
                 )
             })
-            .chain_list_function(|pad, parent, list| {
+            .chain_list_function(move |pad, parent, mut list| {
                 MediaRecorder::catch_panic_pad_function(
                     parent,
                     || Err(gst::FlowError::Error),
                     |imp| {
+                        if left_out_lists.load(Ordering::Relaxed) {
+                            return Ok(gst::FlowSuccess::Ok);
+                        }
+                        list.make_mut().foreach_mut(|mut buffer, _| {
+                            imp.stamp_entering(pad.upcast_ref(), &times_for_lists, &mut buffer);
+                            std::ops::ControlFlow::Continue(Some(buffer))
+                        });
                         let flow = gst::ProxyPad::chain_list_default(pad, Some(&*imp.obj()), list);
                         imp.flow_for_upstream(pad, flow)
                     },
                 )
             })
             .build();
-        // Frames without timestamps are stamped where they enter, with the running
-        // time they arrive at: the encoder and the stage then keep their spacing. Then
-        // times are put in order for the encoder (see `entry`), except where frames
-        // are reordered (B-frames: a DTS apart from the PTS).
-        let times = if templ.name_template().starts_with("audio") {
-            EntryTimes::for_audio()
-        } else {
-            EntryTimes::default()
-        };
-        let times = Arc::new(std::sync::Mutex::new(times));
-        let times_for_events = times.clone();
-        let weak = self.obj().downgrade();
-        let orphaned = Arc::new(AtomicBool::new(false));
-        let left_out = orphaned.clone();
-        entry_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            if left_out.load(Ordering::Relaxed) {
-                // A stream that came after the recording began without it: taken (its
-                // source goes on, no error) and left out.
-                drop(info.take_buffer());
-                return gst::PadProbeReturn::Handled;
-            }
-            let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else {
-                return gst::PadProbeReturn::Ok;
-            };
-            if buffer.pts().is_none() && buffer.dts().is_none() {
-                // Before the first PLAYING (a preroll) there is no clock yet: the
-                // running time is still 0. A frame left without a time would make
-                // libvpx drop every frame after it.
-                let now = weak
-                    .upgrade()
-                    .map(|o| o.current_running_time().unwrap_or(gst::ClockTime::ZERO));
-                let segment = pad.sticky_event::<gst::event::Segment>(0);
-                let pts = segment.zip(now).and_then(|(seg, now)| {
-                    seg.segment()
-                        .downcast_ref::<gst::ClockTime>()
-                        .and_then(|seg| seg.position_from_running_time(now))
-                });
-                if let Some(pts) = pts {
-                    buffer.make_mut().set_pts(pts);
-                }
-            }
-            let mut times = times.lock().unwrap();
-            if buffer.duration().is_none() && times.knows_packet_length() {
-                // Encoded audio from a depayloader comes without durations: without
-                // them, packets kept as they are could not be laid end to end.
-                let duration = buffer
-                    .map_readable()
-                    .ok()
-                    .and_then(|data| times.packet_duration(&data));
-                if let Some(duration) = duration {
-                    buffer
-                        .make_mut()
-                        .set_duration(gst::ClockTime::from_nseconds(duration));
-                }
-            }
-            if let Some(pts) = buffer
-                .pts()
-                .filter(|p| buffer.dts().is_none_or(|d| d == *p))
-            {
-                let duration = buffer.duration().map(gst::ClockTime::nseconds);
-                let placed = times.place(pts.nseconds(), duration);
-                let placed = gst::ClockTime::from_nseconds(placed);
-                if placed != pts {
-                    let b = buffer.make_mut();
-                    b.set_pts(placed);
-                    if b.dts().is_some() {
-                        b.set_dts(placed);
-                    }
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
         let weak = self.obj().downgrade();
         entry_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(gst::PadProbeData::Event(event)) = &info.data {
@@ -235,17 +192,9 @@ impl MediaRecorder {
             }
             gst::PadProbeReturn::Ok
         });
-        let dropped = Arc::new(AtomicU64::new(0));
         let late_drop = Arc::new(LateDrop::default());
         let captures = Arc::new(CaptureLog::default());
         if let Some(entry_src) = entry.static_pad("src") {
-            self.drop_when_late(
-                &entry_src,
-                &sink,
-                late_drop.clone(),
-                dropped.clone(),
-                captures.clone(),
-            );
             let weak = self.obj().downgrade();
             entry_src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
                 if let Some(gst::PadProbeData::Event(event)) = &info.data {
@@ -287,6 +236,64 @@ impl MediaRecorder {
         });
         gst::debug!(CAT, imp = self, "Added pad {name}");
         Some(pad.upcast())
+    }
+
+    /// A frame entering by `pad`: stamped with the running time it arrives at if it
+    /// has no timestamp, given its packet's duration if it has none, and its time put
+    /// in order (see `EntryTimes`).
+    fn stamp_entering(
+        &self,
+        pad: &gst::Pad,
+        times: &std::sync::Mutex<EntryTimes>,
+        buffer: &mut gst::Buffer,
+    ) {
+        if buffer.pts().is_none() && buffer.dts().is_none() {
+            // Before the first PLAYING (a preroll) there is no clock yet: the
+            // running time is still 0. A frame left without a time would make
+            // libvpx drop every frame after it.
+            let now = self
+                .obj()
+                .current_running_time()
+                .unwrap_or(gst::ClockTime::ZERO);
+            let segment = pad.sticky_event::<gst::event::Segment>(0);
+            let pts = segment.and_then(|seg| {
+                seg.segment()
+                    .downcast_ref::<gst::ClockTime>()
+                    .and_then(|seg| seg.position_from_running_time(now))
+            });
+            if let Some(pts) = pts {
+                buffer.make_mut().set_pts(pts);
+            }
+        }
+        let mut times = times.lock().unwrap();
+        if buffer.duration().is_none() && times.knows_packet_length() {
+            // Encoded audio from a depayloader comes without durations: without
+            // them, packets kept as they are could not be laid end to end.
+            let duration = buffer
+                .map_readable()
+                .ok()
+                .and_then(|data| times.packet_duration(&data));
+            if let Some(duration) = duration {
+                buffer
+                    .make_mut()
+                    .set_duration(gst::ClockTime::from_nseconds(duration));
+            }
+        }
+        if let Some(pts) = buffer
+            .pts()
+            .filter(|p| buffer.dts().is_none_or(|d| d == *p))
+        {
+            let duration = buffer.duration().map(gst::ClockTime::nseconds);
+            let placed = times.place(pts.nseconds(), duration);
+            let placed = gst::ClockTime::from_nseconds(placed);
+            if placed != pts {
+                let b = buffer.make_mut();
+                b.set_pts(placed);
+                if b.dts().is_some() {
+                    b.set_dts(placed);
+                }
+            }
+        }
     }
 
     /// What a sink pad returns upstream for `flow` from its branch (see
@@ -526,7 +533,7 @@ impl MediaRecorder {
     pub(super) fn build_chain(&self, id: usize, caps: &gst::CapsRef, keep: Option<Codec>) -> bool {
         let settings = self.settings.lock().unwrap().clone();
         let rtype = settings.recording_type();
-        let (entry, queue, sink, pad, kinds, old, late_drop, orientation) = {
+        let (entry, queue, sink, pad, kinds, old, late_drop, captures, orientation) = {
             let mut state = self.state.lock().unwrap();
             let kinds: Vec<Kind> = state
                 .streams
@@ -545,6 +552,7 @@ impl MediaRecorder {
                 kinds,
                 std::mem::take(&mut stream.middle),
                 stream.late_drop.clone(),
+                stream.captures.clone(),
                 stream.orientation,
             )
         };
@@ -604,6 +612,9 @@ impl MediaRecorder {
         late_drop
             .skip_when_idle
             .store(droppable && plan.kind == Kind::Video, Ordering::Relaxed);
+        if let Some(entry_src) = entry.static_pad("src") {
+            self.drop_when_late(&entry_src, &sink, &late_drop, captures, droppable);
+        }
         self.count_audio_gaps(id, &plan.elements);
         // Raw frames are encoded in the thread that made them, as in a hand pipeline: a
         // queue before the encoder cost 6 % more CPU at 720p30 (the frames, 1.4 MB
@@ -716,17 +727,32 @@ impl MediaRecorder {
     /// due is dropped (and counted) instead of encoded: a machine that cannot keep up
     /// stays within a second of real time rather than falling further behind. Live
     /// raw video is not encoded at all while nothing records (`records_nothing`).
+    ///
+    /// The probe is there only while `droppable` (live raw input): frames kept as they
+    /// are do not pass through it.
     fn drop_when_late(
         &self,
         entry_src: &gst::Pad,
         stage: &gst_app::AppSink,
-        rule: Arc<LateDrop>,
-        counter: Arc<AtomicU64>,
+        late_drop: &Arc<LateDrop>,
         captures: Arc<CaptureLog>,
+        droppable: bool,
     ) {
+        let mut placed = late_drop.probe.lock().unwrap();
+        match (droppable, placed.is_some()) {
+            (true, false) => {}
+            (false, true) => {
+                if let Some(id) = placed.take() {
+                    entry_src.remove_probe(id);
+                }
+                return;
+            }
+            _ => return,
+        }
+        let rule = late_drop.clone();
         let weak = self.obj().downgrade();
         let stage = stage.downgrade();
-        entry_src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        *placed = entry_src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             if !rule.enabled.load(Ordering::Relaxed) {
                 return gst::PadProbeReturn::Ok;
             }
@@ -783,7 +809,7 @@ impl MediaRecorder {
             if !lost {
                 return gst::PadProbeReturn::Ok;
             }
-            let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            let dropped = rule.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped == 1 || dropped.is_multiple_of(100) {
                 gst::element_warning!(
                     obj,

@@ -260,6 +260,11 @@ pub struct LateDrop {
     pub(super) skip_when_idle: AtomicBool,
     /// Frames were skipped: the next one encoded must be a keyframe.
     pub(super) skipped: AtomicBool,
+    /// Frames dropped so far, for the warning.
+    pub(super) dropped: AtomicU64,
+    /// The entry's probe, there only while `enabled`: a frame kept as it is then costs
+    /// no call into it.
+    pub(super) probe: std::sync::Mutex<Option<gst::PadProbeId>>,
 }
 
 impl LateDrop {
