@@ -500,9 +500,12 @@ fn video_times(path: &Path) -> Vec<f64> {
 }
 
 /// Video frames spread over a recording of `RECORD_MS`: the first within 0.5 s of
-/// its start, the last within 0.5 s of its end, no gap of 0.5 s, and at least two
-/// thirds of the camera's frames. Returns (frames, first, last, widest gap) in frames
-/// and seconds.
+/// its start, the last within 0.5 s of its end, and no gap longer than the camera's
+/// keyframe interval (1 s). A picture whose packets the network lost can cost the
+/// frames up to the next keyframe (GStreamer 1.26's depayloader and decoder skip
+/// them: 14 frames, 1.5 s to 2.0 s, in one run), never more: a recorder that loses
+/// the video loses all of it after the first loss. At least half the camera's frames.
+/// Returns (frames, first, last, widest gap) in frames and seconds.
 fn assert_video_spread(path: &Path) -> (usize, f64, f64, f64) {
     let mut times = video_times(path);
     times.sort_by(f64::total_cmp);
@@ -511,11 +514,12 @@ fn assert_video_spread(path: &Path) -> (usize, f64, f64, f64) {
         panic!("{}: no video frame", path.display());
     };
     let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-    let least = (RECORD_MS * FPS / 1000 * 2 / 3) as usize;
+    let least = (RECORD_MS * FPS / 1000 / 2) as usize;
+    let keyframe_interval = 1.0 + 0.5 / FPS as f64;
     assert!(
-        times.len() >= least && first < 0.5 && last > end - 0.5 && gap < 0.5,
+        times.len() >= least && first < 0.5 && last > end - 0.5 && gap < keyframe_interval,
         "{}: {} video frames from {first:.3} s to {last:.3} s, widest gap {gap:.3} s \
-         (expected {least} or more over {end} s)",
+         (expected {least} or more over {end} s, no gap of a keyframe interval)",
         path.display(),
         times.len()
     );
