@@ -64,6 +64,8 @@ impl MediaRecorder {
         let entry = gst::ElementFactory::make("identity")
             .name(format!("entry-{name}"))
             .property("silent", true)
+            // nobody listens: an emission per frame for nothing
+            .property("signal-handoffs", false)
             .build()
             .ok()?;
         let queue = gst::ElementFactory::make("queue")
