@@ -20,11 +20,13 @@ from ..process import output
 
 KEYS = ("cameras",)
 STEPS = ["1", "16", "64", "200"]
-TOOLS = ["hand", "element", "element-nvr", "ffmpeg"]
+TOOLS = ["hand", "element", "element-nvr", "ffmpeg", "source"]
 MODES = ["processes", "process"]
 # ffmpeg has no form that holds N independent recordings in one process
 IN_ONE_PROCESS = ("hand", "hand-queued", "element", "element-nvr", "element-base",
-                  "element-nvr-base")
+                  "element-nvr-base", "source")
+# `source`: the camera played as for the others into fakesinks, no file: what any
+# GStreamer recorder fed this way pays before it records anything
 SAMPLE_S = 0.5
 # A camera keeps real time when its pipeline reaches EOS within this of the media's length.
 LATE_S = 1.0
@@ -85,6 +87,8 @@ def description(tool, src, out):
     """One camera's gst-launch description; `out` without extension."""
     tool = tool.removesuffix("-base")
     play = live_source(src)
+    if tool == "source":
+        return play.format(video="fakesink", audio="fakesink")
     if tool in ("hand", "hand-queued"):
         # hand-queued: a queue (a thread) before the muxer on each track, as the
         # element's appsrc puts one there: what that hand-over costs
@@ -413,7 +417,8 @@ def render(key, f):
     by = {(r["tool"], r["mode"], r["n"]): r for r in f["rows"]}
     for r in f["rows"]:
         hand = by.get(("hand", r["mode"], r["n"]))
-        frames = (f"{r['every_frame']} of {r['n']}" if r["every_frame"] == r["n"]
+        frames = ("— (no file)" if r["tool"] == "source"
+                  else f"{r['every_frame']} of {r['n']}" if r["every_frame"] == r["n"]
                   else f"**{r['every_frame']} of {r['n']}** (fewest {r['fewest_video']} "
                        f"video, {r['fewest_audio']} audio)")
         rows.append([
@@ -439,7 +444,9 @@ def render(key, f):
         "with what an NVR turns on: `location=camI-%05d.mp4 max-file-duration=10000 "
         "max-files=1000` (10 s files, retention, the crash journal: a marker per file, "
         "synced data once a second, progress messages); `ffmpeg` `ffmpeg -re -i … -c copy "
-        "-movflags +frag_keyframe+empty_moov`. `N processes`: one gst-launch-1.0 (or "
+        "-movflags +frag_keyframe+empty_moov`; `source` the camera played the same way into "
+        "`fakesink`s, no file: what any GStreamer recorder fed like this pays before it "
+        "records anything. `N processes`: one gst-launch-1.0 (or "
         "ffmpeg) per camera, all started together; `one process`: bench/cameras_inproc.py, "
         "one PyGObject process holding N pipelines (as an NVR embeds the element), its "
         "interpreter's own threads and memory taken out. "
@@ -473,11 +480,15 @@ def targets(docs):
     by = {(r["tool"], r["mode"], r["n"]): r for r in rows}
     out = []
     for n in (16, 64):
-        e, h, ff = (by.get((t, "processes", n)) for t in ("element", "hand", "ffmpeg"))
+        e, h, ff, src = (by.get((t, "processes", n))
+                         for t in ("element", "hand", "ffmpeg", "source"))
         if not (e and h and e["cpu_per_s"] and h["cpu_per_s"]):
             continue
         vs_ff = (f"; ffmpeg {ff['cpu_per_s']:.4f} ({e['cpu_per_s'] / ff['cpu_per_s']:.2f}x)"
                  if ff and ff["cpu_per_s"] else "")
+        if src and src["cpu_per_s"] and ff and ff["cpu_per_s"]:
+            vs_ff += (f"; the played camera alone, no recorder, {src['cpu_per_s']:.4f} "
+                      f"({src['cpu_per_s'] / ff['cpu_per_s']:.2f}x ffmpeg)")
         out.append((
             f"kept as is, N={n}: element CPU within 10 % of hand, ≤ ffmpeg -c copy + 30 %",
             f"element {e['cpu_per_s']:.4f} vs hand {h['cpu_per_s']:.4f} CPU s/s "
