@@ -358,7 +358,7 @@ impl MediaRecorder {
         let rtype = || self.settings.lock().unwrap().recording_type();
         match query.view_mut() {
             gst::QueryViewMut::Caps(q) => {
-                let (built, kind) = {
+                let (has_chain, kind) = {
                     let state = self.state.lock().unwrap();
                     match state
                         .streams
@@ -373,10 +373,11 @@ impl MediaRecorder {
                 // follows its own filter's order only where we give none): what the
                 // encoder takes as it is comes first.
                 let mut caps = branch::preferred_caps(&rtype(), kind);
-                if built {
+                if has_chain {
                     // Once a chain exists, what it takes, still in that order (its own
                     // answer lists formats in the source's order: a renegotiation
-                    // picked 12-bit 4:4:4 for vp9enc).
+                    // picked 12-bit 4:4:4 for vp9enc). A chain of no element would
+                    // answer anything: the preferred caps stand.
                     let mut inner = gst::query::Caps::new(None);
                     if gst::Pad::query_default(pad, Some(&*self.obj()), &mut inner) {
                         if let Some(chain) = inner.result() {
@@ -477,7 +478,7 @@ impl MediaRecorder {
                 return;
             }
             stream.orientation = orientation;
-            let built = stream.kind == Some(Kind::Video) && !stream.middle.is_empty();
+            let built = stream.kind == Some(Kind::Video) && stream.is_built();
             // A track that has begun keeps its codec.
             built.then(|| {
                 (

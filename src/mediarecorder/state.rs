@@ -200,8 +200,11 @@ pub struct Stream {
     /// Between the encoder and the stage.
     pub(super) queue: gst::Element,
     pub(super) sink: gst_app::AppSink,
+    /// The chain between the entry and the stage; none for frames that go as they
+    /// come (VP8, or H.264 as a demuxer gives it).
     pub(super) middle: Vec<gst::Element>,
     pub(super) kind: Option<Kind>,
+    /// What the chain makes: set once it is built.
     pub(super) codec: Option<Codec>,
     /// Media type of the input the chain was built for.
     pub(super) input: Option<String>,
@@ -298,6 +301,11 @@ fn is_too_late(frame_rt: u64, now_rt: u64, latency: u64) -> bool {
 }
 
 impl Stream {
+    /// Whether its chain is built (it may hold no element at all).
+    pub(super) fn is_built(&self) -> bool {
+        self.codec.is_some()
+    }
+
     /// The kind by caps once known, else by the pad's name.
     pub(super) fn likely_kind(&self) -> Kind {
         self.kind.unwrap_or_else(|| {
