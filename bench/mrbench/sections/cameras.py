@@ -296,7 +296,10 @@ def played_seconds(proc):
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
 
 
-def measure_one(ctx, tool, mode, n, src, secs, expect):
+def measure_one(ctx, tool, mode, n, src, secs, expect, ran=None):
+    """One tool's N cameras. `ran`: a barrier the tools recording together wait at
+    once their cameras ended, so that none counts its files' packets (ffprobe) while
+    another is still measured."""
     outdir = ctx.path(f"cameras-{tool}-{mode}-{n}")
     os.makedirs(outdir, exist_ok=True)
     outs = [os.path.join(outdir, f"cam{i}") for i in range(n)]
@@ -305,6 +308,8 @@ def measure_one(ctx, tool, mode, n, src, secs, expect):
     ctx.command(f"cameras: {tool}, {mode}", cmds[0][:4] if mode == "process" else cmds[0])
     log(f"cameras: {n} x {tool}, {mode}")
     procs, group, began = run_all(cmds, outdir, timeout=secs * 4 + 120, env=environment(tool))
+    if ran is not None:
+        ran.wait()
     failed = [p for p in procs if p.rc != 0]
     if mode == "process":
         p = procs[0]
@@ -370,6 +375,35 @@ def measure_one(ctx, tool, mode, n, src, secs, expect):
     return row
 
 
+def measure_together(ctx, tools, mode, n, src, secs, expect):
+    """The tools record at the same time, N cameras on the machine in all, shared
+    out among them (N / tools each): a slow stretch of a shared machine then hits every
+    tool alike, where one after the other the same tool's CPU per camera varied up to
+    2x from one minute to the next. Each tool's processes have a cgroup of their own."""
+    each = max(1, n // len(tools))
+    ran = threading.Barrier(len(tools))
+    rows = {}
+
+    def one(tool):
+        rows[tool] = measure_one(ctx, tool, mode, each, src, secs, expect, ran)
+
+    threads = [threading.Thread(target=one, args=(t,)) for t in tools]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for tool, row in rows.items():
+        row["cameras"] = each
+        row["n"] = n
+        row["together"] = True
+    return rows
+
+
+def cameras_of(r):
+    """How many cameras a row's tool recorded (recording together: its share of N)."""
+    return r.get("cameras", r["n"])
+
+
 def measure(ctx, keys):
     secs = env_int("BENCH_CAMERAS_S", 30)
     kbps = env_int("BENCH_CAMERAS_KBPS", 4000)
@@ -386,13 +420,21 @@ def measure(ctx, keys):
     # Repetitions go round the tools (A B C A B C), so a slow minute of a shared
     # machine hits every side; a row is the repetition of median CPU.
     reps = max(1, env_int("BENCH_CAMERAS_REPS", 1))
+    # N of these: the tools record together (see `measure_together`). 200 cameras is
+    # also a target of the element alone (200 of it in 200 processes and in one).
+    together_at = {int(s) for s in env_list("BENCH_CAMERAS_TOGETHER", ["16", "64"])}
     for n in steps:
+        together = n in together_at
         for mode in modes:
             runs = {}
             for _ in range(reps):
-                for tool in tools:
-                    if mode == "process" and tool not in IN_ONE_PROCESS:
-                        continue
+                in_mode = [t for t in tools if mode != "process" or t in IN_ONE_PROCESS]
+                if together:
+                    for tool, row in measure_together(ctx, in_mode, mode, n, src, secs,
+                                                      expect).items():
+                        runs.setdefault(tool, []).append(row)
+                    continue
+                for tool in in_mode:
                     runs.setdefault(tool, []).append(
                         measure_one(ctx, tool, mode, n, src, secs, expect))
             for tool, tried in runs.items():
@@ -417,13 +459,15 @@ def render(key, f):
     by = {(r["tool"], r["mode"], r["n"]): r for r in f["rows"]}
     for r in f["rows"]:
         hand = by.get(("hand", r["mode"], r["n"]))
+        count = cameras_of(r)
         frames = ("— (no file)" if r["tool"] == "source"
-                  else f"{r['every_frame']} of {r['n']}" if r["every_frame"] == r["n"]
-                  else f"**{r['every_frame']} of {r['n']}** (fewest {r['fewest_video']} "
+                  else f"{r['every_frame']} of {count}" if r["every_frame"] == count
+                  else f"**{r['every_frame']} of {count}** (fewest {r['fewest_video']} "
                        f"video, {r['fewest_audio']} audio)")
         rows.append([
             r["tool"], "one process" if r["mode"] == "process" else "N processes",
-            str(r["n"]), fmt(r["cpu_per_s"], ".4f") + (
+            str(r["n"]) + (f" ({count} of them)" if count != r["n"] else ""),
+            fmt(r["cpu_per_s"], ".4f") + (
                 f" ({min(r['cpu_reps']):.4f}-{max(r['cpu_reps']):.4f})"
                 if len(r.get("cpu_reps") or []) > 1 else ""),
             ratio(r["cpu_per_s"], hand and hand["cpu_per_s"]),
@@ -446,7 +490,12 @@ def render(key, f):
         "synced data once a second, progress messages); `ffmpeg` `ffmpeg -re -i … -c copy "
         "-movflags +frag_keyframe+empty_moov`; `source` the camera played the same way into "
         "`fakesink`s, no file: what any GStreamer recorder fed like this pays before it "
-        "records anything. `N processes`: one gst-launch-1.0 (or "
+        "records anything. **Together** (N = 16 and 64): the tools record at the same "
+        "time, N cameras on the machine shared out among them (N / tools each, in the N "
+        "column), each tool's processes counted in a cgroup of their own: one after "
+        "the other, the same tool's CPU per camera varied up to 2x from one minute to the "
+        "next on this machine, while the ratios of tools measured together held within a "
+        "few percent; at 200, each tool alone with all 200. `N processes`: one gst-launch-1.0 (or "
         "ffmpeg) per camera, all started together; `one process`: bench/cameras_inproc.py, "
         "one PyGObject process holding N pipelines (as an NVR embeds the element), its "
         "interpreter's own threads and memory taken out. "
@@ -500,14 +549,14 @@ def targets(docs):
             e, h = by.get((tool, mode, 200)), by.get(("hand", mode, 200))
             if not e:
                 continue
-            ok = e["real_time"] and e["every_frame"] == e["n"]
+            ok = e["real_time"] and e["every_frame"] == cameras_of(e)
             extra = (f", threads {fmt(e['threads'], '.1f')} vs hand "
                      f"{fmt(h and h['threads'], '.1f')}" if h else "")
             out.append((
                 f"200 cameras, {tool}, {'one process' if mode == 'process' else '200 processes'}: "
                 "real time, every frame, threads per camera ≤ hand + 1",
                 f"real time {'yes' if e['real_time'] else 'no'}, every frame in "
-                f"{e['every_frame']} of 200{extra}",
+                f"{e['every_frame']} of {cameras_of(e)}{extra}",
                 ok and (not h or e["threads"] is None or h["threads"] is None
                         or e["threads"] <= h["threads"] + 1)))
     return out
