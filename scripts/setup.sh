@@ -13,6 +13,7 @@ packages=(
   chromium  # tests/web.rs drives the web example's page in headless Chromium
   valgrind  # bench/run.sh: the overhead section counts instructions with callgrind
   python3-fusepy fuse3  # tests/slow_fs.rs: a FUSE folder whose calls stall
+  gdb procps  # scripts/test-runner.sh: the stacks of a test binary that hangs
 )
 # rustup brings no C toolchain, and rustc links with `cc`; cargo fetches crates over
 # HTTPS; cargo-c (scripts/check-install.sh) links OpenSSL.

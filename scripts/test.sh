@@ -48,6 +48,10 @@ binary_times() {
        END { out() }' "$1" | sort -rn
 }
 
+# Each test binary runs under scripts/test-runner.sh, which stops one that hangs.
+runner_variable="CARGO_TARGET_$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z.-' 'A-Z__')_RUNNER"
+export "$runner_variable=$PWD/scripts/test-runner.sh"
+
 host_tests() {
   # A GLib critical or warning fails the test that caused it.
   G_DEBUG=fatal_warnings cargo test --locked --no-fail-fast --lib --tests -- --test-threads=2 \
