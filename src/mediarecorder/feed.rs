@@ -55,16 +55,18 @@ impl Taken {
 pub struct WentIn {
     frames: u64,
     bytes: u64,
-    /// Where the first frame pushed ends.
-    first_end: Option<u64>,
+    /// Where the first frame pushed starts: the track's segment begins there (see
+    /// `fits`).
+    first_start: Option<u64>,
 }
 
 impl WentIn {
-    pub fn went_in(&mut self, bytes: u64, end: Option<u64>) {
+    /// A frame (or a gap) of `bytes` starting at `start` (DTS or PTS) went in.
+    pub fn went_in(&mut self, bytes: u64, start: Option<u64>) {
         self.frames += 1;
         self.bytes += bytes;
-        if self.first_end.is_none() {
-            self.first_end = end;
+        if self.first_start.is_none() {
+            self.first_start = start;
         }
     }
 
@@ -76,14 +78,17 @@ impl WentIn {
     /// Whether a frame ending at `end` may go in now without waiting: the muxer's pad
     /// takes a frame while the media it holds spans at most its latency. `limit` is
     /// below that latency, since what was taken is known a little late: the span is
-    /// counted from the last frame taken (or the first that went in), never less than
-    /// the muxer's own count.
+    /// counted from the end of the last frame taken, never less than the muxer's own
+    /// count. Until one is taken, the aggregator counts from its segment's position
+    /// (GStreamer 1.26), which the track's segment sets to where its first frame
+    /// starts (see `start_of`): a track starting seconds into the file must not look
+    /// seconds full with one frame in it.
     pub fn fits(&self, taken: &Taken, end: Option<u64>, limit: u64) -> bool {
         if taken.frames() >= self.frames {
             // An empty queue always takes a frame.
             return true;
         }
-        let oldest = taken.end().or(self.first_end);
+        let oldest = taken.end().or(self.first_start);
         match (end, oldest) {
             (Some(end), Some(oldest)) => end.saturating_sub(oldest) <= limit,
             // Frames without times do not count toward the muxer's span either.
@@ -92,11 +97,15 @@ impl WentIn {
     }
 }
 
-/// Where a frame ends on the muxer's clock: its DTS (or PTS) plus its duration, as
-/// the aggregator counts it.
+/// Where a frame starts on the muxer's clock: its DTS, or its PTS.
+pub fn start_of(buffer: &gst::BufferRef) -> Option<u64> {
+    Some(buffer.dts().or(buffer.pts())?.nseconds())
+}
+
+/// Where a frame ends on the muxer's clock: its start plus its duration, as the
+/// aggregator counts it.
 pub fn end_of(buffer: &gst::BufferRef) -> Option<u64> {
-    let at = buffer.dts().or(buffer.pts())?.nseconds();
-    Some(at + buffer.duration().map_or(0, gst::ClockTime::nseconds))
+    Some(start_of(buffer)? + buffer.duration().map_or(0, gst::ClockTime::nseconds))
 }
 
 #[cfg(test)]
@@ -130,19 +139,31 @@ mod tests {
             if !went.fits(&taken, end, LIMIT) {
                 break;
             }
-            went.went_in(100, end);
+            went.went_in(100, Some(i * 33 * MS));
             admitted += 1;
         }
-        // Up to 200 ms after the first frame's end: frames 1-7.
-        assert_eq!(admitted, 7);
-        assert_eq!(went.bytes_held(&taken), 700);
-        // The muxer takes the first three: room for two more (frames 8 and 9).
+        // Up to 200 ms after the first frame's start: frames 1-6.
+        assert_eq!(admitted, 6);
+        assert_eq!(went.bytes_held(&taken), 600);
+        // The muxer takes the first three: room for three more (frames 7 to 9).
         for i in 0..3u64 {
             taken.took(100, Some((i + 1) * 33 * MS));
         }
         assert!(went.fits(&taken, Some(9 * 33 * MS), LIMIT));
         assert!(!went.fits(&taken, Some(10 * 33 * MS), LIMIT));
-        assert_eq!(went.bytes_held(&taken), 400);
+        assert_eq!(went.bytes_held(&taken), 300);
+    }
+
+    #[test]
+    fn a_track_starting_late_counts_from_its_first_frame() {
+        // Video whose first frame comes 2 s into the file, as a phone's cut leaves it:
+        // its second frame fits, as it does in the muxer whose segment starts there.
+        let mut went = WentIn::default();
+        let taken = Taken::default();
+        assert!(went.fits(&taken, Some(2_033 * MS), LIMIT));
+        went.went_in(100, Some(2_000 * MS));
+        assert!(went.fits(&taken, Some(2_066 * MS), LIMIT));
+        assert!(!went.fits(&taken, Some(2_201 * MS), LIMIT));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::codecs::{
 use super::containers::{Container, OpusPreSkip};
 use super::dispatcher::Dispatcher;
 use super::displaymatrix;
-use super::feed::{end_of, Taken, WentIn};
+use super::feed::{end_of, start_of, Taken, WentIn};
 use super::finalize::{wait_while_progressing, Progress};
 use super::muxers::{first_opus_trim, late_audio_lead_in, matroska_opus_start, Version};
 use super::timeline::Kind;
@@ -156,8 +156,9 @@ impl Track {
                     };
                     if fits {
                         st.waiting_bytes -= buffer.size() as u64;
-                        if let Input::Pad { .. } = self.input {
-                            st.went_in.went_in(buffer.size() as u64, end_of(&buffer));
+                        if let Input::Pad { pad, .. } = &self.input {
+                            ok &= Self::begin_segment(pad, st, start_of(&buffer));
+                            st.went_in.went_in(buffer.size() as u64, start_of(&buffer));
                         }
                         frames.push(buffer);
                         continue;
@@ -173,19 +174,17 @@ impl Track {
                 (Input::Source(src), Item::Event(event)) => ok &= src.send_event(event),
                 (Input::Pad { pad, .. }, Item::Caps(caps)) => {
                     ok &= pad.push_event(gst::event::Caps::new(&caps));
-                    if !st.segment_sent {
-                        st.segment_sent = true;
-                        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
-                        ok &= pad.push_event(gst::event::Segment::new(&segment));
-                    }
                 }
                 (Input::Pad { pad, .. }, Item::Event(event)) => {
-                    if let gst::EventView::Gap(gap) = event.view() {
+                    let gap_at = match event.view() {
+                        gst::EventView::Gap(gap) => Some(gap.get().0.nseconds()),
+                        _ => None,
+                    };
+                    ok &= Self::begin_segment(pad, st, gap_at);
+                    if gap_at.is_some() {
                         // The aggregator queues a gap as an empty frame, taken like
                         // any other: uncounted, the queue would look empty too soon.
-                        let (at, duration) = gap.get();
-                        let end = at.nseconds() + duration.map_or(0, gst::ClockTime::nseconds);
-                        st.went_in.went_in(0, Some(end));
+                        st.went_in.went_in(0, gap_at);
                     }
                     ok &= pad.push_event(event)
                 }
@@ -199,6 +198,22 @@ impl Track {
         }
         self.due.store(st.due, Ordering::Relaxed);
         ok
+    }
+
+    /// Sends the track's segment, once, before its first frame or event, positioned
+    /// where that starts (`at`). Until an aggregator takes a track's first frame, it
+    /// counts what the track's pad holds from the segment's position (GStreamer
+    /// 1.26): with the segment at 0, video starting 2 s into a file filled the pad
+    /// with one frame, its second frame waited for the first to be written, which
+    /// waited for audio that the waiting thread held up.
+    fn begin_segment(pad: &gst::Pad, st: &mut TrackState, at: Option<u64>) -> bool {
+        if st.segment_sent {
+            return true;
+        }
+        st.segment_sent = true;
+        let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        segment.set_position(at.map(gst::ClockTime::from_nseconds));
+        pad.push_event(gst::event::Segment::new(&segment))
     }
 
     fn send_frames(input: &Input, frames: &mut Vec<gst::Buffer>) -> bool {
@@ -918,7 +933,10 @@ impl MuxSession {
                     st.ended = true;
                     match &track.input {
                         Input::Source(src) => drop(src.end_of_stream()),
-                        Input::Pad { pad, .. } => drop(pad.push_event(gst::event::Eos::new())),
+                        Input::Pad { pad, .. } => {
+                            Track::begin_segment(pad, &mut st, None);
+                            pad.push_event(gst::event::Eos::new());
+                        }
                     }
                 }
                 left |= !st.ended;
@@ -951,6 +969,7 @@ impl MuxSession {
                     track.stream
                 );
                 if let Input::Pad { pad, .. } = &track.input {
+                    Track::begin_segment(pad, &mut st, None);
                     pad.push_event(gst::event::Eos::new());
                 }
             }
@@ -1229,18 +1248,30 @@ mod tests {
             .build()
     }
 
-    /// One thread brings both tracks, 3 s of video before any audio (a demuxer with
-    /// no queues, a badly interleaved file): an aggregator muxer's pad for video takes
-    /// 300 ms while it waits for audio, so pushing the rest there would wait for ever.
-    /// The frames wait in the session instead and every one reaches the file.
+    /// When a track's frames come, on the one thread that brings both (see
+    /// `one_thread_brings_both_tracks_far_apart`).
+    #[derive(Debug, Clone, Copy)]
+    struct Order {
+        /// Where the video's first frame is (ms into the file).
+        video_from: u64,
+        /// The audio before this (ms) comes before the video's 3 s, the rest after.
+        audio_first: u64,
+    }
+
+    /// One thread brings both tracks, 3 s of video before (the rest of) the audio (a
+    /// demuxer with no queues, a badly interleaved file): an aggregator muxer's pad
+    /// for video takes 300 ms while it waits for audio, so pushing the rest there
+    /// would wait for ever. The frames wait in the session instead and every one
+    /// reaches the file.
     fn one_thread_brings_both_tracks_far_apart(
         container: Container,
         tracks: [gst::Caps; 2],
         audio: (usize, u64),
+        order: Order,
         expected: &str,
     ) {
         gst::init().unwrap();
-        let name = format!("apart-{container:?}");
+        let name = format!("apart-{container:?}-{}", order.video_from);
         let dir = std::env::temp_dir().join(format!("mr-{name}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join(&name);
@@ -1264,10 +1295,16 @@ mod tests {
         .expect("the session starts");
         let (bytes, ms) = audio;
         let report = within(Duration::from_secs(20), move || {
-            for i in 0..90u64 {
-                assert!(session.push(0, frame(2000, i * 1000 / 30, 33, i % 30 == 0)));
+            let audio_frames = (order.video_from + 3000) / ms;
+            let first_audio = order.audio_first / ms;
+            for i in 0..first_audio {
+                assert!(session.push(1, frame(bytes, i * ms, ms, true)));
             }
-            for i in 0..3000 / ms {
+            for i in 0..90u64 {
+                let at = order.video_from + i * 1000 / 30;
+                assert!(session.push(0, frame(2000, at, 33, i % 30 == 0)));
+            }
+            for i in first_audio..audio_frames {
                 assert!(session.push(1, frame(bytes, i * ms, ms, true)));
             }
             session.finish(Duration::from_secs(2))
@@ -1292,7 +1329,45 @@ mod tests {
             Container::Mp4,
             [h264_caps(), aac_caps()],
             (300, 20),
+            TOGETHER,
             "h264,90\naac,150",
+        );
+    }
+
+    /// Video and audio from the file's start, the video's 3 s first.
+    const TOGETHER: Order = Order {
+        video_from: 0,
+        audio_first: 0,
+    };
+    /// Video from 2 s into the file (a phone's cut, a camera slow to start), after
+    /// the first 100 ms of audio: the muxer holds the video's first frame until it has
+    /// the audio up to there.
+    const VIDEO_FROM_2S: Order = Order {
+        video_from: 2000,
+        audio_first: 100,
+    };
+
+    #[test]
+    fn one_thread_bringing_mp4_video_two_seconds_late_never_waits() {
+        gst::init().unwrap();
+        one_thread_brings_both_tracks_far_apart(
+            Container::Mp4,
+            [h264_caps(), aac_caps()],
+            (300, 20),
+            VIDEO_FROM_2S,
+            "h264,90\naac,250",
+        );
+    }
+
+    #[test]
+    fn one_thread_bringing_webm_video_two_seconds_late_never_waits() {
+        let caps = fifo_session("late-caps").caps;
+        one_thread_brings_both_tracks_far_apart(
+            Container::WebM,
+            [caps, opus_caps(312)],
+            (1, 20),
+            VIDEO_FROM_2S,
+            "vp8,90\nopus,250",
         );
     }
 
@@ -1306,6 +1381,7 @@ mod tests {
             Container::WebM,
             [caps, opus_caps(312)],
             (1, 20),
+            TOGETHER,
             "vp8,90\nopus,150",
         );
     }
