@@ -237,3 +237,87 @@ fn a_finalization_without_progress_times_out_with_the_message() {
         assert!(took < Duration::from_secs(12), "given up after {took:?}");
     });
 }
+
+/// A writer that cannot keep up (writes into the folder take half a second each, a
+/// stalled share): once 32 MiB wait for it, frames are dropped, and a warning on the
+/// bus says so, naming the file and the count, while the recording goes on;
+/// `frames-dropped` counts them. Once writes are quick again, the recording ends with
+/// EOS and the file holds what was not dropped.
+#[test]
+fn a_writer_that_cannot_keep_up_is_a_warning_naming_the_file() {
+    in_slow_folder("writer-behind", |folder| {
+        let path = folder.mount.join("out.webm");
+        let p = launch(&format!(
+            "appsrc name=src format=time \
+                 caps=video/x-vp8,width=320,height=240,framerate=30/1 ! \
+             mediarecorder name=r location={}",
+            path.display()
+        ));
+        let r = recorder(&p);
+        let src = p
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        folder.slow_writes("0.5");
+        p.set_state(gst::State::Playing).unwrap();
+        // 150 frames of 512 KiB: 75 MiB, far past what waits for the writer.
+        for i in 0..150u64 {
+            let mut frame = gst::Buffer::from_slice(vec![0u8; 512 * 1024]);
+            let b = frame.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_nseconds(i * 33 * MS));
+            b.set_duration(gst::ClockTime::from_nseconds(33 * MS));
+            if i % 30 != 0 {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+            src.push_buffer(frame).unwrap();
+        }
+        let warning = p
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(20),
+                &[gst::MessageType::Warning],
+            )
+            .map(|m| match m.view() {
+                gst::MessageView::Warning(w) => w.error().message().to_string(),
+                _ => unreachable!(),
+            })
+            .expect("no warning that the writer fell behind");
+        let dropped: u64 = r.property("frames-dropped");
+        folder.resume();
+        src.end_of_stream().unwrap();
+        let end = wait_message(&p, Duration::from_secs(30));
+        drop(p);
+        assert_says(
+            &warning,
+            &[path.to_str().unwrap(), "cannot keep up", "frames dropped"],
+        );
+        let said: u64 = warning
+            .split(": ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            said >= 1 && dropped >= said,
+            "{warning} ({dropped} dropped)"
+        );
+        assert!(matches!(end, End::Eos(_)), "{end:?}");
+        // What was not dropped reached the file: at least the 32 MiB that waited.
+        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        assert!(bytes >= 32 << 20, "{bytes} bytes written");
+        let frames: u64 = ffprobe_csv(
+            &path,
+            "-count_packets -show_entries stream=nb_read_packets -of csv=p=0",
+        )
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or(0);
+        assert!(
+            frames + dropped >= 150 && frames >= 60,
+            "{frames} frames in the file, {dropped} dropped"
+        );
+    });
+}

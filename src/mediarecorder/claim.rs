@@ -157,6 +157,11 @@ pub struct Names {
 }
 
 impl Names {
+    /// The location as asked for (a pattern's fields not filled in).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
     /// The names of a file that starts at `wall_clock` (ns since 1970; else now).
     pub fn new(location: &str, wall_clock: Option<u64>, next_index: Arc<AtomicU64>) -> Names {
         let now = || {

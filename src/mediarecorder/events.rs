@@ -16,7 +16,7 @@ use super::manifest::Manifest;
 use super::opening::OpenRequest;
 use super::recording::Recording;
 use super::retention::{Finished, Reason};
-use super::session::SessionEvent;
+use super::session::{SessionEvent, MAX_QUEUED_BYTES};
 use super::state::{RecorderState, FINALIZE_TIMEOUT};
 use super::writer::{ClosedFile, ClosingFile, FileJob};
 
@@ -517,6 +517,29 @@ impl MediaRecorder {
                         for chunk in ready.take() {
                             imp.emit(Event::Data(chunk), now);
                         }
+                    }
+                });
+            }
+            SessionEvent::Behind { location, dropped } => {
+                // Posted from a job: this thread holds the track's lock, and a bus
+                // handler may call back into the element.
+                let weak = self.obj().downgrade();
+                self.dispatcher.submit(move || {
+                    if let Some(obj) = weak.upgrade() {
+                        let file = location.map_or_else(
+                            || "the recording".to_string(),
+                            |p| p.display().to_string(),
+                        );
+                        gst::element_warning!(
+                            obj,
+                            gst::ResourceError::Write,
+                            ("Writing {file} cannot keep up: {dropped} frames dropped so \
+                                 far; each track goes on from its next keyframe"),
+                            [
+                                "{} MiB of media wait for the writer",
+                                MAX_QUEUED_BYTES >> 20
+                            ]
+                        );
                     }
                 });
             }

@@ -16,7 +16,7 @@ use super::chunks::Chunk;
 use super::claim::{self, Names};
 use super::resync::Resync;
 use super::session::{FinishReport, MuxSession, SessionConfig, MAX_QUEUED_BYTES};
-use super::session::{KeepBytes, OnEvent};
+use super::session::{KeepBytes, OnEvent, SessionEvent};
 use super::timeline::Kind;
 
 /// What waits for the session, in the order it was handed over.
@@ -120,6 +120,10 @@ pub struct SessionHandle {
     file: Arc<OnceLock<FileName>>,
     /// The recording's count of frames the writer could not take (the session's own).
     dropped: Arc<AtomicU64>,
+    /// Where frames dropped while the file opens are told (`SessionEvent::Behind`).
+    on_event: OnEvent,
+    /// The file's name as asked for, for that message until the file is claimed.
+    location: Option<PathBuf>,
 }
 
 impl SessionHandle {
@@ -139,6 +143,11 @@ impl SessionHandle {
             })),
             dropped: config.dropped.clone(),
             file: Arc::default(),
+            on_event: on_event.clone(),
+            location: config
+                .location
+                .clone()
+                .or_else(|| names.as_ref().map(|n| PathBuf::from(n.location()))),
         };
         let request = OpenRequest {
             handle: handle.clone(),
@@ -181,7 +190,14 @@ impl SessionHandle {
             Slot::Failed(_) | Slot::Closed => true,
         };
         if !taken {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped == 1 || dropped.is_multiple_of(100) {
+                let location = self.file().map(|f| f.path.clone());
+                (self.on_event)(SessionEvent::Behind {
+                    location: location.or_else(|| self.location.clone()),
+                    dropped,
+                });
+            }
         }
     }
 

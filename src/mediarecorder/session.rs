@@ -36,6 +36,13 @@ pub enum SessionEvent {
     Chunks(ReadyChunks),
     /// Writing failed (disk full, I/O error): the error names the path and the cause.
     Error(glib::Error, Option<String>),
+    /// The writer of `location` fell behind: frames were dropped (`dropped` so far in
+    /// the recording), past `MAX_QUEUED_BYTES` waiting. Sent at the first and at every
+    /// hundredth.
+    Behind {
+        location: Option<PathBuf>,
+        dropped: u64,
+    },
 }
 
 pub struct SessionConfig {
@@ -283,6 +290,7 @@ pub struct MuxSession {
     opus: OpusPreSkip,
     dropped: Arc<AtomicU64>,
     cutter: Arc<Mutex<ChunkCutter>>,
+    on_event: OnEvent,
     done: Done,
     /// Buffers and events that reached the sink: what tells a slow finalization from
     /// a stuck one.
@@ -651,6 +659,7 @@ impl MuxSession {
             dropped: config.dropped.clone(),
             opus,
             cutter,
+            on_event,
             done,
             progress,
         };
@@ -780,6 +789,10 @@ impl MuxSession {
                     "The writer of {:?} is behind: {dropped} frames dropped",
                     self.location
                 );
+                (self.on_event)(SessionEvent::Behind {
+                    location: self.location.clone(),
+                    dropped,
+                });
             }
             return false;
         }
@@ -1179,11 +1192,17 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
+        let behind = Arc::new(Mutex::new(Vec::new()));
+        let said = behind.clone();
         let session = MuxSession::start(
             &slow.config,
             &[(0, Kind::Video, caps)],
             Arc::new(|| false),
-            Arc::new(|_| {}),
+            Arc::new(move |event| {
+                if let SessionEvent::Behind { location, dropped } = event {
+                    said.lock().unwrap().push((location, dropped));
+                }
+            }),
         )
         .expect("the session starts");
         // 64 MiB of 64 KiB frames, far faster than 20 KB/s.
@@ -1201,6 +1220,12 @@ mod tests {
             "{:?} dropped",
             slow.dropped
         );
+        // The element is told, naming the file: at the first frame dropped, and at
+        // every hundredth.
+        let behind = behind.lock().unwrap().clone();
+        let dropped = slow.dropped.load(Ordering::Relaxed);
+        assert_eq!(behind.first(), Some(&(Some(slow.fifo.clone()), 1)));
+        assert_eq!(behind.len() as u64, 1 + dropped / 100, "{behind:?}");
         stop.store(true, Ordering::Relaxed);
         let report = session.finish(Duration::from_millis(200));
         assert!(!report.finalized);
