@@ -162,14 +162,36 @@ impl Feeder {
     /// Ends the stream and waits for the recording to end with it.
     fn finish(&self, pipeline: &gst::Pipeline) {
         self.src.end_of_stream().unwrap();
-        assert!(matches!(
-            wait_message(pipeline, Duration::from_secs(10)),
-            End::Eos(_)
-        ));
+        let end = wait_message(pipeline, Duration::from_secs(10));
+        assert!(matches!(end, End::Eos(_)), "{end:?}");
     }
 
     fn frame(&self, width: i32, height: i32, pts: Option<gst::ClockTime>) {
         self.frame_at_rate(width, height, 30, pts)
+    }
+
+    /// `count` 30 fps frames without timestamps, pushed as one buffer list.
+    fn list_without_times(&self, width: i32, height: i32, count: usize) {
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", width)
+            .field("height", height)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build();
+        if self.src.caps().as_ref() != Some(&caps) {
+            self.src.set_caps(Some(&caps));
+        }
+        let size = (width * height * 3 / 2) as usize;
+        let mut list = gst::BufferList::new_sized(count);
+        for _ in 0..count {
+            let mut buffer = gst::Buffer::from_mut_slice(vec![128u8; size]);
+            buffer
+                .get_mut()
+                .unwrap()
+                .set_duration(gst::ClockTime::from_nseconds(33_333_333));
+            list.get_mut().unwrap().add(buffer);
+        }
+        self.src.push_buffer_list(list).unwrap();
     }
 
     fn frame_at_rate(&self, width: i32, height: i32, fps: i32, pts: Option<gst::ClockTime>) {
@@ -243,6 +265,29 @@ fn frames_without_timestamps_are_recorded() {
     drop(p);
     let d = decode(&path);
     assert!(d.frames() >= 18, "{} frames", d.frames());
+}
+
+/// The same in buffer lists, as some sources push frames: each frame of a list is
+/// stamped, one after the other at its duration. (Stamped in a buffer probe, frames in
+/// lists went on without times and were stamped later, bunched where each list came.)
+#[test]
+fn frames_without_timestamps_in_buffer_lists_are_recorded() {
+    init();
+    let dir = tmp_dir("no_timestamps_lists");
+    let path = dir.join("nots-lists.webm");
+    let (p, feed) = feeder_pipeline(&path, "");
+    for _ in 0..6 {
+        feed.list_without_times(320, 240, 4);
+        std::thread::sleep(Duration::from_millis(133));
+    }
+    feed.finish(&p);
+    drop(p);
+    let d = decode(&path);
+    assert!(d.frames() >= 22, "{} frames", d.frames());
+    // A frame's duration apart, not bunched where the list arrived.
+    for pair in d.video_pts.windows(2) {
+        assert!(pair[1] >= pair[0] + 30 * MS, "{:?}", d.video_pts);
+    }
 }
 
 #[test]
