@@ -974,7 +974,13 @@ impl MuxSession {
             if !st.ended {
                 st.ended = true;
                 let lost = st.waiting.len();
-                st.waiting.clear();
+                // Frames given up count as dropped, as the writer's other losses do.
+                let frames = st
+                    .waiting
+                    .drain(..)
+                    .filter(|item| matches!(item, Item::Frame(_)))
+                    .count();
+                self.dropped.fetch_add(frames as u64, Ordering::Relaxed);
                 gst::warning!(
                     gst::CAT_DEFAULT,
                     "{:?}: the muxer failed or took nothing for {stall:?}: {lost} items of track {} left out",

@@ -370,9 +370,26 @@ def measure_one(ctx, tool, mode, n, src, secs, expect, ran=None):
     }
     if failed:
         row["failure"] = failed[0].text()[-600:]
+    short = [i for i, k in enumerate(kept) if k[0] < expect[0] or k[1] < expect[1]]
+    if short:
+        # What the cameras short of frames said (warnings, errors): a recorder that
+        # drops frames says so on the bus, which gst-launch-1.0 prints.
+        row["short"] = [
+            {"camera": i, "video": kept[i][0], "audio": kept[i][1], "files": kept[i][2],
+             "said": said_in(procs[i].text() if mode == "processes" else procs[0].text())}
+            for i in short[:5]]
     log(f"cameras: {n} x {tool}, {mode}: {fmt(cpu_window, '.4f')} CPU s/s each, "
         f"every frame in {row['every_frame']} of {n}, real time: {row['real_time']}")
+    for camera in row.get("short", []):
+        log(f"cameras: short of frames: {camera}")
     return row
+
+
+def said_in(text):
+    """The first warnings and errors in a tool's output."""
+    lines = [line for line in text.splitlines()
+             if "WARNING" in line or "ERROR" in line or "cannot keep up" in line]
+    return lines[:3]
 
 
 def measure_together(ctx, tools, mode, n, src, secs, expect):
