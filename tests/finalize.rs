@@ -254,11 +254,7 @@ fn a_writer_that_cannot_keep_up_is_a_warning_naming_the_file() {
             path.display()
         ));
         let r = recorder(&p);
-        let src = p
-            .by_name("src")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
+        let src = app_src(&p, "src");
         folder.slow_writes("0.5");
         p.set_state(gst::State::Playing).unwrap();
         // 150 frames of 512 KiB: 75 MiB, far past what waits for the writer.

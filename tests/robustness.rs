@@ -172,16 +172,7 @@ impl Feeder {
 
     /// `count` 30 fps frames without timestamps, pushed as one buffer list.
     fn list_without_times(&self, width: i32, height: i32, count: usize) {
-        let caps = gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("width", width)
-            .field("height", height)
-            .field("framerate", gst::Fraction::new(30, 1))
-            .build();
-        if self.src.caps().as_ref() != Some(&caps) {
-            self.src.set_caps(Some(&caps));
-        }
-        let size = (width * height * 3 / 2) as usize;
+        let size = self.i420(width, height, 30);
         let mut list = gst::BufferList::new_sized(count);
         for _ in 0..count {
             let mut buffer = gst::Buffer::from_mut_slice(vec![128u8; size]);
@@ -194,7 +185,8 @@ impl Feeder {
         self.src.push_buffer_list(list).unwrap();
     }
 
-    fn frame_at_rate(&self, width: i32, height: i32, fps: i32, pts: Option<gst::ClockTime>) {
+    /// Sets I420 caps of this size and rate (when they change); returns a frame's size.
+    fn i420(&self, width: i32, height: i32, fps: i32) -> usize {
         let caps = gst::Caps::builder("video/x-raw")
             .field("format", "I420")
             .field("width", width)
@@ -204,7 +196,11 @@ impl Feeder {
         if self.src.caps().as_ref() != Some(&caps) {
             self.src.set_caps(Some(&caps));
         }
-        let size = (width * height * 3 / 2) as usize;
+        (width * height * 3 / 2) as usize
+    }
+
+    fn frame_at_rate(&self, width: i32, height: i32, fps: i32, pts: Option<gst::ClockTime>) {
+        let size = self.i420(width, height, fps);
         let mut buffer = gst::Buffer::from_mut_slice(vec![128u8; size]);
         {
             let b = buffer.get_mut().unwrap();
@@ -220,11 +216,7 @@ fn feeder_pipeline(path: &std::path::Path, extra: &str) -> (Running, Feeder) {
         "appsrc name=src format=time ! mediarecorder name=r {extra} location={}",
         path.display()
     ));
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = app_src(&p, "src");
     p.set_state(gst::State::Playing).unwrap();
     (p, Feeder { src })
 }

@@ -255,11 +255,7 @@ fn pre_record_memory_is_bounded() {
          ! mediarecorder name=r autostart=false pre-record=18446744073708",
     );
     let r = recorder(&p);
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = app_src(&p, "src");
     assert_eq!(r.property::<u64>("pre-record"), 18_446_744_073_708);
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let seen = warnings.clone();

@@ -121,6 +121,14 @@ pub fn launch(description: &str) -> Running {
     Running(pipeline)
 }
 
+/// The pipeline's `appsrc` named `name`.
+pub fn app_src(pipeline: &gst::Pipeline, name: &str) -> gst_app::AppSrc {
+    pipeline
+        .by_name(name)
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .unwrap_or_else(|| panic!("no appsrc named {name}"))
+}
+
 /// The element of `factory` inside the recorder, once its branch is built.
 pub fn element_inside(recorder: &gst::Element, factory: &str) -> Option<gst::Element> {
     recorder
