@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs one test binary for `cargo test` (scripts/test.sh and test-gst126.sh make it the
 # target's runner) under a time limit. A binary still running after TEST_BINARY_LIMIT
-# seconds (600; the slowest takes about 110) has hung: the stacks of its threads, and
-# of any process it started, are printed with gdb, and it is killed. The hang then
-# fails that binary and says where it stands, and the other binaries still run, where
-# otherwise the whole run would wait until CI gives up on it.
+# seconds (1200; the slowest takes about 2 min, 7.5 on a heavily loaded machine) has
+# hung: the stacks of its threads, and of any process it started, are printed with
+# gdb, and it is killed. The hang then fails that binary and says where it stands, and
+# the other binaries still run, where otherwise the whole run would wait until CI gives
+# up on it.
 set -u
-limit="${TEST_BINARY_LIMIT:-600}"
+limit="${TEST_BINARY_LIMIT:-1200}"
 
 # The process and everything it started, parents first.
 family() {
