@@ -6,7 +6,7 @@
 //! meanwhile waits here, in order, until the session is there.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ use gst::glib;
 use super::chunks::Chunk;
 use super::claim::{self, Names};
 use super::resync::Resync;
+use super::session::{count_dropped, KeepBytes, OnEvent};
 use super::session::{FinishReport, MuxSession, SessionConfig, MAX_QUEUED_BYTES};
-use super::session::{KeepBytes, OnEvent, SessionEvent};
 use super::timeline::Kind;
 
 /// What waits for the session, in the order it was handed over.
@@ -190,14 +190,11 @@ impl SessionHandle {
             Slot::Failed(_) | Slot::Closed => true,
         };
         if !taken {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped == 1 || dropped.is_multiple_of(100) {
-                let location = self.file().map(|f| f.path.clone());
-                (self.on_event)(SessionEvent::Behind {
-                    location: location.or_else(|| self.location.clone()),
-                    dropped,
-                });
-            }
+            count_dropped(&self.dropped, &self.on_event, || {
+                self.file()
+                    .map(|f| f.path.clone())
+                    .or_else(|| self.location.clone())
+            });
         }
     }
 
@@ -256,6 +253,7 @@ mod tests {
     use super::*;
     use crate::mediarecorder::session::fifo_session::{fifo_session, FifoSession};
     use std::io::Read;
+    use std::sync::atomic::Ordering;
     use std::thread::JoinHandle;
 
     /// A video file opening into a FIFO, on a thread of its own: the open blocks until

@@ -45,6 +45,25 @@ pub enum SessionEvent {
     },
 }
 
+/// Counts a frame the writer could not take in `dropped` (the recording's count); at
+/// the first and every hundredth, logs it and tells `on_event` (`SessionEvent::Behind`),
+/// naming the file `location` gives.
+pub fn count_dropped(
+    dropped: &AtomicU64,
+    on_event: &OnEvent,
+    location: impl FnOnce() -> Option<PathBuf>,
+) {
+    let dropped = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+    if dropped == 1 || dropped.is_multiple_of(100) {
+        let location = location();
+        gst::warning!(
+            gst::CAT_DEFAULT,
+            "The writer of {location:?} is behind: {dropped} frames dropped"
+        );
+        on_event(SessionEvent::Behind { location, dropped });
+    }
+}
+
 pub struct SessionConfig {
     pub container: Container,
     /// The file's name, for messages.
@@ -782,18 +801,7 @@ impl MuxSession {
         st.resync = resyncing;
         if !take {
             drop(st);
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped == 1 || dropped.is_multiple_of(100) {
-                gst::warning!(
-                    gst::CAT_DEFAULT,
-                    "The writer of {:?} is behind: {dropped} frames dropped",
-                    self.location
-                );
-                (self.on_event)(SessionEvent::Behind {
-                    location: self.location.clone(),
-                    dropped,
-                });
-            }
+            count_dropped(&self.dropped, &self.on_event, || self.location.clone());
             return false;
         }
         if let Some(caps) = st.deferred_caps.take() {
