@@ -77,8 +77,7 @@ if [ "${1:-}" = --prepare ]; then
 fi
 # A GLib critical or warning fails the test that caused it; a test binary that hangs is
 # stopped, its stacks printed (scripts/test-runner.sh).
-runner_variable="CARGO_TARGET_$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z.-' 'A-Z__')_RUNNER"
-run G_DEBUG=fatal_warnings "$runner_variable=$project/scripts/test-runner.sh" \
+run G_DEBUG=fatal_warnings "$(scripts/test-runner.sh --variable)=$project/scripts/test-runner.sh" \
   ${TEST_BINARY_LIMIT:+TEST_BINARY_LIMIT="$TEST_BINARY_LIMIT"} cargo test --locked --no-fail-fast --lib --tests -- \
   --test-threads=2 "$@" 2>&1 | tee "$project/$target_dir/test.log" || status=$?
 phase "ran the tests"

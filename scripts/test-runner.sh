@@ -6,7 +6,13 @@
 # gdb, and it is killed. The hang then fails that binary and says where it stands, and
 # the other binaries still run, where otherwise the whole run would wait until CI gives
 # up on it.
+# `--variable` prints the name of the variable that makes it cargo's runner on this
+# machine (CARGO_TARGET_<host triple>_RUNNER).
 set -u
+if [ "${1:-}" = --variable ]; then
+  echo "CARGO_TARGET_$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z.-' 'A-Z__')_RUNNER"
+  exit 0
+fi
 limit="${TEST_BINARY_LIMIT:-1200}"
 
 # The process and everything it started, parents first.

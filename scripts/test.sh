@@ -49,8 +49,7 @@ binary_times() {
 }
 
 # Each test binary runs under scripts/test-runner.sh, which stops one that hangs.
-runner_variable="CARGO_TARGET_$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z.-' 'A-Z__')_RUNNER"
-export "$runner_variable=$PWD/scripts/test-runner.sh"
+export "$(scripts/test-runner.sh --variable)=$PWD/scripts/test-runner.sh"
 
 host_tests() {
   # A GLib critical or warning fails the test that caused it.
