@@ -183,8 +183,9 @@ impl Track {
                     if fits {
                         st.waiting_bytes -= buffer.size() as u64;
                         if let Input::Pad { pad, .. } = &self.input {
-                            ok &= Self::begin_segment(pad, st, start_of(&buffer));
-                            st.went_in.went_in(buffer.size() as u64, start_of(&buffer));
+                            let start = start_of(&buffer);
+                            ok &= Self::begin_segment(pad, st, start);
+                            st.went_in.went_in(buffer.size() as u64, start);
                         }
                         frames.push(buffer);
                         continue;
