@@ -183,6 +183,9 @@ fn run_queue(pool: &Pool, shared: &Shared) {
     }
     q.worker = None;
     q.scheduled = false;
+    // Free again before a job can be submitted to this queue (under its lock), so that
+    // the submission does not start a worker of its own.
+    pool.workers.lock().unwrap().in_queue -= 1;
     shared.changed.notify_all();
 }
 
@@ -277,6 +280,8 @@ struct Workers {
     idle: usize,
     /// Workers alive.
     alive: usize,
+    /// Workers running a queue's jobs (taken from `runnable`, not yet done with it).
+    in_queue: usize,
     /// When each worker in a job began it.
     busy_since: HashMap<ThreadId, Instant>,
     name: Option<String>,
@@ -326,13 +331,16 @@ impl Pool {
     fn schedule(self: &Arc<Self>, shared: Arc<Shared>) {
         let mut w = self.workers.lock().unwrap();
         w.runnable.push_back(shared);
-        if w.idle >= w.runnable.len() {
+        if w.idle > 0 {
             self.wake.notify_one();
+        }
+        // A worker alive and running no queue (idle, starting, or just done with one)
+        // takes it soon. Counting only the idle ones started a worker whenever a job
+        // came just as the last queue ended: one element's jobs then kept several
+        // threads alive.
+        if w.alive - w.in_queue >= w.runnable.len() {
             return;
         }
-        // A worker alive but in no job (starting, or between two) takes it soon: a
-        // burst of submissions while the others are stuck starts one worker, not one
-        // each.
         let all_stuck = w.busy_since.len() >= w.alive
             && w.busy_since.values().all(|since| since.elapsed() >= STUCK);
         if w.alive >= FREE_WORKERS && !all_stuck {
@@ -398,6 +406,7 @@ impl Pool {
                 continue;
             }
             if let Some(shared) = w.runnable.pop_front() {
+                w.in_queue += 1;
                 drop(w);
                 run_queue(self, &shared);
                 w = self.workers.lock().unwrap();
@@ -535,6 +544,20 @@ mod tests {
 
     fn alive(pool: &Pool) -> usize {
         pool.workers.lock().unwrap().alive
+    }
+
+    #[test]
+    fn one_element_submitting_as_its_jobs_end_keeps_one_worker() {
+        // The once-a-second sync of a recorder comes at any moment, often just as its
+        // last job ends: no moment may look like every worker is busy.
+        let (pool, d) = own_pool(Duration::from_secs(60));
+        let (seen, job) = recorder();
+        for i in 0..2000 {
+            d.submit(job(i));
+            assert!(d.wait_idle(Duration::from_secs(5)));
+        }
+        assert_eq!(seen.lock().unwrap().len(), 2000);
+        assert_eq!(alive(&pool), 1, "workers alive for one element's jobs");
     }
 
     fn recorder() -> (Arc<Mutex<Vec<u32>>>, impl Fn(u32) -> Job) {
