@@ -359,6 +359,9 @@ def measure_one(ctx, tool, mode, n, src, secs, expect, ran=None):
         "cpu_per_s": cpu_window, "cpu_total_per_s": cpu_total,
         "longest_played": max((s for s in played if s is not None), default=None),
         "real_time": not late and not failed and not errors and len(played) == n,
+        # how many were late, and the longest few: one straggler or all of them
+        "late": len(late),
+        "longest_few": sorted((s for s in played if s is not None), reverse=True)[:5],
         "fewest_video": min(k[0] for k in kept), "fewest_audio": min(k[1] for k in kept),
         # At least: a file whose audio starts after its first picture is led in by
         # a silent AAC packet (see session.rs `late_audio_lead_in`).
@@ -379,7 +382,8 @@ def measure_one(ctx, tool, mode, n, src, secs, expect, ran=None):
              "said": said_in(procs[i].text() if mode == "processes" else procs[0].text())}
             for i in short[:5]]
     log(f"cameras: {n} x {tool}, {mode}: {fmt(cpu_window, '.4f')} CPU s/s each, "
-        f"every frame in {row['every_frame']} of {n}, real time: {row['real_time']}")
+        f"every frame in {row['every_frame']} of {n}, real time: {row['real_time']} "
+        f"({len(late)} late; longest {', '.join(f'{x:.1f}' for x in row['longest_few'])} s)")
     for camera in row.get("short", []):
         log(f"cameras: short of frames: {camera}")
     return row
