@@ -12,8 +12,9 @@
 //! worker is busy, another is started: freely up to `FREE_WORKERS`, beyond that only
 //! when each busy worker has been in its job for `STUCK` (a job waiting for a slow disk
 //! holds up no other element for longer). A worker ends after `IDLE_EXIT` without
-//! work: two hundred recorders in one process share a few threads instead of keeping
-//! one each. A job never runs on the thread that submitted it, which may hold a lock
+//! work, and the idle worker woken for work is the one that waited least: two hundred
+//! recorders in one process share a few threads instead of keeping one each, and the
+//! workers a burst started end once it is over. A job never runs on the thread that submitted it, which may hold a lock
 //! the job takes.
 //!
 //! A job can also be submitted to run at a time (`submit_at`, the check for pads that
@@ -276,8 +277,10 @@ struct Workers {
     runnable: VecDeque<Arc<Shared>>,
     /// Jobs to queue when they come due.
     timers: Timers<Timed>,
-    /// Workers waiting for a queue to run.
-    idle: usize,
+    /// Workers waiting for a queue to run, each on its own condition variable; the
+    /// one that began waiting last is woken first, so that workers not needed go on
+    /// waiting and end after their idle time (woken in turn, each stayed alive).
+    idle: Vec<Arc<Condvar>>,
     /// Workers alive.
     alive: usize,
     /// Workers running a queue's jobs (taken from `runnable`, not yet done with it).
@@ -290,9 +293,24 @@ struct Workers {
     wakes: usize,
 }
 
+impl Workers {
+    /// Wakes the worker that began waiting last, if any, for a queue to run.
+    fn wake_one(&mut self) {
+        if let Some(waiting) = self.idle.pop() {
+            waiting.notify_one();
+        }
+    }
+
+    /// Takes `worker` out of the waiting ones; its place there, if it was.
+    fn stop_waiting(&mut self, worker: &Arc<Condvar>) -> Option<usize> {
+        let place = self.idle.iter().position(|w| Arc::ptr_eq(w, worker))?;
+        self.idle.remove(place);
+        Some(place)
+    }
+}
+
 struct Pool {
     workers: Mutex<Workers>,
-    wake: Condvar,
     idle_exit: Duration,
 }
 
@@ -302,7 +320,6 @@ impl Pool {
     fn new(idle_exit: Duration) -> Arc<Self> {
         Arc::new(Pool {
             workers: Mutex::default(),
-            wake: Condvar::new(),
             idle_exit,
         })
     }
@@ -331,9 +348,7 @@ impl Pool {
     fn schedule(self: &Arc<Self>, shared: Arc<Shared>) {
         let mut w = self.workers.lock().unwrap();
         w.runnable.push_back(shared);
-        if w.idle > 0 {
-            self.wake.notify_one();
-        }
+        w.wake_one();
         // A worker alive and running no queue (idle, starting, or just done with one)
         // takes it soon. Counting only the idle ones started a worker whenever a job
         // came just as the last queue ended: one element's jobs then kept several
@@ -360,7 +375,9 @@ impl Pool {
             self.start_worker(&mut w);
         } else if earliest {
             // Each idle worker waits for the earliest job: they shorten their waits.
-            self.wake.notify_all();
+            for waiting in &w.idle {
+                waiting.notify_one();
+            }
         }
         key
     }
@@ -382,6 +399,7 @@ impl Pool {
     }
 
     fn work(&self) {
+        let me = Arc::new(Condvar::new());
         let mut w = self.workers.lock().unwrap();
         let mut idle_since = Instant::now();
         loop {
@@ -400,12 +418,13 @@ impl Pool {
                 w = self.workers.lock().unwrap();
                 w.runnable.extend(ready);
                 // Idle workers take the others.
-                for _ in 0..w.runnable.len().saturating_sub(1).min(w.idle) {
-                    self.wake.notify_one();
+                for _ in 1..w.runnable.len() {
+                    w.wake_one();
                 }
                 continue;
             }
             if let Some(shared) = w.runnable.pop_front() {
+                w.stop_waiting(&me);
                 w.in_queue += 1;
                 drop(w);
                 run_queue(self, &shared);
@@ -413,20 +432,24 @@ impl Pool {
                 idle_since = Instant::now();
                 continue;
             }
+            let waiting = w.stop_waiting(&me);
             let next = idle_step(
                 Instant::now(),
                 idle_since,
                 self.idle_exit,
                 w.timers.next_due(),
-                w.idle,
+                w.idle.len(),
             );
             let Idle::Wait(wait) = next else {
                 w.alive -= 1;
                 return;
             };
-            w.idle += 1;
-            w = self.wake.wait_timeout(w, wait).unwrap().0;
-            w.idle -= 1;
+            // Back in its place when it was not woken for work (a timer, its time up).
+            match waiting {
+                Some(place) => w.idle.insert(place, me.clone()),
+                None => w.idle.push(me.clone()),
+            }
+            w = me.wait_timeout(w, wait).unwrap().0;
             #[cfg(test)]
             {
                 w.wakes += 1;
@@ -558,6 +581,49 @@ mod tests {
         }
         assert_eq!(seen.lock().unwrap().len(), 2000);
         assert_eq!(alive(&pool), 1, "workers alive for one element's jobs");
+    }
+
+    #[test]
+    fn workers_a_burst_started_end_while_jobs_keep_coming() {
+        let (pool, first) = own_pool(Duration::from_millis(300));
+        let others: Vec<Dispatcher> = (0..2)
+            .map(|_| Dispatcher::on(pool.clone(), "test-own"))
+            .collect();
+        // A burst: three elements' jobs at once, each holding a worker.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        for d in others.iter().chain([&first]) {
+            let held = held.clone();
+            d.submit(move || {
+                let _ = held.lock().unwrap().recv_timeout(Duration::from_secs(5));
+            });
+        }
+        assert!(wait_until(
+            || pool.workers.lock().unwrap().busy_since.len() == 3
+        ));
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        // Then one job at a time, more often than the idle time: one worker is enough.
+        let (seen, job) = recorder();
+        for i in 0..30 {
+            first.submit(job(i));
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert!(first.wait_idle(Duration::from_secs(5)));
+        assert_eq!(seen.lock().unwrap().len(), 30);
+        assert_eq!(alive(&pool), 1, "workers alive for one job at a time");
+    }
+
+    fn wait_until(done: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        true
     }
 
     fn recorder() -> (Arc<Mutex<Vec<u32>>>, impl Fn(u32) -> Job) {
