@@ -83,11 +83,13 @@ impl MediaRecorder {
         self.dispatcher.submit(move || {
             let Some(obj) = weak.upgrade() else { return };
             let imp = obj.imp();
+            gst::debug!(CAT, imp = imp, "finishing the recording");
             if let Some(err) = &error {
                 imp.post_error(err, None);
                 imp.emit(Event::Error(err.clone()), RecorderState::Inactive);
             }
             let files = rec.finish();
+            gst::debug!(CAT, imp = imp, "{} file(s) finished", files.len());
             let mut last = None;
             let mut reported = error.is_some();
             let count = files.len();
@@ -184,6 +186,7 @@ impl MediaRecorder {
         let began = Instant::now();
         let mut closed = file.finish(FINALIZE_TIMEOUT);
         let path = closed.path.as_ref().map(|p| p.display().to_string());
+        gst::debug!(CAT, imp = self, "{path:?} closed in {:?}", began.elapsed());
         if !closed.report.finalized && closed.report.error.is_none() {
             // It stalled (no progress for FINALIZE_TIMEOUT), or progressed to the cap.
             let limit = if began.elapsed() >= FINALIZE_CAP {

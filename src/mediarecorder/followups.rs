@@ -40,12 +40,7 @@ impl MediaRecorder {
                 }
                 Followup::Progress(progress) => self.post_element_message(progress),
                 Followup::EndBy { recording, at } => self.end_at(recording, at),
-                Followup::SyncToDisk(path) => self.dispatcher.submit(move || {
-                    // Any descriptor of the file flushes its data.
-                    if let Ok(file) = std::fs::File::open(&path) {
-                        let _ = file.sync_data();
-                    }
-                }),
+                Followup::SyncToDisk(path) => self.disk_syncs.request(path),
             }
         }
     }

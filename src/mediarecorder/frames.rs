@@ -169,6 +169,12 @@ impl MediaRecorder {
                 None
             }
         };
+        gst::debug!(
+            CAT,
+            imp = self,
+            "stream {id} ended; recording complete: {}",
+            ended.is_some()
+        );
         if let Some(posted) = ended {
             self.notify_state_changed();
             // The bin posts EOS once this returns: finalize first, so an application
@@ -177,6 +183,7 @@ impl MediaRecorder {
             if !self.dispatcher.is_worker() {
                 posted.wait(FINALIZE_TIMEOUT * 2);
             }
+            gst::debug!(CAT, imp = self, "recording finished: EOS goes on");
         }
     }
 

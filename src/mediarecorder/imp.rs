@@ -11,6 +11,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::branch;
+use super::disk_syncs::DiskSyncs;
 use super::dispatcher::Dispatcher;
 use super::state::{self, BitrateMode, RecorderState, SegmentAlign, Settings, State};
 
@@ -34,6 +35,8 @@ pub struct MediaRecorder {
     pub(super) settings: Mutex<Settings>,
     pub(super) state: Mutex<State>,
     pub(super) dispatcher: Dispatcher,
+    /// The files' once-a-second syncs, apart from `dispatcher`'s jobs.
+    pub(super) disk_syncs: DiskSyncs,
     /// The state a handler sees while an event is being emitted (see `visible_state`).
     pub(super) event_state: Mutex<Option<(std::thread::ThreadId, RecorderState)>>,
     /// Index for the next file of a `location` pattern, across recordings.
@@ -51,6 +54,7 @@ impl ObjectSubclass for MediaRecorder {
             settings: Mutex::default(),
             state: Mutex::default(),
             dispatcher: Dispatcher::new("mediarecorder"),
+            disk_syncs: DiskSyncs::new("mediarecorder"),
             event_state: Mutex::default(),
             next_file_index: Default::default(),
         }

@@ -61,6 +61,7 @@ mod chunks;
 mod claim;
 pub(crate) mod codecs;
 pub(crate) mod containers;
+mod disk_syncs;
 mod dispatcher;
 mod displaymatrix;
 mod encoding;
