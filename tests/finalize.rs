@@ -102,6 +102,38 @@ fn a_slow_finalization_that_progresses_completes_the_file() {
     });
 }
 
+/// Syncs of the file take 6 s each from 1.5 s into the recording (a disk that 200
+/// recorders sync at once took up to 2.6 s): the once-a-second syncs pile up. The
+/// recording ends at 3.5 s: its EOS waits only for the sync under way, which holds
+/// the muxer's last writes on this FUSE folder (its syncs lock the file), not for a
+/// queue of syncs behind it (one each second: EOS over 10 s late). The file is
+/// complete.
+#[test]
+fn slow_syncs_do_not_pile_up_before_the_end_of_a_recording() {
+    in_slow_folder("slow-sync", |folder| {
+        let (p, r, staged) = record_into(&folder, "rec.webm", "");
+        folder.slow_syncs("6");
+        std::thread::sleep(Duration::from_secs(2));
+        let ended = Instant::now();
+        p.send_event(gst::event::Eos::new());
+        let end = wait_message(&p, Duration::from_secs(60));
+        let took = ended.elapsed();
+        let dropped: u64 = r.property("frames-dropped");
+        drop(p);
+        folder.resume();
+        println!("EOS {took:?} after it was sent: {end:?}");
+        assert!(matches!(end, End::Eos(_)), "{end:?} after {took:?}");
+        assert!(took < Duration::from_millis(7500), "EOS after {took:?}");
+        let recorded = frames_in_whole_files(&folder);
+        assert_eq!(dropped, 0, "frames dropped");
+        assert_eq!(
+            recorded,
+            staged.load(Ordering::Relaxed),
+            "frames in the file"
+        );
+    });
+}
+
 /// The frames in the WebM files of `folder`, each of which must be finalized (its
 /// Duration and Cues written) and decode without error.
 fn frames_in_whole_files(folder: &SlowFolder) -> u64 {

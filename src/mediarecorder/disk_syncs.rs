@@ -5,20 +5,25 @@
 //! over 0.1 s and the slowest 2.6 s. In the element's own queue, the end of a
 //! recording waited behind one that long before its EOS. Syncs asked for while one is
 //! waiting to run are merged, each file synced once: a slow disk gets fewer of them
-//! instead of a queue that grows.
+//! instead of a queue that grows. While a file syncs, its recording's progress is
+//! held: on a network or FUSE file system the muxer's writes wait for the sync, and a
+//! finalization waiting meanwhile must not give up on the file as stuck.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::dispatcher::Dispatcher;
+use super::finalize::Progress;
 
 type SyncFile = Arc<dyn Fn(&Path) + Send + Sync>;
+/// A file to sync, and the progress its sync holds.
+type Pending = (PathBuf, Arc<Progress>);
 
 pub struct DiskSyncs {
     lane: Dispatcher,
     /// Files asked for and not yet taken by a job; not empty while a job waits to
     /// take them.
-    pending: Arc<Mutex<Vec<PathBuf>>>,
+    pending: Arc<Mutex<Vec<Pending>>>,
     sync_file: SyncFile,
 }
 
@@ -37,13 +42,13 @@ impl DiskSyncs {
     }
 
     /// Asks for the data written to `path` so far to reach the disk, soon, without
-    /// waiting for it.
-    pub fn request(&self, path: PathBuf) {
+    /// waiting for it; `progress` is held while it syncs.
+    pub fn request(&self, path: PathBuf, progress: Arc<Progress>) {
         let mut pending = self.pending.lock().unwrap();
-        if pending.contains(&path) {
+        if pending.iter().any(|(p, _)| *p == path) {
             return;
         }
-        pending.push(path);
+        pending.push((path, progress));
         if pending.len() > 1 {
             // The job queued for the others takes it too.
             return;
@@ -52,10 +57,18 @@ impl DiskSyncs {
         let (pending, sync_file) = (self.pending.clone(), self.sync_file.clone());
         self.lane.submit(move || {
             let paths = std::mem::take(&mut *pending.lock().unwrap());
-            for path in paths {
+            for (path, progress) in paths {
+                let _held = progress.hold();
                 sync_file(&path);
             }
         });
+    }
+
+    /// Takes back a sync of `path` asked for and not begun: a file being finalized is
+    /// not synced meanwhile, since on a network or FUSE file system its last writes
+    /// would wait for it.
+    pub fn forget(&self, path: &Path) {
+        self.pending.lock().unwrap().retain(|(p, _)| p != path);
     }
 
     /// Waits until the syncs asked for so far are done. False on timeout.
@@ -104,19 +117,22 @@ mod tests {
                 seen.lock().unwrap().push(path.to_path_buf());
             }),
         );
-        syncs.request("first".into());
+        let progress = Arc::new(Progress::default());
+        syncs.request("first".into(), progress.clone());
         first_started
             .recv_timeout(Duration::from_secs(5))
             .expect("the first sync runs");
+        assert!(progress.is_held(), "held while the file syncs");
         for name in ["a", "b", "a", "b", "c"] {
-            syncs.request(name.into());
+            syncs.request(name.into(), progress.clone());
         }
         release.send(()).unwrap();
         assert!(syncs.wait_idle(Duration::from_secs(5)));
+        assert!(!progress.is_held(), "let go once synced");
         let names: Vec<PathBuf> = ["first", "a", "b", "c"].map(PathBuf::from).into();
         assert_eq!(*synced.lock().unwrap(), names);
         // Asked for again once done: synced again.
-        syncs.request("a".into());
+        syncs.request("a".into(), progress.clone());
         assert!(syncs.wait_idle(Duration::from_secs(5)));
         assert_eq!(synced.lock().unwrap().last(), Some(&PathBuf::from("a")));
         assert_eq!(synced.lock().unwrap().len(), 5);

@@ -184,6 +184,9 @@ impl MediaRecorder {
     /// no frame is removed rather than left unplayable.
     pub(super) fn close_file(&self, file: ClosingFile, reported: &mut bool) -> ClosedFile {
         let began = Instant::now();
+        if let Some(path) = file.path() {
+            self.disk_syncs.forget(path);
+        }
         let mut closed = file.finish(FINALIZE_TIMEOUT);
         let path = closed.path.as_ref().map(|p| p.display().to_string());
         gst::debug!(CAT, imp = self, "{path:?} closed in {:?}", began.elapsed());

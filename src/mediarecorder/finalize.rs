@@ -17,11 +17,23 @@ pub const FINALIZE_CAP: Duration = Duration::from_secs(60);
 
 /// A count of steps a finalization made (buffers and events written), shared by the
 /// threads that make them and those that wait; a step also counts for the parent
-/// (a recording's count of all its files' steps).
+/// (a recording's count of all its files' steps). Work that holds the writes up for
+/// a known reason (a sync of the file: on a network or FUSE file system, writes wait
+/// for it) is `held`, and counts as progress while it lasts, for the parent's files too.
 #[derive(Default)]
 pub struct Progress {
     steps: AtomicU64,
+    held: AtomicU64,
     parent: Option<Arc<Progress>>,
+}
+
+/// Holds a `Progress` until dropped.
+pub struct Held(Arc<Progress>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.held.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Progress {
@@ -29,8 +41,20 @@ impl Progress {
     pub fn within(parent: Arc<Progress>) -> Self {
         Progress {
             steps: AtomicU64::new(0),
+            held: AtomicU64::new(0),
             parent: Some(parent),
         }
+    }
+
+    /// Counts as progressing until the guard is dropped.
+    pub fn hold(self: &Arc<Self>) -> Held {
+        self.held.fetch_add(1, Ordering::Relaxed);
+        Held(self.clone())
+    }
+
+    /// Held here or by the parent.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Relaxed) > 0 || self.parent.as_ref().is_some_and(|p| p.is_held())
     }
 
     pub fn step(&self) {
@@ -66,11 +90,11 @@ impl Watch {
         }
     }
 
-    /// Looking at `now` with `seen` steps made: how long to wait before looking again,
-    /// or None to give up. Looks come at least four times per `stall`, so a wait gives
-    /// up at most a quarter of `stall` late.
-    pub fn next(&mut self, now: Instant, seen: u64) -> Option<Duration> {
-        if seen != self.seen {
+    /// Looking at `now` with `seen` steps made, `held` or not: how long to wait before
+    /// looking again, or None to give up. Looks come at least four times per `stall`,
+    /// so a wait gives up at most a quarter of `stall` late.
+    pub fn next(&mut self, now: Instant, seen: u64, held: bool) -> Option<Duration> {
+        if seen != self.seen || held {
             self.seen = seen;
             self.quiet_since = now;
         }
@@ -94,7 +118,7 @@ pub fn wait_while_progressing<'a, T>(
     let mut guard = lock.lock().unwrap();
     let mut watch = Watch::new(Instant::now(), progress.steps(), stall, FINALIZE_CAP);
     while pending(&guard) {
-        let Some(wait) = watch.next(Instant::now(), progress.steps()) else {
+        let Some(wait) = watch.next(Instant::now(), progress.steps(), progress.is_held()) else {
             break;
         };
         guard = cond.wait_timeout(guard, wait).unwrap().0;
@@ -118,10 +142,10 @@ mod tests {
     fn no_progress_gives_up_after_the_stall() {
         let t0 = Instant::now();
         let mut watch = Watch::new(t0, 5, STALL, CAP);
-        assert_eq!(watch.next(t0, 5), Some(ms(500)));
-        assert_eq!(watch.next(t0 + ms(1900), 5), Some(ms(100)));
-        assert_eq!(watch.next(t0 + ms(2000), 5), None);
-        assert_eq!(watch.next(t0 + ms(2600), 5), None);
+        assert_eq!(watch.next(t0, 5, false), Some(ms(500)));
+        assert_eq!(watch.next(t0 + ms(1900), 5, false), Some(ms(100)));
+        assert_eq!(watch.next(t0 + ms(2000), 5, false), None);
+        assert_eq!(watch.next(t0 + ms(2600), 5, false), None);
     }
 
     /// Each step starts the stall anew: ten seconds of steps a second apart go on.
@@ -130,11 +154,14 @@ mod tests {
         let t0 = Instant::now();
         let mut watch = Watch::new(t0, 0, STALL, CAP);
         for s in 1..=10u64 {
-            assert!(watch.next(t0 + ms(s * 1000), s).is_some(), "second {s}");
+            assert!(
+                watch.next(t0 + ms(s * 1000), s, false).is_some(),
+                "second {s}"
+            );
         }
         // The last step was at 10 s: given up at 12 s.
-        assert_eq!(watch.next(t0 + ms(11_900), 10), Some(ms(100)));
-        assert_eq!(watch.next(t0 + ms(12_000), 10), None);
+        assert_eq!(watch.next(t0 + ms(11_900), 10, false), Some(ms(100)));
+        assert_eq!(watch.next(t0 + ms(12_000), 10, false), None);
     }
 
     /// However steady the progress, the cap ends the wait.
@@ -142,9 +169,36 @@ mod tests {
     fn the_cap_ends_a_wait_that_progresses_forever() {
         let t0 = Instant::now();
         let mut watch = Watch::new(t0, 0, STALL, CAP);
-        assert_eq!(watch.next(t0 + ms(59_000), 1), Some(ms(500)));
-        assert_eq!(watch.next(t0 + ms(59_800), 2), Some(ms(200)));
-        assert_eq!(watch.next(t0 + CAP, 3), None);
+        assert_eq!(watch.next(t0 + ms(59_000), 1, false), Some(ms(500)));
+        assert_eq!(watch.next(t0 + ms(59_800), 2, false), Some(ms(200)));
+        assert_eq!(watch.next(t0 + CAP, 3, false), None);
+    }
+
+    /// While held, no look gives up, however long; once let go, the stall runs again.
+    #[test]
+    fn a_hold_keeps_the_wait_going_until_let_go() {
+        let t0 = Instant::now();
+        let mut watch = Watch::new(t0, 0, STALL, CAP);
+        assert!(watch.next(t0 + ms(5_000), 0, true).is_some());
+        assert!(watch.next(t0 + ms(6_000), 0, false).is_some());
+        assert_eq!(watch.next(t0 + ms(7_000), 0, false), None);
+        // The cap still ends a wait held forever.
+        assert_eq!(watch.next(t0 + CAP, 0, true), None);
+    }
+
+    #[test]
+    fn a_hold_counts_for_the_files_of_the_recording() {
+        let recording = Arc::new(Progress::default());
+        let file = Progress::within(recording.clone());
+        let held = recording.hold();
+        assert!(file.is_held() && recording.is_held());
+        drop(held);
+        assert!(!file.is_held() && !recording.is_held());
+        let file = Arc::new(file);
+        let held = file.hold();
+        assert!(file.is_held() && !recording.is_held());
+        drop(held);
+        assert!(!file.is_held());
     }
 
     #[test]

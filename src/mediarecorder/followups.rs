@@ -40,7 +40,7 @@ impl MediaRecorder {
                 }
                 Followup::Progress(progress) => self.post_element_message(progress),
                 Followup::EndBy { recording, at } => self.end_at(recording, at),
-                Followup::SyncToDisk(path) => self.disk_syncs.request(path),
+                Followup::SyncToDisk(path, progress) => self.disk_syncs.request(path, progress),
             }
         }
     }

@@ -25,8 +25,9 @@ pub enum Followup {
     /// A `mediarecorder-progress` message.
     Progress(gst::Structure),
     /// Push the file's written data to the disk (each second of media): a power cut
-    /// then loses at most about a second, not the page cache's 30.
-    SyncToDisk(std::path::PathBuf),
+    /// then loses at most about a second, not the page cache's 30. The recording's
+    /// progress is held while it syncs: a finalization waiting meanwhile is not stuck.
+    SyncToDisk(std::path::PathBuf, Arc<super::finalize::Progress>),
     /// Ask recording `recording` at running time `at` whether its time is up
     /// (`Recording::time_is_up`).
     EndBy { recording: u64, at: u64 },
@@ -282,7 +283,7 @@ impl Recording {
             }),
             Action::Progress { recorded } => {
                 if let Some(path) = self.writer.current_path() {
-                    followups.push(Followup::SyncToDisk(path));
+                    followups.push(Followup::SyncToDisk(path, self.writer.progress()));
                 }
                 followups.push(Followup::Progress(
                     gst::Structure::builder("mediarecorder-progress")

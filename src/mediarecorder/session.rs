@@ -1035,7 +1035,9 @@ impl MuxSession {
     /// Ends every track, waits for the muxer to write its index and header, and closes
     /// the file. Gives up after `stall` without progress (see `finalize`).
     pub fn finish(self, stall: Duration) -> FinishReport {
+        let began = Instant::now();
         self.end_tracks(stall);
+        let ended = began.elapsed();
         let (lock, cond) = &*self.done;
         drop(wait_while_progressing(
             lock,
@@ -1044,8 +1046,15 @@ impl MuxSession {
             stall,
             Option::is_none,
         ));
+        let written = began.elapsed();
         // Closing the file may fail too: the bus is still watched.
         let _ = self.pipeline.set_state(gst::State::Null);
+        gst::debug!(
+            super::imp::CAT,
+            "{:?}: tracks ended after {ended:?}, written after {written:?}, closed after {:?}",
+            self.location,
+            began.elapsed()
+        );
         if let Some(bus) = self.pipeline.bus() {
             bus.unset_sync_handler();
         }

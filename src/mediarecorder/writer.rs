@@ -62,6 +62,11 @@ pub struct ClosedFile {
 }
 
 impl ClosingFile {
+    /// The file's path, once it has one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.session.file().map(|f| f.path.as_path())
+    }
+
     /// Finalizes the file; blocks while it progresses, up to `stall` without progress
     /// (see `finalize`).
     pub fn finish(self, stall: std::time::Duration) -> ClosedFile {

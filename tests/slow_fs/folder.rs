@@ -1,5 +1,5 @@
 //! The FUSE folder of `slowfs.py`, mounted for a test: its calls on names stall on
-//! demand, and so, on demand, do writes to its open files.
+//! demand, and so, on demand, do writes to its open files and syncs of them.
 #![allow(dead_code)] // each test uses part of it
 
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ pub struct SlowFolder {
     pub backing: PathBuf,
     control: PathBuf,
     write_control: PathBuf,
+    sync_control: PathBuf,
     child: Child,
 }
 
@@ -43,13 +44,14 @@ impl SlowFolder {
         let root = tmp_dir(name);
         let (backing, control) = (root.join("backing"), root.join("stall"));
         let write_control = root.join("slow-writes");
+        let sync_control = root.join("slow-syncs");
         std::fs::create_dir_all(&backing).unwrap();
         std::fs::create_dir_all(&mount).unwrap();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/slow_fs/slowfs.py");
         let log = std::fs::File::create(root.join("slowfs.log")).unwrap();
         let child = Command::new("/usr/bin/python3")
             .arg(script)
-            .args([&backing, &mount, &control, &write_control])
+            .args([&backing, &mount, &control, &write_control, &sync_control])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -59,6 +61,7 @@ impl SlowFolder {
             backing,
             control,
             write_control,
+            sync_control,
             child,
         };
         let up = wait_until(Duration::from_secs(10), || {
@@ -85,10 +88,16 @@ impl SlowFolder {
         std::fs::write(&self.write_control, seconds).unwrap();
     }
 
-    /// Calls and writes take their usual time again.
+    /// From now on each sync of a file in the folder takes `seconds`.
+    pub fn slow_syncs(&self, seconds: &str) {
+        std::fs::write(&self.sync_control, seconds).unwrap();
+    }
+
+    /// Calls, writes and syncs take their usual time again.
     pub fn resume(&self) {
         let _ = std::fs::remove_file(&self.control);
         let _ = std::fs::remove_file(&self.write_control);
+        let _ = std::fs::remove_file(&self.sync_control);
     }
 }
 

@@ -5,9 +5,11 @@ syncing, free space) sleep for the seconds written in CONTROL while that file ex
 Reads and writes of open files are not delayed: a muxer already writing goes on.
 With WRITE_CONTROL given, each write to an open file sleeps for the seconds written
 there while that file exists (a slow disk, a muxer writing slowly); without it, or
-while it does not exist, writes are not delayed.
+while it does not exist, writes are not delayed. With SYNC_CONTROL given, each sync of
+a file sleeps for the seconds written there while that file exists (a disk many
+writers sync at once).
 
-    slowfs.py BACKING MOUNT CONTROL [WRITE_CONTROL]
+    slowfs.py BACKING MOUNT CONTROL [WRITE_CONTROL [SYNC_CONTROL]]
 
 Runs in the foreground until unmounted (`umount MOUNT`). Needs python3-fusepy and
 /dev/fuse. Used by tests/slow_fs.rs and tests/finalize.rs.
@@ -22,10 +24,11 @@ from fusepy import FUSE, FuseOSError, Operations
 
 
 class SlowFolder(Operations):
-    def __init__(self, backing, control, write_control=None):
+    def __init__(self, backing, control, write_control=None, sync_control=None):
         self.backing = backing
         self.control = control
         self.write_control = write_control
+        self.sync_control = sync_control
 
     def _stall(self, control=None):
         try:
@@ -108,6 +111,8 @@ class SlowFolder(Operations):
         return self._call(os.open, self._path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
 
     def fsync(self, path, datasync, fh):
+        if self.sync_control:
+            self._stall(self.sync_control)
         return self._call(os.fsync, fh)
 
     def fsyncdir(self, path, datasync, fh):
@@ -135,5 +140,6 @@ class SlowFolder(Operations):
 if __name__ == "__main__":
     backing, mount, control = sys.argv[1:4]
     write_control = sys.argv[4] if len(sys.argv) > 4 else None
-    FUSE(SlowFolder(backing, control, write_control), mount, foreground=True,
+    sync_control = sys.argv[5] if len(sys.argv) > 5 else None
+    FUSE(SlowFolder(backing, control, write_control, sync_control), mount, foreground=True,
          nothreads=False)
