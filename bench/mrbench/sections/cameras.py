@@ -296,6 +296,14 @@ def played_seconds(proc):
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
 
 
+def settle():
+    """Writes out what the run before left in memory and lets the machine calm down: at
+    N = 200 the files a run leaves (3 GB) were still being written out during the next
+    tool's run, which then found its syncs and its last seconds slower."""
+    os.sync()
+    time.sleep(3)
+
+
 def measure_one(ctx, tool, mode, n, src, secs, expect, ran=None):
     """One tool's N cameras. `ran`: a barrier the tools recording together wait at
     once their cameras ended, so that none counts its files' packets (ffprobe) while
@@ -305,6 +313,8 @@ def measure_one(ctx, tool, mode, n, src, secs, expect, ran=None):
     outs = [os.path.join(outdir, f"cam{i}") for i in range(n)]
     result = os.path.join(outdir, "inproc.json")
     cmds = commands(tool, mode, src, outs, result)
+    if ran is None:
+        settle()
     ctx.command(f"cameras: {tool}, {mode}", cmds[0][:4] if mode == "process" else cmds[0])
     log(f"cameras: {n} x {tool}, {mode}")
     procs, group, began = run_all(cmds, outdir, timeout=secs * 4 + 120, env=environment(tool))
@@ -403,6 +413,7 @@ def measure_together(ctx, tools, mode, n, src, secs, expect):
     2x from one minute to the next. Each tool's processes have a cgroup of their own."""
     each = max(1, n // len(tools))
     ran = threading.Barrier(len(tools))
+    settle()
     rows = {}
 
     def one(tool):
@@ -475,6 +486,11 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "—"
 
 
+def late_of(r):
+    """How many of a row's cameras were late, where some were and it is known."""
+    return f"{r['late']} late, longest " if r.get("late") else ""
+
+
 def render(key, f):
     rows = []
     by = {(r["tool"], r["mode"], r["n"]): r for r in f["rows"]}
@@ -493,7 +509,7 @@ def render(key, f):
                 if len(r.get("cpu_reps") or []) > 1 else ""),
             ratio(r["cpu_per_s"], hand and hand["cpu_per_s"]),
             fmt(r["cpu_total_per_s"], ".4f"), frames,
-            ("yes" if r["real_time"] else "**no**") + f" ({fmt(r['longest_played'], '.1f')} s)",
+            ("yes" if r["real_time"] else "**no**") + f" ({late_of(r)}{fmt(r['longest_played'], '.1f')} s)",
             fmt(r["threads"], ".1f"), fmt(r["rss_mb"], ".1f"),
         ])
     exp = f["expect"]
@@ -516,7 +532,8 @@ def render(key, f):
         "column), each tool's processes counted in a cgroup of their own: one after "
         "the other, the same tool's CPU per camera varied up to 2x from one minute to the "
         "next on this machine, while the ratios of tools measured together held within a "
-        "few percent; at 200, each tool alone with all 200. `N processes`: one gst-launch-1.0 (or "
+        "few percent; at 200, each tool alone with all 200. Each run begins once the files "
+        "of the one before are on disk (`sync`, then 3 s). `N processes`: one gst-launch-1.0 (or "
         "ffmpeg) per camera, all started together; `one process`: bench/cameras_inproc.py, "
         "one PyGObject process holding N pipelines (as an NVR embeds the element), its "
         "interpreter's own threads and memory taken out. "
@@ -534,7 +551,7 @@ def render(key, f):
         "begins with a silent AAC packet, so there may be one more audio packet per "
         "file). **Real time**: every pipeline reached EOS within "
         f"{LATE_S:g} s of the media's length after PLAYING (gst-launch's \"Execution ended "
-        "after\"; ffmpeg: the `rtime` of its `-benchmark`), longest in brackets. **Threads** and **MB** per "
+        "after\"; ffmpeg: the `rtime` of its `-benchmark`), longest in brackets (and how many were late). **Threads** and **MB** per "
         "camera: a process's own (N processes: median over them), or the one process's "
         "less the interpreter's, divided by N; medians of the middle half of the run."
         + (f" `element-base` is the element built from {f.get('base_name') or f['base']} ("
