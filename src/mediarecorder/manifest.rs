@@ -136,8 +136,16 @@ impl Manifest {
         })
     }
 
-    /// Replaces the record with `entries`.
-    pub fn write(&self, entries: &[Entry]) -> io::Result<()> {
+    /// The record's own file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the record with `entries`; synced to the disk before it replaces the
+    /// old one if `sync`, else left to the caller to sync soon (a sync can take seconds
+    /// on a busy disk, and a power cut meanwhile keeps the old record whole: at worst
+    /// the file just finished is not counted).
+    pub fn write(&self, entries: &[Entry], sync: bool) -> io::Result<()> {
         let mut new = self.path.clone().into_os_string();
         new.push(format!(".{}.new", std::process::id()));
         let new = PathBuf::from(new);
@@ -149,7 +157,10 @@ impl Manifest {
             .open(&new)
             .and_then(|mut f| {
                 f.write_all(render(entries).as_bytes())?;
-                f.sync_all()
+                if sync {
+                    f.sync_all()?;
+                }
+                Ok(())
             })
             .and_then(|_| std::fs::rename(&new, &self.path));
         if written.is_err() {
@@ -213,7 +224,7 @@ mod tests {
             Manifest::entry_for(&ours, 4, 1).unwrap(),
             Manifest::entry_for(&replaced, 4, 2).unwrap(),
         ];
-        manifest.write(&entries).unwrap();
+        manifest.write(&entries, true).unwrap();
         drop(manifest);
         // Someone else's file now has the second name; a symlink the first.
         let theirs = dir.join("theirs");

@@ -163,7 +163,7 @@ fn record(location: &str, path: &Path, bytes: u64) {
         let mut entries = manifest.read();
         entries.retain(|e| e.name != entry.name);
         entries.push(entry);
-        manifest.write(&entries)
+        manifest.write(&entries, true)
     });
     if let Err(e) = written {
         gst::warning!(CAT, "Cannot record {} for retention: {e}", path.display());
