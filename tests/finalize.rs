@@ -134,6 +134,41 @@ fn slow_syncs_do_not_pile_up_before_the_end_of_a_recording() {
     });
 }
 
+/// One-second files, and from 1.5 s on every call on a name takes 0.2 s (a disk busy
+/// with 200 recorders' syncs took 5 s for an unlink, 6 s to open a file): the journal
+/// and retention of each file, and opening the next, take seconds without a frame
+/// written. The recording's EOS waits for them, so the last file is finalized too;
+/// given up after 4 s, it went on while that file still waited to open, and its
+/// frames were lost without a word.
+#[test]
+fn an_end_behind_slow_file_system_work_waits_for_it() {
+    in_slow_folder("slow-names", |folder| {
+        let (p, r, staged) = record_into(
+            &folder,
+            "seg-%05d.webm",
+            "max-file-duration=1000 max-files=100",
+        );
+        folder.stall("0.2");
+        std::thread::sleep(Duration::from_secs(2));
+        let ended = Instant::now();
+        p.send_event(gst::event::Eos::new());
+        let end = wait_message(&p, Duration::from_secs(90));
+        let took = ended.elapsed();
+        let dropped: u64 = r.property("frames-dropped");
+        drop(p);
+        folder.resume();
+        println!("EOS {took:?} after it was sent: {end:?}");
+        assert!(matches!(end, End::Eos(_)), "{end:?} after {took:?}");
+        let recorded = frames_in_whole_files(&folder);
+        assert_eq!(dropped, 0, "frames dropped");
+        assert_eq!(
+            recorded,
+            staged.load(Ordering::Relaxed),
+            "frames in the files"
+        );
+    });
+}
+
 /// The frames in the WebM files of `folder`, each of which must be finalized (its
 /// Duration and Cues written) and decode without error.
 fn frames_in_whole_files(folder: &SlowFolder) -> u64 {

@@ -49,7 +49,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 #[derive(Default)]
 struct Queue {
-    jobs: VecDeque<Job>,
+    /// Each with when it was queued.
+    jobs: VecDeque<(Instant, Job)>,
     /// In the pool's list of queues to run, or being run.
     scheduled: bool,
     /// The worker running this queue's jobs, while it does.
@@ -73,7 +74,7 @@ impl Shared {
         if q.closed {
             return false;
         }
-        q.jobs.push_back(job);
+        q.jobs.push_back((Instant::now(), job));
         !std::mem::replace(&mut q.scheduled, true)
     }
 }
@@ -172,12 +173,19 @@ impl Drop for Dispatcher {
 fn run_queue(pool: &Pool, shared: &Shared) {
     let mut q = shared.queue.lock().unwrap();
     q.worker = Some(thread::current().id());
-    while let Some(job) = q.jobs.pop_front() {
+    while let Some((queued, job)) = q.jobs.pop_front() {
         q.running = true;
         drop(q);
         pool.busy(true);
+        let began = Instant::now();
         job();
         pool.busy(false);
+        gst::log!(
+            CAT,
+            "job began {:?} after it was queued, took {:?}",
+            began - queued,
+            began.elapsed()
+        );
         q = shared.queue.lock().unwrap();
         q.running = false;
         shared.changed.notify_all();

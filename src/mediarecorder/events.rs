@@ -187,7 +187,13 @@ impl MediaRecorder {
         if let Some(path) = file.path() {
             self.disk_syncs.forget(path);
         }
+        let progress = file.recording_progress();
         let mut closed = file.finish(FINALIZE_TIMEOUT);
+        // The journal and retention are file system work that takes seconds on a busy
+        // disk (5 s for an unlink under 200 recorders): the recording's end, waiting
+        // behind it, is not stuck. Given up, its EOS went on before a later file was
+        // finalized, and that file lost its last seconds.
+        let _held = progress.hold();
         let path = closed.path.as_ref().map(|p| p.display().to_string());
         gst::debug!(CAT, imp = self, "{path:?} closed in {:?}", began.elapsed());
         if !closed.report.finalized && closed.report.error.is_none() {
@@ -248,6 +254,8 @@ impl MediaRecorder {
     fn open_session(&self, request: OpenRequest) {
         // The file is claimed and journaled as it opens (see `claim`).
         let open = move || {
+            // Claiming a name and its journal marker: file system work (see `close_file`).
+            let _held = request.config.progress.hold();
             let on_event = request.on_event.clone();
             if let Err(err) = request.open() {
                 on_event(SessionEvent::Error(err, None));

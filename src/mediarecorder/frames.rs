@@ -180,8 +180,18 @@ impl MediaRecorder {
             // The bin posts EOS once this returns: finalize first, so an application
             // that shuts down on EOS finds the file complete and the stop message
             // before the EOS (waited for while the file makes progress).
-            if !self.dispatcher.is_worker() {
-                posted.wait(FINALIZE_TIMEOUT * 2);
+            if !self.dispatcher.is_worker() && !posted.wait(FINALIZE_TIMEOUT * 2) {
+                // Whatever is left is finished in the background, if the application
+                // gives it the time; it must not be lost without a word.
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    (
+                        "The recording did not finish in time (its files made no progress \
+                         for {} s): EOS goes on, and its last file may lack its end",
+                        (FINALIZE_TIMEOUT * 2).as_secs()
+                    )
+                );
             }
             gst::debug!(CAT, imp = self, "recording finished: EOS goes on");
         }

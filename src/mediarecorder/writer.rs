@@ -48,6 +48,8 @@ pub struct ClosingFile {
     session: SessionHandle,
     summary: FileSummary,
     retention: Arc<Mutex<Retention>>,
+    /// The recording's progress, which what waits for its end watches.
+    recording_progress: Arc<Progress>,
 }
 
 /// What `file-closed` reports about a finished file.
@@ -62,6 +64,12 @@ pub struct ClosedFile {
 }
 
 impl ClosingFile {
+    /// The recording's progress, held while the file system work that follows its
+    /// finalization (the journal, retention) goes on.
+    pub fn recording_progress(&self) -> Arc<Progress> {
+        self.recording_progress.clone()
+    }
+
     /// The file's path, once it has one.
     pub fn path(&self) -> Option<&std::path::Path> {
         self.session.file().map(|f| f.path.as_path())
@@ -183,6 +191,7 @@ impl Writer {
             session,
             summary,
             retention: self.retention.clone(),
+            recording_progress: self.progress.clone(),
         })
     }
 
