@@ -114,23 +114,8 @@ fn slow_syncs_do_not_pile_up_before_the_end_of_a_recording() {
         let (p, r, staged) = record_into(&folder, "rec.webm", "");
         folder.slow_syncs("6");
         std::thread::sleep(Duration::from_secs(2));
-        let ended = Instant::now();
-        p.send_event(gst::event::Eos::new());
-        let end = wait_message(&p, Duration::from_secs(60));
-        let took = ended.elapsed();
-        let dropped: u64 = r.property("frames-dropped");
-        drop(p);
-        folder.resume();
-        println!("EOS {took:?} after it was sent: {end:?}");
-        assert!(matches!(end, End::Eos(_)), "{end:?} after {took:?}");
+        let took = end_with_every_frame(&folder, p, &r, &staged);
         assert!(took < Duration::from_millis(7500), "EOS after {took:?}");
-        let recorded = frames_in_whole_files(&folder);
-        assert_eq!(dropped, 0, "frames dropped");
-        assert_eq!(
-            recorded,
-            staged.load(Ordering::Relaxed),
-            "frames in the file"
-        );
     });
 }
 
@@ -150,23 +135,35 @@ fn an_end_behind_slow_file_system_work_waits_for_it() {
         );
         folder.stall("0.2");
         std::thread::sleep(Duration::from_secs(2));
-        let ended = Instant::now();
-        p.send_event(gst::event::Eos::new());
-        let end = wait_message(&p, Duration::from_secs(90));
-        let took = ended.elapsed();
-        let dropped: u64 = r.property("frames-dropped");
-        drop(p);
-        folder.resume();
-        println!("EOS {took:?} after it was sent: {end:?}");
-        assert!(matches!(end, End::Eos(_)), "{end:?} after {took:?}");
-        let recorded = frames_in_whole_files(&folder);
-        assert_eq!(dropped, 0, "frames dropped");
-        assert_eq!(
-            recorded,
-            staged.load(Ordering::Relaxed),
-            "frames in the files"
-        );
+        end_with_every_frame(&folder, p, &r, &staged);
     });
+}
+
+/// Ends the recording with EOS, which must come, and checks that every frame that
+/// reached the stage is in the folder's finalized files; how long the EOS took.
+fn end_with_every_frame(
+    folder: &SlowFolder,
+    p: Running,
+    r: &gst::Element,
+    staged: &AtomicU64,
+) -> Duration {
+    let ended = Instant::now();
+    p.send_event(gst::event::Eos::new());
+    let end = wait_message(&p, Duration::from_secs(90));
+    let took = ended.elapsed();
+    let dropped: u64 = r.property("frames-dropped");
+    drop(p);
+    folder.resume();
+    println!("EOS {took:?} after it was sent: {end:?}");
+    assert!(matches!(end, End::Eos(_)), "{end:?} after {took:?}");
+    let recorded = frames_in_whole_files(folder);
+    assert_eq!(dropped, 0, "frames dropped");
+    assert_eq!(
+        recorded,
+        staged.load(Ordering::Relaxed),
+        "frames in the files"
+    );
+    took
 }
 
 /// The frames in the WebM files of `folder`, each of which must be finalized (its
