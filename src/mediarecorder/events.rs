@@ -569,6 +569,23 @@ impl MediaRecorder {
                     }
                 });
             }
+            SessionEvent::LeftOut {
+                location,
+                frames,
+                stall,
+            } => {
+                let file = location
+                    .map_or_else(|| "the recording".to_string(), |p| p.display().to_string());
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    (
+                        "Finalizing {file}: the writer took nothing for {} s, and the \
+                         {frames} frames still waiting for it were left out",
+                        stall.as_secs()
+                    )
+                );
+            }
             SessionEvent::Error(err, debug) => {
                 gst::error!(
                     CAT,

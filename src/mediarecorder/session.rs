@@ -43,6 +43,13 @@ pub enum SessionEvent {
         location: Option<PathBuf>,
         dropped: u64,
     },
+    /// Finalizing `location`, the muxer took nothing for `stall`: `frames` that
+    /// waited for it were left out of the file.
+    LeftOut {
+        location: Option<PathBuf>,
+        frames: u64,
+        stall: Duration,
+    },
 }
 
 /// Counts a frame the writer could not take in `dropped` (the recording's count); at
@@ -978,6 +985,7 @@ impl MuxSession {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+        let mut left_out = 0;
         for track in &self.tracks {
             let mut st = track.state.lock().unwrap();
             if !st.ended {
@@ -990,6 +998,7 @@ impl MuxSession {
                     .filter(|item| matches!(item, Item::Frame(_)))
                     .count();
                 self.dropped.fetch_add(frames as u64, Ordering::Relaxed);
+                left_out += frames as u64;
                 gst::warning!(
                     gst::CAT_DEFAULT,
                     "{:?}: the muxer failed or took nothing for {stall:?}: {lost} items of track {} left out",
@@ -1001,6 +1010,14 @@ impl MuxSession {
                     pad.push_event(gst::event::Eos::new());
                 }
             }
+        }
+        if left_out > 0 {
+            // Told outside the tracks' locks.
+            (self.on_event)(SessionEvent::LeftOut {
+                location: self.location.clone(),
+                frames: left_out,
+                stall,
+            });
         }
     }
 
