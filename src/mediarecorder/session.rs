@@ -26,7 +26,7 @@ use super::containers::{Container, OpusPreSkip};
 use super::dispatcher::Dispatcher;
 use super::displaymatrix;
 use super::feed::{end_of, start_of, Taken, WentIn};
-use super::finalize::{wait_while_progressing, Progress};
+use super::finalize::{wait_while_progressing, Progress, FINALIZE_CAP};
 use super::muxers::{first_opus_trim, late_audio_lead_in, matroska_opus_start, Version};
 use super::timeline::Kind;
 
@@ -952,7 +952,8 @@ impl MuxSession {
                 })
                 .sum::<u64>()
         };
-        let mut last = (taken(), Instant::now());
+        let began = Instant::now();
+        let mut last = (taken(), began);
         loop {
             let mut left = false;
             for track in &self.tracks {
@@ -978,9 +979,11 @@ impl MuxSession {
                 break;
             }
             let now = taken();
-            if now != last.0 {
+            // A sync of the file under way holds the writes up (see `finalize`).
+            if now != last.0 || self.progress.is_held() {
                 last = (now, Instant::now());
-            } else if last.1.elapsed() >= stall {
+            }
+            if last.1.elapsed() >= stall || began.elapsed() >= FINALIZE_CAP {
                 break;
             }
             std::thread::sleep(Duration::from_millis(2));
