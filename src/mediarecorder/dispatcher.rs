@@ -14,8 +14,8 @@
 //! holds up no other element for longer). A worker ends after `IDLE_EXIT` without
 //! work, and the idle worker woken for work is the one that waited least: two hundred
 //! recorders in one process share a few threads instead of keeping one each, and the
-//! workers a burst started end once it is over. A job never runs on the thread that submitted it, which may hold a lock
-//! the job takes.
+//! workers a burst started end once it is over. A job never runs on the thread that
+//! submitted it, which may hold a lock the job takes.
 //!
 //! A job can also be submitted to run at a time (`submit_at`, the check for pads that
 //! will never get a stream). Idle workers wait on their condition variable until the
@@ -606,7 +606,7 @@ mod tests {
                 let _ = held.lock().unwrap().recv_timeout(Duration::from_secs(5));
             });
         }
-        assert!(wait_until(
+        assert!(wait_for(
             || pool.workers.lock().unwrap().busy_since.len() == 3
         ));
         for _ in 0..3 {
@@ -621,17 +621,6 @@ mod tests {
         assert!(first.wait_idle(Duration::from_secs(5)));
         assert_eq!(seen.lock().unwrap().len(), 30);
         assert_eq!(alive(&pool), 1, "workers alive for one job at a time");
-    }
-
-    fn wait_until(done: impl Fn() -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !done() {
-            if Instant::now() > deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        true
     }
 
     fn recorder() -> (Arc<Mutex<Vec<u32>>>, impl Fn(u32) -> Job) {
