@@ -26,7 +26,7 @@ use super::containers::{Container, OpusPreSkip};
 use super::dispatcher::Dispatcher;
 use super::displaymatrix;
 use super::feed::{end_of, start_of, Taken, WentIn};
-use super::finalize::{wait_while_progressing, Progress, FINALIZE_CAP};
+use super::finalize::{wait_while_progressing, Progress, Watch, FINALIZE_CAP};
 use super::muxers::{first_opus_trim, late_audio_lead_in, matroska_opus_start, Version};
 use super::timeline::Kind;
 
@@ -952,8 +952,7 @@ impl MuxSession {
                 })
                 .sum::<u64>()
         };
-        let began = Instant::now();
-        let mut last = (taken(), began);
+        let mut watch = Watch::new(Instant::now(), taken(), stall, FINALIZE_CAP);
         loop {
             let mut left = false;
             for track in &self.tracks {
@@ -978,12 +977,11 @@ impl MuxSession {
                 // Writing failed: the muxer takes nothing more.
                 break;
             }
-            let now = taken();
             // A sync of the file under way holds the writes up (see `finalize`).
-            if now != last.0 || self.progress.is_held() {
-                last = (now, Instant::now());
-            }
-            if last.1.elapsed() >= stall || began.elapsed() >= FINALIZE_CAP {
+            if watch
+                .next(Instant::now(), taken(), self.progress.is_held())
+                .is_none()
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(2));
