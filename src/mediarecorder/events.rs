@@ -89,7 +89,7 @@ impl MediaRecorder {
                 imp.emit(Event::Error(err.clone()), RecorderState::Inactive);
             }
             let files = rec.finish();
-            gst::debug!(CAT, imp = imp, "{} file(s) finished", files.len());
+            gst::debug!(CAT, imp = imp, "{} file(s) to close", files.len());
             let mut last = None;
             let mut reported = error.is_some();
             let count = files.len();
@@ -552,10 +552,7 @@ impl MediaRecorder {
                 let weak = self.obj().downgrade();
                 self.dispatcher.submit(move || {
                     if let Some(obj) = weak.upgrade() {
-                        let file = location.map_or_else(
-                            || "the recording".to_string(),
-                            |p| p.display().to_string(),
-                        );
+                        let file = shown(location);
                         gst::element_warning!(
                             obj,
                             gst::ResourceError::Write,
@@ -574,8 +571,7 @@ impl MediaRecorder {
                 frames,
                 stall,
             } => {
-                let file = location
-                    .map_or_else(|| "the recording".to_string(), |p| p.display().to_string());
+                let file = shown(location);
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Write,
@@ -620,4 +616,9 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
         return None;
     }
     Some(stats.f_bavail as u64 * stats.f_frsize as u64)
+}
+
+/// A file named in a message: its path, or the recording when it has none (a stream).
+fn shown(location: Option<std::path::PathBuf>) -> String {
+    location.map_or_else(|| "the recording".to_string(), |p| p.display().to_string())
 }
