@@ -12,7 +12,8 @@
 //! worker is busy, another is started: freely up to `FREE_WORKERS`, beyond that only
 //! when each busy worker has been in its job for `STUCK` (a job waiting for a slow disk
 //! holds up no other element for longer). A worker ends after `IDLE_EXIT` without
-//! work, and the idle worker woken for work is the one that waited least: two hundred
+//! work (at once when the queue it was started for was taken by a worker done sooner),
+//! and the idle worker woken for work is the one that waited least: two hundred
 //! recorders in one process share a few threads instead of keeping one each, and the
 //! workers a burst started end once it is over. A job never runs on the thread that
 //! submitted it, which may hold a lock the job takes.
@@ -410,6 +411,9 @@ impl Pool {
         let me = Arc::new(Condvar::new());
         let mut w = self.workers.lock().unwrap();
         let mut idle_since = Instant::now();
+        // Started because every worker was in a queue, this one may find that one of
+        // them took the queue first (a job that submits to another queue, then ends).
+        let mut needed = false;
         loop {
             let due = w.timers.take_due(Instant::now());
             if !due.is_empty() {
@@ -432,6 +436,7 @@ impl Pool {
                 continue;
             }
             if let Some(shared) = w.runnable.pop_front() {
+                needed = true;
                 w.stop_waiting(&me);
                 w.in_queue += 1;
                 drop(w);
@@ -441,6 +446,12 @@ impl Pool {
                 continue;
             }
             let waiting = w.stop_waiting(&me);
+            if !needed && w.alive > 1 {
+                // Not needed: it ends now rather than idle for `idle_exit`, which kept
+                // a thread alive for every recorder that rotates its files more often.
+                w.alive -= 1;
+                return;
+            }
             let next = idle_step(
                 Instant::now(),
                 idle_since,
@@ -589,6 +600,29 @@ mod tests {
         }
         assert_eq!(seen.lock().unwrap().len(), 2000);
         assert_eq!(alive(&pool), 1, "workers alive for one element's jobs");
+    }
+
+    #[test]
+    fn a_worker_started_for_a_queue_another_took_first_ends_at_once() {
+        // A file's finalization asks for a sync of the retention manifest just before
+        // it ends: a worker is started, and the finalization's worker, done, often
+        // takes the sync first. The one started, idle until `idle_exit`, made every
+        // recorder that rotates files more often a thread more.
+        let (pool, d) = own_pool(Duration::from_secs(60));
+        d.submit(|| {});
+        assert!(d.wait_idle(Duration::from_secs(5)));
+        assert_eq!(alive(&pool), 1);
+        // As `schedule` starts it, the queue already taken: none is left for it.
+        pool.start_worker(&mut pool.workers.lock().unwrap());
+        assert!(
+            wait_for(|| alive(&pool) == 1),
+            "{} workers alive with nothing to run",
+            alive(&pool)
+        );
+        // The worker that ran a queue stays for the next.
+        d.submit(|| {});
+        assert!(d.wait_idle(Duration::from_secs(5)));
+        assert_eq!(alive(&pool), 1);
     }
 
     #[test]
