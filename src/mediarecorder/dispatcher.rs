@@ -33,8 +33,10 @@ use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// How long a worker without work waits before it ends.
-const IDLE_EXIT: Duration = Duration::from_secs(10);
+/// How long a worker without work waits before it ends. Short next to a rotation's
+/// period (10 s files): a second worker that a slow sync made needed at a file's end
+/// ends before the next one, where it was kept alive for good.
+const IDLE_EXIT: Duration = Duration::from_secs(2);
 /// Workers started whenever all are busy; more only when all are stuck.
 const FREE_WORKERS: usize = 4;
 /// A worker this long in one job counts as stuck (waiting for a disk, a finalize).
