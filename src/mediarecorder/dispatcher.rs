@@ -397,7 +397,16 @@ impl Pool {
         let pool = self.clone();
         let name = w.name.clone().unwrap_or_else(|| "mediarecorder".into());
         match thread::Builder::new().name(name).spawn(move || pool.work()) {
-            Ok(_) => w.alive += 1,
+            Ok(_) => {
+                w.alive += 1;
+                gst::debug!(
+                    CAT,
+                    "Started a worker: {} alive, {} in a queue, {} queue(s) waiting",
+                    w.alive,
+                    w.in_queue,
+                    w.runnable.len()
+                );
+            }
             // The queue waits for a busy worker, or for the next start to succeed.
             Err(err) => gst::error!(
                 CAT,
@@ -452,6 +461,7 @@ impl Pool {
                 // Not needed: it ends now rather than idle for `idle_exit`, which kept
                 // a thread alive for every recorder that rotates its files more often.
                 w.alive -= 1;
+                gst::debug!(CAT, "A worker not needed ends: {} alive", w.alive);
                 return;
             }
             let next = idle_step(
@@ -463,6 +473,7 @@ impl Pool {
             );
             let Idle::Wait(wait) = next else {
                 w.alive -= 1;
+                gst::debug!(CAT, "An idle worker ends: {} alive", w.alive);
                 return;
             };
             // Back in its place when it was not woken for work (a timer, its time up).
