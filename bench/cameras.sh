@@ -10,7 +10,8 @@
 #                              # (another build's target/release) in the same run
 #
 # Other knobs: BENCH_CAMERAS_N, BENCH_CAMERAS_S, BENCH_CAMERAS_TOOLS
-# (hand,element,element-nvr,ffmpeg[,element-base,element-nvr-base,hand-queued]),
+# (hand,element,element-nvr,ffmpeg[,element-base,element-nvr-base,hand-queued,
+# element-nvr-one-folder]),
 # BENCH_CAMERAS_MODES (processes,process), BENCH_CAMERAS_KBPS, BENCH_CAMERAS_TOGETHER (the N
 # at which the tools record at the same time, default 16,64). On a shared machine:
 # nice -n 19 bench/cameras.sh.

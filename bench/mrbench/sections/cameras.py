@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import shlex
 import statistics
 import subprocess
@@ -24,7 +25,9 @@ TOOLS = ["hand", "element", "element-nvr", "ffmpeg", "source"]
 MODES = ["processes", "process"]
 # ffmpeg has no form that holds N independent recordings in one process
 IN_ONE_PROCESS = ("hand", "hand-queued", "element", "element-nvr", "element-base",
-                  "element-nvr-base", "source")
+                  "element-nvr-base", "element-nvr-one-folder", "source")
+# `element-nvr-one-folder`: the NVR's files of all cameras in one folder, where each
+# camera has a folder of its own for `element-nvr`, as NVRs lay out their recordings
 # `source`: the camera played as for the others into fakesinks, no file: what any
 # GStreamer recorder fed this way pays before it records anything
 SAMPLE_S = 0.5
@@ -104,7 +107,8 @@ def description(tool, src, out):
     else:
         # the NVR features: 10 s files named by a pattern, retention, the journal
         # (always on for regular files)
-        recorder += f" location={out}-%05d.mp4 max-file-duration=10000 max-files=1000"
+        pattern = f"{out}-%05d.mp4" if tool.endswith("one-folder") else f"{out}/%05d.mp4"
+        recorder += f" location={pattern} max-file-duration=10000 max-files=1000"
     return play.format(video=f"{name}.", audio=f"{name}.") + " " + recorder
 
 
@@ -311,6 +315,9 @@ def measure_one(ctx, tool, mode, n, src, secs, expect, ran=None):
     outdir = ctx.path(f"cameras-{tool}-{mode}-{n}")
     os.makedirs(outdir, exist_ok=True)
     outs = [os.path.join(outdir, f"cam{i}") for i in range(n)]
+    for o in outs:
+        # a folder of its own for each camera's files (see `description`)
+        os.makedirs(o, exist_ok=True)
     result = os.path.join(outdir, "inproc.json")
     cmds = commands(tool, mode, src, outs, result)
     if ran is None:
@@ -357,12 +364,13 @@ def measure_one(ctx, tool, mode, n, src, secs, expect, ran=None):
         process_threads = threads
     kept = []
     for o in outs:
-        files = sorted(glob.glob(f"{o}.mp4") + glob.glob(f"{o}-*.mp4"))
+        files = sorted(glob.glob(f"{o}.mp4") + glob.glob(f"{o}-*.mp4")
+                       + glob.glob(f"{o}/*.mp4"))
         counts = [packets(f) for f in files]
         kept.append((sum(c[0] for c in counts), sum(c[1] for c in counts), len(files)))
     for o in outs:
         for f in glob.glob(f"{o}*"):
-            os.unlink(f)
+            shutil.rmtree(f) if os.path.isdir(f) else os.unlink(f)
     late = [s for s in played if s is None or s > secs + LATE_S]
     row = {
         "tool": tool, "mode": mode, "n": n,
@@ -522,9 +530,11 @@ def render(key, f):
         "re-encoding into fragmented MP4 by: `hand` `h264parse ! mp4mux "
         "fragment-duration=2000 ! filesink` (audio `aacparse ! m.`); `element` "
         "`mediarecorder mime-type=video/mp4 location=camI.mp4`; `element-nvr` the same "
-        "with what an NVR turns on: `location=camI-%05d.mp4 max-file-duration=10000 "
+        "with what an NVR turns on: `location=camI/%05d.mp4 max-file-duration=10000 "
         "max-files=1000` (10 s files, retention, the crash journal: a marker per file, "
-        "synced data once a second, progress messages); `ffmpeg` `ffmpeg -re -i … -c copy "
+        "synced data once a second, progress messages; each camera in a folder of its "
+        "own, as NVRs lay out their recordings); `element-nvr-one-folder` the same with "
+        "every camera's files in one folder (`location=camI-%05d.mp4`); `ffmpeg` `ffmpeg -re -i … -c copy "
         "-movflags +frag_keyframe+empty_moov`; `source` the camera played the same way into "
         "`fakesink`s, no file: what any GStreamer recorder fed like this pays before it "
         "records anything. **Together** (N = 16 and 64): the tools record at the same "
@@ -583,7 +593,7 @@ def targets(docs):
             e["cpu_per_s"] <= h["cpu_per_s"] * 1.10
             and (not ff or not ff["cpu_per_s"] or e["cpu_per_s"] <= ff["cpu_per_s"] * 1.3)))
     for mode in ("processes", "process"):
-        for tool in ("element", "element-nvr"):
+        for tool in ("element", "element-nvr", "element-nvr-one-folder"):
             e, h = by.get((tool, mode, 200)), by.get(("hand", mode, 200))
             if not e:
                 continue
