@@ -3,10 +3,11 @@
 //!
 //! One marker per file, beside it: `rec-00002.webm` is unfinished while
 //! `.rec-00002.webm.mediarecorder-partial` exists. The marker is made before the
-//! recording's first byte (written under a temporary name, synced, renamed, and the
-//! folder synced) and removed once the file is finalized, or removed for holding no
-//! frame. Only files named by a marker are ever touched, so files of other programs,
-//! and of this element before it had a journal, are left alone.
+//! recording's first byte (written without a name or under a temporary one, synced,
+//! linked or renamed into place, and the folder synced) and removed once the file is
+//! finalized, or removed for holding no frame. Only files named by a marker are ever
+//! touched, so files of other programs, and of this element before it had a journal,
+//! are left alone.
 //!
 //! Whether a marker is stale (its writer died) or in use is told by a lock, not by
 //! guessing: the writer holds an exclusive `flock` on the marker for as long as it
@@ -19,6 +20,9 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,21 +72,11 @@ fn temp_marker(path: &Path) -> PathBuf {
 /// the name); otherwise an old marker is replaced.
 fn write_marker(path: &Path, exclusive: bool) -> io::Result<Option<File>> {
     let marker = marker_path(path);
-    let new = temp_marker(path);
-    let placed = write_locked(path, &new).and_then(|file| {
-        if exclusive {
-            // A hard link is made only where no name is: the claim is atomic.
-            match std::fs::hard_link(&new, &marker) {
-                Ok(()) => Ok(Some(file)),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
-                Err(e) => Err(e),
-            }
-        } else {
-            std::fs::rename(&new, &marker).map(|_| Some(file))
-        }
-    });
-    let _ = std::fs::remove_file(&new);
-    let placed = placed?;
+    let placed = match exclusive.then(|| place_unnamed(path, &marker)) {
+        Some(Ok(placed)) => placed,
+        // No unnamed files (or no /proc) here: a temporary name, as for a replacement.
+        _ => place_named(path, &marker, exclusive)?,
+    };
     if placed.is_some() {
         // The marker must be on disk before the recording it names.
         File::open(naming::folder_of(path))?.sync_all()?;
@@ -90,12 +84,67 @@ fn write_marker(path: &Path, exclusive: bool) -> io::Result<Option<File>> {
     Ok(placed)
 }
 
-fn write_locked(path: &Path, new: &Path) -> io::Result<File> {
-    let mut file = OpenOptions::new()
+/// The marker written as a file without a name, then linked in: one change to the
+/// folder where a temporary name makes three (create, link, unlink). With two hundred
+/// recorders in one folder, its changes wait on each other.
+fn place_unnamed(path: &Path, marker: &Path) -> io::Result<Option<File>> {
+    let file = OpenOptions::new()
+        .write(true)
+        .mode(0o666)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(naming::folder_of(path))?;
+    fill_locked(&file, path)?;
+    // linkat(2) with AT_EMPTY_PATH wants a capability; through /proc it does not.
+    let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let to = CString::new(marker.as_os_str().as_bytes())?;
+    // SAFETY: both are NUL-terminated paths that outlive the call.
+    let linked = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if linked == 0 {
+        return Ok(Some(file));
+    }
+    match io::Error::last_os_error() {
+        // A hard link is made only where no name is: the claim is atomic.
+        e if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+        e => Err(e),
+    }
+}
+
+/// The marker written under a temporary name, then put in place.
+fn place_named(path: &Path, marker: &Path, exclusive: bool) -> io::Result<Option<File>> {
+    let new = temp_marker(path);
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(new)?;
+        .open(&new)?;
+    let placed = fill_locked(&file, path).and_then(|_| {
+        if exclusive {
+            match std::fs::hard_link(&new, marker) {
+                Ok(()) => Ok(Some(file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(e),
+            }
+        } else {
+            std::fs::rename(&new, marker).map(|_| Some(file))
+        }
+    });
+    if !matches!(placed, Ok(Some(_)) if !exclusive) {
+        // Renamed, it has no temporary name left to remove.
+        let _ = std::fs::remove_file(&new);
+    }
+    placed
+}
+
+/// Locks a new marker and writes what it is for into it, synced.
+fn fill_locked(mut file: &File, path: &Path) -> io::Result<()> {
     // A file system without locks: the marker still records the file, but no recorder
     // will take it (see the module's comment).
     let _ = file.try_lock();
@@ -106,8 +155,7 @@ fn write_locked(path: &Path, new: &Path) -> io::Result<File> {
         path.file_name().unwrap_or_default().to_string_lossy(),
         std::process::id()
     )?;
-    file.sync_all()?;
-    Ok(file)
+    file.sync_all()
 }
 
 /// Claims the name `path` for a new file: makes its marker if no recorder has one
@@ -293,6 +341,37 @@ mod tests {
         assert!(mark_new(&file).unwrap());
         mark_finished(&file, true);
         assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn both_ways_of_placing_a_marker_claim_once_locked_and_leave_nothing_else() {
+        let dir = folder("ways");
+        type Place = fn(&Path, &Path) -> io::Result<Option<File>>;
+        let ways: [(&str, Place); 2] = [
+            ("unnamed", place_unnamed),
+            ("named", |path, marker| place_named(path, marker, true)),
+        ];
+        for (way, place) in ways {
+            let file = dir.join(format!("rec-{way}.webm"));
+            let marker = marker_path(&file);
+            let won: Vec<Option<File>> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| place(&file, &marker).unwrap()))
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let held: Vec<&File> = won.iter().flatten().collect();
+            assert_eq!(held.len(), 1, "{way}: markers placed");
+            let text = std::fs::read_to_string(&marker).unwrap();
+            assert!(text.contains(&format!("rec-{way}.webm")), "{way}: {text:?}");
+            let other = File::open(&marker).unwrap();
+            assert!(other.try_lock().is_err(), "{way}: placed unlocked");
+            drop(won);
+            assert!(other.try_lock().is_ok(), "{way}: still locked when dropped");
+            std::fs::remove_file(&marker).unwrap();
+            assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "{way}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
