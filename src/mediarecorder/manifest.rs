@@ -79,12 +79,22 @@ impl Manifest {
             .ok_or_else(|| io::Error::other("location names no file"))?
             .to_string_lossy();
         let path = folder.join(format!(".{file_part}{SUFFIX}"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(folder.join(format!(".{file_part}{SUFFIX}.lock")))?;
+        let lock_path = folder.join(format!(".{file_part}{SUFFIX}.lock"));
+        let open_lock = |create: bool| {
+            OpenOptions::new()
+                .create(create)
+                .truncate(false)
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&lock_path)
+        };
+        // Created only the first time: an open that may create locks the folder against
+        // every other change in it (on older kernels, Debian 12's 6.1 among them), and
+        // at each file's end it waited on the other recorders' files in the folder.
+        let lock = match open_lock(false) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => open_lock(true),
+            opened => opened,
+        }?;
         lock.lock()?;
         Ok(Manifest {
             folder,
