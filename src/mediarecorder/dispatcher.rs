@@ -11,12 +11,13 @@
 //! jobs, each on one worker at a time, so an element's jobs keep their order. When every
 //! worker is busy, another is started: freely up to `FREE_WORKERS`, beyond that only
 //! when each busy worker has been in its job for `STUCK` (a job waiting for a slow disk
-//! holds up no other element for longer). A worker ends after `IDLE_EXIT` without
-//! work (at once when the queue it was started for was taken by a worker done sooner),
-//! and the idle worker woken for work is the one that waited least: two hundred
-//! recorders in one process share a few threads instead of keeping one each, and the
-//! workers a burst started end once it is over. A job never runs on the thread that
-//! submitted it, which may hold a lock the job takes.
+//! holds up no other element for longer). The last worker alive ends after `IDLE_EXIT`
+//! without work, the others after `SPARE_IDLE_EXIT` (at once when the queue one was
+//! started for was taken by a worker done sooner), and the idle worker woken for work
+//! is the one that waited least: two hundred recorders in one process share a few
+//! threads instead of keeping one each, and the workers a burst started end once it is
+//! over. A job never runs on the thread that submitted it, which may hold a lock the
+//! job takes.
 //!
 //! A job can also be submitted to run at a time (`submit_at`, the check for pads that
 //! will never get a stream). Idle workers wait on their condition variable until the
@@ -33,10 +34,13 @@ use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// How long a worker without work waits before it ends. Short next to a rotation's
-/// period (10 s files): a second worker that a slow sync made needed at a file's end
-/// ends before the next one, where it was kept alive for good.
+/// How long the last worker alive waits without work before it ends.
 const IDLE_EXIT: Duration = Duration::from_secs(2);
+/// How long a worker waits without work before it ends while another is alive. Under
+/// load a recorder's file sync, its element's jobs and its frame hand-overs often
+/// overlap for a moment: the worker started for that then ends, where it stayed alive
+/// between such moments (200 recorders in processes of their own had 1.5 workers each).
+const SPARE_IDLE_EXIT: Duration = Duration::from_millis(250);
 /// Workers started whenever all are busy; more only when all are stuck.
 const FREE_WORKERS: usize = 4;
 /// A worker this long in one job counts as stuck (waiting for a disk, a finalize).
@@ -323,15 +327,17 @@ impl Workers {
 struct Pool {
     workers: Mutex<Workers>,
     idle_exit: Duration,
+    spare_idle_exit: Duration,
 }
 
-static POOL: LazyLock<Arc<Pool>> = LazyLock::new(|| Pool::new(IDLE_EXIT));
+static POOL: LazyLock<Arc<Pool>> = LazyLock::new(|| Pool::new(IDLE_EXIT, SPARE_IDLE_EXIT));
 
 impl Pool {
-    fn new(idle_exit: Duration) -> Arc<Self> {
+    fn new(idle_exit: Duration, spare_idle_exit: Duration) -> Arc<Self> {
         Arc::new(Pool {
             workers: Mutex::default(),
             idle_exit,
+            spare_idle_exit,
         })
     }
 
@@ -467,7 +473,12 @@ impl Pool {
             let next = idle_step(
                 Instant::now(),
                 idle_since,
-                self.idle_exit,
+                // Re-read at every wake: the spare one becomes the last.
+                if w.alive > 1 {
+                    self.spare_idle_exit
+                } else {
+                    self.idle_exit
+                },
                 w.timers.next_due(),
                 w.idle.len(),
             );
@@ -592,7 +603,11 @@ mod tests {
 
     /// A pool of its own, so that a test sees its workers alone.
     fn own_pool(idle_exit: Duration) -> (Arc<Pool>, Dispatcher) {
-        let pool = Pool::new(idle_exit);
+        own_pool_with(idle_exit, idle_exit)
+    }
+
+    fn own_pool_with(idle_exit: Duration, spare_idle_exit: Duration) -> (Arc<Pool>, Dispatcher) {
+        let pool = Pool::new(idle_exit, spare_idle_exit);
         let d = Dispatcher::on(pool.clone(), "test-own");
         (pool, d)
     }
@@ -638,16 +653,15 @@ mod tests {
         assert_eq!(alive(&pool), 1);
     }
 
-    #[test]
-    fn workers_a_burst_started_end_while_jobs_keep_coming() {
-        let (pool, first) = own_pool(Duration::from_millis(300));
+    /// A burst: `first` and two other elements' jobs at once, each holding a worker
+    /// until they are let go together.
+    fn burst_of_three(pool: &Arc<Pool>, first: &Dispatcher) {
         let others: Vec<Dispatcher> = (0..2)
             .map(|_| Dispatcher::on(pool.clone(), "test-own"))
             .collect();
-        // A burst: three elements' jobs at once, each holding a worker.
         let (release, held) = std::sync::mpsc::channel::<()>();
         let held = Arc::new(Mutex::new(held));
-        for d in others.iter().chain([&first]) {
+        for d in others.iter().chain([first]) {
             let held = held.clone();
             d.submit(move || {
                 let _ = held.lock().unwrap().recv_timeout(Duration::from_secs(5));
@@ -659,6 +673,29 @@ mod tests {
         for _ in 0..3 {
             release.send(()).unwrap();
         }
+        for d in &others {
+            assert!(d.wait_idle(Duration::from_secs(5)));
+        }
+    }
+
+    #[test]
+    fn spare_workers_end_soon_and_the_last_one_stays() {
+        let (pool, first) = own_pool_with(Duration::from_secs(60), Duration::from_millis(100));
+        burst_of_three(&pool, &first);
+        assert!(first.wait_idle(Duration::from_secs(5)));
+        assert!(
+            wait_for(|| alive(&pool) == 1),
+            "{} workers alive after the burst",
+            alive(&pool)
+        );
+        thread::sleep(Duration::from_millis(400));
+        assert_eq!(alive(&pool), 1, "the last worker outstays the spare time");
+    }
+
+    #[test]
+    fn workers_a_burst_started_end_while_jobs_keep_coming() {
+        let (pool, first) = own_pool(Duration::from_millis(300));
+        burst_of_three(&pool, &first);
         // Then one job at a time, more often than the idle time: one worker is enough.
         let (seen, job) = recorder();
         for i in 0..30 {
