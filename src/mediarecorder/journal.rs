@@ -136,8 +136,9 @@ fn place_named(path: &Path, marker: &Path, exclusive: bool) -> io::Result<Option
             std::fs::rename(&new, marker).map(|_| Some(file))
         }
     });
-    if !matches!(placed, Ok(Some(_)) if !exclusive) {
-        // Renamed, it has no temporary name left to remove.
+    // Renamed into place, it has no temporary name left to remove; linked, it has.
+    let renamed = !exclusive && matches!(placed, Ok(Some(_)));
+    if !renamed {
         let _ = std::fs::remove_file(&new);
     }
     placed
