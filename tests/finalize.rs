@@ -1,6 +1,7 @@
 //! Finalizing a file on a slow machine or disk: a finalization that keeps making
-//! progress is waited for, however long it takes in all; one that makes none for 2 s
-//! is given up with an error that says so.
+//! progress (writes that return, or one under way) is waited for, however long it
+//! takes in all (up to a minute); one that makes none for 2 s is given up with an
+//! error that says so.
 //!
 //! The camera-density benchmark found it: 200 recorders on 2 cores switching files
 //! every 10 s, and 88 of them gave up at the switch after 2 s ("did not complete
@@ -245,43 +246,22 @@ fn shutting_down_waits_for_a_progressing_finalization() {
     });
 }
 
-/// Each write takes 5 s: the muxer's write makes no progress for 2 s, so the element
-/// gives up on the file, says so, and does not wait for the disk.
+/// One write takes 4 s, as the end comes (under 200 recorders a saturated disk took
+/// 2.6 s for one): nothing reaches the file for longer than the 2 s a finalization
+/// may go without progress, but a write under way is progress. The recording waits
+/// for it and ends whole, every frame in it; counted as stuck, the file lost its last
+/// frames and its index ("did not complete within 2 s").
 #[test]
-fn a_finalization_without_progress_times_out_with_the_message() {
-    in_slow_folder("finalize-stuck", |folder| {
-        let (p, _r, _) = record_into(&folder, "rec.webm", "");
-        folder.slow_writes("5");
-        // A write is under way, and stuck.
+fn a_write_longer_than_the_stall_is_waited_for() {
+    in_slow_folder("finalize-long-write", |folder| {
+        let (p, r, staged) = record_into(&folder, "rec.webm", "");
+        folder.slow_writes("4");
+        // The muxer writes every frame: its next write begins, and takes 4 s; the
+        // writes after it are quick again.
         std::thread::sleep(Duration::from_millis(300));
-        let ended = Instant::now();
-        p.send_event(gst::event::Eos::new());
-        // The bin's EOS may come first: it waits 4 s without progress, and the error
-        // comes once the muxer's stuck write returns.
-        let error = p
-            .bus()
-            .unwrap()
-            .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Error]);
-        let took = ended.elapsed();
         folder.resume();
-        drop(p);
-        let Some(error) = error else {
-            panic!("no error after {took:?}");
-        };
-        let gst::MessageView::Error(error) = error.view() else {
-            unreachable!("filtered for errors");
-        };
-        println!("given up after {took:?}: {}", error.error());
-        assert_says(
-            error.error().message(),
-            &[
-                "rec.webm",
-                "did not complete within 2 s",
-                "may lack its index",
-            ],
-        );
-        // 2 s without progress, then the stuck write the muxer's shutdown waits for.
-        assert!(took < Duration::from_secs(12), "given up after {took:?}");
+        let took = end_with_every_frame(&folder, p, &r, &staged);
+        assert!(took > Duration::from_secs(3), "EOS after {took:?}");
     });
 }
 

@@ -26,7 +26,7 @@ use super::containers::{Container, OpusPreSkip};
 use super::dispatcher::Dispatcher;
 use super::displaymatrix;
 use super::feed::{end_of, start_of, Taken, WentIn};
-use super::finalize::{wait_while_progressing, Progress, Watch, FINALIZE_CAP};
+use super::finalize::{wait_while_progressing, Busy, Progress, Watch, FINALIZE_CAP};
 use super::muxers::{first_opus_trim, late_audio_lead_in, matroska_opus_start, Version};
 use super::timeline::Kind;
 
@@ -324,6 +324,31 @@ pub struct MuxSession {
     progress: Arc<Progress>,
 }
 
+/// Whether the muxer's push into the sink (a write, on a slow disk seconds long) has
+/// not returned: looked at only when asked, with an idle probe on the muxer's source
+/// pad, so nothing is done per frame. A probe of an earlier look that has not run yet
+/// means the push it found is still under way.
+fn write_under_way(pad: &gst::Pad) -> Busy {
+    let pad = pad.downgrade();
+    let unfinished = Arc::new(AtomicBool::new(false));
+    Box::new(move || {
+        if unfinished.load(Ordering::Acquire) {
+            return true;
+        }
+        let Some(pad) = pad.upgrade() else {
+            return false;
+        };
+        unfinished.store(true, Ordering::Release);
+        let finished = unfinished.clone();
+        // Runs here and now when the pad is idle, else once the push returns.
+        pad.add_probe(gst::PadProbeType::IDLE, move |_, _| {
+            finished.store(false, Ordering::Release);
+            gst::PadProbeReturn::Remove
+        });
+        unfinished.load(Ordering::Acquire)
+    })
+}
+
 /// A silent packet of an audio track, and how long it plays (ns).
 #[derive(Clone, Copy)]
 struct Silence {
@@ -605,6 +630,9 @@ impl MuxSession {
                     gst::PadProbeReturn::Ok
                 },
             );
+        }
+        if let Some(pad) = muxer.static_pad("src") {
+            progress.count_busy(write_under_way(&pad));
         }
 
         let done: Done = Arc::default();
@@ -977,7 +1005,7 @@ impl MuxSession {
                 // Writing failed: the muxer takes nothing more.
                 break;
             }
-            // A sync of the file under way holds the writes up (see `finalize`).
+            // A sync of the file or a write under way holds the muxer up (see `finalize`).
             if watch
                 .next(Instant::now(), taken(), self.progress.is_held())
                 .is_none()
@@ -1213,6 +1241,105 @@ mod tests {
         result
             .recv_timeout(limit)
             .unwrap_or_else(|_| panic!("still running after {limit:?}: a push waited"))
+    }
+
+    /// A push whose write has not returned is under way, at every look until it
+    /// returns; an idle pad is not, and looking leaves no probe behind.
+    #[test]
+    fn a_write_is_under_way_until_its_push_returns() {
+        gst::init().unwrap();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let (entered, write_began) = std::sync::mpsc::channel::<()>();
+        let entered = Mutex::new(entered);
+        let sink = gst::Pad::builder(gst::PadDirection::Sink)
+            .chain_function(move |_, _, _| {
+                let _ = entered.lock().unwrap().send(());
+                let _ = released.lock().unwrap().recv();
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.link(&sink).unwrap();
+        sink.set_active(true).unwrap();
+        src.set_active(true).unwrap();
+        src.push_event(gst::event::StreamStart::new("s"));
+        src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("x/y")));
+        src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()));
+        let under_way = write_under_way(&src);
+        assert!(!under_way(), "idle");
+        assert!(!under_way(), "idle, looked at again");
+        let pusher = {
+            let src = src.clone();
+            std::thread::spawn(move || src.push(gst::Buffer::new()))
+        };
+        write_began.recv().unwrap();
+        for _ in 0..3 {
+            assert!(under_way(), "the write has not returned");
+        }
+        release.send(()).unwrap();
+        assert_eq!(pusher.join().unwrap(), Ok(gst::FlowSuccess::Ok));
+        assert!(!under_way(), "the push returned");
+        // Each look's probe is gone: pushes pass.
+        release.send(()).unwrap();
+        assert_eq!(src.push(gst::Buffer::new()), Ok(gst::FlowSuccess::Ok));
+        let _ = write_began.try_recv();
+    }
+
+    /// A muxer that takes nothing and has no write under way (here its output is
+    /// blocked before the sink) is given up after the stall, not waited for: the
+    /// frames still waiting are left out, counted and told, and the file is not
+    /// finalized.
+    #[test]
+    fn a_muxer_that_takes_nothing_without_a_write_is_given_up_after_the_stall() {
+        let mut stuck = fifo_session("stuck-muxer");
+        let _ = std::fs::remove_file(&stuck.fifo);
+        stuck.config.container = Container::Mp4;
+        let left_out = Arc::new(AtomicU64::new(0));
+        let told = left_out.clone();
+        let session = MuxSession::start(
+            &stuck.config,
+            &[(0, Kind::Video, h264_caps())],
+            Arc::new(|| false),
+            Arc::new(move |event| {
+                if let SessionEvent::LeftOut { frames, .. } = event {
+                    told.fetch_add(frames, Ordering::Relaxed);
+                }
+            }),
+        )
+        .expect("the session starts");
+        let muxer = session
+            .pipeline
+            .iterate_elements()
+            .into_iter()
+            .flatten()
+            .find(|e| e.is::<gst_base::Aggregator>())
+            .expect("mp4mux is an aggregator");
+        muxer
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+                gst::PadProbeReturn::Ok
+            });
+        let session = within(Duration::from_secs(10), move || {
+            for i in 0..90u64 {
+                session.push(0, frame(1000, i * 33, 33, i % 30 == 0));
+            }
+            session
+        });
+        let began = Instant::now();
+        let report = within(Duration::from_secs(10), move || {
+            session.finish(Duration::from_millis(500))
+        });
+        let took = began.elapsed();
+        assert!(took < Duration::from_secs(3), "given up after {took:?}");
+        assert!(!report.finalized);
+        let left_out = left_out.load(Ordering::Relaxed);
+        assert!(left_out > 0, "no frame left out");
+        assert_eq!(stuck.dropped.load(Ordering::Relaxed), left_out);
+        let _ = std::fs::remove_dir_all(&stuck.dir);
     }
 
     /// A writer that takes 20 KB/s (a stalled share, a dying card), simulated by a FIFO
