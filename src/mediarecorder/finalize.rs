@@ -110,11 +110,17 @@ impl Watch {
         }
     }
 
-    /// Looking at `now` with `seen` steps made, `held` or not: how long to wait before
-    /// looking again, or None to give up. Looks come at least four times per `stall`,
-    /// so a wait gives up at most a quarter of `stall` late.
-    pub fn next(&mut self, now: Instant, seen: u64, held: bool) -> Option<Duration> {
-        if seen != self.seen || held {
+    /// Looking at `now` with `seen` steps made, and `held` (asked only when no step
+    /// came: asking may look at a pad): how long to wait before looking again, or None
+    /// to give up. Looks come at least four times per `stall`, so a wait gives up at
+    /// most a quarter of `stall` late.
+    pub fn next(
+        &mut self,
+        now: Instant,
+        seen: u64,
+        held: impl FnOnce() -> bool,
+    ) -> Option<Duration> {
+        if seen != self.seen || held() {
             self.seen = seen;
             self.quiet_since = now;
         }
@@ -138,7 +144,7 @@ pub fn wait_while_progressing<'a, T>(
     let mut guard = lock.lock().unwrap();
     let mut watch = Watch::new(Instant::now(), progress.steps(), stall, FINALIZE_CAP);
     while pending(&guard) {
-        let Some(wait) = watch.next(Instant::now(), progress.steps(), progress.is_held()) else {
+        let Some(wait) = watch.next(Instant::now(), progress.steps(), || progress.is_held()) else {
             break;
         };
         guard = cond.wait_timeout(guard, wait).unwrap().0;
@@ -162,10 +168,10 @@ mod tests {
     fn no_progress_gives_up_after_the_stall() {
         let t0 = Instant::now();
         let mut watch = Watch::new(t0, 5, STALL, CAP);
-        assert_eq!(watch.next(t0, 5, false), Some(ms(500)));
-        assert_eq!(watch.next(t0 + ms(1900), 5, false), Some(ms(100)));
-        assert_eq!(watch.next(t0 + ms(2000), 5, false), None);
-        assert_eq!(watch.next(t0 + ms(2600), 5, false), None);
+        assert_eq!(watch.next(t0, 5, || false), Some(ms(500)));
+        assert_eq!(watch.next(t0 + ms(1900), 5, || false), Some(ms(100)));
+        assert_eq!(watch.next(t0 + ms(2000), 5, || false), None);
+        assert_eq!(watch.next(t0 + ms(2600), 5, || false), None);
     }
 
     /// Each step starts the stall anew: ten seconds of steps a second apart go on.
@@ -175,13 +181,13 @@ mod tests {
         let mut watch = Watch::new(t0, 0, STALL, CAP);
         for s in 1..=10u64 {
             assert!(
-                watch.next(t0 + ms(s * 1000), s, false).is_some(),
+                watch.next(t0 + ms(s * 1000), s, || false).is_some(),
                 "second {s}"
             );
         }
         // The last step was at 10 s: given up at 12 s.
-        assert_eq!(watch.next(t0 + ms(11_900), 10, false), Some(ms(100)));
-        assert_eq!(watch.next(t0 + ms(12_000), 10, false), None);
+        assert_eq!(watch.next(t0 + ms(11_900), 10, || false), Some(ms(100)));
+        assert_eq!(watch.next(t0 + ms(12_000), 10, || false), None);
     }
 
     /// However steady the progress, the cap ends the wait.
@@ -189,9 +195,25 @@ mod tests {
     fn the_cap_ends_a_wait_that_progresses_forever() {
         let t0 = Instant::now();
         let mut watch = Watch::new(t0, 0, STALL, CAP);
-        assert_eq!(watch.next(t0 + ms(59_000), 1, false), Some(ms(500)));
-        assert_eq!(watch.next(t0 + ms(59_800), 2, false), Some(ms(200)));
-        assert_eq!(watch.next(t0 + CAP, 3, false), None);
+        assert_eq!(watch.next(t0 + ms(59_000), 1, || false), Some(ms(500)));
+        assert_eq!(watch.next(t0 + ms(59_800), 2, || false), Some(ms(200)));
+        assert_eq!(watch.next(t0 + CAP, 3, || false), None);
+    }
+
+    /// Whether it is held is asked only when no step came.
+    #[test]
+    fn held_is_asked_only_without_a_step() {
+        let t0 = Instant::now();
+        let mut watch = Watch::new(t0, 0, STALL, CAP);
+        let asked = std::cell::Cell::new(0);
+        let held = || {
+            asked.set(asked.get() + 1);
+            false
+        };
+        assert!(watch.next(t0 + ms(100), 1, held).is_some());
+        assert_eq!(asked.get(), 0);
+        assert!(watch.next(t0 + ms(200), 1, held).is_some());
+        assert_eq!(asked.get(), 1);
     }
 
     /// While held, no look gives up, however long; once let go, the stall runs again.
@@ -199,11 +221,11 @@ mod tests {
     fn a_hold_keeps_the_wait_going_until_let_go() {
         let t0 = Instant::now();
         let mut watch = Watch::new(t0, 0, STALL, CAP);
-        assert!(watch.next(t0 + ms(5_000), 0, true).is_some());
-        assert!(watch.next(t0 + ms(6_000), 0, false).is_some());
-        assert_eq!(watch.next(t0 + ms(7_000), 0, false), None);
+        assert!(watch.next(t0 + ms(5_000), 0, || true).is_some());
+        assert!(watch.next(t0 + ms(6_000), 0, || false).is_some());
+        assert_eq!(watch.next(t0 + ms(7_000), 0, || false), None);
         // The cap still ends a wait held forever.
-        assert_eq!(watch.next(t0 + CAP, 0, true), None);
+        assert_eq!(watch.next(t0 + CAP, 0, || true), None);
     }
 
     #[test]

@@ -1007,7 +1007,7 @@ impl MuxSession {
             }
             // A sync of the file or a write under way holds the muxer up (see `finalize`).
             if watch
-                .next(Instant::now(), taken(), self.progress.is_held())
+                .next(Instant::now(), taken(), || self.progress.is_held())
                 .is_none()
             {
                 break;
